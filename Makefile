@@ -1,0 +1,36 @@
+# relapse-ml — `make demo` and `make test` work on a fresh machine with only Python >= 3.11.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO   ?= demo_out
+export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlruns.db
+
+.PHONY: install demo test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "relapse-ml needs Python >= 3.11, found " + sys.version.split()[0]'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+demo: install
+	$(BIN)/relapse-ml simulate --n 346 --seed 0 --scenario mrd_driven --screen-failures --overwrite --out $(DEMO)/trial
+	$(BIN)/relapse-ml validate $(DEMO)/trial
+	$(BIN)/relapse-ml eligibility $(DEMO)/trial --out $(DEMO)/eligibility.csv
+
+test: install
+	$(BIN)/python -m pytest -q -n 2 --durations=10
+
+lint: install
+	$(BIN)/ruff check relapse_ml tests experiments
+
+bench: install
+	$(BIN)/python experiments/bench_simulate.py
+	$(BIN)/python experiments/bench_features.py
+
+clean:
+	rm -rf $(DEMO) .pytest_cache

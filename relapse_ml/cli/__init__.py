@@ -1,0 +1,45 @@
+"""The one `relapse-ml` command. Each sub-command is a thin layer in its own module.
+
+Exit status: 0 success, 2 user error (one line per problem, no traceback),
+1 internal failure (traceback only with ``--debug``).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from relapse_ml.cli import _common
+from relapse_ml.cli.cohort_cmds import eligibility_cmd, simulate_cmd, validate_cmd
+
+app = typer.Typer(
+    name="relapse-ml",
+    help="Relapse prediction and sorafenib-benefit estimation after allo-HSCT "
+    "(research software; decision support, never a treatment order).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for every error."),
+) -> None:
+    _common.STATE["debug"] = debug
+
+
+app.command("validate")(validate_cmd)
+app.command("eligibility")(eligibility_cmd)
+app.command("simulate")(simulate_cmd)
+_common.register_optional(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the app and turn errors into exit statuses."""
+    sys.exit(_common.run(app, argv))
+
+
+if __name__ == "__main__":
+    main()

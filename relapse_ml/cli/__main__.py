@@ -1,0 +1,3 @@
+from relapse_ml.cli import main
+
+main()

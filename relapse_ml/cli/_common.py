@@ -1,0 +1,107 @@
+"""Shared CLI plumbing: error handling, JSON output, default demo data."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from relapse_ml.errors import RelapseMLError
+
+STATE = {"debug": False}
+
+
+def run(app, argv: list[str] | None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    STATE["debug"] = "--debug" in args
+    try:
+        app(args=args, prog_name="relapse-ml", standalone_mode=False)
+    except RelapseMLError as err:
+        if STATE["debug"]:
+            raise
+        for line in str(err).splitlines() or [type(err).__name__]:
+            print(f"error: {line}", file=sys.stderr)
+        return 2
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        return 130
+    except typer.Exit as err:
+        return int(err.exit_code)
+    except SystemExit as err:
+        return int(err.code or 0) if not isinstance(err.code, str) else 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:
+        if _is_usage_error(err):  # unknown option, missing argument, bad value
+            print(f"error: {err.format_message()}", file=sys.stderr)
+            ctx = getattr(err, "ctx", None)
+            if ctx is not None:
+                print(f"(see: {ctx.command_path} --help)", file=sys.stderr)
+            return 2
+        # anything else is an internal failure: a bug, not a user error
+        if STATE["debug"]:
+            raise
+        print(f"internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def _is_usage_error(err: Exception) -> bool:
+    # typer ships its own copy of click, so match click's exception protocol, not its class
+    return hasattr(err, "format_message") and getattr(err, "exit_code", None) == 2
+
+
+def emit_json(payload) -> None:
+    """Print a JSON document (NaN becomes null) to stdout."""
+    print(json.dumps(_clean(payload), indent=2, sort_keys=False))
+
+
+def _clean(x):
+    import math
+
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_clean(v) for v in x]
+    if hasattr(x, "item") and not isinstance(x, str | bytes):
+        try:
+            x = x.item()
+        except (ValueError, AttributeError):
+            pass
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, Path):
+        return str(x)
+    return x
+
+
+def resolve_data(data: Path | None):
+    """Load ``--data DIR``, or the embedded demo cohort when it is not given."""
+    from relapse_ml.data import read_cohort
+
+    if data is None:
+        from relapse_ml.demo import demo_cohort_dir
+
+        data = demo_cohort_dir()
+    return read_cohort(data)
+
+
+def register_optional(app) -> None:
+    """Register the commands of later capabilities that are present in this install."""
+    import importlib
+
+    for module, names in (
+        ("relapse_ml.cli.train_cmds", ("train", "runs")),
+        ("relapse_ml.cli.datasets_cmds", ("datasets",)),
+    ):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            if err.name != module:
+                raise
+            continue
+        mod.register(app)

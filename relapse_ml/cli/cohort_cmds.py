@@ -1,0 +1,96 @@
+"""Commands whose whole job is one cohort: validate, eligibility, simulate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from relapse_ml.cli._common import emit_json
+
+DIR_ARG = typer.Argument(..., help="Cohort directory (patients, measurements, events as .csv or .parquet).")
+JSON_OPT = typer.Option(False, "--json", help="Print a machine-readable JSON document.")
+
+
+def validate_cmd(directory: Path = DIR_ARG, as_json: bool = JSON_OPT) -> None:
+    """Check a cohort against the data contract and print its summary."""
+    from relapse_ml.data import read_cohort
+    from relapse_ml.data.summary import cohort_summary, format_summary
+
+    cohort = read_cohort(directory)
+    summary = cohort_summary(cohort)
+    if as_json:
+        emit_json({"valid": True, **summary})
+    else:
+        print(f"{directory}: valid (data contract v1)")
+        print(format_summary(summary))
+
+
+def eligibility_cmd(
+    directory: Path = DIR_ARG,
+    out: Path | None = typer.Option(None, "--out", help="Write the per-patient result (CSV) here."),
+    as_of_day: float = typer.Option(60, "--as-of-day", help="Screen with data observed up to this day."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Screen every patient against the trial's inclusion and exclusion criteria."""
+    from relapse_ml.data import read_cohort
+    from relapse_ml.eligibility import consort_table, screen
+    from relapse_ml.utils import atomic_write_text
+
+    cohort = read_cohort(directory)
+    result = screen(cohort, as_of_day=as_of_day)
+    if out is not None:
+        atomic_write_text(out, result.per_patient.to_csv(index=False))
+    status = result.per_patient["status"].value_counts().to_dict()
+    if as_json:
+        emit_json({
+            "patients": int(len(result.per_patient)),
+            "status": {k: int(v) for k, v in status.items()},
+            "criteria": result.summary.to_dict(orient="records"),
+            "consort": consort_table(result).to_dict(orient="records"),
+            "out": str(out) if out else None,
+        })
+        return
+    print(f"{cohort.name}: {len(result.per_patient)} patients screened (data up to day {as_of_day:g})")
+    for key in ("eligible", "not_eligible", "not_assessable"):
+        print(f"  {key.replace('_', ' ')}: {int(status.get(key, 0))}")
+    print()
+    print(consort_table(result).to_string(index=False))
+    print()
+    print(result.summary.to_string(index=False))
+    if out is not None:
+        print(f"\nper-patient result written to {out}")
+
+
+def simulate_cmd(
+    out: Path = typer.Option(..., "--out", help="Directory to write the simulated cohort to (must not exist or be empty)."),
+    n: int = typer.Option(346, "--n", help="Number of randomized patients."),
+    seed: int = typer.Option(0, "--seed"),
+    scenario: str = typer.Option("mrd_driven", "--scenario", help="null, uniform, mrd_driven or harm_subgroup."),
+    landmark_day: int = typer.Option(60, "--landmark-day"),
+    horizon_days: int = typer.Option(730, "--horizon-days"),
+    screen_failures: bool = typer.Option(False, "--screen-failures", help="Also write the screened but not randomized candidates."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output directory."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Simulate a randomized trial cohort with known truth (truth.csv, meta.json)."""
+    from relapse_ml.errors import RelapseMLError
+    from relapse_ml.simulate import simulate_trial
+
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise RelapseMLError(f"{out}: directory exists and is not empty; choose another --out or add --overwrite")
+    trial = simulate_trial(n=n, seed=seed, scenario=scenario, landmark_day=landmark_day,
+                           horizon_days=horizon_days, screen_failures=screen_failures)
+    trial.write(out, overwrite=overwrite) if _accepts_overwrite(trial.write) else trial.write(out)
+    info = {"out": str(out), "patients": int(len(trial.patients)), "scenario": scenario, "seed": seed,
+            "measurements": int(len(trial.measurements)), "events": int(len(trial.events))}
+    if as_json:
+        emit_json(info)
+    else:
+        print(f"simulated {info['patients']} patients (scenario {scenario}, seed {seed}) → {out}")
+
+
+def _accepts_overwrite(fn) -> bool:
+    import inspect
+
+    return "overwrite" in inspect.signature(fn).parameters

@@ -1,0 +1,158 @@
+"""Read and write cohort directories (data contract v1): CSV or Parquet per table."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from relapse_ml.data import contract as C
+from relapse_ml.data.cohort import Cohort
+from relapse_ml.data.validate import TableSource, validate_tables
+from relapse_ml.errors import DataValidationError, RelapseMLError, Violation
+
+
+def _find_table(directory: Path, name: str) -> tuple[Path | None, Violation | None]:
+    found = [directory / f"{name}.{ext}" for ext in ("csv", "parquet") if (directory / f"{name}.{ext}").exists()]
+    if not found:
+        return None, Violation(f"{directory}/{name}.csv", None, None, None,
+                               f"table '{name}' not found: the cohort needs {name}.csv or {name}.parquet")
+    if len(found) > 1:
+        return None, Violation(str(directory), None, None, None,
+                               f"both {name}.csv and {name}.parquet exist; keep exactly one")
+    return found[0], None
+
+
+def _read_raw(path: Path) -> TableSource:
+    name = path.stem
+    if path.suffix == ".csv":
+        try:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        except pd.errors.EmptyDataError:
+            frame = pd.DataFrame()
+        except (pd.errors.ParserError, UnicodeDecodeError) as err:
+            raise DataValidationError(
+                [Violation(path.name, None, None, None, f"not a readable CSV file ({str(err).splitlines()[0]})")]
+            ) from None
+        frame.columns = [str(c).strip() for c in frame.columns]
+        return TableSource(name, frame, str(path), first_row=2)
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as err:  # pyarrow raises many types for a corrupt file
+        raise DataValidationError(
+            [Violation(path.name, None, None, None, f"not a readable Parquet file ({type(err).__name__})")]
+        ) from None
+    return TableSource(name, frame.reset_index(drop=True), str(path), first_row=1)
+
+
+def read_cohort_json(directory: Path) -> dict:
+    """Read the optional ``cohort.json``; an invalid one is a validation error."""
+    path = directory / "cohort.json"
+    if not path.exists():
+        return {}
+    try:
+        meta = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataValidationError([Violation("cohort.json", err.lineno if hasattr(err, "lineno") else None,
+                                             None, None, f"not valid JSON ({err.msg if hasattr(err, 'msg') else err})")]) from None
+    if not isinstance(meta, dict):
+        raise DataValidationError([Violation("cohort.json", None, None, None, "must hold one JSON object")])
+    extras = meta.get("extra_columns", {}) or {}
+    problems = []
+    if not isinstance(extras, dict):
+        problems.append(Violation("cohort.json", None, "extra_columns", extras,
+                                  'allowed: an object {"COLUMN": "number" | "string" | "bool"}'))
+    else:
+        for col, kind in extras.items():
+            if kind not in C.EXTRA_COLUMN_TYPES:
+                problems.append(Violation("cohort.json", None, f"extra_columns.{col}", kind,
+                                          "allowed: " + ", ".join(C.EXTRA_COLUMN_TYPES)))
+    if problems:
+        raise DataValidationError(problems)
+    return meta
+
+
+def read_cohort(directory: str | os.PathLike) -> Cohort:
+    """Load and validate a cohort directory; raise `DataValidationError` listing every violation."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise RelapseMLError(f"{directory}: not a directory; a cohort is a directory holding "
+                             "patients, measurements and events (.csv or .parquet)")
+    meta = read_cohort_json(directory)
+    paths, missing = {}, []
+    for name in C.TABLES:
+        path, problem = _find_table(directory, name)
+        if problem:
+            missing.append(problem)
+        paths[name] = path
+    if missing:
+        raise DataValidationError(missing)
+    sources = {name: _read_raw(path) for name, path in paths.items()}
+    extras = dict(meta.get("extra_columns", {}) or {})
+    parsed, violations = validate_tables(sources["patients"], sources["measurements"], sources["events"], extras)
+    if violations:
+        raise DataValidationError(violations)
+    return _as_cohort(parsed, meta, extras, directory)
+
+
+def cohort_from_frames(patients: pd.DataFrame, measurements: pd.DataFrame, events: pd.DataFrame,
+                       meta: dict | None = None, label: str = "") -> Cohort:
+    """Validate in-memory tables (e.g. a single-patient record) into a `Cohort`."""
+    meta = meta or {}
+    extras = dict(meta.get("extra_columns", {}) or {})
+    srcs = [TableSource(n, f.reset_index(drop=True), f"{label}{n}", first_row=1)
+            for n, f in (("patients", patients), ("measurements", measurements), ("events", events))]
+    parsed, violations = validate_tables(*srcs, extra_columns=extras)
+    if violations:
+        raise DataValidationError(violations)
+    return _as_cohort(parsed, meta, extras, None)
+
+
+def _as_cohort(parsed: dict[str, pd.DataFrame], meta: dict, extras: dict, path: Path | None) -> Cohort:
+    p = parsed["patients"].reset_index(drop=True)
+    p["patient_id"] = p["patient_id"].astype(str)
+    m = parsed["measurements"]
+    e = parsed["events"]
+    for t in (m, e):
+        t["patient_id"] = t["patient_id"].astype(str)
+    m = m.sort_values(["patient_id", "day"], kind="stable").reset_index(drop=True)
+    e = e.sort_values(["patient_id", "day"], kind="stable").reset_index(drop=True)
+    return Cohort(patients=p, measurements=m, events=e,
+                  name=str(meta.get("name") or (path.name if path else "cohort")),
+                  source=meta.get("source"), extra_columns=extras, path=path)
+
+
+def write_cohort(cohort: Cohort, out_dir: str | os.PathLike, fmt: str = "csv",
+                 extra_files: dict[str, str] | None = None, overwrite: bool = False) -> Path:
+    """Write a cohort directory atomically (temporary sibling, then rename).
+
+    ``extra_files`` maps file names (e.g. ``truth.csv``) to text written beside the tables.
+    """
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise RelapseMLError(f"{out}: directory exists and is not empty; choose another --out "
+                             "or remove it first")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        for name, frame in (("patients", cohort.patients), ("measurements", cohort.measurements),
+                            ("events", cohort.events)):
+            if fmt == "parquet":
+                frame.to_parquet(tmp / f"{name}.parquet", index=False)
+            else:
+                frame.to_csv(tmp / f"{name}.csv", index=False)
+        meta = {"name": cohort.name, "source": cohort.source, "extra_columns": cohort.extra_columns}
+        (tmp / "cohort.json").write_text(json.dumps(meta, indent=2) + "\n")
+        for fname, text in (extra_files or {}).items():
+            (tmp / fname).write_text(text)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

@@ -1,0 +1,36 @@
+"""The embedded demo cohort: a simulated trial the size of NCT04674345 (346 randomized).
+
+It is generated deterministically on first use into a cache directory
+(``$RELAPSE_ML_CACHE``, default ``~/.cache/relapse-ml``) and validated like any cohort.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEMO_PARAMS = {"n": 346, "seed": 0, "scenario": "mrd_driven", "landmark_day": 60, "horizon_days": 730}
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("RELAPSE_ML_CACHE", Path.home() / ".cache" / "relapse-ml"))
+
+
+def demo_cohort_dir() -> Path:
+    """Directory of the demo cohort, simulated on first use (atomic, so safe to race)."""
+    from relapse_ml import __version__
+    from relapse_ml.simulate import simulate_trial
+
+    tag = "demo-{n}-{seed}-{scenario}".format(**DEMO_PARAMS)
+    path = cache_root() / f"{tag}-v{__version__}"
+    if (path / "patients.csv").exists():
+        return path
+    trial = simulate_trial(**DEMO_PARAMS)
+    try:
+        trial.write(path)
+    except FileExistsError:
+        pass  # another process wrote it first
+    except OSError:
+        if not (path / "patients.csv").exists():
+            raise
+    return path
