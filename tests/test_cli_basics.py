@@ -11,8 +11,12 @@ from tests._helpers_data import tiny_tables, write_tables
 
 
 def run_cli(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "relapse_ml.cli", *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "relapse_ml.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_help_lists_commands_and_starts_fast():
@@ -23,10 +27,15 @@ def test_help_lists_commands_and_starts_fast():
         assert command in res.stdout
     # heavy libraries must not be imported just to print help
     probe = subprocess.run(
-        [sys.executable, "-c",
-         "import sys, relapse_ml.cli; heavy = [m for m in ('xgboost','shap','mlflow','optuna','pandas',"
-         "'sklearn','lifelines','sksurv','pandera') if m in sys.modules]; print(','.join(heavy))"],
-        capture_output=True, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys, relapse_ml.cli; heavy = [m for m in ('xgboost','shap','mlflow','optuna','pandas',"
+            "'sklearn','lifelines','sksurv','pandera') if m in sys.modules]; print(','.join(heavy))",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert probe.returncode == 0 and probe.stdout.strip() == "", probe.stdout
     assert time.perf_counter() - start < 30  # sanity only; speed is measured in experiments/
 
@@ -35,7 +44,11 @@ def test_validate_ok_prints_summary_and_json(tmp_path):
     d = write_tables(tiny_tables(), tmp_path / "c")
     res = run_cli("validate", d)
     assert res.returncode == 0, res.stderr
-    assert "4 patients" in res.stdout and "relapses 2" in res.stdout and "non-relapse deaths 1" in res.stdout
+    assert (
+        "4 patients" in res.stdout
+        and "relapses 2" in res.stdout
+        and "non-relapse deaths 1" in res.stdout
+    )
     res = run_cli("validate", d, "--json")
     doc = json.loads(res.stdout)
     assert doc["valid"] is True and doc["relapses"] == 2 and doc["censored"] == 1

@@ -29,7 +29,10 @@ def test_valid_cohort_loads_and_outcome_follows_the_contract(tmp_path):
     assert out.loc["A"].tolist() == [200.0, 1]  # relapse, later death irrelevant
     assert out.loc["B"].tolist() == [120.0, 2]  # death without relapse: NRM, not censoring
     assert out.loc["C"].tolist() == [100.0, 1]  # same-day relapse and death counts as relapse
-    assert out.loc["D"].tolist() == [500.0, 0]  # censored at the latest of follow-up, events, measurements
+    assert out.loc["D"].tolist() == [
+        500.0,
+        0,
+    ]  # censored at the latest of follow-up, events, measurements
     assert cohort.patients["age"].dtype == float
 
 
@@ -83,25 +86,91 @@ def test_derive_outcome_brute_force_agrees_on_random_histories():
         ("patients", lambda f: f.drop(columns="sex"), "sex", None),
         ("patients", lambda f: f.assign(age=["50", "abc", "1", "2"]), "age", 3),
         ("patients", lambda f: f.assign(age=[50, 101, 60, 40]), "age", 3),
-        ("patients", lambda f: f.assign(disease_status=["CR1", "CR1", "CR4", "NR"]), "disease_status", 4),
+        (
+            "patients",
+            lambda f: f.assign(disease_status=["CR1", "CR1", "CR4", "NR"]),
+            "disease_status",
+            4,
+        ),
         ("patients", lambda f: f.assign(patient_id=["A", "B", "C", "A"]), "patient_id", 5),
         ("patients", lambda f: f.assign(ecog=[1, 1.5, 0, 0]), "ecog", 3),
-        ("patients", lambda f: f.assign(arm=["sorafenib", "placebo", "control", "control"]), "arm", 3),
-        ("patients", lambda f: f.assign(transplant_date=["2020-01-01"] * 4), "transplant_date", None),
+        (
+            "patients",
+            lambda f: f.assign(arm=["sorafenib", "placebo", "control", "control"]),
+            "arm",
+            3,
+        ),
+        (
+            "patients",
+            lambda f: f.assign(transplant_date=["2020-01-01"] * 4),
+            "transplant_date",
+            None,
+        ),
         ("patients", lambda f: f.assign(name=["x"] * 4), "name", None),
         ("patients", lambda f: f.assign(favourite_colour=["x"] * 4), "favourite_colour", None),
-        ("measurements", lambda f: f.assign(marker=["mrd_mfc", "blast", *f.marker[2:]]), "marker", 3),
+        (
+            "measurements",
+            lambda f: f.assign(marker=["mrd_mfc", "blast", *f.marker[2:]]),
+            "marker",
+            3,
+        ),
         ("measurements", lambda f: f.assign(value=[0.0, 0.05, 120.0, *f.value[3:]]), "value", 4),
         ("measurements", lambda f: f.assign(day=[30, -70, *f.day[2:]]), "day", 3),
-        ("measurements", lambda f: f.assign(patient_id=["A", "Z", *f.patient_id[2:]]), "patient_id", 3),
-        ("events", lambda f: f.assign(event=["engraftment", "agvhd", "relapse", "death", "engraftment", "death",
-                                             "relapse", "death", "sorafenib_start", "funeral"]), "event", 11),
-        ("events", lambda f: f.assign(grade=[None, 5, None, None, None, None, None, None, None, None]), "grade", 3),
-        ("events", lambda f: f.assign(day=[15, 40, 200, 300, 14, 120, 100, 100, 50, "2021-03-04"]), "day", 11),
-        ("events", lambda f: pd.concat([f, pd.DataFrame([("B", 150, "dli", None, None)], columns=f.columns)],
-                                       ignore_index=True), "day", 12),
-        ("events", lambda f: pd.concat([f, pd.DataFrame([("B", 110, "death", None, None)], columns=f.columns)],
-                                       ignore_index=True), "event", 12),
+        (
+            "measurements",
+            lambda f: f.assign(patient_id=["A", "Z", *f.patient_id[2:]]),
+            "patient_id",
+            3,
+        ),
+        (
+            "events",
+            lambda f: f.assign(
+                event=[
+                    "engraftment",
+                    "agvhd",
+                    "relapse",
+                    "death",
+                    "engraftment",
+                    "death",
+                    "relapse",
+                    "death",
+                    "sorafenib_start",
+                    "funeral",
+                ]
+            ),
+            "event",
+            11,
+        ),
+        (
+            "events",
+            lambda f: f.assign(grade=[None, 5, None, None, None, None, None, None, None, None]),
+            "grade",
+            3,
+        ),
+        (
+            "events",
+            lambda f: f.assign(day=[15, 40, 200, 300, 14, 120, 100, 100, 50, "2021-03-04"]),
+            "day",
+            11,
+        ),
+        (
+            "events",
+            lambda f: pd.concat(
+                [f, pd.DataFrame([("B", 150, "dli", None, None)], columns=f.columns)],
+                ignore_index=True,
+            ),
+            "day",
+            12,
+        ),
+        (
+            "events",
+            lambda f: pd.concat(
+                [f, pd.DataFrame([("B", 110, "death", None, None)], columns=f.columns)],
+                ignore_index=True,
+            ),
+            "event",
+            12,
+        ),
         ("events", lambda f: f[f.patient_id != "D"], "patient_id", 5),
     ],
 )
@@ -119,8 +188,10 @@ def test_measurement_after_death_is_refused(tmp_path):
     extra = pd.DataFrame([("B", 130, "wt1", 5.0, "PB")], columns=tables["measurements"].columns)
     tables["measurements"] = pd.concat([tables["measurements"], extra], ignore_index=True)
     violations = _errors(tables, tmp_path)
-    assert any(v.table.endswith("measurements.csv") and v.column == "day" and "death" in v.allowed
-               for v in violations)
+    assert any(
+        v.table.endswith("measurements.csv") and v.column == "day" and "death" in v.allowed
+        for v in violations
+    )
 
 
 def test_all_violations_are_reported_together(tmp_path):
@@ -135,13 +206,17 @@ def test_declared_extra_columns_are_typed_and_kept(tmp_path):
     tables["patients"]["donor_age"] = [30, 40, "", 55]
     tables["patients"]["cmv"] = ["yes", "no", "true", ""]
     d = write_tables(tables, tmp_path / "c")
-    (d / "cohort.json").write_text(json.dumps({"name": "x", "extra_columns": {"donor_age": "number", "cmv": "bool"}}))
+    (d / "cohort.json").write_text(
+        json.dumps({"name": "x", "extra_columns": {"donor_age": "number", "cmv": "bool"}})
+    )
     cohort = read_cohort(d)
     assert cohort.extra_columns == {"donor_age": "number", "cmv": "bool"}
     assert cohort.patients["cmv"].tolist()[:3] == [1.0, 0.0, 1.0]
     assert np.isnan(cohort.patients["donor_age"][2])
     tables["patients"]["donor_age"] = [30, "old", 1, 2]
-    violations = _errors(tables, tmp_path / "again", {"extra_columns": {"donor_age": "number", "cmv": "bool"}})
+    violations = _errors(
+        tables, tmp_path / "again", {"extra_columns": {"donor_age": "number", "cmv": "bool"}}
+    )
     assert [(v.column, v.row) for v in violations] == [("donor_age", 3)]
 
 

@@ -12,6 +12,8 @@ import typer
 
 from relapse_ml.cli import _common
 from relapse_ml.cli.cohort_cmds import eligibility_cmd, simulate_cmd, validate_cmd
+from relapse_ml.cli.datasets_cmds import datasets_app
+from relapse_ml.cli.train_cmds import runs_cmd, train_cmd
 
 app = typer.Typer(
     name="relapse-ml",
@@ -33,7 +35,9 @@ def _root(
 app.command("validate")(validate_cmd)
 app.command("eligibility")(eligibility_cmd)
 app.command("simulate")(simulate_cmd)
-_common.register_optional(app)
+app.command("train")(train_cmd)
+app.command("runs")(runs_cmd)
+app.add_typer(datasets_app, name="datasets")
 
 
 def main(argv: list[str] | None = None) -> None:

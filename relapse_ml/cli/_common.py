@@ -88,20 +88,3 @@ def resolve_data(data: Path | None):
 
         data = demo_cohort_dir()
     return read_cohort(data)
-
-
-def register_optional(app) -> None:
-    """Register the commands of later capabilities that are present in this install."""
-    import importlib
-
-    for module, names in (
-        ("relapse_ml.cli.train_cmds", ("train", "runs")),
-        ("relapse_ml.cli.datasets_cmds", ("datasets",)),
-    ):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name != module:
-                raise
-            continue
-        mod.register(app)

@@ -1,0 +1,81 @@
+"""Commands that run the modelling pipeline: train, runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from relapse_ml.cli._common import emit_json, resolve_data
+
+DATA_OPT = typer.Option(None, "--data", help="Cohort directory (default: the embedded demo cohort).")
+CONFIG_OPT = typer.Option(None, "--config", help="Experiment config (YAML); default: built-in defaults.")
+JSON_OPT = typer.Option(False, "--json", help="Print a machine-readable JSON document.")
+
+
+def train_cmd(config: Path | None = CONFIG_OPT, data: Path | None = DATA_OPT, as_json: bool = JSON_OPT,
+              no_track: bool = typer.Option(False, "--no-track", help="Do not log to MLflow.")) -> None:
+    """Cross-validate competing-risk models, refit the best, log the run to MLflow."""
+    import sys
+
+    from relapse_ml.config import load_config
+    from relapse_ml.train import run_training
+
+    cfg = load_config(config)
+    data_dir = data if data is not None else (Path(cfg.data) if cfg.data else None)
+    cohort = resolve_data(data_dir)
+    say = (lambda *a: print(*a, file=sys.stderr)) if as_json else print
+    result = run_training(cfg, cohort, track=not no_track, progress=say)
+    final = result.metrics[result.metrics["model"] == result.final_model].set_index("metric")
+    if as_json:
+        emit_json({
+            "run_id": result.run_id, "tracking_uri": result.tracking_uri, "final_model": result.final_model,
+            "model_version": result.model_version, "tau_days": result.tau, "rows": result.n_rows,
+            "patients": result.n_patients, "events": result.events,
+            "metrics": result.metrics.to_dict(orient="records"),
+            "oracle": None if result.oracle is None else result.oracle.reset_index().to_dict(orient="records"),
+        })
+        return
+    print(f"\nfinal model: {result.final_model} (refitted on all {result.n_rows} rows); "
+          f"out-of-fold metrics at {result.tau:g} days after the landmark:")
+    for m in ("c_index", "c_index_ipcw", "auc_tau", "brier_tau", "ipa_tau", "ibs", "calibration_slope", "ici"):
+        if m in final.index:
+            r = final.loc[m]
+            print(f"  {m:<18} {r['pooled']:.3f}  (95% CI {r['ci_low']:.3f}–{r['ci_high']:.3f})")
+    if result.oracle is not None:
+        print("\nagainst the simulation oracle (true risks; a ceiling, not a target):")
+        for m in ("c_index", "auc_tau", "ipa_tau"):
+            if m in result.oracle.index:
+                r = result.oracle.loc[m]
+                print(f"  {m:<18} model {r['model']:.3f}  oracle {r['oracle']:.3f}  ratio {r['ratio']:.2f}")
+    if result.run_id:
+        from relapse_ml.tracking.store import ui_command
+
+        print(f"\nMLflow run {result.run_id}"
+              + (f"; registered as relapse-risk version {result.model_version}" if result.model_version else ""))
+        print(f"see it with: {ui_command(result.tracking_uri)}")
+
+
+def runs_cmd(experiment: str = typer.Option("relapse-ml", "--experiment"),
+             limit: int = typer.Option(20, "--limit"),
+             tracking_uri: str | None = typer.Option(None, "--tracking-uri"),
+             as_json: bool = JSON_OPT) -> None:
+    """List recent runs with their key metrics."""
+    from relapse_ml.tracking.runs import recent_runs
+    from relapse_ml.tracking.store import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri)
+    runs = recent_runs(uri, experiment, limit)
+    if as_json:
+        emit_json({"tracking_uri": uri, "runs": runs})
+        return
+    if not runs:
+        print(f"no runs in experiment '{experiment}' at {uri}")
+        return
+    print(f"{'run id':<34}{'name':<16}{'kind':<8}{'model':<14}{'C-index':>8}{'IPA':>8}  status")
+    for r in runs:
+        m = r["metrics"]
+        c = m.get("c_index_ipcw")
+        ipa = m.get("ipa_tau")
+        print(f"{r['run_id']:<34}{r['name'][:15]:<16}{r['kind']:<8}{r['final_model'][:13]:<14}"
+              f"{'' if c is None else f'{c:.3f}':>8}{'' if ipa is None else f'{ipa:+.3f}':>8}  {r['status']}")

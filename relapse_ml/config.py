@@ -1,0 +1,147 @@
+"""Experiment configs: YAML validated by pydantic (an unknown key is an error naming it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from relapse_ml.errors import ConfigError
+
+MODEL_NAMES = ("aalen_johansen", "cox_cs", "fine_gray", "xgb_cs", "xgb_direct")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LandmarkConfig(_Strict):
+    """Landmark day L, horizon H counted from L, and the super-landmark option."""
+
+    landmark_day: float = Field(60, ge=0, le=4000)
+    horizon_days: float = Field(730, gt=0, le=4000)
+    super_landmark: bool = False
+    landmarks: list[float] = Field(default_factory=lambda: [60, 90, 120, 180, 270, 365])
+
+    @field_validator("landmarks")
+    @classmethod
+    def _sorted_unique(cls, v: list[float]) -> list[float]:
+        if not v:
+            raise ValueError("give at least one landmark day")
+        if any(x < 0 for x in v):
+            raise ValueError("landmark days must be >= 0")
+        return sorted(set(v))
+
+
+class ModelSpec(_Strict):
+    """One competing-risk model: its registry name and keyword parameters."""
+
+    name: Literal["aalen_johansen", "cox_cs", "fine_gray", "xgb_cs", "xgb_direct"]
+    params: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = None
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+
+class EvaluationConfig(_Strict):
+    """Cross-validation and metric settings."""
+
+    n_splits: int = Field(5, ge=2, le=20)
+    n_repeats: int = Field(1, ge=1, le=50)
+    n_boot: int = Field(200, ge=0, le=10000)
+    seed: int = 0
+    times: list[float] | None = None  # days from the landmark; default: inside follow-up
+    horizons: list[float] = Field(default_factory=lambda: [365, 730])
+
+
+class TrackingConfig(_Strict):
+    """Where runs go. ``tracking_uri`` None: $MLFLOW_TRACKING_URI, else ./mlruns.db (SQLite)."""
+
+    experiment: str = "relapse-ml"
+    tracking_uri: str | None = None
+    register_as: str | None = "relapse-risk"
+    final_model: str | None = None  # label/name of the model refitted on all data; default: best CV
+    log_model: bool = True
+
+
+class TrainConfig(_Strict):
+    """A training experiment: data, landmark, features, models, evaluation, tracking."""
+
+    name: str = "experiment"
+    data: str | None = None  # cohort directory; None: the embedded demo cohort
+    landmark: LandmarkConfig = Field(default_factory=LandmarkConfig)
+    features: list[str] | None = None  # None: the default feature set
+    models: list[ModelSpec] = Field(default_factory=lambda: [ModelSpec(name="cox_cs")])
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        labels = [m.display for m in self.models]
+        if len(set(labels)) != len(labels):
+            raise ValueError("two models share a name; give each a distinct 'label'")
+        if self.tracking.final_model and self.tracking.final_model not in labels:
+            raise ValueError(f"tracking.final_model {self.tracking.final_model!r} is not one of "
+                             f"the models: {', '.join(labels)}")
+        return self
+
+
+def _format_errors(path: str, err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"{path}: unknown key '{loc}' — check its spelling or remove it")
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+            lines.append(f"{path}: {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict | None, model=TrainConfig, source: str = "config"):
+    """Validate a config mapping; raise ConfigError with one line per problem."""
+    try:
+        return model.model_validate(data or {})
+    except ValidationError as err:
+        raise ConfigError(_format_errors(source, err)) from None
+
+
+def load_config(path: str | Path | None, model=TrainConfig):
+    """Read and validate a YAML config; ``None`` gives the defaults."""
+    import yaml
+
+    if path is None:
+        return model()
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(err, 'problem', err)})") from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config is a mapping of keys to values")
+    return parse_config(data, model, str(path))
+
+
+def flatten(cfg: BaseModel) -> dict[str, str]:
+    """Flattened ``section.key`` → string, for MLflow params."""
+    out: dict[str, str] = {}
+
+    def walk(prefix: str, value) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            for i, v in enumerate(value):
+                walk(f"{prefix}.{i}", v)
+        else:
+            out[prefix] = str(value)
+
+    walk("", cfg.model_dump())
+    return out

@@ -1,0 +1,72 @@
+"""Input checks shared by the metrics: outcome arrays, times, prediction matrices."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from relapse_ml.errors import RelapseMLError
+from relapse_ml.evaluation.times import EvaluationWarning, follow_up_limit
+
+
+def check_outcome(time, event, name: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """``(time, event)`` as float / int arrays; raise naming the bad value."""
+    t = np.asarray(time, dtype=float).ravel()
+    e = np.asarray(event).ravel()
+    if t.shape != e.shape:
+        raise RelapseMLError(f"time_{name} has {t.size} values but event_{name} has {e.size}.")
+    if t.size == 0:
+        raise RelapseMLError(f"time_{name} is empty: nothing to evaluate.")
+    bad = ~np.isfinite(t) | (t <= 0)
+    if bad.any():
+        raise RelapseMLError(f"time_{name} must be finite and > 0 days; bad value {t[bad][0]!r}.")
+    bad = ~np.isin(e, (0, 1, 2))
+    if bad.any():
+        raise RelapseMLError(
+            f"event_{name} must be 0 (censored), 1 (relapse) or 2 (non-relapse death); "
+            f"bad value {e[bad][0]!r}."
+        )
+    return t, e.astype(int)
+
+
+def check_times(times) -> np.ndarray:
+    """Evaluation times as a sorted 1-d float array without duplicates."""
+    t = np.atleast_1d(np.asarray(times, dtype=float)).ravel()
+    if t.size == 0 or not np.all(np.isfinite(t)):
+        raise RelapseMLError("times must be a non-empty array of finite days.")
+    if np.any(np.diff(t) <= 0):
+        raise RelapseMLError("times must be strictly increasing (one prediction column per time).")
+    return t
+
+
+def check_prediction(prediction, n_samples: int, n_times: int) -> np.ndarray:
+    """A prediction as an ``(n_samples, n_times)`` float array (a 1-d one is used at every time)."""
+    p = np.asarray(prediction, dtype=float)
+    if not np.all(np.isfinite(p)):
+        raise RelapseMLError("prediction holds NaN or infinite values.")
+    if p.ndim == 1:
+        if p.size != n_samples:
+            raise RelapseMLError(f"prediction has {p.size} values for {n_samples} test patients.")
+        return np.broadcast_to(p[:, None], (n_samples, n_times))
+    if p.ndim == 2 and p.shape == (n_samples, 1) and n_times > 1:
+        return np.broadcast_to(p, (n_samples, n_times))
+    if p.shape != (n_samples, n_times):
+        raise RelapseMLError(
+            f"prediction has shape {p.shape}; expected ({n_samples}, {n_times}) "
+            "(test patients x evaluation times)."
+        )
+    return p
+
+
+def warn_beyond_follow_up(times: np.ndarray, time_train, time_test) -> None:
+    """Warn when a metric is asked at times where censoring weights are not estimable."""
+    limit = follow_up_limit(time_train, time_test)
+    if np.any(times >= limit):
+        warnings.warn(
+            f"Evaluation time(s) {times[times >= limit].tolist()} at or beyond follow-up "
+            f"(limit {limit:g}): censoring weights there are unreliable. "
+            "Use default_eval_times or evaluate(), which keep times inside follow-up.",
+            EvaluationWarning,
+            stacklevel=3,
+        )

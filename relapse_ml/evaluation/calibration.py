@@ -1,0 +1,228 @@
+"""Calibration of a predicted incidence at horizon tau: table, slope / intercept, ICI.
+
+Everything is computed on the test data alone. The observed incidence is the
+Aalen–Johansen estimate (never 1 − KM); regressions use jackknife
+pseudo-observations of F_cause(τ) (`relapse_ml.evaluation.pseudo`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from statistics import NormalDist
+
+import numpy as np
+import pandas as pd
+
+from relapse_ml.errors import RelapseMLError
+from relapse_ml.evaluation._inputs import check_outcome
+from relapse_ml.evaluation.pseudo import leave_one_out_incidence, pseudo_observations
+from relapse_ml.evaluation.times import EvaluationWarning
+
+_EPS = 1e-6  # predictions are clipped to [_EPS, 1 - _EPS] before the cloglog
+
+
+def cloglog(p) -> np.ndarray:
+    """Complementary log-log, log(−log(1 − p)), with p clipped away from 0 and 1."""
+    p = np.clip(np.asarray(p, dtype=float), _EPS, 1.0 - _EPS)
+    return np.log(-np.log1p(-p))
+
+
+def calibration_table(
+    time, event, risk_at_tau, tau: float, n_groups: int = 10, cause: int = 1, level: float = 0.95
+) -> pd.DataFrame:
+    """Predicted vs observed incidence at ``tau`` by group of predicted risk (deciles by default).
+
+    Groups are quantile bins of the prediction (tied predictions stay together, so
+    there may be fewer groups). ``observed`` is the Aalen–Johansen incidence in the
+    group; its interval uses the jackknife standard error on the cloglog scale.
+    Columns: group, n, n_events (of ``cause`` by tau), mean_predicted, observed,
+    observed_lower, observed_upper.
+    """
+    from relapse_ml.models.aalen_johansen import aalen_johansen
+
+    t, e = check_outcome(time, event, "test")
+    risk = _check_risk(risk_at_tau, t.size)
+    groups = risk_groups(risk, n_groups)
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    rows = []
+    for g in np.unique(groups):
+        m = groups == g
+        n = int(m.sum())
+        observed = float(aalen_johansen(t[m], e[m], [tau], cause=cause)[0])
+        if n > 1:
+            loo = leave_one_out_incidence(t[m], e[m], tau, cause)
+            se = float(np.sqrt((n - 1) / n * np.sum((loo - loo.mean()) ** 2)))
+        else:
+            se = np.nan
+        lower, upper = _cloglog_interval(observed, se, z)
+        rows.append(
+            {
+                "group": int(g),
+                "n": n,
+                "n_events": int(np.sum(m & (t <= tau) & (e == cause))),
+                "mean_predicted": float(risk[m].mean()),
+                "observed": observed,
+                "observed_lower": lower,
+                "observed_upper": upper,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def risk_groups(risk, n_groups: int) -> np.ndarray:
+    """Quantile group (0, 1, …) of each prediction; ties never split across groups."""
+    risk = np.asarray(risk, dtype=float)
+    edges = np.quantile(risk, np.linspace(0, 1, n_groups + 1)[1:-1])
+    raw = np.searchsorted(np.unique(edges), risk, side="left")
+    return np.unique(raw, return_inverse=True)[1].ravel()
+
+
+def _cloglog_interval(f: float, se: float, z: float) -> tuple[float, float]:
+    """Delta-method interval for an incidence on the cloglog scale (stays inside [0, 1])."""
+    if not np.isfinite(se):
+        return np.nan, np.nan
+    if f <= 0.0 or f >= 1.0 or se == 0.0:
+        return f, f
+    eta = np.log(-np.log1p(-f))
+    se_eta = se / ((1.0 - f) * -np.log1p(-f))
+    lo, hi = eta - z * se_eta, eta + z * se_eta
+    return float(-np.expm1(-np.exp(lo))), float(-np.expm1(-np.exp(hi)))
+
+
+def calibration_slope_intercept(
+    time, event, risk_at_tau, tau: float, cause: int = 1, *, pseudo: np.ndarray | None = None
+) -> dict[str, float]:
+    """Calibration slope and intercept at ``tau`` from pseudo-observations.
+
+    A GLM with cloglog link, E[θ_i] = 1 − exp(−exp(a + b·cloglog(p_i))), fitted by
+    iteratively reweighted least squares with the quasi-binomial variance (the GEE of
+    Andersen & Perme 2010 for pseudo-observations, which may lie outside [0, 1]).
+    Returns ``slope`` b and ``intercept`` a (1 and 0 when perfectly calibrated) and
+    ``intercept_in_the_large`` (a with b fixed at 1; > 0: risks underestimated).
+    pseudo: precomputed pseudo-observations (saves recomputing them).
+    """
+    t, e = check_outcome(time, event, "test")
+    risk = _check_risk(risk_at_tau, t.size)
+    theta = pseudo_observations(t, e, tau, cause) if pseudo is None else np.asarray(pseudo)
+    x = cloglog(risk)
+    if np.ptp(x) == 0:
+        slope, intercept = np.nan, np.nan
+    else:
+        intercept, slope = _cloglog_glm(theta, np.c_[np.ones_like(x), x], np.zeros_like(x))
+    (large,) = _cloglog_glm(theta, np.ones((x.size, 1)), x)
+    return {"slope": slope, "intercept": intercept, "intercept_in_the_large": large}
+
+
+def _cloglog_glm(y, design, offset, max_iter: int = 100, tol: float = 1e-10) -> np.ndarray:
+    """Quasi-binomial GLM with cloglog link, μ = 1 − exp(−exp(offset + Xβ)).
+
+    Fisher scoring with step-halving on the quasi-log-likelihood Σ y log μ + (1 − y)
+    log(1 − μ) (plain IRLS diverges from wide-ranging predictions); starts at β = 0
+    (slope 1 when there are two columns: perfect calibration).
+    """
+    beta = np.zeros(design.shape[1])
+    if design.shape[1] == 2:
+        beta[1] = 1.0
+    value = _quasi_loglik(y, offset + design @ beta)
+    for _ in range(max_iter):
+        eta = offset + design @ beta
+        mu = _inverse_cloglog(eta)
+        dmu = np.exp(eta - np.exp(eta))
+        variance = mu * (1.0 - mu)
+        info = design.T @ (design * (dmu**2 / variance)[:, None])
+        try:
+            step = np.linalg.solve(info, design.T @ ((y - mu) * dmu / variance))
+        except np.linalg.LinAlgError:
+            break
+        scale = 1.0
+        while True:
+            new = beta + scale * step
+            new_value = _quasi_loglik(y, offset + design @ new)
+            if new_value >= value - 1e-12 or scale < 1e-8:
+                break
+            scale /= 2
+        if np.max(np.abs(new - beta)) < tol:
+            return new
+        beta, value = new, new_value
+    warnings.warn("Calibration GLM did not converge.", EvaluationWarning, stacklevel=3)
+    return np.full(design.shape[1], np.nan)
+
+
+def _inverse_cloglog(eta) -> np.ndarray:
+    return np.clip(-np.expm1(-np.exp(np.minimum(eta, 30.0))), 1e-12, 1 - 1e-12)
+
+
+def _quasi_loglik(y, eta) -> float:
+    mu = _inverse_cloglog(eta)
+    return float(np.sum(y * np.log(mu) + (1.0 - y) * np.log1p(-mu)))
+
+
+def local_linear_smooth(x, y, at, span: float = 0.75) -> np.ndarray:
+    """Local-linear regression of ``y`` on ``x`` evaluated at ``at`` (loess of degree 1).
+
+    Tricube weights over the nearest ``span`` fraction of points, no robustness
+    iterations (statsmodels' lowess is not a dependency). Reproduces straight lines.
+    """
+    x, y, at = (np.asarray(a, dtype=float) for a in (x, y, at))
+    k = min(x.size, max(3, int(np.ceil(span * x.size))))
+    out = np.empty(at.size)
+    for i, a in enumerate(at):
+        dist = np.abs(x - a)
+        radius = np.partition(dist, k - 1)[k - 1]
+        w = np.clip(1 - (dist / (radius * 1.000001 + 1e-300)) ** 3, 0, None) ** 3
+        sw = w.sum()
+        mx = w @ x / sw
+        sxx = w @ (x - mx) ** 2
+        my = w @ y / sw
+        slope = (w @ ((x - mx) * (y - my))) / sxx if sxx > 1e-12 * sw else 0.0
+        out[i] = my + slope * (a - mx)
+    return out
+
+
+def integrated_calibration_index(
+    time,
+    event,
+    risk_at_tau,
+    tau: float,
+    cause: int = 1,
+    *,
+    span: float = 0.75,
+    n_grid: int = 100,
+    pseudo: np.ndarray | None = None,
+) -> dict[str, float]:
+    """ICI, E50 and E90 (Austin et al. 2020) at ``tau``: |predicted − smoothed observed|.
+
+    The observed curve is a local-linear (loess, degree 1, tricube, ``span``) smooth of
+    the pseudo-observations against cloglog(prediction), evaluated on ``n_grid``
+    quantiles of the prediction and interpolated, then clipped to [0, 1].
+    Returns ``ici`` (mean), ``e50`` (median) and ``e90`` (90th percentile).
+    """
+    t, e = check_outcome(time, event, "test")
+    risk = _check_risk(risk_at_tau, t.size)
+    theta = pseudo_observations(t, e, tau, cause) if pseudo is None else np.asarray(pseudo)
+    observed = smoothed_observed(risk, theta, span=span, n_grid=n_grid)
+    error = np.abs(risk - observed)
+    return {
+        "ici": float(error.mean()),
+        "e50": float(np.median(error)),
+        "e90": float(np.quantile(error, 0.9)),
+    }
+
+
+def smoothed_observed(risk, pseudo, span: float = 0.75, n_grid: int = 100) -> np.ndarray:
+    """The smoothed observed incidence at each prediction (the calibration curve)."""
+    x = cloglog(risk)
+    if np.ptp(x) == 0:
+        return np.full(x.size, np.clip(np.mean(pseudo), 0, 1))
+    grid = np.unique(np.quantile(x, np.linspace(0, 1, n_grid)))
+    curve = local_linear_smooth(x, pseudo, grid, span=span)
+    return np.clip(np.interp(x, grid, curve), 0.0, 1.0)
+
+
+def _check_risk(risk, n: int) -> np.ndarray:
+    r = np.asarray(risk, dtype=float).ravel()
+    if r.size != n or not np.all(np.isfinite(r)):
+        raise RelapseMLError(f"risk_at_tau must hold {n} finite values (one per test patient).")
+    if np.any((r < 0) | (r > 1)):
+        raise RelapseMLError("risk_at_tau must be probabilities in [0, 1] (the CIF at tau).")
+    return r

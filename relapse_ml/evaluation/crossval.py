@@ -1,0 +1,174 @@
+"""Repeated stratified K-fold cross-validation of a competing-risk model, split by patient."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from relapse_ml.evaluation._inputs import check_outcome, check_times
+from relapse_ml.evaluation.bootstrap import bootstrap_ci
+from relapse_ml.evaluation.scoring import evaluate, scalar_metrics
+from relapse_ml.evaluation.times import (
+    EvaluationWarning,
+    clip_horizon,
+    default_eval_times,
+    times_inside,
+)
+
+
+@dataclass
+class CVResult:
+    """Cross-validation results.
+
+    folds: one row per (repeat, fold) with the scalar metrics of `evaluate`.
+    summary: per metric, ``mean`` and ``sd`` over folds, ``pooled`` (metrics of the
+        pooled out-of-fold predictions, averaged over repeats) and ``ci_low``/``ci_high``
+        (percentile bootstrap interval of ``pooled``, patients resampled).
+    oof_cif / oof_null_cif: ``(n_repeats, n_samples, n_times)`` out-of-fold predictions of
+        the model and of the null (Aalen–Johansen of the training folds).
+    test_fold: ``(n_repeats, n_samples)`` the fold in which each row was tested.
+    pooled: one full `evaluate` result (with tables) per repeat, on the pooled predictions.
+    """
+
+    folds: pd.DataFrame
+    summary: pd.DataFrame
+    oof_cif: np.ndarray
+    oof_null_cif: np.ndarray
+    test_fold: np.ndarray
+    times: np.ndarray
+    tau: float
+    pooled: list[dict] = field(default_factory=list)
+
+
+def cross_validate(
+    make_model: Callable,
+    X,
+    time,
+    event,
+    groups=None,
+    times=None,
+    tau: float | None = None,
+    n_splits: int = 5,
+    n_repeats: int = 1,
+    seed: int = 0,
+    cause: int = 1,
+    *,
+    n_boot: int = 200,
+    n_groups: int = 10,
+) -> CVResult:
+    """Fit ``make_model()`` on K − 1 folds and evaluate on the held-out fold, repeatedly.
+
+    make_model: a callable returning a fresh object with ``fit(X, time, event)`` and
+        ``predict_cif(X, times, cause)``.
+    groups: patient id per row; all rows of a patient go to the same fold
+        (sklearn's StratifiedGroupKFold). Folds are stratified by event code.
+    times: evaluation grid (default `default_eval_times` on all the data); tau: the
+        horizon (default the last time); both are kept inside follow-up.
+    n_boot: bootstrap replicates for the pooled metrics' intervals (0: no intervals).
+    """
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    t, e = check_outcome(time, event, "cv")
+    grid = default_eval_times(t, e, cause=cause) if times is None else check_times(times)
+    tau = float(grid[-1]) if tau is None else float(tau)
+    grid = times_inside(np.union1d(grid, [tau]), t)
+    tau = clip_horizon(tau, t, grid=grid)
+    seeds = np.random.SeedSequence(seed).generate_state(n_repeats)
+
+    n = t.size
+    oof = np.full((n_repeats, n, grid.size), np.nan)
+    oof_null = np.full_like(oof, np.nan)
+    test_fold = np.full((n_repeats, n), -1)
+    rows = []
+    n_warned = 0
+    for r in range(n_repeats):
+        if groups is None:
+            splitter = StratifiedKFold(n_splits, shuffle=True, random_state=int(seeds[r]))
+            splits = splitter.split(np.zeros(n), e)
+        else:
+            splitter = StratifiedGroupKFold(n_splits, shuffle=True, random_state=int(seeds[r]))
+            splits = splitter.split(np.zeros(n), e, np.asarray(groups))
+        for k, (train, test) in enumerate(splits):
+            model = make_model().fit(_take(X, train), t[train], e[train])
+            oof[r, test] = model.predict_cif(_take(X, test), grid, cause=cause)
+            oof_null[r, test] = _null(t[train], e[train], grid, cause)[None, :]
+            test_fold[r, test] = k
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", EvaluationWarning)
+                result = evaluate(
+                    t[train],
+                    e[train],
+                    t[test],
+                    e[test],
+                    oof[r, test],
+                    grid,
+                    tau,
+                    cause,
+                    tables=False,
+                )
+            n_warned += any(issubclass(w.category, EvaluationWarning) for w in caught)
+            rows.append(
+                {"repeat": r, "fold": k, "n_train": train.size, "n_test": test.size}
+                | scalar_metrics(result)
+            )
+    folds = pd.DataFrame(rows)
+    if n_warned:
+        warnings.warn(
+            f"{n_warned} of {len(rows)} folds were evaluated on adjusted times (a test fold's "
+            "follow-up ended before some evaluation times) or had an undefined metric.",
+            EvaluationWarning,
+            stacklevel=2,
+        )
+
+    pooled = [
+        evaluate(t, e, t, e, oof[r], grid, tau, cause, null_cif=oof_null[r], n_groups=n_groups)
+        for r in range(n_repeats)
+    ]
+
+    def pooled_metrics(index: np.ndarray) -> dict[str, float]:
+        values = [
+            scalar_metrics(
+                evaluate(
+                    t[index],
+                    e[index],
+                    t[index],
+                    e[index],
+                    oof[r, index],
+                    grid,
+                    tau,
+                    cause,
+                    null_cif=oof_null[r, index],
+                    tables=False,
+                )
+            )
+            for r in range(n_repeats)
+        ]
+        return pd.DataFrame(values).mean().to_dict()
+
+    bookkeeping = ("repeat", "fold", "n_train", "n_test", "tau", "n_cases_tau")
+    metric_names = [c for c in folds.columns if c not in bookkeeping]
+    summary = pd.DataFrame(
+        {"mean": folds[metric_names].mean(), "sd": folds[metric_names].std(ddof=1)}
+    )
+    summary["pooled"] = pd.DataFrame([scalar_metrics(p) for p in pooled]).mean()[metric_names]
+    if n_boot > 0:
+        ci = bootstrap_ci(pooled_metrics, np.arange(n), groups=groups, n_boot=n_boot, seed=seed)
+        summary["ci_low"] = ci["ci_low"][metric_names]
+        summary["ci_high"] = ci["ci_high"][metric_names]
+    else:
+        summary["ci_low"] = summary["ci_high"] = np.nan
+    return CVResult(folds, summary, oof, oof_null, test_fold, grid, tau, pooled)
+
+
+def _null(time, event, grid, cause) -> np.ndarray:
+    from relapse_ml.models.aalen_johansen import aalen_johansen
+
+    return aalen_johansen(time, event, grid, cause=cause)
+
+
+def _take(X, rows: np.ndarray):
+    return X.iloc[rows] if hasattr(X, "iloc") else np.asarray(X)[rows]

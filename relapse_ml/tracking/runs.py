@@ -1,0 +1,38 @@
+"""List recent runs with their key metrics (reads the tracking store; imports mlflow)."""
+
+from __future__ import annotations
+
+KEY_METRICS = ("c_index", "c_index_ipcw", "auc_tau", "ibs", "ipa_tau", "calibration_slope")
+
+
+def recent_runs(tracking_uri: str, experiment: str | None = None, limit: int = 20) -> list[dict]:
+    """Most recent first: id, name, status, start, final model and its key metrics."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    mlflow.set_tracking_uri(tracking_uri)
+    client = MlflowClient(tracking_uri=tracking_uri)
+    if experiment:
+        exp = client.get_experiment_by_name(experiment)
+        exp_ids = [exp.experiment_id] if exp else []
+    else:
+        exp_ids = [e.experiment_id for e in client.search_experiments()]
+    if not exp_ids:
+        return []
+    runs = client.search_runs(exp_ids, filter_string="tags.`relapse_ml.kind` != ''",
+                              order_by=["attributes.start_time DESC"], max_results=limit)
+    out = []
+    for r in runs:
+        final = r.data.tags.get("relapse_ml.final_model", "")
+        metrics = {k: r.data.metrics.get(f"{final}.{k}") for k in KEY_METRICS} if final else {}
+        out.append({
+            "run_id": r.info.run_id,
+            "name": r.data.tags.get("mlflow.runName", ""),
+            "kind": r.data.tags.get("relapse_ml.kind", ""),
+            "status": r.info.status,
+            "start_time": r.info.start_time,
+            "data": r.data.tags.get("relapse_ml.data_name", ""),
+            "final_model": final,
+            "metrics": metrics,
+        })
+    return out

@@ -1,0 +1,238 @@
+"""The researcher's main loop: config → landmark features → cross-validated competing-risk
+models → oracle comparison (simulated data) → final model → MLflow run and registry.
+
+The evaluation horizon is the config's ``horizon_days`` counted from the landmark; because
+the landmark data are administratively censored at exactly that day, metrics are read at
+``horizon − 0.5`` days so that patients followed to the horizon count as event-free there.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from relapse_ml.config import TrainConfig
+from relapse_ml.data.cohort import Cohort
+
+HALF_DAY = 0.5
+KEY_METRICS = ("c_index", "c_index_ipcw", "auc_tau", "brier_tau", "ipa_tau", "ibs", "mean_auc",
+               "calibration_slope", "calibration_intercept", "ici")
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced (aggregates only)."""
+
+    metrics: pd.DataFrame  # one row per (model, metric): pooled, ci_low, ci_high, mean, sd
+    final_model: str
+    predictor: object
+    n_rows: int
+    n_patients: int
+    events: dict
+    tau: float
+    oracle: pd.DataFrame | None = None  # metric × (model, oracle, ratio) for the final model
+    run_id: str | None = None
+    tracking_uri: str | None = None
+    model_version: str | None = None
+    figures: dict = field(default_factory=dict)
+    cv: dict = field(default_factory=dict)
+
+
+def landmark_data(cohort: Cohort, cfg: TrainConfig):
+    """The landmark (or stacked super-landmark) data set the config asks for."""
+    from relapse_ml.landmark import landmark_dataset, super_landmark_dataset
+
+    lm = cfg.landmark
+    if lm.super_landmark:
+        return super_landmark_dataset(cohort, landmarks=tuple(lm.landmarks),
+                                      horizon_days=lm.horizon_days, features=cfg.features)
+    return landmark_dataset(cohort, landmark_day=lm.landmark_day, horizon_days=lm.horizon_days,
+                            features=cfg.features)
+
+
+def eval_grid(cfg: TrainConfig) -> tuple[np.ndarray, float]:
+    """Evaluation times (days from the landmark) and the horizon at which τ-metrics are read."""
+    H = float(cfg.landmark.horizon_days)
+    tau = H - HALF_DAY
+    if cfg.evaluation.times:
+        grid = np.asarray(sorted(t for t in cfg.evaluation.times if 0 < t < H), float)
+    else:
+        grid = np.linspace(H / 20, tau, 20)
+    return np.union1d(grid, [tau]), tau
+
+
+def oracle_risk(cohort: Cohort, cfg: TrainConfig, patient_id: np.ndarray) -> np.ndarray | None:
+    """The truth file's relapse risk under each patient's own arm (evaluation only).
+
+    Only for a simulated cohort whose truth was computed at this landmark and horizon.
+    """
+    if cohort.path is None or cfg.landmark.super_landmark:
+        return None
+    truth_path, meta_path = cohort.path / "truth.csv", cohort.path / "meta.json"
+    if not (truth_path.exists() and meta_path.exists()):
+        return None
+    meta = json.loads(meta_path.read_text())
+    if (float(meta.get("landmark_day", -1)) != float(cfg.landmark.landmark_day)
+            or float(meta.get("horizon_days", -1)) != float(cfg.landmark.horizon_days)):
+        return None
+    truth = pd.read_csv(truth_path, dtype={"patient_id": str}).set_index("patient_id")
+    arm = cohort.patients.set_index("patient_id")["arm"].reindex(patient_id)
+    risk = np.where(arm.to_numpy() == "sorafenib",
+                    truth["risk_sorafenib"].reindex(patient_id).to_numpy(float),
+                    truth["risk_control"].reindex(patient_id).to_numpy(float))
+    return None if np.isnan(risk).any() else risk
+
+
+def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progress=print) -> TrainResult:
+    """Cross-validate every configured model, refit the best on all data, track the run."""
+    from relapse_ml.evaluation import EvaluationWarning, compare_with_oracle, cross_validate, evaluate_oracle
+    from relapse_ml.models import make_model
+    from relapse_ml.predictor import RelapseRiskPredictor, training_ranges
+
+    ld = landmark_data(cohort, cfg)
+    if len(ld) < 2 * cfg.evaluation.n_splits or int((ld.event == 1).sum()) < cfg.evaluation.n_splits:
+        from relapse_ml.errors import RelapseMLError
+
+        raise RelapseMLError(
+            f"{cohort.name}: only {len(ld)} patients at risk at the landmark with "
+            f"{int((ld.event == 1).sum())} relapses — too few for {cfg.evaluation.n_splits}-fold "
+            "cross-validation; lower evaluation.n_splits or use more data")
+    grid, tau = eval_grid(cfg)
+    progress(f"{cohort.name}: {len(ld)} rows at risk ({len(np.unique(ld.patient_id))} patients), "
+             f"{int((ld.event == 1).sum())} relapses, {int((ld.event == 2).sum())} non-relapse deaths "
+             f"within {cfg.landmark.horizon_days:g} days of the landmark; {ld.X.shape[1]} features")
+
+    rows, cvs = [], {}
+    for spec in cfg.models:
+        factory = partial(make_model, spec.name, **_model_params(spec, cfg))
+        factory()  # fail fast on a bad parameter, before any fitting
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", EvaluationWarning)
+            cv = cross_validate(factory, ld.X, ld.time, ld.event, groups=ld.patient_id, times=grid,
+                                tau=tau, n_splits=cfg.evaluation.n_splits,
+                                n_repeats=cfg.evaluation.n_repeats, seed=cfg.evaluation.seed,
+                                n_boot=cfg.evaluation.n_boot)
+        cvs[spec.display] = cv
+        for metric, r in cv.summary.iterrows():
+            rows.append({"model": spec.display, "metric": metric, **r.to_dict()})
+        s = cv.summary
+        progress(f"  {spec.display:<16} C-index {s.loc['c_index', 'pooled']:.3f}  "
+                 f"AUC(τ) {s.loc['auc_tau', 'pooled']:.3f}  IPA(τ) {s.loc['ipa_tau', 'pooled']:+.3f}")
+    metrics = pd.DataFrame(rows)
+
+    final = cfg.tracking.final_model or _best_model(metrics, cfg)
+    spec = next(m for m in cfg.models if m.display == final)
+    model = make_model(spec.name, **_model_params(spec, cfg)).fit(ld.X, ld.time, ld.event)
+    horizons = sorted({min(float(h), tau) for h in cfg.evaluation.horizons})
+    predictor = RelapseRiskPredictor(
+        model=model, feature_columns=list(ld.X.columns), features=cfg.features,
+        landmark_day=float(cfg.landmark.landmark_day), horizon_days=float(cfg.landmark.horizon_days),
+        horizons=[float(h) for h in cfg.evaluation.horizons],
+        super_landmark=cfg.landmark.super_landmark, landmarks=list(cfg.landmark.landmarks),
+        training_ranges=training_ranges(ld.X),
+        info={"model": final, "model_name": spec.name, "params": _model_params(spec, cfg),
+              "metrics": {k: _f(metrics.loc[(metrics["model"] == final) & (metrics["metric"] == k), "pooled"])
+                          for k in KEY_METRICS}},
+    )
+    del horizons
+
+    oracle = None
+    risk = oracle_risk(cohort, cfg, ld.patient_id)
+    if risk is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", EvaluationWarning)
+            o = evaluate_oracle(ld.time, ld.event, ld.time, ld.event, risk, tau, tables=False)
+            cv = cvs[final]
+            pooled = {k: v for k, v in cv.pooled[0].items() if isinstance(v, float)}
+            oracle = compare_with_oracle(pooled, o)
+    result = TrainResult(metrics=metrics, final_model=final, predictor=predictor, n_rows=len(ld),
+                         n_patients=int(len(np.unique(ld.patient_id))),
+                         events={"relapse": int((ld.event == 1).sum()), "nrm": int((ld.event == 2).sum()),
+                                 "censored": int((ld.event == 0).sum())},
+                         tau=tau, oracle=oracle, cv=cvs)
+    if track:
+        from relapse_ml.tracking.train_run import log_training_run
+
+        log_training_run(result, cfg, cohort, ld)
+    return result
+
+
+def _model_params(spec, cfg: TrainConfig) -> dict:
+    params = dict(spec.params)
+    if spec.name == "xgb_direct":
+        params.setdefault("horizon", float(cfg.landmark.horizon_days) - HALF_DAY)
+    return params
+
+
+def _best_model(metrics: pd.DataFrame, cfg: TrainConfig) -> str:
+    ipa = metrics[metrics["metric"] == "ipa_tau"].set_index("model")["pooled"]
+    ipa = ipa.drop(index=[m.display for m in cfg.models if m.name == "aalen_johansen"], errors="ignore")
+    if ipa.dropna().empty:
+        return cfg.models[0].display
+    return str(ipa.idxmax())
+
+
+def _f(series) -> float:
+    return float(series.iloc[0]) if len(series) else float("nan")
+
+
+def figures(result: TrainResult, ld, cohort: Cohort, out_dir: Path) -> dict[str, Path]:
+    """Figures of aggregates: incidence by arm, calibration, AUC(t), feature importance."""
+    from relapse_ml import figures as F
+
+    out = {}
+    t_plot = np.linspace(0, float(ld.time.max()), 200)
+    arms = cohort.patients.set_index("patient_id")["arm"].reindex(ld.patient_id).fillna("(no arm)") \
+        if "arm" in cohort.patients else pd.Series(["all"] * len(ld))
+    ax = F.plot_cif_by_group(ld.time, ld.event, arms.to_numpy(), t_plot,
+                             title="Relapse and non-relapse death by arm, from the landmark")
+    F.save(ax, out_dir / "cif_by_arm.png")
+    out["cif_by_arm"] = out_dir / "cif_by_arm.png"
+
+    cv = result.cv[result.final_model]
+    table = cv.pooled[0].get("calibration_table")
+    if table is not None and len(table):
+        ax = F.plot_calibration(table, title=f"Calibration at {result.tau:g} days ({result.final_model}, out-of-fold)")
+        F.save(ax, out_dir / "calibration.png")
+        out["calibration"] = out_dir / "calibration.png"
+
+    curves = {}
+    for label, c in result.cv.items():
+        by_time = c.pooled[0].get("by_time")
+        if by_time is not None and "auc" in by_time:
+            curves[label] = (by_time["time"].to_numpy(), by_time["auc"].to_numpy())
+    if curves:
+        ax = F.plot_auc_over_time(curves)
+        F.save(ax, out_dir / "auc_over_time.png")
+        out["auc_over_time"] = out_dir / "auc_over_time.png"
+
+    names, values, what = feature_importance(result.predictor.model, ld.X)
+    if names is not None:
+        ax = F.plot_importance(names, values, title=what)
+        F.save(ax, out_dir / "feature_importance.png")
+        out["feature_importance"] = out_dir / "feature_importance.png"
+    return out
+
+
+def feature_importance(model, X: pd.DataFrame):
+    """Mean |TreeSHAP| on the relapse log-hazard (XGBoost) or standardised Cox coefficients."""
+    if hasattr(model, "shap_margin"):
+        values, _ = model.shap_margin(X, cause=1)
+        return list(X.columns), np.abs(values).mean(axis=0), \
+            "Mean |SHAP| on the relapse log-hazard (margin scale)"
+    beta = getattr(model, "beta_std_", None)
+    if isinstance(beta, dict) and 1 in beta:
+        return list(model.preprocessor_.columns_), np.asarray(beta[1], float), \
+            "Relapse cause-specific log-HR per SD (Cox)"
+    return None, None, None
+
+
+def write_temp_dir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="relapse-ml-run-"))
