@@ -1,0 +1,205 @@
+"""The one interface every competing-risk model shares, and its input checks.
+
+Outcome codes (data contract): 0 censored, 1 relapse, 2 non-relapse death.
+``predict_cumulative_incidence`` returns ``(n_samples, 3, n_times)``: column 0 the
+event-free survival, 1 the relapse incidence, 2 the NRM incidence (they sum to 1).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+
+from relapse_ml.errors import ModelError
+
+CAUSES = (1, 2)
+
+
+class ModelNotFittedError(ModelError, NotFittedError):
+    """A prediction asked of a model that has not been fitted yet."""
+
+
+def check_outcome(time, event, n_samples: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(time, event)`` as float and int arrays, or raise a ModelError naming the fault."""
+    t = np.asarray(time, dtype=float).ravel()
+    e_raw = np.asarray(event).ravel()
+    if t.shape != e_raw.shape:
+        raise ModelError(
+            f"time has {t.size} values but event has {e_raw.size}; give one per patient."
+        )
+    if n_samples is not None and t.size != n_samples:
+        raise ModelError(f"X has {n_samples} rows but time/event have {t.size}; give one per row.")
+    if t.size == 0:
+        raise ModelError("No patients to fit on (time/event are empty).")
+    bad = ~np.isfinite(t) | (t <= 0)
+    if bad.any():
+        raise ModelError(
+            f"time must be finite and > 0 days; bad value {t[bad][0]!r} "
+            f"({int(bad.sum())} such rows). Times count from the landmark."
+        )
+    try:
+        e = e_raw.astype(float)
+    except (TypeError, ValueError) as err:
+        raise ModelError("event must hold the codes 0 (censored), 1 (relapse), 2 (NRM).") from err
+    bad = ~np.isin(e, (0.0, 1.0, 2.0))
+    if bad.any():
+        raise ModelError(
+            f"event must be 0 (censored), 1 (relapse) or 2 (non-relapse death); "
+            f"bad value {e_raw[bad][0]!r} ({int(bad.sum())} such rows)."
+        )
+    return t, e.astype(int)
+
+
+def check_times(times) -> np.ndarray:
+    """Return prediction times as a 1-d float array (days from the landmark, >= 0, any order)."""
+    t = np.atleast_1d(np.asarray(times, dtype=float)).ravel()
+    if t.size == 0:
+        raise ModelError("times is empty; give at least one time (days from the landmark).")
+    if not np.all(np.isfinite(t)) or (t < 0).any():
+        raise ModelError("times must be finite and >= 0 days from the landmark.")
+    return t
+
+
+def check_cause(cause) -> int:
+    """Return ``cause`` as an int, 1 (relapse) or 2 (non-relapse death)."""
+    if cause not in CAUSES:
+        raise ModelError(f"cause must be 1 (relapse) or 2 (non-relapse death), not {cause!r}.")
+    return int(cause)
+
+
+def step_at(grid: np.ndarray, values: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Evaluate right-continuous step functions that are 0 before ``grid[0]``.
+
+    ``values`` has the grid along its last axis; the result has ``times`` there.
+    """
+    idx = np.searchsorted(grid, times, side="right") - 1
+    values = np.asarray(values, dtype=float)
+    padded = np.concatenate([np.zeros(values.shape[:-1] + (1,)), values], axis=-1)
+    return padded[..., idx + 1]
+
+
+def cap_total_incidence(f1: np.ndarray, f2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Stop two non-decreasing incidences (on a model's own time grid) once they sum to 1.
+
+    For models that estimate each cause separately (Fine–Gray, direct): the step at
+    which F1 + F2 would pass 1 gets only the remaining mass, shared in proportion to
+    the two increments, and later steps get none; both stay non-decreasing.
+    """
+    d1 = np.diff(f1, axis=-1, prepend=0.0)
+    d2 = np.diff(f2, axis=-1, prepend=0.0)
+    step = d1 + d2
+    before = np.cumsum(step, axis=-1) - step
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(step > 0, np.clip((1.0 - before) / step, 0.0, 1.0), 0.0)
+    return np.cumsum(d1 * scale, axis=-1), np.cumsum(d2 * scale, axis=-1)
+
+
+def assemble_incidence(f1: np.ndarray, f2: np.ndarray) -> np.ndarray:
+    """Stack ``(S, F1, F2)`` along axis 1, forcing 0 <= F_k, F1 + F2 <= 1 and S = 1 - F1 - F2.
+
+    A last guard against rounding: hazard models are coherent by construction, and the
+    per-cause models (Fine–Gray, direct) already cap on their own grid
+    (``cap_total_incidence``), which keeps the curves monotone as rescaling here would not.
+    """
+    f1 = np.clip(f1, 0.0, 1.0)
+    f2 = np.clip(f2, 0.0, 1.0)
+    total = f1 + f2
+    scale = np.where(total > 1.0, 1.0 / np.where(total > 0, total, 1.0), 1.0)
+    f1, f2 = f1 * scale, f2 * scale
+    surv = np.clip(1.0 - f1 - f2, 0.0, 1.0)
+    return np.stack([surv, f1, f2], axis=1)
+
+
+class CompetingRiskModel(BaseEstimator):
+    """Base class: ``fit(X, time, event)``, ``predict_cif``, ``predict_cumulative_incidence``.
+
+    Subclasses implement ``_fit(X, time, event)`` with ``X`` a float DataFrame whose
+    columns are ``feature_names_in_``, and ``_predict_f1_f2(X, times)`` returning two
+    ``(n_samples, n_times)`` arrays that are non-decreasing in ``times``.
+    """
+
+    def fit(self, X, time, event):
+        """Fit on features ``X`` (DataFrame, NaN allowed) and outcome ``time``/``event``."""
+        frame = self._check_X(X, reset=True)
+        t, e = check_outcome(time, event, n_samples=len(frame))
+        self._fit(frame, t, e)
+        self.is_fitted_ = True
+        return self
+
+    def predict_cif(self, X, times, cause: int = 1) -> np.ndarray:
+        """Cumulative incidence of ``cause`` (1 relapse, 2 NRM) at ``times``: ``(n_samples, n_times)``."""
+        cause = check_cause(cause)
+        return self.predict_cumulative_incidence(X, times)[:, cause, :]
+
+    def predict_cumulative_incidence(self, X, times) -> np.ndarray:
+        """``(n_samples, 3, n_times)``: event-free survival, relapse CIF, NRM CIF (sum to 1)."""
+        self._check_fitted()
+        frame = self._check_X(X, reset=False)
+        t = check_times(times)
+        f1, f2 = self._predict_f1_f2(frame, t)
+        return assemble_incidence(f1, f2)
+
+    # -- helpers -------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not getattr(self, "is_fitted_", False):
+            raise ModelNotFittedError(
+                f"This {type(self).__name__} is not fitted yet: call fit(X, time, event) first."
+            )
+
+    def _check_X(self, X, reset: bool) -> pd.DataFrame:
+        """Return ``X`` as a float DataFrame with the fitted column order.
+
+        At prediction a DataFrame is matched by column name (extra columns are ignored);
+        an array must have the fitted number of columns, in the fitted order.
+        """
+        if isinstance(X, pd.DataFrame):
+            frame = X
+        else:
+            arr = np.asarray(X, dtype=float)
+            if arr.ndim != 2:
+                raise ModelError(f"X must be 2-d (patients x features), got shape {arr.shape}.")
+            frame = pd.DataFrame(arr, columns=[f"x{j}" for j in range(arr.shape[1])])
+        if reset:
+            non_numeric = [c for c in frame.columns if not _is_numeric(frame[c])]
+            if non_numeric:
+                raise ModelError(
+                    f"X columns must be numeric (encode categories first): {non_numeric[:5]}"
+                )
+            self.feature_names_in_ = np.asarray([str(c) for c in frame.columns], dtype=object)
+            self.n_features_in_ = len(self.feature_names_in_)
+            frame = frame.copy()
+            frame.columns = list(self.feature_names_in_)
+            return frame.astype(float)
+        names = list(self.feature_names_in_)
+        if isinstance(X, pd.DataFrame):
+            cols = [str(c) for c in frame.columns]
+            missing = [c for c in names if c not in cols]
+            if missing:
+                raise ModelError(
+                    f"X lacks {len(missing)} feature(s) the model was fitted on: {missing[:5]}"
+                )
+            frame = frame.copy()
+            frame.columns = cols
+            frame = frame[names]
+        elif frame.shape[1] != len(names):
+            raise ModelError(
+                f"X has {frame.shape[1]} columns; the model was fitted on {len(names)}."
+            )
+        else:
+            frame.columns = names
+        try:
+            return frame.astype(float)
+        except (TypeError, ValueError) as err:
+            raise ModelError("X columns must be numeric (encode categories first).") from err
+
+    def _fit(self, X: pd.DataFrame, time: np.ndarray, event: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _predict_f1_f2(self, X: pd.DataFrame, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+
+def _is_numeric(col: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)

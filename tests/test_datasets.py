@@ -1,0 +1,355 @@
+"""Public-data adapters (KMsurv bmt, mstate ebmt4): contract codes, outcome counts, import."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from relapse_ml.data import contract as C
+from relapse_ml.data.outcome import derive_outcome
+from relapse_ml.datasets import DATASETS, import_dataset, load_bmt, load_dataset, load_ebmt4
+from relapse_ml.datasets.bmt import raw_bmt
+from relapse_ml.datasets.ebmt4 import raw_ebmt4
+from relapse_ml.errors import RelapseMLError
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "datasets.md"
+CONTRACT_PATIENT_COLUMNS = (
+    set(C.PATIENT_REQUIRED) | set(C.PATIENT_OPTIONAL) | set(C.SCREENING_COLUMNS)
+)
+DAY_MAX = C.EVENT_DAY_RANGE[1]
+
+
+@pytest.fixture(scope="module")
+def raw():
+    return {"bmt": raw_bmt(), "ebmt4": raw_ebmt4()}
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    return {name: load_dataset(name) for name in DATASETS}
+
+
+def expected_outcome(name: str, r: pd.DataFrame) -> pd.DataFrame:
+    """Outcome per source row, straight from the source columns (independent of the adapter)."""
+    if name == "bmt":
+        relapse = r["d2"] == 1
+        nrm = (r["d1"] == 1) & ~relapse
+        time = np.where(relapse, r["t2"], r["t1"])
+    else:  # ebmt4, administratively censored at the contract's last day
+        relapse = (r["rel.s"] == 1) & (r["rel"] <= DAY_MAX)
+        nrm = (r["srv.s"] == 1) & (r["srv"] <= DAY_MAX) & ~relapse
+        time = np.where(relapse, r["rel"], np.minimum(r["srv"], DAY_MAX))
+    event = np.where(relapse, C.RELAPSE, np.where(nrm, C.NRM, C.CENSORED))
+    return pd.DataFrame({"time": time.astype(float), "event": event})
+
+
+@pytest.mark.parametrize(("name", "n"), [("bmt", 137), ("ebmt4", 2279)])
+def test_patient_count_matches_the_source(loaded, raw, name, n):
+    assert len(raw[name]) == n
+    p = loaded[name]["patients"]
+    assert len(p) == n
+    assert p["patient_id"].is_unique
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_tables_use_only_contract_codes(loaded, name):
+    d = loaded[name]
+    p, ev, ms = d["patients"], d["events"], d["measurements"]
+    for col in C.PATIENT_REQUIRED:
+        assert col in p and p[col].notna().all(), col
+    for col, codes in C.PATIENT_CATEGORIES.items():
+        assert set(p[col]) <= set(codes), col
+    assert p["age"].between(0, 100).all()
+    assert (p["ecog"] % 1 == 0).all() and p["ecog"].between(0, 4).all()
+    assert p["arm"].isna().all()  # observational
+    assert set(ev["event"]) <= set(C.EVENTS)
+    assert ev["day"].between(*C.EVENT_DAY_RANGE).all()
+    for event, rng in C.EVENTS.items():
+        grades = ev.loc[ev["event"] == event, "grade"]
+        if rng is None:
+            assert grades.isna().all(), event
+        elif event in C.GRADE_REQUIRED:
+            assert grades.between(*rng).all(), event
+    assert set(ev["patient_id"]) <= set(p["patient_id"])
+    has_outcome = set(ev.loc[ev["event"].isin(C.OUTCOME_EVENTS), "patient_id"])
+    assert has_outcome == set(p["patient_id"])
+    assert list(ms.columns) == list(C.MEASUREMENT_REQUIRED) and ms.empty
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_derived_outcome_reproduces_the_source(loaded, raw, name):
+    d = loaded[name]
+    got = derive_outcome(d["patients"], d["measurements"], d["events"])
+    want = expected_outcome(name, raw[name])
+    np.testing.assert_array_equal(got["event"].to_numpy(), want["event"].to_numpy())
+    np.testing.assert_allclose(got["time"].to_numpy(), want["time"].to_numpy())
+    counts = got["event"].value_counts()
+    if name == "bmt":  # relapses and deaths in remission exactly as in the source
+        assert counts[C.RELAPSE] == raw[name]["d2"].sum()
+        assert counts[C.NRM] == ((raw[name]["d1"] == 1) & (raw[name]["d2"] == 0)).sum()
+    else:
+        r = raw[name]
+        lost_relapses = ((r["rel.s"] == 1) & (r["rel"] > DAY_MAX)).sum()
+        assert counts[C.RELAPSE] == r["rel.s"].sum() - lost_relapses
+        assert (
+            d["cohort_json"]["adapter_changes"]["events_after_day_max_dropped"].get("relapse", 0)
+            == lost_relapses
+        )
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_no_event_after_death_and_at_most_one_death(loaded, name):
+    ev = loaded[name]["events"]
+    death = ev[ev["event"] == "death"].groupby("patient_id")["day"]
+    assert (death.size() == 1).all()
+    after = ev["day"] > ev["patient_id"].map(death.min())
+    assert not after.any()
+
+
+def test_bmt_events_match_the_source_columns(loaded, raw):
+    r, ev = raw["bmt"], loaded["bmt"]["events"]
+    n = ev["event"].value_counts()
+    alive_or_before_death = lambda t: (r["d1"] == 0) | (r[t] <= r["t1"])  # noqa: E731
+    assert n["agvhd"] == ((r["da"] == 1) & alive_or_before_death("ta")).sum()
+    assert n["cgvhd"] == ((r["dc"] == 1) & alive_or_before_death("tc")).sum()
+    assert n["engraftment"] == ((r["dp"] == 1) & alive_or_before_death("tp")).sum()
+    assert n["last_followup"] == (r["d1"] == 0).sum()
+    dropped = ((r["dc"] == 1) & (r["tc"] > r["t1"]) & (r["d1"] == 1)).sum()
+    assert (
+        loaded["bmt"]["cohort_json"]["adapter_changes"]["events_after_death_dropped"].get(
+            "cgvhd", 0
+        )
+        == dropped
+    )
+    assert set(ev.loc[ev["event"] == "agvhd", "grade"]) == {2.0}  # floor of grade II-IV, documented
+    # contract columns filled from the source
+    p = loaded["bmt"]["patients"]
+    np.testing.assert_array_equal(p["age"], r["z1"])
+    np.testing.assert_array_equal(p["sex"] == "M", r["z3"] == 1)
+    np.testing.assert_array_equal(p["diagnosis"] == "ALL", r["group"] == 1)
+    np.testing.assert_array_equal(
+        p["aml_risk_group"].fillna("none"), r["group"].map({1: "none", 2: "low", 3: "high"})
+    )
+
+
+def test_ebmt4_maps_recovery_but_not_the_adverse_event(loaded, raw):
+    r, ev = raw["ebmt4"], loaded["ebmt4"]["events"]
+    assert not ev["event"].isin(["agvhd", "cgvhd"]).any()
+    assert (
+        ev.loc[ev["event"] == "engraftment"].shape[0]
+        == ((r["rec.s"] == 1) & (r["rec"] <= DAY_MAX)).sum()
+    )
+    assert not any("ae" == c or c.startswith("ae_") for c in loaded["ebmt4"]["patients"].columns)
+    lfu_max = ev[(ev["event"] == "last_followup") & (ev["day"] == DAY_MAX)]
+    observed_beyond = r["srv"] > DAY_MAX  # death at srv, so none of them died by day 4000
+    assert lfu_max["detail"].notna().sum() == observed_beyond.sum()  # administrative censoring
+    assert len(lfu_max) == observed_beyond.sum() + ((r["srv"] == DAY_MAX) & (r["srv.s"] == 0)).sum()
+    p = loaded["ebmt4"]["patients"]
+    assert p.groupby("age_class")["age"].nunique().eq(1).all()
+    np.testing.assert_array_equal(p["gvhd_prophylaxis"], r["proph"] == "yes")
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_every_non_contract_column_is_declared_with_its_type(loaded, name):
+    d = loaded[name]
+    p, meta = d["patients"], d["cohort_json"]
+    extras = meta["extra_columns"]
+    assert set(p.columns) - CONTRACT_PATIENT_COLUMNS == set(extras)
+    for col, kind in extras.items():
+        assert kind in C.EXTRA_COLUMN_TYPES
+        values = p[col].dropna()
+        if kind == "number":
+            assert pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(
+                values
+            ), col
+        elif kind == "bool":
+            assert pd.api.types.is_bool_dtype(values), col
+        else:
+            assert values.map(lambda v: isinstance(v, str)).all(), col
+    assert set(meta["imputed_columns"]) <= set(C.PATIENT_REQUIRED)
+    assert all(reason for reason in meta["imputed_columns"].values())
+    # placeholders are constant or a function of a kept column, so models lose nothing by ignoring them
+    for col in meta["imputed_columns"]:
+        assert p[col].nunique() == 1 or col == "age"
+    json.dumps(meta)  # cohort.json must be serialisable
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_docs_describe_every_imputed_and_extra_column(loaded, name):
+    text = DOCS.read_text()
+    meta = loaded[name]["cohort_json"]
+    assert f"`{name}`" in text
+    for col in [*meta["imputed_columns"], *meta["extra_columns"]]:
+        assert f"`{col}`" in text, col
+
+
+def test_unknown_name_lists_the_available_ones(tmp_path):
+    with pytest.raises(RelapseMLError, match="bmt, ebmt4"):
+        load_dataset("nope")
+    with pytest.raises(RelapseMLError, match="available"):
+        import_dataset("nope", tmp_path / "x")
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_import_writes_a_cohort_that_validates(tmp_path, loaded, name):
+    out = import_dataset(name, tmp_path / name)
+    assert sorted(os.listdir(out)) == [
+        "cohort.json",
+        "events.csv",
+        "measurements.csv",
+        "patients.csv",
+    ]
+    assert [p.name for p in tmp_path.iterdir()] == [name]  # no temporary directory left behind
+    meta = json.loads((out / "cohort.json").read_text())
+    assert (
+        meta["name"] == name
+        and meta["source"]
+        and meta["extra_columns"]
+        and meta["imputed_columns"]
+    )
+    assert pd.read_csv(out / "measurements.csv").empty
+    io = pytest.importorskip("relapse_ml.data.io", reason="read_cohort (lead) not available yet")
+    cohort = io.read_cohort(out)  # raises DataValidationError listing violations, if any
+    assert cohort.n_patients == len(loaded[name]["patients"])
+    assert cohort.extra_columns == meta["extra_columns"]
+    want = derive_outcome(
+        loaded[name]["patients"], loaded[name]["measurements"], loaded[name]["events"]
+    )
+    pd.testing.assert_frame_equal(cohort.outcome.sort_index(), want.sort_index(), check_dtype=False)
+
+
+def test_import_refuses_a_non_empty_directory_unless_overwrite(tmp_path):
+    out = tmp_path / "cohort"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(RelapseMLError, match="not empty"):
+        import_dataset("bmt", out)
+    assert sorted(os.listdir(out)) == ["keep.txt"]  # untouched
+    import_dataset("bmt", out, overwrite=True)
+    assert "keep.txt" not in os.listdir(out) and (out / "patients.csv").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cohort"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    import_dataset("bmt", empty)  # an empty directory is fine
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(RelapseMLError, match="not a directory"):
+        import_dataset("bmt", afile, overwrite=True)
+
+
+def test_import_is_atomic_when_writing_fails(tmp_path, monkeypatch):
+    out = tmp_path / "cohort"
+    real = pd.DataFrame.to_csv
+
+    def failing(self, path, *a, **k):
+        if str(path).endswith("events.csv"):
+            raise OSError("disk full")
+        return real(self, path, *a, **k)
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", failing)
+    with pytest.raises(OSError):
+        import_dataset("bmt", out)
+    assert list(tmp_path.iterdir()) == []  # neither a partial cohort nor a temporary directory
+    # with overwrite, a failure keeps the previous content
+    monkeypatch.setattr(pd.DataFrame, "to_csv", real)
+    import_dataset("bmt", out)
+    before = (out / "patients.csv").read_text()
+    monkeypatch.setattr(pd.DataFrame, "to_csv", failing)
+    with pytest.raises(OSError):
+        import_dataset("bmt", out, overwrite=True)
+    assert (out / "patients.csv").read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cohort"]
+
+
+def test_adapters_clip_events_after_death_and_beyond_day_4000():
+    """Small hand-made source frames: the clean-up rules, one case each."""
+    bmt = pd.DataFrame(
+        {
+            "rownames": [1, 2],
+            "group": [2, 1],
+            "t1": [100, 500],
+            "t2": [100, 200],
+            "d1": [1, 0],
+            "d2": [0, 1],
+            "d3": [1, 1],
+            "ta": [150, 20],
+            "da": [1, 1],
+            "tc": [100, 300],
+            "dc": [0, 1],
+            "tp": [10, 20],
+            "dp": [1, 1],
+            "z1": [30, 17],
+            "z2": [30, 20],
+            "z3": [1, 0],
+            "z4": [0, 1],
+            "z5": [1, 0],
+            "z6": [0, 0],
+            "z7": [100, 200],
+            "z8": [0, 1],
+            "z9": [1, 4],
+            "z10": [1, 0],
+        }
+    )
+    d = load_bmt(bmt)
+    ev = d["events"]
+    assert not (
+        (ev["patient_id"] == "bmt-001") & (ev["event"] == "agvhd")
+    ).any()  # day 150 > death day 100
+    assert d["cohort_json"]["adapter_changes"]["events_after_death_dropped"] == {"agvhd": 1}
+    p2 = ev[ev["patient_id"] == "bmt-002"]
+    assert list(p2["event"]) == [
+        "engraftment",
+        "agvhd",
+        "relapse",
+        "cgvhd",
+        "last_followup",
+    ]  # same-day order
+    ebmt = pd.DataFrame(
+        {
+            "id": [1, 2, 3],
+            "rec": [20, 30, 5000],
+            "rec.s": [1, 1, 1],
+            "ae": [10, 10, 10],
+            "ae.s": [1, 0, 0],
+            "recae": [20, 30, 40],
+            "recae.s": [1, 0, 0],
+            "rel": [4100, 3000, 5000],
+            "rel.s": [1, 1, 0],
+            "srv": [4500, 4200, 5000],
+            "srv.s": [1, 1, 0],
+            "year": ["1985-1989"] * 3,
+            "agecl": ["<=20", "20-40", ">40"],
+            "proph": ["no", "yes", "no"],
+            "match": ["gender mismatch", "no gender mismatch", "no gender mismatch"],
+        }
+    )
+    d = load_ebmt4(ebmt)
+    out = derive_outcome(d["patients"], d["measurements"], d["events"])
+    np.testing.assert_array_equal(out["event"], [C.CENSORED, C.RELAPSE, C.CENSORED])
+    np.testing.assert_allclose(out["time"], [DAY_MAX, 3000, DAY_MAX])
+    assert d["events"]["day"].max() == DAY_MAX
+    assert list(d["patients"]["age"]) == [10.0, 30.0, 50.0]
+    assert d["cohort_json"]["adapter_changes"]["patients_censored_at_day_max"] == 3
+
+
+def test_eligibility_on_bmt_treats_placeholders_as_not_assessable(loaded, raw):
+    from relapse_ml.data.cohort import Cohort
+    from relapse_ml.eligibility import screen
+
+    d = loaded["bmt"]
+    c = Cohort(d["patients"], d["measurements"], d["events"])
+    r = screen(c, ignore_columns=d["cohort_json"]["imputed_columns"])
+    pp = r.per_patient
+    assert (pp["inc_ecog_0_2"] == "not_assessable").all()
+    assert (pp["status"] != "eligible").all()  # no screening columns in a 1980s data set
+    r_ = raw["bmt"]
+    alive_relapse_free_at_60 = ~(
+        ((r_["d2"] == 1) & (r_["t2"] <= 60)) | ((r_["d1"] == 1) & (r_["t1"] <= 60))
+    )
+    assert (pp["alive_relapse_free"] == "met").sum() == alive_relapse_free_at_60.sum()
+    assert (pp["inc_age_18_65"] == "failed").sum() == (r_["z1"] < 18).sum()
