@@ -28,6 +28,9 @@ class Cohort:
     source: str | None = None
     extra_columns: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
+    # required columns that a data adapter filled with placeholders (column -> reason):
+    # valid for the contract, but models and eligibility treat them as missing
+    imputed_columns: dict[str, str] = field(default_factory=dict)
 
     @cached_property
     def outcome(self) -> pd.DataFrame:
@@ -53,4 +56,5 @@ class Cohort:
             source=self.source,
             extra_columns=dict(self.extra_columns),
             path=None,
+            imputed_columns=dict(self.imputed_columns),
         )

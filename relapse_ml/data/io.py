@@ -71,6 +71,12 @@ def read_cohort_json(directory: Path) -> dict:
             if kind not in C.EXTRA_COLUMN_TYPES:
                 problems.append(Violation("cohort.json", None, f"extra_columns.{col}", kind,
                                           "allowed: " + ", ".join(C.EXTRA_COLUMN_TYPES)))
+    imputed = meta.get("imputed_columns", {}) or {}
+    if isinstance(imputed, list):
+        meta["imputed_columns"] = {str(c): "placeholder" for c in imputed}
+    elif not isinstance(imputed, dict):
+        problems.append(Violation("cohort.json", None, "imputed_columns", imputed,
+                                  'allowed: an object {"COLUMN": "reason"} or a list of column names'))
     if problems:
         raise DataValidationError(problems)
     return meta
@@ -123,7 +129,8 @@ def _as_cohort(parsed: dict[str, pd.DataFrame], meta: dict, extras: dict, path: 
     e = e.sort_values(["patient_id", "day"], kind="stable").reset_index(drop=True)
     return Cohort(patients=p, measurements=m, events=e,
                   name=str(meta.get("name") or (path.name if path else "cohort")),
-                  source=meta.get("source"), extra_columns=extras, path=path)
+                  source=meta.get("source"), extra_columns=extras, path=path,
+                  imputed_columns=dict(meta.get("imputed_columns", {}) or {}))
 
 
 def write_cohort(cohort: Cohort, out_dir: str | os.PathLike, fmt: str = "csv",
@@ -146,6 +153,8 @@ def write_cohort(cohort: Cohort, out_dir: str | os.PathLike, fmt: str = "csv",
             else:
                 frame.to_csv(tmp / f"{name}.csv", index=False)
         meta = {"name": cohort.name, "source": cohort.source, "extra_columns": cohort.extra_columns}
+        if cohort.imputed_columns:
+            meta["imputed_columns"] = cohort.imputed_columns
         (tmp / "cohort.json").write_text(json.dumps(meta, indent=2) + "\n")
         for fname, text in (extra_files or {}).items():
             (tmp / fname).write_text(text)

@@ -56,6 +56,11 @@ class FeatureContext:
         """Cut ``cohort`` at ``landmark_day``: keep measurements and events dated on or before it."""
         L = float(landmark_day)
         patients = cohort.patients.reset_index(drop=True)
+        imputed = [c for c in (getattr(cohort, "imputed_columns", {}) or {}) if c in patients]
+        if imputed:
+            # placeholders a data adapter had to put in required columns are not data
+            patients = patients.copy()
+            patients[imputed] = np.nan
         ids = pd.Index(patients["patient_id"].astype(str), name="patient_id")
         if not ids.is_unique:
             dup = ids[ids.duplicated()][0]

@@ -14,7 +14,10 @@ class LinearPreprocessor:
 
     def fit(self, X: pd.DataFrame) -> LinearPreprocessor:
         arr = X.to_numpy(dtype=float)
-        with np.errstate(all="ignore"):
+        import warnings
+
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns are expected
             med = np.nanmedian(arr, axis=0) if arr.size else np.zeros(arr.shape[1])
         med = np.where(np.isfinite(med), med, 0.0)  # all-NaN column: becomes constant, dropped
         filled = np.where(np.isnan(arr), med, arr)
