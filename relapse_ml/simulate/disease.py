@@ -1,0 +1,433 @@
+"""The generating process: leukemia burden under graft-versus-leukemia, GVHD, drug and NRM.
+
+Each patient's log10 leukemic burden ``x`` changes at the net rate
+``growth * (1 - drug) - GVL(t)``. GVL grows with immune reconstitution, is damped by
+immunosuppression, is boosted by active GVHD only while the graft is full donor (the
+threshold interaction), and is partly lost after immune escape. Relapse is the first
+time ``x`` reaches the patient's threshold (about 5 % blasts). Non-relapse death has a
+hazard raised by age, comorbidity, donor type, aGVHD III-IV, cGVHD and, in one scenario,
+sorafenib.
+
+Time runs on a per-patient grid of `STEP_DAYS` steps whose node `PRE_STEPS` is the
+randomization day R (node k is at ``max(0, R + 14 (k - 5))``). Rates are held at their
+value at the start of a step; events fall at continuous times inside it. Every
+discrete event (aGVHD, cGVHD, escape, dose reduction, stops) fires when its cumulative
+hazard reaches a unit-exponential draw, so the same code serves the sampled course
+(one draw per patient) and the Monte Carlo truth (many draws, relapse and death then
+integrated, not sampled).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+from scipy.special import logit
+
+from relapse_ml.simulate.params import (
+    BURDEN_CAP,
+    BURDEN_FLOOR,
+    PRE_STEPS,
+    STEP_DAYS,
+    GeneratorParams,
+)
+from relapse_ml.simulate.scenarios import Scenario
+
+# reasons a sorafenib course stopped (codes in `State.stop_reason`)
+STOP_NONE, STOP_COMPLETED, STOP_TOXICITY, STOP_OTHER = 0, 1, 2, 3
+STOP_DETAIL = {STOP_COMPLETED: "completed", STOP_TOXICITY: "toxicity", STOP_OTHER: "other"}
+
+
+class _Arrays:
+    """Dataclass of equal-length arrays that can be sliced, repeated or widened row-wise."""
+
+    def take(self, idx):
+        return replace(self, **{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+
+    def repeat(self, m: int):
+        return replace(self, **{f.name: np.repeat(getattr(self, f.name), m) for f in fields(self)})
+
+    def widen(self, m: int):
+        """Each field as a (rows, m) array of copies (one column per Monte Carlo draw)."""
+        return replace(
+            self,
+            **{f.name: np.repeat(getattr(self, f.name)[:, None], m, axis=1) for f in fields(self)},
+        )
+
+    def column(self):
+        """Each field as a (rows, 1) array, to broadcast against widened state."""
+        return replace(self, **{f.name: getattr(self, f.name)[:, None] for f in fields(self)})
+
+    def __len__(self) -> int:
+        return len(getattr(self, fields(self)[0].name))
+
+
+@dataclass
+class Kinetics(_Arrays):
+    """Per-patient constants of the course."""
+
+    rand_day: np.ndarray  # R: screening / randomization day, 45-60
+    growth: np.ndarray  # intrinsic leukemia growth, log10 per day
+    gvl: np.ndarray  # GVL kill at full reconstitution without immunosuppression, log10 per day
+    tau_recon: np.ndarray  # immune reconstitution time constant, days
+    is_start: np.ndarray  # planned start of the immunosuppression taper, day
+    agvhd_risk: np.ndarray  # total cumulative aGVHD hazard
+    severity: np.ndarray  # shift of the GVHD grade on the logistic scale
+    cgvhd_risk: np.ndarray
+    nrm_lp: np.ndarray  # log NRM hazard multiplier from baseline covariates
+    escape_rate: np.ndarray  # immune escape hazard per day at the reference burden
+    tox_mult: np.ndarray  # sorafenib toxicity hazard multiplier
+    harm: np.ndarray  # bool: age >= 55 or HCT-CI >= 3
+    engraft_day: np.ndarray  # inf after graft failure
+    sensitivity: np.ndarray  # share of the scenario's drug effect this patient's clone gets
+
+
+@dataclass
+class State(_Arrays):
+    """The changing state at a node, the unit-exponential draws, and what was recorded.
+
+    A discrete process has fired once its cumulative hazard ``h_*`` reached its draw
+    ``e_*`` (hazards only accumulate while the process can fire), so "escaped", "dose
+    reduced" and "stopped for toxicity" need no flags of their own.
+    """
+
+    x: np.ndarray  # log10 % leukemic burden
+    top: np.ndarray  # running maximum of x since transplant
+    erad: np.ndarray  # bool: fell below the floor, cannot regrow
+    lrho: np.ndarray  # log10 fraction of recipient (normal) hematopoiesis
+    ag_grade: np.ndarray  # 0 none, else grade at onset
+    ag_onset: np.ndarray
+    ag_until: np.ndarray  # aGVHD II+ active (GVL boost) until this day; -inf if none
+    ag_nrm: np.ndarray  # extra NRM hazard while aGVHD grade II is active
+    cg_grade: np.ndarray
+    cg_onset: np.ndarray
+    cg_mult: np.ndarray  # cGVHD hazard multiplier (raised after aGVHD II+)
+    cg_boost: np.ndarray  # GVL boost of the current cGVHD (full chimerism only)
+    nrm_gvhd: np.ndarray  # lasting NRM multiplier from aGVHD III-IV and cGVHD
+    is_start: np.ndarray  # taper start, delayed by aGVHD II+
+    is_floor: np.ndarray  # immunosuppression kept at least this high (cGVHD treatment)
+    on_drug: np.ndarray  # bool
+    drug_end: np.ndarray  # planned end of the course
+    h_nrm: np.ndarray  # cumulative hazards of the discrete processes
+    h_ag: np.ndarray
+    h_cg: np.ndarray
+    h_esc: np.ndarray
+    h_red: np.ndarray
+    h_tox: np.ndarray
+    h_oth: np.ndarray
+    e_ag: np.ndarray  # unit-exponential thresholds and uniforms for grades
+    u_ag: np.ndarray
+    e_cg: np.ndarray
+    u_cg: np.ndarray
+    e_esc: np.ndarray  # the clone's escape potential: latent, known at randomization
+    e_red1: np.ndarray
+    e_red2: np.ndarray  # cumulative threshold of the second reduction (> e_red1)
+    e_tox: np.ndarray
+    e_oth: np.ndarray
+    # sampled course only (NaN in the truth): threshold, NRM draw and what happened
+    threshold: np.ndarray
+    e_nrm: np.ndarray
+    t_relapse: np.ndarray
+    t_nrm: np.ndarray
+    t_red1: np.ndarray
+    t_red2: np.ndarray
+    t_stop: np.ndarray
+    stop_reason: np.ndarray
+
+
+PATH_DRAWS = ("e_ag", "u_ag", "e_cg", "u_cg", "e_esc", "e_red1", "e_red2", "e_tox", "e_oth")
+UNIFORM_DRAWS = ("u_ag", "u_cg")
+# the draws the truth integrates over; the escape potential is part of the latent state
+FUTURE_DRAWS = tuple(d for d in PATH_DRAWS if d != "e_esc")
+_LN10 = float(np.log(10.0))
+
+
+def path_draws(u: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Path draws from uniforms: exponentials by inversion; the second reduction cumulative."""
+    out = {
+        name: (v if name in UNIFORM_DRAWS else -np.log1p(-np.minimum(v, 1 - 1e-16)))
+        for name, v in u.items()
+    }
+    if "e_red2" in out:
+        out["e_red2"] = out["e_red1"] + out["e_red2"]  # second event of the same Poisson process
+    return out
+
+
+@dataclass
+class Segment:
+    """One step of the burden and of the NRM hazard, for integrating outcomes inside it."""
+
+    t0: np.ndarray
+    t1: np.ndarray
+    x0: np.ndarray
+    slope: np.ndarray
+    top0: np.ndarray
+    h0: np.ndarray
+    nrm_rate: np.ndarray
+
+
+def node_day(rand_day: np.ndarray, k: int) -> np.ndarray:
+    """Day of node ``k`` on each patient's grid (node `PRE_STEPS` is the randomization day)."""
+    return np.maximum(0.0, rand_day + STEP_DAYS * (k - PRE_STEPS))
+
+
+def grade_from_uniform(u: np.ndarray, probs: tuple[float, ...], shift: np.ndarray) -> np.ndarray:
+    """Ordinal grade 1..len(probs) from a uniform, shifted up by ``shift`` on the logistic scale."""
+    cuts = logit(np.cumsum(probs)[:-1])
+    latent = logit(np.clip(u, 1e-12, 1 - 1e-12)) + shift
+    return (1 + (latent[:, None] > cuts[None, :]).sum(axis=1)).astype(np.int8)
+
+
+def _gamma3_cdf(t: np.ndarray, scale: float) -> np.ndarray:
+    u = np.maximum(t, 0.0) / scale
+    return 1.0 - np.exp(-u) * (1.0 + u + 0.5 * u * u)
+
+
+def _decay_integral(s: np.ndarray, a: float, tau: float, b: float) -> np.ndarray:
+    """Integral over [0, s] of a * exp(-u / tau) + b."""
+    s = np.maximum(s, 0.0)
+    return a * tau * (1.0 - np.exp(-s / tau)) + b * s
+
+
+@dataclass
+class Clock:
+    """Per-patient quantities of one step that depend on time only (computed once per patient)."""
+
+    t0: np.ndarray
+    t1: np.ndarray
+    dt: np.ndarray
+    inv_dt: np.ndarray
+    gvl: np.ndarray  # GVL capacity reached by immune reconstitution at t0
+    nrm: np.ndarray  # baseline cumulative NRM hazard over the step, with the patient's multiplier
+    ag: np.ndarray  # cumulative aGVHD hazard falling in the step
+    cg: np.ndarray  # cumulative cGVHD hazard falling in the step (before cg_mult)
+    esc: np.ndarray  # escape hazard over the step at the reference burden
+    red: np.ndarray  # drug hazards over the step (time on drug counted from randomization)
+    tox: np.ndarray
+    oth: np.ndarray
+
+
+def clock(kin: Kinetics, k: int, scen: Scenario, P: GeneratorParams) -> Clock:
+    """The time-only parts of step ``k`` (arrays shaped like ``kin``'s fields)."""
+    t0, t1 = node_day(kin.rand_day, k), node_day(kin.rand_day, k + 1)
+    dt = t1 - t0
+    s0, s1 = t0 - kin.rand_day, t1 - kin.rand_day
+    c0 = np.maximum((t0 - P.cgvhd_start_day) / P.cgvhd_tau_days, 0.0)
+    c1 = np.maximum((t1 - P.cgvhd_start_day) / P.cgvhd_tau_days, 0.0)
+    pre = np.where(t0 < kin.engraft_day, P.nrm_pre_engraftment, 1.0)
+    pre = np.where(np.isinf(kin.engraft_day), pre * P.nrm_graft_failure, pre)
+    tox = kin.tox_mult * np.where(kin.harm, scen.harm_tox, 1.0)
+    nrm = _decay_integral(t1, P.nrm_a, P.nrm_tau_days, P.nrm_b) - _decay_integral(
+        t0, P.nrm_a, P.nrm_tau_days, P.nrm_b
+    )
+    red = _decay_integral(s1, P.reduction_a, P.reduction_tau_days, P.reduction_b) - _decay_integral(
+        s0, P.reduction_a, P.reduction_tau_days, P.reduction_b
+    )
+    stop = _decay_integral(s1, P.tox_stop_a, P.tox_stop_tau_days, P.tox_stop_b) - _decay_integral(
+        s0, P.tox_stop_a, P.tox_stop_tau_days, P.tox_stop_b
+    )
+    return Clock(
+        t0=t0,
+        t1=t1,
+        dt=dt,
+        inv_dt=np.where(dt > 0, 1.0 / np.where(dt > 0, dt, 1.0), 0.0),
+        gvl=kin.gvl * (1.0 - np.exp(-t0 / kin.tau_recon)),
+        nrm=np.exp(kin.nrm_lp) * pre * nrm,
+        ag=kin.agvhd_risk
+        * (_gamma3_cdf(t1, P.agvhd_scale_days) - _gamma3_cdf(t0, P.agvhd_scale_days)),
+        cg=kin.cgvhd_risk * (np.exp(-c0) - np.exp(-c1)),
+        esc=kin.escape_rate * dt,
+        red=tox * red,
+        tox=tox * stop,
+        oth=P.other_stop_rate * dt,
+    )
+
+
+def _when(mask, h_old, d, e, ck: Clock) -> np.ndarray:
+    """Event times inside the step for the rows of ``mask`` (hazard constant within the step).
+
+    ``mask`` may be a boolean array or the tuple of its `np.nonzero` indices (cheaper
+    when several arrays are read at the same few rows).
+    """
+    ix = np.nonzero(mask) if isinstance(mask, np.ndarray) else mask
+    shape = h_old.shape
+    t0 = np.broadcast_to(ck.t0, shape)[ix]
+    dt = np.broadcast_to(ck.dt, shape)[ix]
+    d = np.broadcast_to(d, shape)[ix]
+    return t0 + dt * (e[ix] - h_old[ix]) / d
+
+
+def drug_effect(st: State, kin: Kinetics, scen: Scenario, P: GeneratorParams) -> np.ndarray | float:
+    """Fraction of intrinsic growth removed by sorafenib at the current dose (0 off drug)."""
+    if scen.growth_cut == 0.0 or not st.on_drug.any():
+        return 0.0
+    f0, f1, f2 = P.dose_fraction
+    frac = f0 - (f0 - f1) * (st.h_red >= st.e_red1) - (f1 - f2) * (st.h_red >= st.e_red2)
+    return (scen.growth_cut * kin.sensitivity) * frac * st.on_drug
+
+
+def start_drug(st: State, kin: Kinetics, on: np.ndarray, P: GeneratorParams) -> None:
+    """Start sorafenib at full dose on the randomization day for rows where ``on``."""
+    st.on_drug = on.copy()
+    st.drug_end = np.where(on, kin.rand_day + P.sorafenib_days, -np.inf)
+
+
+def _burden_rates(kin: Kinetics, st: State, ck: Clock, scen: Scenario, P: GeneratorParams):
+    """Net slope of the burden and GVL kill at the start of a step (and two flags reused)."""
+    is_level = np.maximum(
+        np.minimum(1.0 - (ck.t0 - st.is_start) / P.is_taper_days, 1.0), st.is_floor
+    )
+    recipient = np.exp(_LN10 * st.lrho) + np.exp(_LN10 * st.x - 2.0 * _LN10)
+    full = recipient < P.full_chimerism_below
+    ag_active2 = ck.t0 < st.ag_until
+    escaped = st.h_esc >= st.e_esc
+    boost = 1.0 + full * (P.agvhd_gvl_boost * ag_active2 + st.cg_boost)
+    kill = ck.gvl * (1.0 - P.is_damp * is_level) * boost * (1.0 - P.escape_gvl_loss * escaped)
+    growth = kin.growth * (1.0 - drug_effect(st, kin, scen, P))
+    slope = (growth - kill) * ~st.erad
+    return slope, kill, ag_active2, escaped
+
+
+def drug_sensitivity(kin: Kinetics, st: State, scen: Scenario, P: GeneratorParams) -> np.ndarray:
+    """Each patient's sensitivity to the drug, fixed from the (arm-independent) state at R.
+
+    In burden-dependent scenarios the drug acts on a clone that is detectable or rising
+    at the start of maintenance: a logistic function of the burden projected
+    ``scen.projection_days`` ahead at the current untreated slope. Otherwise everyone is
+    fully sensitive.
+    """
+    if not scen.burden_dependent:
+        return np.ones(len(st))
+    off = replace(st, on_drug=np.zeros(len(st), bool))
+    ck = clock(kin, PRE_STEPS, scen, P)
+    slope = _burden_rates(kin, off, ck, scen, P)[0]
+    projected = np.where(st.erad, BURDEN_FLOOR, st.x + scen.projection_days * slope)
+    return 1.0 / (1.0 + np.exp((scen.burden_mid - projected) / scen.burden_width))
+
+
+def step(
+    kin: Kinetics, st: State, k: int, scen: Scenario, P: GeneratorParams, sample: bool
+) -> Segment:
+    """Advance ``st`` in place from node ``k`` to node ``k + 1``; return the step's segment.
+
+    With ``sample`` the relapse and NRM times are drawn (``threshold``, ``e_nrm``) and the
+    drug course is recorded; otherwise only the path of the latent state moves on. The
+    fields of ``kin`` may be (rows, 1) columns broadcasting against (rows, draws) state.
+    Masks multiply rather than select: `np.where` costs several times an arithmetic op.
+    """
+    ck = clock(kin, k, scen, P)
+    t0, dt = ck.t0, ck.dt
+    slope, kill, ag_active2, escaped = _burden_rates(kin, st, ck, scen, P)
+
+    nrm_mult = st.nrm_gvhd * (1.0 + st.ag_nrm * ag_active2)
+    if scen.harm_nrm != 1.0 and st.on_drug.any():
+        nrm_mult = nrm_mult * (1.0 + (scen.harm_nrm - 1.0) * (kin.harm & st.on_drug))
+    d_nrm = ck.nrm * nrm_mult
+    seg = Segment(t0, ck.t1, st.x, slope, st.top, st.h_nrm, d_nrm * ck.inv_dt)
+
+    # ---- sampled outcomes inside the step: relapse (threshold crossing) vs NRM
+    x1 = st.x + slope * dt
+    h_nrm = st.h_nrm + d_nrm
+    if sample:
+        alive = np.isnan(st.t_relapse) & np.isnan(st.t_nrm)
+        rel = alive & (x1 >= st.threshold) & (st.top < st.threshold)
+        t_rel = np.full(rel.shape, np.inf)
+        t_rel[rel] = np.broadcast_to(t0, rel.shape)[rel] + (st.threshold - st.x)[rel] / slope[rel]
+        dies = alive & (st.h_nrm < st.e_nrm) & (h_nrm >= st.e_nrm)
+        t_die = np.full(dies.shape, np.inf)
+        t_die[dies] = _when(dies, st.h_nrm, d_nrm, st.e_nrm, ck)
+        first_rel = rel & (t_rel <= t_die)
+        st.t_relapse = np.where(first_rel, t_rel, st.t_relapse)
+        st.t_nrm = np.where(dies & ~first_rel, t_die, st.t_nrm)
+    st.h_nrm = h_nrm
+
+    # ---- the latent path moves on
+    st.erad = st.erad | (x1 <= BURDEN_FLOOR)
+    st.x = np.minimum(np.maximum(x1, BURDEN_FLOOR), BURDEN_CAP)
+    st.top = np.maximum(st.top, st.x)
+    st.lrho = np.minimum(
+        np.maximum(st.lrho + (P.rho_growth * dt) - (P.rho_kill * dt) * kill, P.rho_floor), P.rho_cap
+    )
+    _gvhd_step(kin, st, ck, P)
+
+    # escape variants arise in proportion to the number of leukemic cells
+    log_clone = np.minimum(
+        P.escape_burden_slope * (seg.x0 - P.escape_burden_ref), np.log10(P.escape_burden_cap)
+    )
+    st.h_esc = st.h_esc + ck.esc * np.exp(_LN10 * log_clone) * ~(escaped | st.erad)
+
+    if st.on_drug.any():
+        _drug_step(st, ck, sample)
+    return seg
+
+
+def _gvhd_step(kin: Kinetics, st: State, ck: Clock, P: GeneratorParams) -> None:
+    """Acute and chronic GVHD onsets in the step, with their lasting effects."""
+    free = st.ag_grade == 0
+    h_new = st.h_ag + ck.ag
+    fires = free & (h_new >= st.e_ag)
+    if fires.any():
+        ix = np.nonzero(fires)
+        t = _when(ix, st.h_ag, ck.ag, st.e_ag, ck)
+        g = grade_from_uniform(
+            st.u_ag[ix], P.agvhd_grade_probs, np.broadcast_to(kin.severity, fires.shape)[ix]
+        )
+        st.ag_grade[ix] = g
+        st.ag_onset[ix] = t
+        st.ag_until[ix] = np.where(g >= 2, t + np.asarray(P.agvhd_active_days)[g - 1], -np.inf)
+        st.ag_nrm[ix] = np.where(g == 2, P.nrm_agvhd2_active - 1.0, 0.0)
+        st.is_start[ix] = np.where(
+            g >= 2, np.maximum(st.is_start[ix], t + P.is_taper_after_agvhd), st.is_start[ix]
+        )
+        st.nrm_gvhd[ix] *= np.where(g >= 3, P.nrm_agvhd34, 1.0)
+        st.cg_mult[ix] = np.where(g >= 2, P.cgvhd_after_agvhd, 1.0)
+    st.h_ag = h_new
+
+    free = st.cg_grade == 0
+    d_cg = ck.cg * st.cg_mult
+    h_new = st.h_cg + d_cg
+    fires = free & (h_new >= st.e_cg)
+    if fires.any():
+        ix = np.nonzero(fires)
+        t = _when(ix, st.h_cg, d_cg, st.e_cg, ck)
+        g = grade_from_uniform(
+            st.u_cg[ix], P.cgvhd_grade_probs, np.broadcast_to(kin.severity, fires.shape)[ix]
+        )
+        st.cg_grade[ix] = g
+        st.cg_onset[ix] = t
+        st.cg_boost[ix] = np.asarray(P.cgvhd_gvl_boost)[g]
+        st.nrm_gvhd[ix] *= np.asarray(P.nrm_cgvhd)[g]
+        st.is_floor[ix] = np.where(g >= 2, P.is_level_cgvhd, 0.0)
+    st.h_cg = h_new
+
+
+def _drug_step(st: State, ck: Clock, sample: bool) -> None:
+    """Sorafenib dose reductions and stops (hazards of time on drug)."""
+    on = st.on_drug
+    h_red = st.h_red + ck.red * on
+    h_tox = st.h_tox + ck.tox * on
+    h_oth = st.h_oth + ck.oth * on
+    if sample:
+        red1 = on & (st.h_red < st.e_red1) & (h_red >= st.e_red1)
+        red2 = on & (st.h_red < st.e_red2) & (h_red >= st.e_red2)
+        st.t_red1[red1] = _when(red1, st.h_red, ck.red, st.e_red1, ck)
+        st.t_red2[red2] = _when(red2, st.h_red, ck.red, st.e_red2, ck)
+        tox = on & (h_tox >= st.e_tox)
+        oth = on & (h_oth >= st.e_oth)
+        done = on & (ck.t1 >= st.drug_end)
+        t_tox = np.full(tox.shape, np.inf)
+        t_tox[tox] = _when(tox, st.h_tox, ck.tox, st.e_tox, ck)
+        t_oth = np.full(oth.shape, np.inf)
+        t_oth[oth] = _when(oth, st.h_oth, ck.oth, st.e_oth, ck)
+        first_tox = tox & (t_tox <= t_oth)
+        reason = np.where(
+            first_tox,
+            STOP_TOXICITY,
+            np.where(oth, STOP_OTHER, np.where(done, STOP_COMPLETED, STOP_NONE)),
+        )
+        when = np.where(first_tox, t_tox, np.where(oth, t_oth, st.drug_end))
+        stopped = reason != STOP_NONE
+        st.t_stop = np.where(stopped, when, st.t_stop)
+        st.stop_reason = np.where(stopped, reason, st.stop_reason).astype(np.int8)
+    st.h_red, st.h_tox, st.h_oth = h_red, h_tox, h_oth
+    st.on_drug = on & (ck.t1 < st.drug_end) & (h_tox < st.e_tox) & (h_oth < st.e_oth)

@@ -1,0 +1,94 @@
+"""`SimulatedTrial`: the simulated cohort in the data contract, with its truth and metadata."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from relapse_ml.errors import RelapseMLError
+
+
+@dataclass
+class SimulatedTrial:
+    """A simulated trial: the three contract tables, ``truth`` (one row per patient) and ``meta``."""
+
+    patients: pd.DataFrame
+    measurements: pd.DataFrame
+    events: pd.DataFrame
+    truth: pd.DataFrame
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return str(self.meta.get("name", "simulated_trial"))
+
+    @property
+    def source(self) -> str:
+        m = self.meta
+        return (
+            f"relapse_ml.simulate (scenario={m.get('scenario')}, seed={m.get('seed')}, n={m.get('n')}, "
+            f"landmark_day={m.get('landmark_day')}, horizon_days={m.get('horizon_days')})"
+        )
+
+    def to_cohort(self):
+        """The tables as a `relapse_ml.data.cohort.Cohort` (no extra columns)."""
+        from relapse_ml.data.cohort import Cohort
+
+        return Cohort(
+            patients=self.patients.copy(),
+            measurements=self.measurements.copy(),
+            events=self.events.copy(),
+            name=self.name,
+            source=self.source,
+            extra_columns={},
+        )
+
+    def write(self, out_dir: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Write the cohort directory (tables, ``truth.csv``, ``meta.json``, ``cohort.json``).
+
+        Everything is written to a temporary sibling directory first and renamed at the
+        end, so an interrupted write leaves nothing half-written. An existing non-empty
+        directory is replaced only with ``overwrite``.
+        """
+        out = Path(out_dir)
+        if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+            raise RelapseMLError(
+                f"{out}: exists and is not empty; choose another directory or pass overwrite"
+            )
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        try:
+            self.patients.to_csv(tmp / "patients.csv", index=False)
+            self.measurements.to_csv(tmp / "measurements.csv", index=False)
+            self.events.to_csv(tmp / "events.csv", index=False)
+            self.truth.to_csv(tmp / "truth.csv", index=False)
+            (tmp / "meta.json").write_text(
+                json.dumps(self.meta, indent=2, default=_json_default) + "\n"
+            )
+            cohort = {"name": self.name, "source": self.source, "extra_columns": {}}
+            (tmp / "cohort.json").write_text(json.dumps(cohort, indent=2) + "\n")
+            if out.exists():
+                shutil.rmtree(out) if out.is_dir() else out.unlink()
+            os.replace(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return out
+
+
+def _json_default(obj):
+    import numpy as np
+
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
