@@ -21,6 +21,7 @@ demo: install
 	$(BIN)/relapse-ml simulate --n 346 --seed 0 --scenario mrd_driven --screen-failures --overwrite --out $(DEMO)/trial
 	$(BIN)/relapse-ml validate $(DEMO)/trial
 	$(BIN)/relapse-ml eligibility $(DEMO)/trial --out $(DEMO)/eligibility.csv
+	$(BIN)/relapse-ml train --config configs/default.yaml
 
 test: install
 	$(BIN)/python -m pytest -q -n 2 --durations=10
