@@ -111,7 +111,7 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
 
     rows, cvs = [], {}
     for spec in cfg.models:
-        factory = partial(make_model, spec.name, **_model_params(spec, cfg))
+        factory = partial(make_model, spec.name, **model_params(spec, cfg))
         factory()  # fail fast on a bad parameter, before any fitting
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", EvaluationWarning)
@@ -129,7 +129,7 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
 
     final = cfg.tracking.final_model or _best_model(metrics, cfg)
     spec = next(m for m in cfg.models if m.display == final)
-    model = make_model(spec.name, **_model_params(spec, cfg)).fit(ld.X, ld.time, ld.event)
+    model = make_model(spec.name, **model_params(spec, cfg)).fit(ld.X, ld.time, ld.event)
     horizons = sorted({min(float(h), tau) for h in cfg.evaluation.horizons})
     predictor = RelapseRiskPredictor(
         model=model, feature_columns=list(ld.X.columns), features=cfg.features,
@@ -137,7 +137,7 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
         horizons=[float(h) for h in cfg.evaluation.horizons],
         super_landmark=cfg.landmark.super_landmark, landmarks=list(cfg.landmark.landmarks),
         training_ranges=training_ranges(ld.X),
-        info={"model": final, "model_name": spec.name, "params": _model_params(spec, cfg),
+        info={"model": final, "model_name": spec.name, "params": model_params(spec, cfg),
               "metrics": {k: _f(metrics.loc[(metrics["model"] == final) & (metrics["metric"] == k), "pooled"])
                           for k in KEY_METRICS}},
     )
@@ -164,7 +164,8 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
     return result
 
 
-def _model_params(spec, cfg: TrainConfig) -> dict:
+def model_params(spec, cfg: TrainConfig) -> dict:
+    """A model spec's parameters, with the horizon filled in for the direct model."""
     params = dict(spec.params)
     if spec.name == "xgb_direct":
         params.setdefault("horizon", float(cfg.landmark.horizon_days) - HALF_DAY)

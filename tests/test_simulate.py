@@ -55,8 +55,12 @@ def mrd_at_landmark(trial: SimulatedTrial, landmark=L) -> pd.Series:
 # ---- fixtures: a few simulations shared by the tests ---------------------------------
 @pytest.fixture(scope="module")
 def big() -> SimulatedTrial:
-    """Default scenario, n = 20,000 randomized, screened candidates included."""
-    return simulate_trial(20_000, seed=11, screen_failures=True)
+    """Default scenario, n = 20,000 randomized, screened candidates included.
+
+    32 truth draws: the tests on it average the truth over thousands of patients, whose
+    Monte Carlo errors are independent, so fewer draws per patient suffice.
+    """
+    return simulate_trial(20_000, seed=11, screen_failures=True, truth_draws=32)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +71,7 @@ def small() -> SimulatedTrial:
 @pytest.fixture(scope="module")
 def by_scenario() -> dict[str, SimulatedTrial]:
     return {
-        name: simulate_trial(6000, seed=21, scenario=name)
+        name: simulate_trial(6000, seed=21, scenario=name, truth_draws=16)
         for name in ("null", "uniform", "harm_subgroup")
     }
 
@@ -151,7 +155,14 @@ def _states_at_randomization(n: int, seed: int):
 
 
 def test_truth_monte_carlo_error_is_small():
-    """Two independent randomizations of the quasi-Monte Carlo truth: their spread is the error."""
+    """Two independent randomizations of the quasi-Monte Carlo truth: their spread is the error.
+
+    The future is random (growth drift, GVHD, drug course), so each risk is a Monte Carlo
+    mean over 64 paths. Plain Monte Carlo would have a root-mean-square error of
+    sqrt(mean p (1 - p) / 64) (0.04-0.06 here); the quasi-Monte Carlo estimate with its
+    principal-component drift must do clearly better, and the documented accuracy (RMS
+    about 0.015-0.02, the benefit smaller thanks to common random numbers) must hold.
+    """
     from relapse_ml.simulate.truth import landmark_truth
 
     kin, st, scen, P = _states_at_randomization(800, seed=9)
@@ -159,8 +170,12 @@ def test_truth_monte_carlo_error_is_small():
     b = landmark_truth(kin, st, scen, P, L, TAU, 64, np.random.default_rng(2))
     for col in ("risk_control", "risk_sorafenib", "benefit", "rfs_benefit"):
         err = np.abs(a[col] - b[col]) / np.sqrt(2)  # one estimate's error, in distribution
-        assert np.sqrt(np.mean(err**2)) < 0.012, col
-        assert np.quantile(err, 0.9) < 0.02, col
+        rms = np.sqrt(np.mean(err**2))
+        p = 0.5 * (a["risk_control"] + b["risk_control"])
+        plain_mc = np.sqrt(np.mean(p * (1 - p)) / 64)
+        assert rms < 0.6 * plain_mc, (col, rms, plain_mc)
+        assert rms < 0.025, col
+        assert np.quantile(err, 0.9) < 0.04, col
     assert not np.allclose(a["risk_control"], b["risk_control"])  # really two randomizations
     # the i.i.d.-formula standard error does not understate the error
     assert np.mean(np.abs(a["risk_control"] - b["risk_control"])) < 2 * np.mean(
@@ -213,7 +228,8 @@ def _brute_force_patient_risks(copies=20_000, seed=5):
         start_drug(s, k, np.full(m, on), P)
         kk = PRE_STEPS
         while not np.all(node_day(k.rand_day, kk) >= L + TAU):
-            step(k, s, kk, scen, P, sample=True)
+            # the growth drift: plain i.i.d. normals per step, as in the sampled trial
+            step(k, s, kk, scen, P, sample=True, z=rng.standard_normal(m))
             kk += 1
         free_at_l = ~(s.t_relapse <= L) & ~(s.t_nrm <= L)
         rel = free_at_l & (s.t_relapse <= L + TAU)
@@ -232,7 +248,11 @@ def test_truth_equals_brute_force_sampling_of_the_same_patients():
     for on, arm in ((False, "control"), (True, "sorafenib")):
         rel, any_event, n = results[on]
         for emp, col in ((rel, f"risk_{arm}"), (any_event, f"rfs_risk_{arm}")):
-            tol = 4 * np.sqrt(np.maximum(emp * (1 - emp), 0.01) / n) + 0.006
+            # both sides are Monte Carlo estimates: the brute force's binomial error and the
+            # truth's (512 quasi-random paths; its i.i.d.-formula SE, which overstates it)
+            se_truth = truth.get(f"{col}_se", truth[f"risk_{arm}_se"])
+            var = np.maximum(emp * (1 - emp), 0.01) / n + se_truth**2
+            tol = 4 * np.sqrt(var) + 0.003
             assert np.all(np.abs(emp - truth[col]) < tol), (col, emp, truth[col], tol)
     # the picked patients have real relapse risk, competing NRM and a drug effect
     assert truth["risk_control"].max() > 0.3
@@ -265,7 +285,7 @@ def test_truth_ranges_and_definitions(big):
     extra = out.loc[sorted(at_ids - set(lo.index))]
     assert len(extra) < 20 and (extra["event"] == C.CENSORED).all() and (extra["time"] <= L).all()
     se_cols = ["risk_control_se", "risk_sorafenib_se", "benefit_se", "rfs_benefit_se"]
-    assert (t.loc[at, se_cols] >= 0).all().all() and t.loc[at, "draws"].isin([16, 64]).all()
+    assert (t.loc[at, se_cols] >= 0).all().all() and t.loc[at, "draws"].isin([16, 32]).all()
     assert t.loc[at, "burden_landmark"].between(-9, 2).all()
 
 
@@ -285,6 +305,49 @@ def test_truth_does_not_depend_on_scenario_for_control(by_scenario):
     diff = (ta["risk_control"] - tb["risk_control"])[both].abs()
     se = np.hypot(ta["risk_control_se"], tb["risk_control_se"])[both]
     assert (diff <= 4 * se + 1e-9).all()
+
+
+def brute_wolbers_c(time, event, risk, tau) -> float:
+    """Wolbers' C for relapse truncated at ``tau``: a loop over cases (ties in risk count 1/2)."""
+    time, event, risk = (np.asarray(v, float) for v in (time, event, risk))
+    num = den = 0.0
+    for i in np.flatnonzero((event == 1) & (time <= tau)):
+        # j known relapse-free at T_i: still event-free after T_i, or died of NRM by T_i
+        comp = (time > time[i]) | ((event == 2) & (time <= time[i]))
+        num += np.sum(risk[i] > risk[comp]) + 0.5 * np.sum(risk[i] == risk[comp])
+        den += comp.sum()
+    return num / den
+
+
+def test_oracle_is_a_realistic_ceiling():
+    """The future is genuinely random: the oracle ranks well but far from perfectly.
+
+    Published relapse models after transplant reach C 0.61-0.71; an oracle that knows the
+    latent state should be clearly better, but not near 1, and its risks must be spread
+    out rather than piled at 0 and 1. The observed MRD at the landmark stays informative.
+    """
+    from relapse_ml.evaluation import concordance_index_wolbers
+    from relapse_ml.landmark import landmark_dataset
+
+    trial = simulate_trial(2000, seed=4, truth_draws=32)
+    lm = landmark_dataset(trial.to_cohort(), L, TAU, features=[])
+    truth = trial.truth.set_index("patient_id").loc[lm.patient_id]
+    arm = trial.patients.set_index("patient_id").loc[lm.patient_id, "arm"].to_numpy()
+    own = np.where(arm == "sorafenib", truth["risk_sorafenib"], truth["risk_control"])
+    c = concordance_index_wolbers(lm.time, lm.event, own, tau=TAU)
+    # the library and the loop may differ only in how ties in time are broken
+    assert c == pytest.approx(brute_wolbers_c(lm.time, lm.event, own, TAU), abs=1e-3)
+    assert 0.78 <= c <= 0.92, c
+
+    risk = truth["risk_control"].to_numpy()
+    assert np.mean(risk < 0.02) < 0.40, np.mean(risk < 0.02)
+    assert np.mean(risk > 0.90) < 0.10, np.mean(risk > 0.90)
+    q25, q75 = np.quantile(risk, [0.25, 0.75])
+    assert q75 - q25 > 0.2, (q25, q75)
+
+    mrd = mrd_at_landmark(trial).reindex(lm.patient_id).fillna(0.0).to_numpy()
+    c_mrd = brute_wolbers_c(lm.time, lm.event, mrd, TAU)
+    assert 0.55 < c_mrd < c - 0.1, (c_mrd, c)
 
 
 # ---- scenarios ----------------------------------------------------------------------

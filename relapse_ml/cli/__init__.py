@@ -14,6 +14,7 @@ from relapse_ml.cli import _common
 from relapse_ml.cli.cohort_cmds import eligibility_cmd, simulate_cmd, validate_cmd
 from relapse_ml.cli.datasets_cmds import datasets_app
 from relapse_ml.cli.train_cmds import runs_cmd, train_cmd
+from relapse_ml.cli.tune_cmds import tune_cmd
 
 app = typer.Typer(
     name="relapse-ml",
@@ -37,6 +38,7 @@ app.command("eligibility")(eligibility_cmd)
 app.command("simulate")(simulate_cmd)
 app.command("train")(train_cmd)
 app.command("runs")(runs_cmd)
+app.command("tune")(tune_cmd)
 app.add_typer(datasets_app, name="datasets")
 
 

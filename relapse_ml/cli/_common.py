@@ -17,7 +17,9 @@ def run(app, argv: list[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     STATE["debug"] = "--debug" in args
     try:
-        app(args=args, prog_name="relapse-ml", standalone_mode=False)
+        rv = app(args=args, prog_name="relapse-ml", standalone_mode=False)
+        if isinstance(rv, int) and rv:
+            return rv  # e.g. 130 when typer caught Ctrl-C
     except RelapseMLError as err:
         if STATE["debug"]:
             raise

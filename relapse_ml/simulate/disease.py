@@ -1,12 +1,21 @@
 """The generating process: leukemia burden under graft-versus-leukemia, GVHD, drug and NRM.
 
 Each patient's log10 leukemic burden ``x`` changes at the net rate
-``growth * (1 - drug) - GVL(t)``. GVL grows with immune reconstitution, is damped by
+``growth * (1 - drug) - GVL(t) + drift(t)``. GVL grows with immune reconstitution, is damped by
 immunosuppression, is boosted by active GVHD only while the graft is full donor (the
 threshold interaction), and is partly lost after immune escape. Relapse is the first
 time ``x`` reaches the patient's threshold (about 5 % blasts). Non-relapse death has a
 hazard raised by age, comorbidity, donor type, aGVHD III-IV, cGVHD and, in one scenario,
 sorafenib.
+
+The drift is the process noise: an Ornstein-Uhlenbeck process (stationary sd
+`GeneratorParams.drift_sd` log10 per day, correlation time `drift_days`), zero at
+transplant and updated with one standard normal per patient and step. It stands for
+what moves the leukemia-immune balance and no state at day 60 foretells: clonal
+evolution, infections and their treatment, GVHD flares, the actual pace of the
+immunosuppression taper, drug exposure. With it the same latent state at randomization
+leads to relapse on some futures and not on others (2-year risks spread over 0-1
+instead of piling at 0 and 1), as in real post-transplant leukemia.
 
 Time runs on a per-patient grid of `STEP_DAYS` steps whose node `PRE_STEPS` is the
 randomization day R (node k is at ``max(0, R + 14 (k - 5))``). Rates are held at their
@@ -93,6 +102,7 @@ class State(_Arrays):
 
     x: np.ndarray  # log10 % leukemic burden
     top: np.ndarray  # running maximum of x since transplant
+    drift: np.ndarray  # current deviation of the net growth from its mechanistic value, log10/day
     erad: np.ndarray  # bool: fell below the floor, cannot regrow
     lrho: np.ndarray  # log10 fraction of recipient (normal) hematopoiesis
     ag_grade: np.ndarray  # 0 none, else grade at onset
@@ -284,7 +294,7 @@ def _burden_rates(kin: Kinetics, st: State, ck: Clock, scen: Scenario, P: Genera
     boost = 1.0 + full * (P.agvhd_gvl_boost * ag_active2 + st.cg_boost)
     kill = ck.gvl * (1.0 - P.is_damp * is_level) * boost * (1.0 - P.escape_gvl_loss * escaped)
     growth = kin.growth * (1.0 - drug_effect(st, kin, scen, P))
-    slope = (growth - kill) * ~st.erad
+    slope = (growth - kill + st.drift) * ~st.erad
     return slope, kill, ag_active2, escaped
 
 
@@ -306,7 +316,13 @@ def drug_sensitivity(kin: Kinetics, st: State, scen: Scenario, P: GeneratorParam
 
 
 def step(
-    kin: Kinetics, st: State, k: int, scen: Scenario, P: GeneratorParams, sample: bool
+    kin: Kinetics,
+    st: State,
+    k: int,
+    scen: Scenario,
+    P: GeneratorParams,
+    sample: bool,
+    z: np.ndarray | None = None,
 ) -> Segment:
     """Advance ``st`` in place from node ``k`` to node ``k + 1``; return the step's segment.
 
@@ -345,6 +361,8 @@ def step(
     st.erad = st.erad | (x1 <= BURDEN_FLOOR)
     st.x = np.minimum(np.maximum(x1, BURDEN_FLOOR), BURDEN_CAP)
     st.top = np.maximum(st.top, st.x)
+    if z is not None:
+        st.drift = drift_update(st.drift, dt, z, P)
     st.lrho = np.minimum(
         np.maximum(st.lrho + (P.rho_growth * dt) - (P.rho_kill * dt) * kill, P.rho_floor), P.rho_cap
     )
@@ -359,6 +377,12 @@ def step(
     if st.on_drug.any():
         _drug_step(st, ck, sample)
     return seg
+
+
+def drift_update(drift: np.ndarray, dt, z: np.ndarray, P: GeneratorParams) -> np.ndarray:
+    """The growth drift after ``dt`` days, given standard normal ``z`` (exact OU transition)."""
+    phi = np.exp(-np.asarray(dt) / P.drift_days)
+    return phi * drift + (P.drift_sd * np.sqrt(1.0 - phi * phi)) * z
 
 
 def _gvhd_step(kin: Kinetics, st: State, ck: Clock, P: GeneratorParams) -> None:

@@ -150,7 +150,7 @@ def _kinetics(
     x0 = x0 + 0.6 * ric + 0.25 * (status == "CR2") + 0.4 * (status == "CR3+")
 
     log_g = (
-        np.log(0.024)
+        np.log(0.020)  # lowered from 0.024 when the growth drift was added (calibration)
         + 0.35 * (cyto == "adverse")
         - 0.35 * (cyto == "favorable")
         + 0.15 * (cyto == "unknown")
@@ -208,6 +208,7 @@ def initial_state(
     return State(
         x=x,
         top=x.copy(),
+        drift=zeros.copy(),
         erad=x <= BURDEN_FLOOR,
         lrho=np.clip(lrho0, P.rho_floor, P.rho_cap),
         ag_grade=np.zeros(n, np.int8),

@@ -50,11 +50,11 @@ class Scenario:
 
 _SCENARIO_PARAMS: dict[str, Scenario] = {
     "null": Scenario("null"),
-    "uniform": Scenario("uniform", growth_cut=0.33),
+    "uniform": Scenario("uniform", growth_cut=0.42),
     "mrd_driven": Scenario(
         "mrd_driven", growth_cut=0.45, burden_dependent=True, burden_mid=-2.0, projection_days=30.0
     ),
-    "harm_subgroup": Scenario("harm_subgroup", growth_cut=0.33, harm_nrm=3.0, harm_tox=1.5),
+    "harm_subgroup": Scenario("harm_subgroup", growth_cut=0.42, harm_nrm=3.0, harm_tox=1.5),
 }
 
 

@@ -8,18 +8,29 @@ For a patient randomized on day R and alive and relapse-free at the landmark L:
 The state at R (burden and its running maximum, recipient chimerism, GVHD so far,
 kinetics, the clone's escape potential) is arm-independent, so the truth never depends
 on the arm actually assigned. Randomized quasi-Monte Carlo draws (a scrambled Sobol set,
-shifted at random per patient) cover the future discrete events: late aGVHD, cGVHD, dose
-reductions and stops. Given each drawn path, relapse (threshold crossing, the threshold
+shifted at random per patient) cover the future: the growth drift (one normal per step,
+in principal-component order, see `drift_rotation`) and the discrete events (late aGVHD,
+cGVHD, dose reductions and stops). Given each drawn path, relapse (threshold crossing, the threshold
 conditioned to lie above the running maximum at R) and non-relapse death (its hazard)
 are integrated inside each step rather than sampled. The same draws serve both arms
 (common random numbers), which keeps the benefit's error small. Conditioning on being
 event-free at L is the ratio of the two expectations. Draws are spent adaptively:
-patients whose outcome the future events hardly change stop after a few.
+patients whose outcome the future hardly changes stop after a few.
+
+What the oracle knows and a model cannot see: the latent burden (also below the
+detection limit) and its running maximum, the patient's growth rate, GVL capacity and
+reconstitution, the current growth drift, the GVHD and drug-hazard constants, the
+clone's escape potential, and that the relapse threshold lies above the maximum burden
+reached so far. What it does not know: the future itself (the drift from R on, the
+threshold's value, later GVHD, escape timing, drug course, non-relapse death). So its
+C-index is a ceiling below 1 (about 0.86 for relapse at day 60 over 2 years in the
+default scenario), not a target any model can reach.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import ndtri
 
 from relapse_ml.simulate.disease import (
     FUTURE_DRAWS,
@@ -67,8 +78,38 @@ def _survival_threshold(m: np.ndarray, P: GeneratorParams) -> np.ndarray:
     return 1.0 / (1.0 + np.exp((m - P.threshold_mean) / P.threshold_scale))
 
 
+def drift_rotation(n_steps: int, P: GeneratorParams) -> np.ndarray:
+    """Orthogonal ``V`` such that ``z = V w`` orders the drift noise by its effect on the burden.
+
+    Row j of ``z`` is the standard normal of future step j (every future step lasts
+    `STEP_DAYS`). The columns of ``V`` are the right singular vectors of the linear map
+    from ``z`` to the burden's deviation at the nodes, so the first coordinates of ``w``
+    carry most of the variance of the path (the principal-component construction that
+    makes quasi-Monte Carlo effective). ``V`` is orthogonal: ``z`` stays i.i.d. N(0, 1),
+    exactly the noise of the sampled course.
+    """
+    phi = np.exp(-STEP_DAYS / P.drift_days)
+    c = P.drift_sd * np.sqrt(1.0 - phi * phi)
+    drift = np.zeros(n_steps)  # the drift in the current step, per unit of each z
+    dev = np.zeros(n_steps)  # the burden's deviation at the current node, per unit of each z
+    k = np.zeros((n_steps, n_steps))
+    for j in range(n_steps):
+        dev = dev + STEP_DAYS * drift
+        k[j] = dev
+        drift = phi * drift
+        drift[j] += c
+    _, _, vt = np.linalg.svd(k)
+    return vt.T
+
+
 def _integrate(
-    kin: Kinetics, st: State, scen: Scenario, P: GeneratorParams, landmark: float, horizon: float
+    kin: Kinetics,
+    st: State,
+    scen: Scenario,
+    P: GeneratorParams,
+    landmark: float,
+    horizon: float,
+    z: np.ndarray,
 ):
     """Per row: P(relapse in window), P(NRM in window), P(event-free at L), each given the path.
 
@@ -86,7 +127,7 @@ def _integrate(
     sb = nb = None
     n_steps = int(np.ceil((stop - kin.rand_day.min()) / STEP_DAYS)) + 1
     for k in range(PRE_STEPS, PRE_STEPS + n_steps):
-        seg = step(kin, st, k, scen, P, sample=False)
+        seg = step(kin, st, k, scen, P, sample=False, z=z[k - PRE_STEPS])
         a = np.minimum(np.maximum(start, seg.t0), seg.t1) - seg.t0  # (rows, 1): offsets in the step
         b = np.minimum(np.maximum(stop, seg.t0), seg.t1) - seg.t0
         fresh = (a > 0) if sb is not None else np.ones_like(a, bool)
@@ -112,17 +153,25 @@ def _integrate(
 _SUMS = ("rel_c", "rel_s", "any_c", "any_s", "at_c", "at_s", "rel_c2", "rel_s2", "d_rel2", "d_any2")
 
 
-def _draw_sums(kin, st, idx, u, scen, P, landmark_day, horizon_days) -> dict[str, np.ndarray]:
-    """Sums over the draws ``u`` (patients, draws, dims) of the per-path quantities."""
+def _draw_sums(
+    kin, st, idx, u, rotation, scen, P, landmark_day, horizon_days
+) -> dict[str, np.ndarray]:
+    """Sums over the draws ``u`` (patients, draws, dims) of the per-path quantities.
+
+    The first dims are the discrete events' uniforms, the rest the drift noise's
+    principal coordinates (see `drift_rotation`).
+    """
     m, draws = u.shape[0], u.shape[1]
     path = path_draws({name: u[:, :, j] for j, name in enumerate(FUTURE_DRAWS)})
+    w = ndtri(np.clip(u[:, :, len(FUTURE_DRAWS) :], 1e-12, 1.0 - 1e-12))
+    z = np.tensordot(rotation, w, axes=([1], [2]))  # (steps, patients, draws): z[j] contiguous
     k_rows = kin.take(idx).column()
     at_r = st.take(idx)
     arms = []
     for on in (False, True):  # the same paths under both arms: common random numbers
         s_rows = _fresh_path(at_r.widen(draws), path)
         start_drug(s_rows, k_rows, np.full((m, draws), on), P)
-        arms.append(_integrate(k_rows, s_rows, scen, P, landmark_day, horizon_days))
+        arms.append(_integrate(k_rows, s_rows, scen, P, landmark_day, horizon_days, z))
     (rel_c, nrm_c, at_c), (rel_s, nrm_s, at_s) = arms
     any_c, any_s = rel_c + nrm_c, rel_s + nrm_s
     return {
@@ -197,7 +246,9 @@ def landmark_truth(
     out = {name: np.full(n, np.nan) for name in TRUTH_COLUMNS}
     if n == 0:
         return out
-    dims = len(FUTURE_DRAWS)
+    n_steps = int(np.ceil((landmark_day + horizon_days - kin.rand_day.min()) / STEP_DAYS)) + 1
+    rotation = drift_rotation(n_steps, P)
+    dims = len(FUTURE_DRAWS) + n_steps
     base = qmc.Sobol(d=dims, scramble=True, seed=rng).random(draws)
     shifts = rng.random((n, dims))
     first = min(draws, first_draws)
@@ -211,7 +262,9 @@ def landmark_truth(
         for lo in range(0, todo.size, per_chunk):
             idx = todo[lo : lo + per_chunk]
             u = np.mod(block[None, :, :] + shifts[idx, None, :], 1.0)  # (patients, draws, dims)
-            sums = _draw_sums(kin, state_at_r, idx, u, scen, P, landmark_day, horizon_days)
+            sums = _draw_sums(
+                kin, state_at_r, idx, u, rotation, scen, P, landmark_day, horizon_days
+            )
             for name, v in sums.items():
                 totals.setdefault(name, np.zeros(n))[idx] += v
             used[idx] += block.shape[0]

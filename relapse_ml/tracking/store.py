@@ -23,7 +23,9 @@ def resolve_tracking_uri(configured: str | None = None) -> str:
 
 
 def ui_command(uri: str) -> str:
-    """The command that shows this store's runs in a browser."""
+    """How to see this store's runs in a browser (a server URL is opened directly)."""
+    if uri.startswith(("http://", "https://")):
+        return f"open {uri} in a browser"
     return f"mlflow ui --backend-store-uri {uri}"
 
 

@@ -17,6 +17,7 @@ from relapse_ml.tracking.store import data_fingerprint, git_commit, resolve_trac
 def log_training_run(result, cfg: TrainConfig, cohort, ld) -> None:
     """Fill ``result.run_id``, ``tracking_uri``, ``model_version`` and ``figures``."""
     import logging
+    import os
     import warnings
 
     import mlflow
@@ -25,6 +26,8 @@ def log_training_run(result, cfg: TrainConfig, cohort, ld) -> None:
 
     # MLflow's own chatter (database creation, pickling advice) is not for our users
     logging.getLogger("mlflow").setLevel(logging.ERROR)
+    # a tracking server makes MLflow print "View run" links to stdout, which breaks --json
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     warnings.filterwarnings("ignore", message=".*input example.*")
 
     uri = resolve_tracking_uri(cfg.tracking.tracking_uri)
