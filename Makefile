@@ -22,6 +22,7 @@ demo: install
 	$(BIN)/relapse-ml validate $(DEMO)/trial
 	$(BIN)/relapse-ml eligibility $(DEMO)/trial --out $(DEMO)/eligibility.csv
 	$(BIN)/relapse-ml train --config configs/default.yaml
+	$(BIN)/relapse-ml tune --config configs/tune_xgboost.yaml --data $(DEMO)/trial --trials 5 --storage sqlite:///$(CURDIR)/$(DEMO)/optuna.db
 
 test: install
 	$(BIN)/python -m pytest -q -n 2 --durations=10
