@@ -16,13 +16,25 @@ def cache_root() -> Path:
     return Path(os.environ.get("RELAPSE_ML_CACHE", Path.home() / ".cache" / "relapse-ml"))
 
 
+def simulator_fingerprint() -> str:
+    """A short hash of the simulator's source, so a changed simulator never reuses a stale cache."""
+    import hashlib
+
+    import relapse_ml.simulate as sim
+
+    h = hashlib.sha256()
+    for f in sorted(Path(sim.__file__).parent.glob("*.py")):
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
 def demo_cohort_dir() -> Path:
     """Directory of the demo cohort, simulated on first use (atomic, so safe to race)."""
-    from relapse_ml import __version__
     from relapse_ml.simulate import simulate_trial
 
     tag = "demo-{n}-{seed}-{scenario}".format(**DEMO_PARAMS)
-    path = cache_root() / f"{tag}-v{__version__}"
+    path = cache_root() / f"{tag}-{simulator_fingerprint()}"
     if (path / "patients.csv").exists():
         return path
     trial = simulate_trial(**DEMO_PARAMS)
