@@ -92,7 +92,12 @@ def oracle_risk(cohort: Cohort, cfg: TrainConfig, patient_id: np.ndarray) -> np.
 
 def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progress=print) -> TrainResult:
     """Cross-validate every configured model, refit the best on all data, track the run."""
-    from relapse_ml.evaluation import EvaluationWarning, compare_with_oracle, cross_validate, evaluate_oracle
+    from relapse_ml.evaluation import (
+        EvaluationWarning,
+        compare_with_oracle,
+        cross_validate,
+        evaluate_oracle,
+    )
     from relapse_ml.models import make_model
     from relapse_ml.predictor import RelapseRiskPredictor, training_ranges
 

@@ -13,6 +13,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 from relapse_ml.errors import ModelError
+from relapse_ml.incidence import assemble_incidence, cap_total_incidence, step_at  # noqa: F401 (re-exported)
 
 CAUSES = (1, 2)
 
@@ -67,49 +68,6 @@ def check_cause(cause) -> int:
     if cause not in CAUSES:
         raise ModelError(f"cause must be 1 (relapse) or 2 (non-relapse death), not {cause!r}.")
     return int(cause)
-
-
-def step_at(grid: np.ndarray, values: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """Evaluate right-continuous step functions that are 0 before ``grid[0]``.
-
-    ``values`` has the grid along its last axis; the result has ``times`` there.
-    """
-    idx = np.searchsorted(grid, times, side="right") - 1
-    values = np.asarray(values, dtype=float)
-    padded = np.concatenate([np.zeros(values.shape[:-1] + (1,)), values], axis=-1)
-    return padded[..., idx + 1]
-
-
-def cap_total_incidence(f1: np.ndarray, f2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Stop two non-decreasing incidences (on a model's own time grid) once they sum to 1.
-
-    For models that estimate each cause separately (Fine–Gray, direct): the step at
-    which F1 + F2 would pass 1 gets only the remaining mass, shared in proportion to
-    the two increments, and later steps get none; both stay non-decreasing.
-    """
-    d1 = np.diff(f1, axis=-1, prepend=0.0)
-    d2 = np.diff(f2, axis=-1, prepend=0.0)
-    step = d1 + d2
-    before = np.cumsum(step, axis=-1) - step
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scale = np.where(step > 0, np.clip((1.0 - before) / step, 0.0, 1.0), 0.0)
-    return np.cumsum(d1 * scale, axis=-1), np.cumsum(d2 * scale, axis=-1)
-
-
-def assemble_incidence(f1: np.ndarray, f2: np.ndarray) -> np.ndarray:
-    """Stack ``(S, F1, F2)`` along axis 1, forcing 0 <= F_k, F1 + F2 <= 1 and S = 1 - F1 - F2.
-
-    A last guard against rounding: hazard models are coherent by construction, and the
-    per-cause models (Fine–Gray, direct) already cap on their own grid
-    (``cap_total_incidence``), which keeps the curves monotone as rescaling here would not.
-    """
-    f1 = np.clip(f1, 0.0, 1.0)
-    f2 = np.clip(f2, 0.0, 1.0)
-    total = f1 + f2
-    scale = np.where(total > 1.0, 1.0 / np.where(total > 0, total, 1.0), 1.0)
-    f1, f2 = f1 * scale, f2 * scale
-    surv = np.clip(1.0 - f1 - f2, 0.0, 1.0)
-    return np.stack([surv, f1, f2], axis=1)
 
 
 class CompetingRiskModel(BaseEstimator):

@@ -1,9 +1,9 @@
 """Lean prediction from a model's exported numbers: numpy only, XGBoost boosters for trees.
 
 `relapse_ml.models` imports scikit-learn (about 1 s), so the scoring path re-implements
-``predict_cumulative_incidence`` of every model type from plain numbers. Each formula
-mirrors the fitted model's code line by line (``models/base.py``, ``breslow.py``,
-``cox.py``, ``fine_gray.py``, ``xgb.py``, ``direct.py``, ``aalen_johansen.py``);
+``predict_cumulative_incidence`` of every model type from plain numbers, sharing the
+incidence arithmetic itself (`relapse_ml.incidence`: step functions, Breslow baselines,
+the combination of two cause-specific hazards) with the models;
 ``tests/test_scoring_bundle.py`` checks both agree to 1e-9 for every model type.
 
 All ``predict_incidence(X, times)`` take ``X`` as a float array whose columns are the
@@ -20,6 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from relapse_ml.errors import ModelError
+from relapse_ml.incidence import (
+    BreslowBaseline,
+    assemble_incidence,
+    cap_total_incidence,
+    cumulative_incidence_from_hazards,
+    step_at,
+)
 
 # class names of `relapse_ml.models` -> model names (duck-typed: no sklearn import here)
 MODEL_TYPES = {
@@ -33,37 +40,7 @@ TREE_TYPES = ("xgb_cs", "xgb_direct")
 LEAN_IMPORTS = {"xgboost_without_sklearn": False}  # set by the `score` command only
 
 
-# -- numerics shared with relapse_ml.models (copied: that package imports scikit-learn) --------
-def step_at(grid: np.ndarray, values: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """Right-continuous step functions, 0 before ``grid[0]`` (as ``models.base.step_at``)."""
-    idx = np.searchsorted(grid, times, side="right") - 1
-    values = np.asarray(values, dtype=float)
-    padded = np.concatenate([np.zeros(values.shape[:-1] + (1,)), values], axis=-1)
-    return padded[..., idx + 1]
-
-
-def cap_total_incidence(f1: np.ndarray, f2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Stop two incidences once they sum to 1 (as ``models.base.cap_total_incidence``)."""
-    d1 = np.diff(f1, axis=-1, prepend=0.0)
-    d2 = np.diff(f2, axis=-1, prepend=0.0)
-    step = d1 + d2
-    before = np.cumsum(step, axis=-1) - step
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scale = np.where(step > 0, np.clip((1.0 - before) / step, 0.0, 1.0), 0.0)
-    return np.cumsum(d1 * scale, axis=-1), np.cumsum(d2 * scale, axis=-1)
-
-
-def assemble_incidence(f1: np.ndarray, f2: np.ndarray) -> np.ndarray:
-    """``(S, F1, F2)`` stacked on axis 1, coherent (as ``models.base.assemble_incidence``)."""
-    f1 = np.clip(f1, 0.0, 1.0)
-    f2 = np.clip(f2, 0.0, 1.0)
-    total = f1 + f2
-    scale = np.where(total > 1.0, 1.0 / np.where(total > 0, total, 1.0), 1.0)
-    f1, f2 = f1 * scale, f2 * scale
-    surv = np.clip(1.0 - f1 - f2, 0.0, 1.0)
-    return np.stack([surv, f1, f2], axis=1)
-
-
+# -- numerics: the same numpy code the models use (relapse_ml.incidence, no scikit-learn) ----
 def check_times(times) -> np.ndarray:
     t = np.atleast_1d(np.asarray(times, dtype=float)).ravel()
     if t.size == 0 or not np.all(np.isfinite(t)) or (t < 0).any():
@@ -72,20 +49,8 @@ def check_times(times) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Baseline:
-    """Breslow baseline hazard increments of one cause (as ``models.breslow.BreslowBaseline``)."""
-
-    times: np.ndarray
-    increments: np.ndarray
-    offset: float
-
-    def hazard_increments(self, margin: np.ndarray) -> np.ndarray:
-        relative = np.exp(np.asarray(margin, dtype=float) - self.offset)
-        return relative[:, None] * self.increments[None, :]
-
-    def cumulative_hazard(self, margin: np.ndarray, times) -> np.ndarray:
-        cum = np.cumsum(self.hazard_increments(margin), axis=1)
-        return step_at(self.times, cum, np.asarray(times, dtype=float))
+class Baseline(BreslowBaseline):
+    """A `BreslowBaseline` that reads and writes the bundle's JSON."""
 
     def to_json(self) -> dict:
         return {
@@ -107,35 +72,7 @@ class Baseline:
         )
 
 
-def incidence_from_hazards(
-    b1: Baseline, m1, b2: Baseline, m2, times
-) -> tuple[np.ndarray, np.ndarray]:
-    """F1, F2 from two cause-specific hazards (as ``breslow.cumulative_incidence_from_hazards``)."""
-    times = np.asarray(times, dtype=float)
-    n = np.asarray(m1).shape[0]
-    grid = np.union1d(b1.times, b2.times)
-    grid = grid[grid <= times.max()]
-    if grid.size == 0:
-        zeros = np.zeros((n, times.size))
-        return zeros, zeros.copy()
-    dh1 = _on_grid(b1, m1, grid)
-    dh2 = _on_grid(b2, m2, grid)
-    total = dh1 + dh2
-    scale = np.where(total > 1.0, 1.0 / np.maximum(total, 1.0), 1.0)
-    surv = np.cumprod(1.0 - total * scale, axis=1)
-    surv_before = np.concatenate([np.ones((n, 1)), surv[:, :-1]], axis=1)
-    f1 = np.cumsum(surv_before * dh1 * scale, axis=1)
-    f2 = np.cumsum(surv_before * dh2 * scale, axis=1)
-    return step_at(grid, f1, times), step_at(grid, f2, times)
-
-
-def _on_grid(base: Baseline, margin, grid: np.ndarray) -> np.ndarray:
-    out = np.zeros((np.asarray(margin).shape[0], grid.size))
-    keep = base.times <= grid[-1]
-    if keep.any():
-        cols = np.searchsorted(grid, base.times[keep])
-        out[:, cols] = base.hazard_increments(margin)[:, keep]
-    return out
+incidence_from_hazards = cumulative_incidence_from_hazards
 
 
 # -- the models ---------------------------------------------------------------------------------
