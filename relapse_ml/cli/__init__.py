@@ -13,6 +13,7 @@ import typer
 from relapse_ml.cli import _common
 from relapse_ml.cli.cohort_cmds import eligibility_cmd, simulate_cmd, validate_cmd
 from relapse_ml.cli.datasets_cmds import datasets_app
+from relapse_ml.cli.report_cmds import report_cmd
 from relapse_ml.cli.score_cmds import export_cmd, score_cmd
 from relapse_ml.cli.train_cmds import runs_cmd, train_cmd
 from relapse_ml.cli.tune_cmds import tune_cmd
@@ -42,6 +43,7 @@ app.command("runs")(runs_cmd)
 app.command("tune")(tune_cmd)
 app.command("score")(score_cmd)
 app.command("export")(export_cmd)
+app.command("report")(report_cmd)
 app.add_typer(datasets_app, name="datasets")
 
 
