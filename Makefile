@@ -22,6 +22,7 @@ demo: install
 	$(BIN)/relapse-ml validate $(DEMO)/trial
 	$(BIN)/relapse-ml eligibility $(DEMO)/trial --out $(DEMO)/eligibility.csv
 	$(BIN)/relapse-ml train --config configs/default.yaml
+	$(BIN)/relapse-ml report --latest train --out $(DEMO)/report.html
 	$(BIN)/relapse-ml export --model models:/relapse-risk/latest --out $(DEMO)/bundle --bootstrap 20 --overwrite
 	$(BIN)/relapse-ml score --patient examples/patient_example.json --model $(DEMO)/bundle --html $(DEMO)/patient.html
 	$(BIN)/relapse-ml score --cohort $(DEMO)/trial --model $(DEMO)/bundle --out $(DEMO)/scores.csv
