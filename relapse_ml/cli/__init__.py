@@ -11,6 +11,7 @@ import sys
 import typer
 
 from relapse_ml.cli import _common
+from relapse_ml.cli.benefit_cmds import benefit_cmd, subgroups_cmd
 from relapse_ml.cli.cohort_cmds import eligibility_cmd, simulate_cmd, validate_cmd
 from relapse_ml.cli.datasets_cmds import datasets_app
 from relapse_ml.cli.report_cmds import report_cmd
@@ -43,6 +44,8 @@ app.command("runs")(runs_cmd)
 app.command("tune")(tune_cmd)
 app.command("score")(score_cmd)
 app.command("export")(export_cmd)
+app.command("benefit")(benefit_cmd)
+app.command("subgroups")(subgroups_cmd)
 app.command("report")(report_cmd)
 app.add_typer(datasets_app, name="datasets")
 

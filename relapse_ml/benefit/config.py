@@ -1,0 +1,293 @@
+"""The benefit analysis config (``configs/benefit.yaml``), validated by pydantic.
+
+Unknown keys are errors naming the key (``relapse_ml.config.parse_config``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from relapse_ml.config import ModelSpec, _Strict
+
+# post-randomization exposure: flipping the arm would pair it with an impossible exposure
+FORBIDDEN_FEATURES = ("sorafenib_days", "treatment")
+OUTCOMES = ("relapse", "rfs")  # relapse CIF, and relapse-or-death (1 - relapse-free survival)
+
+
+# Fine–Gray fits in milliseconds here (its own Newton solver), the lifelines-based
+# cause-specific Cox in about a second per fit on a trial arm: cross-fitting and the
+# bootstrap refit the nuisance dozens of times, so the default is Fine–Gray.
+def _default_nuisance() -> ModelSpec:
+    return ModelSpec(name="fine_gray", params={"penalizer": 0.1})
+
+
+# arm x feature columns of the default S-learner: residual disease, chimerism, GVHD, age
+# and comorbidity (the mechanisms of benefit and of harm the trial cares about)
+KEY_INTERACTIONS = (
+    "mrd_mfc_latest",
+    "mrd_mfc_detected_ever",
+    "mrd_mfc_log_slope",
+    "chimerism_mixed",
+    "agvhd_max_grade",
+    "age",
+    "hct_ci",
+)
+
+
+class BenefitLandmark(_Strict):
+    """Landmark day L (the trial randomizes by day 60) and the horizon counted from L."""
+
+    landmark_day: float = Field(60, ge=0, le=4000)
+    horizon_days: float = Field(730, gt=0, le=4000)
+
+
+class FinalStage(_Strict):
+    """The DR-learner's regression of the pseudo-outcome on the features.
+
+    ``ridge``: median-imputed, standardised ridge with its penalty chosen by efficient
+    leave-one-out over a grid (shrinks to a constant when the pseudo-outcome is noise);
+    ``xgb``: a small XGBoost regressor (params passed to ``xgboost.XGBRegressor``).
+    """
+
+    name: Literal["ridge", "xgb"] = "ridge"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class LearnerSpec(_Strict):
+    """One benefit learner: its kind, its competing-risk base model and options.
+
+    kind ``s``: one model with ``arm`` (and, for linear models, arm x feature columns);
+    ``t``: one model per arm; ``dr``: doubly robust learner on IPCW pseudo-outcomes with
+    the T-learner of ``model`` as nuisance and ``final`` as the last regression.
+    interactions (S-learner, linear base models only): feature columns multiplied by the
+    arm; ``key`` those of `KEY_INTERACTIONS` present, ``all`` every feature, ``[]`` none
+    (benefit then varies only through baseline risk: the PATH "risk modelling" approach).
+    """
+
+    kind: Literal["s", "t", "dr"]
+    model: ModelSpec = Field(default_factory=_default_nuisance)
+    final: FinalStage = Field(default_factory=FinalStage)
+    interactions: Literal["key", "all"] | list[str] = "key"
+    label: str | None = None
+
+    @property
+    def display(self) -> str:
+        return self.label or f"{self.kind}_{self.model.name}"
+
+
+def _default_learners() -> list[LearnerSpec]:
+    xgb = ModelSpec(
+        name="xgb_cs",
+        params={
+            "n_estimators": 200,
+            "learning_rate": 0.03,
+            "max_depth": 2,
+            "min_child_weight": 5,
+            "early_stopping_rounds": None,
+        },
+    )
+    return [
+        LearnerSpec(kind="s", label="s_fg", interactions="key"),
+        LearnerSpec(kind="s", label="s_fg_risk", interactions=[]),
+        LearnerSpec(kind="t", label="t_fg"),
+        LearnerSpec(kind="dr", label="dr_fg"),
+        LearnerSpec(kind="t", label="t_xgb", model=xgb),
+    ]
+
+
+class CrossFitConfig(_Strict):
+    """Folds for cross-fitting (stratified by arm and outcome) and the seed of everything."""
+
+    n_folds: int = Field(5, ge=2, le=20)
+    seed: int = 0
+
+
+class TreatmentConfig(_Strict):
+    """How the arm was assigned: ``randomized`` uses the known probability; ``observational``
+    estimates it (cross-fitted logistic regression, clipped to [clip, 1 - clip])."""
+
+    assignment: Literal["randomized", "observational"] = "randomized"
+    probability: float = Field(0.5, gt=0, lt=1)
+    clip: float = Field(0.05, gt=0, lt=0.5)
+
+
+class IntervalConfig(_Strict):
+    """Per-patient intervals: bootstrap (by patient) of the whole learner pipeline.
+
+    learners: labels to compute intervals for (None: the primary learner only).
+    """
+
+    n_boot: int = Field(30, ge=0, le=2000)
+    level: float = Field(0.95, gt=0.5, lt=1)
+    learners: list[str] | None = None
+
+
+class HeterogeneityConfig(_Strict):
+    """Evaluation without truth: RATE/AUTOC tests, calibration groups, PATH quartiles.
+
+    rate_se: standard error of AUTOC / Qini given the ranking — ``linear`` (closed form) or
+    ``bootstrap`` (kept for comparison: too narrow in small test folds).
+
+    nuisance: the T-learner whose cross-fitted risks enter the DR scores used to judge
+    every learner (and whose risk under control defines the PATH baseline risk).
+    sequential_folds / first_test_fold: the heterogeneity test trains on folds 0..k-1 and
+    tests fold k, for k = first_test_fold .. sequential_folds - 1 (sequential validation).
+    """
+
+    rate_se: Literal["linear", "bootstrap"] = "linear"
+    n_boot: int = Field(500, ge=0, le=20000)  # c-for-benefit interval; AUTOC if "bootstrap"
+    n_groups: int = Field(5, ge=2, le=20)
+    risk_groups: int = Field(4, ge=2, le=10)
+    nuisance: ModelSpec = Field(default_factory=_default_nuisance)
+    sequential_folds: int = Field(5, ge=2, le=20)
+    first_test_fold: int = Field(2, ge=1)
+
+    @model_validator(mode="after")
+    def _folds(self) -> HeterogeneityConfig:
+        if self.first_test_fold >= self.sequential_folds:
+            raise ValueError("first_test_fold must be smaller than sequential_folds")
+        return self
+
+
+DEFAULT_SUBGROUPS = (
+    "mrd_detectable",
+    "chimerism",
+    "agvhd_by_landmark",
+    "disease_status",
+    "cytogenetic_risk",
+    "donor_type",
+    "conditioning",
+    "age_band",
+)
+
+
+class ExploratoryConfig(_Strict):
+    """Honest discovery: a shallow tree on one half's benefit estimates, tested on the other."""
+
+    enabled: bool = True
+    max_depth: int = Field(2, ge=1, le=4)
+    min_leaf_fraction: float = Field(0.15, gt=0, lt=0.5)
+    seed: int = 1
+
+
+class SubgroupConfig(_Strict):
+    """Pre-specified subgroups (names from ``relapse_ml.benefit.subgroups.SUBGROUPS``).
+
+    min_per_arm / min_events: below either, a subgroup level gets a "too small" warning.
+    """
+
+    names: list[str] = Field(default_factory=lambda: list(DEFAULT_SUBGROUPS))
+    min_per_arm: int = Field(20, ge=1)
+    min_events: int = Field(10, ge=1)
+    alpha: float = Field(0.05, gt=0, lt=1)
+    exploratory: ExploratoryConfig = Field(default_factory=ExploratoryConfig)
+
+    @field_validator("names")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        from relapse_ml.benefit.subgroups import SUBGROUPS
+
+        unknown = [n for n in v if n not in SUBGROUPS]
+        if unknown:
+            raise ValueError(
+                f"unknown subgroup(s) {', '.join(map(repr, unknown))}; allowed: "
+                + ", ".join(SUBGROUPS)
+            )
+        if len(set(v)) != len(v):
+            raise ValueError("a subgroup is listed twice")
+        return v
+
+
+class ExplainConfig(_Strict):
+    """SHAP: a tree surrogate of the primary learner's benefit, and the relapse-risk model."""
+
+    enabled: bool = True
+    top_features: int = Field(4, ge=1, le=20)
+    n_patients: int = Field(3, ge=0, le=50)  # per-patient explanations (saved only on request)
+    surrogate: dict[str, Any] = Field(
+        default_factory=lambda: {"n_estimators": 200, "max_depth": 3, "learning_rate": 0.05}
+    )
+    risk_model: ModelSpec = Field(
+        default_factory=lambda: ModelSpec(
+            name="xgb_cs",
+            params={
+                "n_estimators": 200,
+                "learning_rate": 0.03,
+                "max_depth": 2,
+                "min_child_weight": 5,
+            },
+        )
+    )
+
+
+class BenefitTracking(_Strict):
+    """Where runs go. ``tracking_uri`` None: $MLFLOW_TRACKING_URI, else ./mlruns.db (SQLite)."""
+
+    experiment: str = "relapse-ml"
+    tracking_uri: str | None = None
+
+
+class BenefitConfig(_Strict):
+    """Who benefits from sorafenib: learners, heterogeneity checks, SHAP, subgroups."""
+
+    name: str = "benefit"
+    data: str | None = None  # cohort directory; None: the embedded demo cohort
+    landmark: BenefitLandmark = Field(default_factory=BenefitLandmark)
+    features: list[str] | None = None  # None: the default feature set (arm is handled apart)
+    learners: list[LearnerSpec] = Field(default_factory=_default_learners)
+    # the learner whose sequential AUTOC is the pre-specified test, explained by SHAP and
+    # used for discovery; None: the first learner
+    primary: str | None = None
+    crossfit: CrossFitConfig = Field(default_factory=CrossFitConfig)
+    treatment: TreatmentConfig = Field(default_factory=TreatmentConfig)
+    intervals: IntervalConfig = Field(default_factory=IntervalConfig)
+    heterogeneity: HeterogeneityConfig = Field(default_factory=HeterogeneityConfig)
+    subgroups: SubgroupConfig = Field(default_factory=SubgroupConfig)
+    explain: ExplainConfig = Field(default_factory=ExplainConfig)
+    tracking: BenefitTracking = Field(default_factory=BenefitTracking)
+
+    @field_validator("features")
+    @classmethod
+    def _no_exposure(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        bad = [f for f in v if f in FORBIDDEN_FEATURES]
+        if bad:
+            raise ValueError(
+                f"{', '.join(bad)} measure(s) exposure after randomization and would bias a "
+                "benefit estimate; remove them (the arm is used on its own)"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> BenefitConfig:
+        if not self.learners:
+            raise ValueError("learners: give at least one learner")
+        labels = [spec.display for spec in self.learners]
+        if len(set(labels)) != len(labels):
+            raise ValueError("learners: two learners share a name; give each a distinct 'label'")
+        if self.primary is not None and self.primary not in labels:
+            raise ValueError(
+                f"primary {self.primary!r} is not one of the learners: " + ", ".join(labels)
+            )
+        for name in self.intervals.learners or []:
+            if name not in labels:
+                raise ValueError(
+                    f"intervals.learners: {name!r} is not one of the learners: " + ", ".join(labels)
+                )
+        return self
+
+    @property
+    def primary_label(self) -> str:
+        """The primary learner: ``primary``, else the first one listed."""
+        return self.primary or self.learners[0].display
+
+    def learner(self, label: str) -> LearnerSpec:
+        return next(s for s in self.learners if s.display == label)
+
+    @property
+    def tau(self) -> float:
+        """Horizon read at H - 0.5 day: the landmark data are censored at exactly H."""
+        return float(self.landmark.horizon_days) - 0.5

@@ -1,0 +1,457 @@
+"""Benefit learners on competing-risk base models, cross-fitted so that no patient's estimate
+uses that patient's own outcome.
+
+Benefit at horizon τ (days from the landmark) = risk under control − risk under sorafenib,
+for relapse (cause-1 incidence) and for relapse or death (1 − relapse-free survival):
+positive means fewer events on sorafenib.
+
+* S-learner: one model with ``arm`` as a feature (plus arm × feature columns for linear
+  models), predicted with the arm set to 0 and to 1.
+* T-learner: one model per arm.
+* DR-learner: T-learner risks μ̂_a as nuisance, IPCW pseudo-outcomes φ (`pseudo.py`), and a
+  regression of φ on x. Cross-fitting is nested: the estimate for a patient in fold k comes
+  from a final regression fitted on the other folds, whose pseudo-outcomes use nuisance
+  models fitted without fold k as well (pairwise exclusion: the model for the rows of fold
+  j excludes folds j and k) and a censoring Kaplan–Meier without fold k. The fits for each
+  excluded pair are memoised, so K folds cost K(K+1)/2 nuisance fits per arm, not K².
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from relapse_ml.benefit.config import (
+    KEY_INTERACTIONS,
+    OUTCOMES,
+    FinalStage,
+    LearnerSpec,
+    TreatmentConfig,
+)
+from relapse_ml.benefit.pseudo import OUTCOME_CAUSES, dr_scores, ipcw_outcome
+from relapse_ml.errors import ConfigError, ModelError
+
+LINEAR_MODELS = ("cox_cs", "fine_gray")
+ARM = "arm"
+
+
+# -- base arm-risk models -------------------------------------------------------------------
+def risks_at(model, X: pd.DataFrame, tau: float) -> dict[str, np.ndarray]:
+    """A fitted competing-risk model's relapse incidence and 1 − RFS at ``tau``."""
+    cif = model.predict_cumulative_incidence(X, [tau])[:, :, 0]
+    return {"relapse": cif[:, 1], "rfs": 1.0 - cif[:, 0]}
+
+
+class TLearner:
+    """One competing-risk model per arm; ``predict`` gives risks under both arms.
+
+    make_model: a zero-argument factory of an unfitted `relapse_ml.models` model.
+    """
+
+    def __init__(self, make_model: Callable, tau: float):
+        self.make_model = make_model
+        self.tau = tau
+
+    def fit(self, X: pd.DataFrame, time, event, arm) -> TLearner:
+        arm = np.asarray(arm)
+        self.models_ = {}
+        for a in (0, 1):
+            rows = arm == a
+            self.models_[a] = self.make_model().fit(X.loc[rows], time[rows], event[rows])
+        return self
+
+    def predict(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
+        """``{outcome: (n, 2)}``: risk at tau under control (column 0) and sorafenib (1)."""
+        r0, r1 = (risks_at(self.models_[a], X, self.tau) for a in (0, 1))
+        return {o: np.c_[r0[o], r1[o]] for o in OUTCOMES}
+
+
+class SLearner:
+    """One competing-risk model with the arm as a feature (and arm × feature columns).
+
+    interactions: columns multiplied by the arm after median imputation and centring at
+    the training mean, so the arm's main effect is the effect at the average patient.
+    """
+
+    def __init__(self, make_model: Callable, tau: float, interactions: list[str] | None = None):
+        self.make_model = make_model
+        self.tau = tau
+        self.interactions = interactions or []
+
+    def _design(self, X: pd.DataFrame, arm) -> pd.DataFrame:
+        D = X.copy()
+        D[ARM] = np.asarray(arm, dtype=float)
+        if self.interactions:
+            filled = X[self.interactions].fillna(self.median_) - self.mean_
+            inter = filled.to_numpy(float) * D[ARM].to_numpy()[:, None]
+            D[[f"{ARM}_x_{c}" for c in self.interactions]] = inter
+        return D
+
+    def fit(self, X: pd.DataFrame, time, event, arm) -> SLearner:
+        if self.interactions:
+            sub = X[self.interactions]
+            self.median_ = sub.median().fillna(0.0)
+            self.mean_ = sub.fillna(self.median_).mean()
+        self.model_ = self.make_model().fit(self._design(X, arm), time, event)
+        return self
+
+    def predict(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
+        r0, r1 = (
+            risks_at(self.model_, self._design(X, np.full(len(X), a)), self.tau) for a in (0, 1)
+        )
+        return {o: np.c_[r0[o], r1[o]] for o in OUTCOMES}
+
+
+def arm_risk_factory(spec: LearnerSpec, tau: float, columns: list[str]) -> Callable:
+    """A factory of unfitted S- or T-learners (the DR learner's nuisance is its T-learner)."""
+    from relapse_ml.models import make_model
+
+    params = dict(spec.model.params)
+    if spec.model.name == "xgb_direct":
+        params.setdefault("horizon", tau)
+    make_model(spec.model.name, **params)  # fail fast on a bad parameter
+
+    def make_base():
+        return make_model(spec.model.name, **params)
+
+    if spec.kind != "s":
+        return lambda: TLearner(make_base, tau)
+    inter: list[str] = []
+    if spec.model.name in LINEAR_MODELS:
+        if spec.interactions == "all":
+            inter = list(columns)
+        elif spec.interactions == "key":
+            inter = [c for c in KEY_INTERACTIONS if c in columns]
+        else:
+            inter = list(spec.interactions)
+        unknown = [c for c in inter if c not in columns]
+        if unknown:
+            raise ConfigError(
+                f"learner {spec.display}: interactions name unknown feature "
+                f"column(s) {unknown[:5]}; columns are: {', '.join(columns)}"
+            )
+    return lambda: SLearner(make_base, tau, inter)
+
+
+# -- folds and memoised fits ----------------------------------------------------------------
+def make_folds(arm, event, n_folds: int, seed: int, groups=None) -> np.ndarray:
+    """Fold id per row, stratified by arm × event code; rows of one group share a fold."""
+    arm = np.asarray(arm).astype(int)
+    event = np.asarray(event).astype(int)
+    if groups is None:
+        groups = np.arange(arm.size)
+    uniq, first, inverse = np.unique(np.asarray(groups), return_index=True, return_inverse=True)
+    strata = arm[first] * 3 + event[first]
+    rng = np.random.default_rng(seed)
+    fold_of_group = np.empty(uniq.size, dtype=int)
+    offset = 0
+    for s in np.unique(strata):
+        members = rng.permutation(np.flatnonzero(strata == s))
+        fold_of_group[members] = (offset + np.arange(members.size)) % n_folds
+        offset += members.size
+    return fold_of_group[inverse.ravel()]
+
+
+class FoldFits:
+    """Arm-risk models fitted without some folds, memoised by the set of excluded folds."""
+
+    def __init__(self, make: Callable, X: pd.DataFrame, time, event, arm, folds):
+        self.make, self.X, self.time, self.event = make, X, time, event
+        self.arm, self.folds = np.asarray(arm), np.asarray(folds)
+        self._fits: dict[frozenset, object] = {}
+        self.propensity_cache: dict[frozenset, object] = {}
+
+    def model(self, excluded: frozenset):
+        if excluded not in self._fits:
+            rows = ~np.isin(self.folds, list(excluded))
+            self._check(rows, excluded)
+            self._fits[excluded] = self.make().fit(
+                self.X.loc[rows], self.time[rows], self.event[rows], self.arm[rows]
+            )
+        return self._fits[excluded]
+
+    def _check(self, rows: np.ndarray, excluded: frozenset) -> None:
+        for a, name in ((0, "control"), (1, "sorafenib")):
+            sel = rows & (self.arm == a)
+            if not (self.event[sel] == 1).any():
+                raise ModelError(
+                    f"no relapse in the {name} arm after leaving out fold(s) "
+                    f"{sorted(excluded)}: too few events to cross-fit; use fewer folds "
+                    "(crossfit.n_folds) or more data"
+                )
+
+    def out_of_fold(self, extra: frozenset = frozenset(), rows=None) -> dict[str, np.ndarray]:
+        """Risks under both arms for every row (or ``rows``), each from a model fitted
+        without the row's own fold and without the folds in ``extra``."""
+        n = len(self.folds)
+        rows = np.ones(n, bool) if rows is None else rows
+        out = {o: np.full((n, 2), np.nan) for o in OUTCOMES}
+        for j in np.unique(self.folds[rows]):
+            sel = rows & (self.folds == j)
+            pred = self.model(frozenset({int(j)}) | extra).predict(self.X.loc[sel])
+            for o in OUTCOMES:
+                out[o][sel] = pred[o]
+        return out
+
+
+# -- the DR learner -------------------------------------------------------------------------
+def make_final(final: FinalStage, seed: int):
+    """An unfitted regressor of the pseudo-outcome on the features."""
+    if final.name == "ridge":
+        from sklearn.impute import SimpleImputer
+        from sklearn.linear_model import RidgeCV
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import QuantileTransformer, StandardScaler
+
+        alphas = final.params.get("alphas", np.logspace(-1, 5, 25))
+        # normal scores, not raw values: MRD % and WT1 are heavy-tailed, and a linear
+        # fit on them extrapolates one extreme patient to an impossible benefit
+        return make_pipeline(
+            SimpleImputer(strategy="median", keep_empty_features=True),
+            QuantileTransformer(n_quantiles=30, output_distribution="normal"),
+            StandardScaler(),
+            RidgeCV(alphas=alphas),
+        )
+    from xgboost import XGBRegressor
+
+    params = {
+        "n_estimators": 100,
+        "max_depth": 2,
+        "learning_rate": 0.05,
+        "min_child_weight": 10,
+        "subsample": 0.8,
+        "n_jobs": 1,
+        "random_state": seed,
+        **final.params,
+    }
+    return XGBRegressor(**params)
+
+
+def propensity_scores(
+    X: pd.DataFrame,
+    arm,
+    folds,
+    rows,
+    treatment: TreatmentConfig,
+    extra: frozenset = frozenset(),
+    cache: dict | None = None,
+) -> np.ndarray:
+    """P(arm = 1 | x) for ``rows``: known in a trial; else a logistic regression fitted
+    without the row's fold (and the folds in ``extra``), clipped.
+
+    cache: fitted regressions by excluded folds, reused across calls on the same data.
+    """
+    n = len(arm)
+    if treatment.assignment == "randomized":
+        return np.full(n, treatment.probability)
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    cache = {} if cache is None else cache
+    e = np.full(n, np.nan)
+    for j in np.unique(folds[rows]):
+        excluded = extra | {int(j)}
+        if excluded not in cache:
+            train = ~np.isin(folds, list(excluded))
+            clf = make_pipeline(
+                SimpleImputer(strategy="median", keep_empty_features=True),
+                StandardScaler(),
+                LogisticRegression(C=1.0, max_iter=1000),
+            )
+            cache[excluded] = clf.fit(X.loc[train], np.asarray(arm)[train])
+        sel = rows & (folds == j)
+        e[sel] = cache[excluded].predict_proba(X.loc[sel])[:, 1]
+    return np.clip(e, treatment.clip, 1 - treatment.clip)
+
+
+def fit_propensity(
+    X_train: pd.DataFrame, arm_train, X_new: pd.DataFrame, treatment: TreatmentConfig
+) -> np.ndarray:
+    """P(arm = 1 | x) at ``X_new`` from a model fitted on the training rows only."""
+    if treatment.assignment == "randomized":
+        return np.full(len(X_new), treatment.probability)
+    folds = np.r_[np.zeros(len(X_train), int), np.ones(len(X_new), int)]
+    X = pd.concat([X_train, X_new], ignore_index=True)
+    arm = np.r_[np.asarray(arm_train), np.zeros(len(X_new))]  # new rows' arm is never read
+    return propensity_scores(X, arm, folds, folds == 1, treatment)[folds == 1]
+
+
+def dr_fit_final(
+    fits: FoldFits,
+    tau: float,
+    final: FinalStage,
+    treatment: TreatmentConfig,
+    seed: int,
+    excluded: frozenset = frozenset(),
+) -> dict[str, object]:
+    """Final regressions (one per outcome) on the rows outside ``excluded`` folds, their
+    pseudo-outcomes built from nuisance fits that also exclude ``excluded``."""
+    from relapse_ml.evaluation import censoring_km
+
+    rows = ~np.isin(fits.folds, list(excluded))
+    mu = fits.out_of_fold(extra=excluded, rows=rows)
+    t, ev, a = fits.time[rows], fits.event[rows], fits.arm[rows]
+    G = censoring_km(t, ev)
+    e = propensity_scores(
+        fits.X, fits.arm, fits.folds, rows, treatment, excluded, fits.propensity_cache
+    )[rows]
+    models = {}
+    for o in OUTCOMES:
+        y = ipcw_outcome(t, ev, tau, G, OUTCOME_CAUSES[o])
+        phi = dr_scores(mu[o][rows, 0], mu[o][rows, 1], y, a, e)
+        models[o] = make_final(final, seed).fit(fits.X.loc[rows], phi)
+    return models
+
+
+# -- estimates ------------------------------------------------------------------------------
+@dataclass
+class BenefitEstimates:
+    """Cross-fitted benefit of one learner, per outcome (``relapse``, ``rfs``).
+
+    risk: ``{outcome: (n, 2)}`` risks under control / sorafenib (S and T learners; NaN for
+    DR, which models the difference only). lower/upper: bootstrap interval, when asked.
+    """
+
+    label: str
+    kind: str
+    benefit: dict[str, np.ndarray]
+    risk: dict[str, np.ndarray]
+    lower: dict[str, np.ndarray] = field(default_factory=dict)
+    upper: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def cross_fit(
+    spec: LearnerSpec,
+    X: pd.DataFrame,
+    time,
+    event,
+    arm,
+    folds,
+    tau: float,
+    treatment: TreatmentConfig,
+    seed: int = 0,
+    cache: dict | None = None,
+) -> BenefitEstimates:
+    """Out-of-fold benefit estimates of one learner (module docstring for the DR nesting).
+
+    cache: a dict shared across learners so that identical nuisance fits are reused.
+    """
+    fits = fold_fits(spec, X, time, event, arm, folds, tau, cache)
+    n = len(folds)
+    if spec.kind in ("s", "t"):
+        risk = fits.out_of_fold()
+        return BenefitEstimates(
+            spec.display, spec.kind, {o: risk[o][:, 0] - risk[o][:, 1] for o in OUTCOMES}, risk
+        )
+    benefit = {o: np.full(n, np.nan) for o in OUTCOMES}
+    for k in np.unique(folds):
+        models = dr_fit_final(fits, tau, spec.final, treatment, seed, frozenset({int(k)}))
+        sel = folds == k
+        for o in OUTCOMES:
+            benefit[o][sel] = models[o].predict(X.loc[sel])
+    nan = {o: np.full((n, 2), np.nan) for o in OUTCOMES}
+    return BenefitEstimates(spec.display, spec.kind, benefit, nan)
+
+
+def fold_fits(spec: LearnerSpec, X, time, event, arm, folds, tau, cache=None) -> FoldFits:
+    """The memoised fold fits of a learner's arm-risk model (shared through ``cache``)."""
+    key = (
+        spec.kind == "s",
+        spec.model.model_dump_json(),
+        spec.interactions if spec.kind == "s" else None,
+    )
+    key = repr(key)
+    if cache is not None and key in cache:
+        return cache[key]
+    fits = FoldFits(arm_risk_factory(spec, tau, list(X.columns)), X, time, event, arm, folds)
+    if cache is not None:
+        cache[key] = fits
+    return fits
+
+
+def fit_predict(
+    spec: LearnerSpec,
+    X: pd.DataFrame,
+    time,
+    event,
+    arm,
+    X_new: pd.DataFrame,
+    tau: float,
+    treatment: TreatmentConfig,
+    n_folds: int,
+    seed: int,
+    groups=None,
+) -> dict[str, np.ndarray]:
+    """Fit a learner on all rows given and predict the benefit at ``X_new`` (for bootstraps).
+
+    The DR learner cross-fits its nuisance internally (folds by ``groups``, so a patient
+    drawn twice stays in one fold).
+    """
+    folds = make_folds(arm, event, n_folds, seed, groups)
+    fits = FoldFits(arm_risk_factory(spec, tau, list(X.columns)), X, time, event, arm, folds)
+    if spec.kind in ("s", "t"):
+        model = fits.make().fit(X, time, event, np.asarray(arm))
+        risk = model.predict(X_new)
+        return {o: risk[o][:, 0] - risk[o][:, 1] for o in OUTCOMES}
+    models = dr_fit_final(fits, tau, spec.final, treatment, seed)
+    return {o: models[o].predict(X_new) for o in OUTCOMES}
+
+
+def bootstrap_intervals(
+    spec: LearnerSpec,
+    X: pd.DataFrame,
+    time,
+    event,
+    arm,
+    tau: float,
+    treatment: TreatmentConfig,
+    n_folds: int,
+    n_boot: int,
+    level: float,
+    seed: int,
+) -> tuple[dict, dict, int]:
+    """Percentile intervals of each patient's estimated benefit over bootstrap refits.
+
+    Patients are resampled with replacement within each arm (so both arms keep their
+    size); the whole learner is refitted on each resample and predicts every patient.
+    Replicates whose fit fails (e.g. no relapse in one arm) are skipped and counted.
+    Returns ``(lower, upper, n_ok)``.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 7919]))
+    arm = np.asarray(arm)
+    draws = {o: [] for o in OUTCOMES}
+    for b in range(n_boot):
+        rows = np.concatenate(
+            [rng.choice(np.flatnonzero(arm == a), size=int((arm == a).sum())) for a in (0, 1)]
+        )
+        try:
+            pred = fit_predict(
+                spec,
+                X.iloc[rows].reset_index(drop=True),
+                time[rows],
+                event[rows],
+                arm[rows],
+                X,
+                tau,
+                treatment,
+                n_folds,
+                seed + b + 1,
+                groups=rows,
+            )
+        except ModelError:
+            continue
+        for o in OUTCOMES:
+            draws[o].append(pred[o])
+    alpha = (1 - level) / 2
+    n_ok = len(draws[OUTCOMES[0]])
+    if n_ok < 2:
+        nan = {o: np.full(len(X), np.nan) for o in OUTCOMES}
+        return nan, dict(nan), n_ok
+    lower = {o: np.quantile(np.asarray(draws[o]), alpha, axis=0) for o in OUTCOMES}
+    upper = {o: np.quantile(np.asarray(draws[o]), 1 - alpha, axis=0) for o in OUTCOMES}
+    return lower, upper, n_ok

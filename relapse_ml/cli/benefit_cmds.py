@@ -1,0 +1,204 @@
+"""Commands for who benefits from sorafenib: benefit, subgroups."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from relapse_ml.cli._common import emit_json, resolve_data
+
+CONFIG_OPT = typer.Option(
+    None,
+    "--config",
+    help="Benefit config (YAML, e.g. configs/benefit.yaml); default: built-in defaults.",
+)
+DATA_OPT = typer.Option(
+    None,
+    "--data",
+    help="Cohort directory with a randomized 'arm' "
+    "(default: the config's data, else the embedded demo cohort).",
+)
+JSON_OPT = typer.Option(False, "--json", help="Print a machine-readable JSON document.")
+NO_TRACK_OPT = typer.Option(False, "--no-track", help="Do not log to MLflow.")
+OUT_OPT = typer.Option(None, "--out", help="Also write figures and aggregate tables to DIR.")
+SUBGROUPS_OUT_OPT = typer.Option(None, "--out", help="Write the forest plots and tables to DIR.")
+PATIENTS_OPT = typer.Option(
+    None,
+    "--save-patient-estimates",
+    help="Write each patient's estimates (and SHAP explanations) to FILE "
+    "(.csv or .parquet). Patient-level: never sent to MLflow.",
+)
+
+OUTCOME_TEXT = {"relapse": "relapse", "rfs": "relapse or death"}
+
+
+def _setup(config: Path | None, data: Path | None, as_json: bool):
+    import sys
+
+    from relapse_ml.benefit.config import BenefitConfig
+    from relapse_ml.config import load_config
+
+    cfg = load_config(config, model=BenefitConfig)
+    data_dir = data if data is not None else (Path(cfg.data) if cfg.data else None)
+    cohort = resolve_data(data_dir)
+    say = (lambda *a: print(*a, file=sys.stderr)) if as_json else print
+    return cfg, cohort, say
+
+
+def _pts(x: float) -> str:
+    return "–" if x is None or x != x else f"{100 * x:+.1f}"
+
+
+def _p(x: float) -> str:
+    if x is None or x != x:
+        return "–"
+    return "<0.001" if x < 0.001 else f"{x:.3f}"
+
+
+def benefit_cmd(
+    config: Path | None = CONFIG_OPT,
+    data: Path | None = DATA_OPT,
+    as_json: bool = JSON_OPT,
+    save_patient_estimates: Path | None = PATIENTS_OPT,
+    out: Path | None = OUT_OPT,
+    no_track: bool = NO_TRACK_OPT,
+) -> None:
+    """Estimate each patient's benefit from sorafenib (S-, T-, DR-learners), judge the
+    heterogeneity, explain it with SHAP, and log the run to MLflow."""
+    from relapse_ml.benefit.run import run_benefit
+
+    cfg, cohort, say = _setup(config, data, as_json)
+    result = run_benefit(
+        cfg,
+        cohort,
+        track=not no_track,
+        progress=say,
+        save_patient_estimates=save_patient_estimates,
+        out_dir=out,
+    )
+    if as_json:
+        emit_json(result.summary())
+        return
+    tau = result.tau
+    print(
+        f"\naverage benefit at {tau:g} days after the landmark (control − sorafenib, "
+        "percentage points; doubly robust, all patients):"
+    )
+    for o, a in result.average.items():
+        print(
+            f"  {OUTCOME_TEXT[o]:<17} {_pts(a['dr_estimate'])} (95% CI {_pts(a['dr_low'])} to "
+            f"{_pts(a['dr_high'])});  Aalen–Johansen {100 * a['aj_inc_control']:.1f}% control "
+            f"vs {100 * a['aj_inc_sorafenib']:.1f}% sorafenib"
+        )
+    m = result.metrics.pivot_table(
+        index=["learner", "outcome"], columns="metric", values="value", sort=False
+    )
+    truth = "truth_spearman" in m.columns
+    print(
+        "\nper learner: AUTOC of the cross-fitted estimates against doubly robust scores "
+        "(interval conditional on the estimates,\nso too narrow); the test of any "
+        "heterogeneity is by sequential validation (AUTOC two-sided, BLP slope one-sided):"
+    )
+    print(
+        f"  {'learner':<14}{'outcome':<9}{'mean':>7}{'AUTOC (95% CI)':>26}{'test p':>8}"
+        f"{'BLP p':>8}{'C-benefit':>10}" + ("  ρ truth  RMSE" if truth else "")
+    )
+    for (label, o), r in m.iterrows():
+        line = (
+            f"  {label:<14}{o:<9}{_pts(r['mean_benefit']):>7}"
+            f"{r['autoc']:>+9.3f} ({r['autoc_low']:+.3f}, {r['autoc_high']:+.3f})"
+            f"{_p(r.get('test_autoc_p')):>8}{_p(r.get('test_blp_p')):>8}"
+            f"{r['c_for_benefit']:>10.3f}"
+        )
+        if truth:
+            line += f"  {r['truth_spearman']:>7.3f}{r['truth_rmse']:>6.3f}"
+        print(line)
+    h = result.heterogeneity
+    verdict = (
+        "the estimates do separate patients who benefit more from those who benefit less"
+        if h["heterogeneity_detected"]
+        else "no evidence that the estimates separate who benefits more"
+    )
+    print(
+        f"\npre-specified heterogeneity test (AUTOC of {h['learner']}, relapse, sequential "
+        f"validation, two-sided): p = {_p(h['test_autoc_p'])} — {verdict}."
+    )
+    for label, info in result.intervals.items():
+        print(
+            f"per-patient {100 * info['level']:.0f}% intervals ({label}): bootstrap of the whole "
+            f"learner, {info['n_ok']}/{info['n_boot']} refits; median width "
+            f"{100 * info['median_width']['relapse']:.1f} points (relapse)"
+        )
+    for o, s in result.explain.get("surrogate", {}).items():
+        print(
+            f"SHAP on the {OUTCOME_TEXT[o]} benefit (tree surrogate, R² {s['r2_in_sample']:.2f} "
+            f"in-sample, {s['r2_out_of_fold']:.2f} out-of-fold): " + ", ".join(s["top_features"])
+        )
+    if result.explain:
+        print(f"  {result.explain['note']}")
+    for key, path in result.saved.items():
+        print(f"saved {key.replace('_', ' ')}: {path}")
+    if result.run_id:
+        from relapse_ml.tracking.store import ui_command
+
+        print(f"\nMLflow run {result.run_id}; see it with: {ui_command(result.tracking_uri)}")
+    print("Research estimates for decision support, never a treatment order.")
+
+
+def subgroups_cmd(
+    config: Path | None = CONFIG_OPT,
+    data: Path | None = DATA_OPT,
+    as_json: bool = JSON_OPT,
+    out: Path | None = SUBGROUPS_OUT_OPT,
+    no_track: bool = NO_TRACK_OPT,
+) -> None:
+    """Pre-specified subgroup analyses (forest plot, interaction tests, Holm and BH) and an
+    honest exploratory split."""
+    from relapse_ml.benefit.run import run_subgroups
+
+    cfg, cohort, say = _setup(config, data, as_json)
+    result = run_subgroups(cfg, cohort, track=not no_track, progress=say, out_dir=out)
+    if as_json:
+        emit_json(result.summary())
+        return
+    for o, table in result.tables.items():
+        ov = result.overall[o]
+        print(
+            f"\n{OUTCOME_TEXT[o]} by {result.tau:g} days after the landmark "
+            "(Aalen–Johansen control vs sorafenib; HR sorafenib vs control):"
+        )
+        print(
+            f"  {'all patients':<22}{ov['n']:>5} {100 * ov['inc_control']:>5.1f}% vs "
+            f"{100 * ov['inc_sorafenib']:>5.1f}%  diff {_pts(ov['diff'])}  HR {ov['hr']:.2f} "
+            f"({ov['hr_low']:.2f}–{ov['hr_high']:.2f})"
+        )
+        for name, part in table.groupby("subgroup", sort=False):
+            first = part.iloc[0]
+            print(
+                f"  {name}: interaction p {_p(first['interaction_p'])} (Holm "
+                f"{_p(first['p_holm'])}, BH {_p(first['p_bh'])})"
+            )
+            for r in part.itertuples(index=False):
+                inc = (
+                    f"{100 * r.inc_control:>5.1f}% vs {100 * r.inc_sorafenib:>5.1f}%  diff "
+                    f"{_pts(r.diff)}"
+                    if r.inc_control == r.inc_control
+                    else ""
+                )
+                hr = f"  HR {r.hr:.2f} ({r.hr_low:.2f}–{r.hr_high:.2f})" if r.hr == r.hr else ""
+                warn = f"  [{r.warning}]" if r.warning else ""
+                print(f"    {r.level:<20}{r.n:>5} {inc}{hr}{warn}")
+    ex = result.exploratory
+    if ex is not None and ex["candidate"] is not None:
+        c = ex["candidate"]
+        print(
+            f"\nexploratory (tree on {ex['learner']} estimates from {ex['n_discovery']} "
+            f"patients, tested on the other {ex['n_test']}): candidate '{c['rule']}' — "
+            f"test-half interaction p {_p(c['interaction_p'])}, diff {_pts(c.get('diff'))}"
+        )
+    for key, path in result.files.items():
+        print(f"wrote {key}: {path}")
+    if result.run_id:
+        print(f"MLflow run {result.run_id}")
+    print("Subgroup findings are hypotheses unless the interaction test survives correction.")
