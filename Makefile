@@ -27,6 +27,12 @@ demo: install
 	$(BIN)/relapse-ml score --patient examples/patient_example.json --model $(DEMO)/bundle --html $(DEMO)/patient.html
 	$(BIN)/relapse-ml score --cohort $(DEMO)/trial --model $(DEMO)/bundle --out $(DEMO)/scores.csv
 	$(BIN)/relapse-ml tune --config configs/tune_xgboost.yaml --data $(DEMO)/trial --trials 5 --storage sqlite:///$(CURDIR)/$(DEMO)/optuna.db
+	$(BIN)/relapse-ml benefit --config configs/benefit.yaml --data $(DEMO)/trial --out $(DEMO)/benefit
+	$(BIN)/relapse-ml subgroups --config configs/benefit.yaml --data $(DEMO)/trial --out $(DEMO)/subgroups
+	$(BIN)/relapse-ml report --latest benefit --data $(DEMO)/trial --out $(DEMO)/benefit_report.html
+	@echo
+	@echo "demo outputs in $(DEMO)/ (report.html, benefit_report.html, patient.html, subgroups/forest_*.png)"
+	@echo "runs: $(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI)"
 
 test: install
 	$(BIN)/python -m pytest -q -n 2 --durations=10
