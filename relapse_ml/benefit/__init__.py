@@ -3,6 +3,8 @@ heterogeneity without truth, SHAP on the benefit, and subgroup analyses.
 
 Modules: ``config`` (`BenefitConfig`), ``learners``, ``pseudo`` (IPCW outcomes, DR scores),
 ``heterogeneity`` (RATE/AUTOC, sequential validation, BLP, c-for-benefit, PATH),
-``subgroups``, ``explain`` (SHAP), ``figures``, ``run`` (the pipelines the CLI calls).
+``subgroups``, ``explain`` (SHAP), ``figures``; the pipelines the CLI calls: ``data``,
+``estimation``, ``outputs`` (figures, tables, MLflow), ``run`` (`run_benefit`, and every
+step re-exported) and ``subgroups_run`` (`run_subgroups`).
 Nothing heavy is imported here, so ``relapse-ml --help`` stays fast.
 """

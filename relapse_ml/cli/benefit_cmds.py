@@ -155,7 +155,7 @@ def subgroups_cmd(
 ) -> None:
     """Pre-specified subgroup analyses (forest plot, interaction tests, Holm and BH) and an
     honest exploratory split."""
-    from relapse_ml.benefit.run import run_subgroups
+    from relapse_ml.benefit.subgroups_run import run_subgroups
 
     cfg, cohort, say = _setup(config, data, as_json)
     result = run_subgroups(cfg, cohort, track=not no_track, progress=say, out_dir=out)
