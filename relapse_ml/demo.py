@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from relapse_ml.errors import RelapseMLError
+
 DEMO_PARAMS = {"n": 346, "seed": 0, "scenario": "mrd_driven", "landmark_day": 60, "horizon_days": 730}
 
 
@@ -40,9 +42,7 @@ def demo_cohort_dir() -> Path:
     trial = simulate_trial(**DEMO_PARAMS)
     try:
         trial.write(path)
-    except FileExistsError:
-        pass  # another process wrote it first
-    except OSError:
-        if not (path / "patients.csv").exists():
+    except (RelapseMLError, OSError):
+        if not (path / "patients.csv").exists():  # else another process wrote it first
             raise
     return path

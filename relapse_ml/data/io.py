@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +12,7 @@ from relapse_ml.data import contract as C
 from relapse_ml.data.cohort import Cohort
 from relapse_ml.data.validate import TableSource, validate_tables
 from relapse_ml.errors import DataValidationError, RelapseMLError, Violation
+from relapse_ml.utils import atomic_directory
 
 
 def _find_table(directory: Path, name: str) -> tuple[Path | None, Violation | None]:
@@ -139,13 +138,7 @@ def write_cohort(cohort: Cohort, out_dir: str | os.PathLike, fmt: str = "csv",
 
     ``extra_files`` maps file names (e.g. ``truth.csv``) to text written beside the tables.
     """
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise RelapseMLError(f"{out}: directory exists and is not empty; choose another --out "
-                             "or remove it first")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_directory(out_dir, overwrite) as tmp:
         for name, frame in (("patients", cohort.patients), ("measurements", cohort.measurements),
                             ("events", cohort.events)):
             if fmt == "parquet":
@@ -158,10 +151,4 @@ def write_cohort(cohort: Cohort, out_dir: str | os.PathLike, fmt: str = "csv",
         (tmp / "cohort.json").write_text(json.dumps(meta, indent=2) + "\n")
         for fname, text in (extra_files or {}).items():
             (tmp / fname).write_text(text)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    return Path(out_dir)

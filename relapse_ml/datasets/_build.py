@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +11,7 @@ import pandas as pd
 
 from relapse_ml.data import contract as C
 from relapse_ml.errors import RelapseMLError
+from relapse_ml.utils import atomic_directory
 
 EVENT_COLUMNS = ("patient_id", "day", "event", "grade", "detail")
 MEASUREMENT_COLUMNS = ("patient_id", "day", "marker", "value")
@@ -138,23 +137,10 @@ def write_tables(tables: dict, out_dir: str | os.PathLike, overwrite: bool = Fal
     An existing non-empty ``out_dir`` is refused unless ``overwrite``.
     """
     out = check_target(out_dir, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_directory(out, overwrite) as tmp:
         for name in C.TABLES:
             tables[name].to_csv(tmp / f"{name}.csv", index=False)
         (tmp / "cohort.json").write_text(
             json.dumps(tables["cohort_json"], indent=2, ensure_ascii=False) + "\n"
         )
-        if out.exists():
-            # move the old directory aside first so that a failure never leaves neither
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / out.name)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

@@ -26,13 +26,12 @@ import hashlib
 import json
 import os
 import platform
-import shutil
-import tempfile
 from pathlib import Path
 
 from relapse_ml.errors import ModelError, RelapseMLError
 from relapse_ml.scoring.model import ScoringModel
 from relapse_ml.scoring.predict import TREE_TYPES, dumps, numbers_from_files
+from relapse_ml.utils import atomic_directory
 
 FORMAT = "relapse-ml-bundle"
 FORMAT_VERSION = 1
@@ -90,14 +89,7 @@ def library_versions(model_type: str) -> dict:
 
 def write_bundle(files: dict[str, bytes], out: str | os.PathLike, overwrite: bool = False) -> Path:
     """Write ``files`` and their manifest atomically: a temporary sibling, then a rename."""
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise RelapseMLError(
-            f"{out}: exists and is not empty; choose another --out or add --overwrite"
-        )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_directory(out, overwrite) as tmp:
         manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "files": {}}
         for name, data in sorted(files.items()):
             path = tmp / name
@@ -108,13 +100,7 @@ def write_bundle(files: dict[str, bytes], out: str | os.PathLike, overwrite: boo
                 "bytes": len(data),
             }
         (tmp / MANIFEST).write_bytes(dumps(manifest))
-        if out.exists():
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    return Path(out)
 
 
 def read_verified(directory: str | os.PathLike) -> tuple[dict, dict[str, bytes], str]:

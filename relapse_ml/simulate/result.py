@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from relapse_ml.errors import RelapseMLError
+from relapse_ml.utils import atomic_directory
 
 
 @dataclass
@@ -56,14 +54,7 @@ class SimulatedTrial:
         end, so an interrupted write leaves nothing half-written. An existing non-empty
         directory is replaced only with ``overwrite``.
         """
-        out = Path(out_dir)
-        if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-            raise RelapseMLError(
-                f"{out}: exists and is not empty; choose another directory or pass overwrite"
-            )
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-        try:
+        with atomic_directory(out_dir, overwrite) as tmp:
             self.patients.to_csv(tmp / "patients.csv", index=False)
             self.measurements.to_csv(tmp / "measurements.csv", index=False)
             self.events.to_csv(tmp / "events.csv", index=False)
@@ -73,13 +64,7 @@ class SimulatedTrial:
             )
             cohort = {"name": self.name, "source": self.source, "extra_columns": {}}
             (tmp / "cohort.json").write_text(json.dumps(cohort, indent=2) + "\n")
-            if out.exists():
-                shutil.rmtree(out) if out.is_dir() else out.unlink()
-            os.replace(tmp, out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return out
+        return Path(out_dir)
 
 
 def _json_default(obj):
