@@ -40,9 +40,13 @@ test: install
 lint: install
 	$(BIN)/ruff check relapse_ml tests experiments
 
+# speed benchmarks (a few minutes); the long studies are run directly:
+#   experiments/benchmark_models.py (~20 min), experiments/benefit_simulation.py --study all
 bench: install
 	$(BIN)/python experiments/bench_simulate.py
 	$(BIN)/python experiments/bench_features.py
+	$(BIN)/python experiments/bench_scoring.py
+	$(BIN)/python experiments/bench_tuning.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache
