@@ -6,28 +6,14 @@ import warnings
 
 import numpy as np
 
+from relapse_ml.data.outcome import check_outcome as _check_outcome
 from relapse_ml.errors import RelapseMLError
 from relapse_ml.evaluation.times import EvaluationWarning, follow_up_limit
 
 
 def check_outcome(time, event, name: str = "test") -> tuple[np.ndarray, np.ndarray]:
-    """``(time, event)`` as float / int arrays; raise naming the bad value."""
-    t = np.asarray(time, dtype=float).ravel()
-    e = np.asarray(event).ravel()
-    if t.shape != e.shape:
-        raise RelapseMLError(f"time_{name} has {t.size} values but event_{name} has {e.size}.")
-    if t.size == 0:
-        raise RelapseMLError(f"time_{name} is empty: nothing to evaluate.")
-    bad = ~np.isfinite(t) | (t <= 0)
-    if bad.any():
-        raise RelapseMLError(f"time_{name} must be finite and > 0 days; bad value {t[bad][0]!r}.")
-    bad = ~np.isin(e, (0, 1, 2))
-    if bad.any():
-        raise RelapseMLError(
-            f"event_{name} must be 0 (censored), 1 (relapse) or 2 (non-relapse death); "
-            f"bad value {e[bad][0]!r}."
-        )
-    return t, e.astype(int)
+    """``(time, event)`` as float / int arrays; raise naming the bad value (the data's validator)."""
+    return _check_outcome(time, event, name=name)
 
 
 def check_times(times) -> np.ndarray:

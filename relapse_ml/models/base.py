@@ -12,6 +12,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
+from relapse_ml.data.outcome import check_outcome as _check_outcome
 from relapse_ml.errors import ModelError
 from relapse_ml.incidence import assemble_incidence, cap_total_incidence, step_at  # noqa: F401 (re-exported)
 
@@ -24,33 +25,7 @@ class ModelNotFittedError(ModelError, NotFittedError):
 
 def check_outcome(time, event, n_samples: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(time, event)`` as float and int arrays, or raise a ModelError naming the fault."""
-    t = np.asarray(time, dtype=float).ravel()
-    e_raw = np.asarray(event).ravel()
-    if t.shape != e_raw.shape:
-        raise ModelError(
-            f"time has {t.size} values but event has {e_raw.size}; give one per patient."
-        )
-    if n_samples is not None and t.size != n_samples:
-        raise ModelError(f"X has {n_samples} rows but time/event have {t.size}; give one per row.")
-    if t.size == 0:
-        raise ModelError("No patients to fit on (time/event are empty).")
-    bad = ~np.isfinite(t) | (t <= 0)
-    if bad.any():
-        raise ModelError(
-            f"time must be finite and > 0 days; bad value {t[bad][0]!r} "
-            f"({int(bad.sum())} such rows). Times count from the landmark."
-        )
-    try:
-        e = e_raw.astype(float)
-    except (TypeError, ValueError) as err:
-        raise ModelError("event must hold the codes 0 (censored), 1 (relapse), 2 (NRM).") from err
-    bad = ~np.isin(e, (0.0, 1.0, 2.0))
-    if bad.any():
-        raise ModelError(
-            f"event must be 0 (censored), 1 (relapse) or 2 (non-relapse death); "
-            f"bad value {e_raw[bad][0]!r} ({int(bad.sum())} such rows)."
-        )
-    return t, e.astype(int)
+    return _check_outcome(time, event, n_samples=n_samples, error=ModelError)
 
 
 def check_times(times) -> np.ndarray:
