@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
@@ -30,6 +31,25 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """`atomic_write_bytes` for text (UTF-8)."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def json_safe(x):
+    """A value ``json.dumps`` can write as standard JSON: numpy scalars as Python numbers,
+    NaN and infinities as null, paths as strings, dict keys as strings (recursively)."""
+    if isinstance(x, dict):
+        return {str(k): json_safe(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [json_safe(v) for v in x]
+    if hasattr(x, "item") and not isinstance(x, str | bytes):
+        try:
+            x = x.item()
+        except (ValueError, AttributeError):
+            pass
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, Path):
+        return str(x)
+    return x
 
 
 def check_output_dir(out: str | os.PathLike, overwrite: bool) -> Path:

@@ -17,6 +17,7 @@ import pandas as pd
 from relapse_ml.benefit.config import OUTCOMES, BenefitConfig
 from relapse_ml.benefit.data import BenefitData
 from relapse_ml.benefit.learners import BenefitEstimates
+from relapse_ml.utils import json_safe
 
 if TYPE_CHECKING:
     from relapse_ml.benefit.run import BenefitResult
@@ -97,16 +98,6 @@ def _json_default(x):
     return str(x)
 
 
-def _nan_to_none(x):
-    if isinstance(x, dict):
-        return {str(k): _nan_to_none(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_nan_to_none(v) for v in x]
-    if isinstance(x, float | np.floating) and not np.isfinite(x):
-        return None
-    return x
-
-
 def explain_benefit(
     cfg: BenefitConfig, data: BenefitData, est: BenefitEstimates, mu, out: Path
 ) -> dict:
@@ -180,7 +171,7 @@ def write_tables(result: BenefitResult, out: Path) -> dict[str, Path]:
     paths["summary"] = out / "benefit_summary.json"
     summary = result.summary()
     summary.pop("metrics")
-    paths["summary"].write_text(json.dumps(_nan_to_none(summary), indent=1, default=_json_default))
+    paths["summary"].write_text(json.dumps(json_safe(summary), indent=1, default=_json_default))
     return paths
 
 

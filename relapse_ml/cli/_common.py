@@ -46,8 +46,10 @@ def run(app, argv: list[str] | None) -> int:
         # anything else is an internal failure: a bug, not a user error
         if STATE["debug"]:
             raise
-        print(f"internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback)",
-              file=sys.stderr)
+        print(
+            f"internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -59,26 +61,9 @@ def _is_usage_error(err: Exception) -> bool:
 
 def emit_json(payload) -> None:
     """Print a JSON document (NaN becomes null) to stdout."""
-    print(json.dumps(_clean(payload), indent=2, sort_keys=False))
+    from relapse_ml.utils import json_safe
 
-
-def _clean(x):
-    import math
-
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_clean(v) for v in x]
-    if hasattr(x, "item") and not isinstance(x, str | bytes):
-        try:
-            x = x.item()
-        except (ValueError, AttributeError):
-            pass
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, Path):
-        return str(x)
-    return x
+    print(json.dumps(json_safe(payload), indent=2, sort_keys=False))
 
 
 def resolve_data(data: Path | None):
