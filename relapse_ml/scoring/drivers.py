@@ -20,19 +20,14 @@ import math
 import numpy as np
 import pandas as pd
 
+from relapse_ml.features.baseline import BASELINE_CATEGORIES
+
 EXACT_LIMIT = 12
 N_PERMUTATIONS = 128
 TOP = 5
 FIXED = ("arm", "landmark_day", "landmark_day_sq")
-CATEGORIES = (
-    "sex",
-    "diagnosis",
-    "disease_status",
-    "cytogenetic_risk",
-    "pre_hsct_mrd",
-    "donor_type",
-    "conditioning",
-)
+# the one-hot baseline categories are the feature builder's own
+CATEGORIES = BASELINE_CATEGORIES
 GROUP_LABELS = {
     "age": "age",
     "ecog": "ECOG performance status",
