@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from relapse_ml.landmark import landmark_dataset
+from tests._helpers_cli import run_relapse_ml
 
 FAST_PARAMS = {
     "aalen_johansen": {},
@@ -79,15 +77,7 @@ def fit_predictor(
 
 
 def cli(*args, cwd: Path, env_extra: dict | None = None, timeout: int = 300):
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{cwd}/mlruns.db", **(env_extra or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "relapse_ml.cli", *map(str, args)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_relapse_ml(*args, cwd=cwd, env_extra=env_extra, timeout=timeout)
 
 
 def write_json(path: Path, doc: dict) -> Path:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from relapse_ml.config import parse_config
 from relapse_ml.tuning.config import TuneConfig
+from tests._helpers_cli import run_relapse_ml
 
 SPACE = {
     "learning_rate": {"type": "float", "low": 0.02, "high": 0.3, "log": True},
@@ -57,19 +58,7 @@ def write_config(cfg: TuneConfig, path: Path) -> Path:
 
 
 def run_cli(*args, cwd: Path, timeout: float = 300, env_extra: dict | None = None):
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlruns.db'}",
-        **(env_extra or {}),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "relapse_ml.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd,
-        env=env,
-    )
+    return run_relapse_ml(*args, cwd=cwd, env_extra=env_extra, timeout=timeout)
 
 
 def run_python(code: str, cwd: Path, timeout: float = 300):

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from tests._helpers_cli import run_relapse_ml
 
 SMALL = """
 name: benefit-test
@@ -25,15 +24,7 @@ explain: {top_features: 1, n_patients: 1, surrogate: {n_estimators: 30}}
 
 
 def run_cli(args, cwd: Path, timeout=600):
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlruns.db'}"}
-    return subprocess.run(
-        [sys.executable, "-m", "relapse_ml.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd,
-        env=env,
-    )
+    return run_relapse_ml(*args, cwd=cwd, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

@@ -7,16 +7,12 @@ import subprocess
 import sys
 import time
 
+from tests._helpers_cli import run_relapse_ml
 from tests._helpers_data import tiny_tables, write_tables
 
 
 def run_cli(*args, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "relapse_ml.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_relapse_ml(*args, timeout=timeout)
 
 
 def test_help_lists_commands_and_starts_fast():

@@ -6,8 +6,6 @@ import base64
 import io
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +13,7 @@ import pytest
 
 from relapse_ml.config import parse_config
 from relapse_ml.errors import RelapseMLError
+from tests._helpers_cli import run_relapse_ml
 
 FAST_TRAIN = {
     "name": "report-test",
@@ -295,15 +294,7 @@ def test_tune_run_report_from_a_logged_study(store, tmp_path):
 
 
 def run_cli(args, cwd: Path, uri: str):
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
-    return subprocess.run(
-        [sys.executable, "-m", "relapse_ml.cli", *map(str, args)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_relapse_ml(*args, cwd=cwd, tracking_uri=uri)
 
 
 def test_cli_unknown_run_is_one_line_and_exit_2(store, tmp_path):

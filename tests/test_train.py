@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,11 +13,15 @@ import pytest
 from relapse_ml.config import parse_config
 from relapse_ml.data import read_cohort
 from relapse_ml.datasets import import_dataset
+from tests._helpers_cli import run_relapse_ml
 
 FAST = {
     "name": "test",
-    "models": [{"name": "aalen_johansen"}, {"name": "cox_cs", "params": {"penalizer": 0.5}},
-               {"name": "xgb_cs", "params": {"n_estimators": 30, "max_depth": 2}}],
+    "models": [
+        {"name": "aalen_johansen"},
+        {"name": "cox_cs", "params": {"penalizer": 0.5}},
+        {"name": "xgb_cs", "params": {"n_estimators": 30, "max_depth": 2}},
+    ],
     "features": ["baseline", "extra", "gvhd"],
     "evaluation": {"n_splits": 3, "n_boot": 10},
 }
@@ -53,8 +56,11 @@ def test_training_tracks_a_run_and_registers_a_usable_model(bmt_dir, tmp_path, m
     assert result.model_version == "1"
 
     # artifacts: figures, aggregate tables, the model — and no patient identifier anywhere
-    local = Path(mlflow.artifacts.download_artifacts(run_id=result.run_id, tracking_uri=uri,
-                                                     dst_path=str(tmp_path / "art")))
+    local = Path(
+        mlflow.artifacts.download_artifacts(
+            run_id=result.run_id, tracking_uri=uri, dst_path=str(tmp_path / "art")
+        )
+    )
     names = {p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file()}
     assert {"figures/cif_by_arm.png", "figures/calibration.png", "tables/metrics.csv"} <= names
     ids = set(cohort.patients["patient_id"])
@@ -73,14 +79,24 @@ def test_training_tracks_a_run_and_registers_a_usable_model(bmt_dir, tmp_path, m
         "X = pd.read_json(sys.stdin.read(), orient='split').astype(float);"
         "print(m.predict(X).to_json(orient='split'))"
     )
-    out = subprocess.run([sys.executable, "-c", script], input=X.to_json(orient="split"),
-                         capture_output=True, text=True, timeout=300, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        input=X.to_json(orient="split"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     import pandas as pd
 
     got = pd.read_json(out.stdout, orient="split")
     np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), atol=1e-9)
-    assert list(got.columns) == ["relapse_365d_observed", "nrm_365d_observed",
-                                 "relapse_730d_observed", "nrm_730d_observed"]
+    assert list(got.columns) == [
+        "relapse_365d_observed",
+        "nrm_365d_observed",
+        "relapse_730d_observed",
+        "nrm_730d_observed",
+    ]
     assert ((got >= 0) & (got <= 1)).all().all()
 
 
@@ -94,8 +110,13 @@ def _features(cohort, result):
 def test_super_landmark_training_runs_without_tracking(bmt_dir):
     from relapse_ml.train import run_training
 
-    cfg = parse_config({**FAST, "models": FAST["models"][:2],
-                        "landmark": {"super_landmark": True, "landmarks": [30, 60, 120]}})
+    cfg = parse_config(
+        {
+            **FAST,
+            "models": FAST["models"][:2],
+            "landmark": {"super_landmark": True, "landmarks": [30, 60, 120]},
+        }
+    )
     result = run_training(cfg, read_cohort(bmt_dir), track=False, progress=lambda *a: None)
     assert "landmark_day" in result.predictor.feature_columns
     assert result.n_rows > result.n_patients  # stacked: patients repeat across landmarks
@@ -103,9 +124,7 @@ def test_super_landmark_training_runs_without_tracking(bmt_dir):
 
 
 def _cli(*args, cwd):
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{cwd}/mlruns.db"}
-    return subprocess.run([sys.executable, "-m", "relapse_ml.cli", *map(str, args)], cwd=cwd,
-                          env=env, capture_output=True, text=True, timeout=600)
+    return run_relapse_ml(*args, cwd=cwd, timeout=600)
 
 
 def test_train_cli_bad_config_is_a_one_line_user_error(tmp_path):
