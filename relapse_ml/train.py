@@ -9,7 +9,6 @@ the landmark data are administratively censored at exactly that day, metrics are
 from __future__ import annotations
 
 import json
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from functools import partial
@@ -135,7 +134,6 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
     final = cfg.tracking.final_model or _best_model(metrics, cfg)
     spec = next(m for m in cfg.models if m.display == final)
     model = make_model(spec.name, **model_params(spec, cfg)).fit(ld.X, ld.time, ld.event)
-    horizons = sorted({min(float(h), tau) for h in cfg.evaluation.horizons})
     predictor = RelapseRiskPredictor(
         model=model, feature_columns=list(ld.X.columns), features=cfg.features,
         landmark_day=float(cfg.landmark.landmark_day), horizon_days=float(cfg.landmark.horizon_days),
@@ -146,7 +144,6 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
               "metrics": {k: _f(metrics.loc[(metrics["model"] == final) & (metrics["metric"] == k), "pooled"])
                           for k in KEY_METRICS}},
     )
-    del horizons
 
     oracle = None
     risk = oracle_risk(cohort, cfg, ld.patient_id)
@@ -238,7 +235,3 @@ def feature_importance(model, X: pd.DataFrame):
         return list(model.preprocessor_.columns_), np.asarray(beta[1], float), \
             "Relapse cause-specific log-HR per SD (Cox)"
     return None, None, None
-
-
-def write_temp_dir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="relapse-ml-run-"))

@@ -81,16 +81,10 @@ def simulate_cmd(
         raise RelapseMLError(f"{out}: directory exists and is not empty; choose another --out or add --overwrite")
     trial = simulate_trial(n=n, seed=seed, scenario=scenario, landmark_day=landmark_day,
                            horizon_days=horizon_days, screen_failures=screen_failures)
-    trial.write(out, overwrite=overwrite) if _accepts_overwrite(trial.write) else trial.write(out)
+    trial.write(out, overwrite=overwrite)
     info = {"out": str(out), "patients": int(len(trial.patients)), "scenario": scenario, "seed": seed,
             "measurements": int(len(trial.measurements)), "events": int(len(trial.events))}
     if as_json:
         emit_json(info)
     else:
         print(f"simulated {info['patients']} patients (scenario {scenario}, seed {seed}) → {out}")
-
-
-def _accepts_overwrite(fn) -> bool:
-    import inspect
-
-    return "overwrite" in inspect.signature(fn).parameters

@@ -33,13 +33,14 @@ def log_training_run(result, cfg: TrainConfig, cohort, ld) -> None:
     uri = resolve_tracking_uri(cfg.tracking.tracking_uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment(cfg.tracking.experiment)
+    fingerprint = data_fingerprint(cohort.patients, cohort.measurements, cohort.events)
     with mlflow.start_run(run_name=cfg.name) as run:
         mlflow.log_params(flatten(cfg))
         mlflow.set_tags({
             "relapse_ml.kind": "train",
             "relapse_ml.final_model": result.final_model,
             "relapse_ml.data_name": cohort.name,
-            "relapse_ml.data_fingerprint": data_fingerprint(cohort.patients, cohort.measurements, cohort.events),
+            "relapse_ml.data_fingerprint": fingerprint,
             "relapse_ml.git_commit": git_commit() or "unknown",
             "relapse_ml.tau_days": str(result.tau),
         })
@@ -71,7 +72,7 @@ def log_training_run(result, cfg: TrainConfig, cohort, ld) -> None:
             (tmp / "training_ranges.json").write_text(json.dumps(result.predictor.training_ranges, indent=1))
             mlflow.log_artifact(str(tmp / "training_ranges.json"), artifact_path="model_card")
         result.predictor.info.update({"run_id": run.info.run_id,
-                                      "data_fingerprint": data_fingerprint(cohort.patients, cohort.measurements, cohort.events)})
+                                      "data_fingerprint": fingerprint})
         if cfg.tracking.log_model:
             from relapse_ml.tracking.pyfunc import log_predictor
 
