@@ -235,9 +235,10 @@ def _tracking_start(cfg: BenefitConfig, cohort, kind: str, tau: float):
     from relapse_ml.tracking.store import data_fingerprint, git_commit, resolve_tracking_uri
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)
+    from relapse_ml.tracking.lock import open_store
+
     uri = resolve_tracking_uri(cfg.tracking.tracking_uri)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(cfg.tracking.experiment)
+    open_store(uri, cfg.tracking.experiment)  # safe when many processes create the store at once
     run = mlflow.start_run(run_name=f"{cfg.name}-{kind}")
     params = flatten(cfg)
     mlflow.log_params({k: v[:500] for k, v in params.items()})

@@ -30,9 +30,10 @@ def log_training_run(result, cfg: TrainConfig, cohort, ld) -> None:
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     warnings.filterwarnings("ignore", message=".*input example.*")
 
+    from relapse_ml.tracking.lock import open_store
+
     uri = resolve_tracking_uri(cfg.tracking.tracking_uri)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(cfg.tracking.experiment)
+    open_store(uri, cfg.tracking.experiment)  # safe when many processes create the store at once
     fingerprint = data_fingerprint(cohort.patients, cohort.measurements, cohort.events)
     with mlflow.start_run(run_name=cfg.name) as run:
         mlflow.log_params(flatten(cfg))
