@@ -77,7 +77,8 @@ def log_training_run(result, cfg: TrainConfig, cohort, ld) -> None:
         if cfg.tracking.log_model:
             from relapse_ml.tracking.pyfunc import log_predictor
 
-            info = log_predictor(result.predictor, list(ld.X.columns), cfg.tracking.register_as)
+            info = log_predictor(result.predictor, list(ld.X.columns), cfg.tracking.register_as,
+                                 training=ld)
             version = getattr(info, "registered_model_version", None)
             result.model_version = str(version) if version is not None else None
         result.run_id = run.info.run_id

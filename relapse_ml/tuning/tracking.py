@@ -225,7 +225,8 @@ class StudyTracker:
 
                 result.predictor.info["run_id"] = self.parent_id
                 info = log_predictor(
-                    result.predictor, list(ld_train.X.columns), self.cfg.tracking.register_as
+                    result.predictor, list(ld_train.X.columns), self.cfg.tracking.register_as,
+                    training=ld_train,
                 )
                 version = getattr(info, "registered_model_version", None)
                 result.model_version = str(version) if version is not None else None
