@@ -48,7 +48,7 @@ def dask_client(scheduler: str | None, workers: int | None):
 
     if scheduler:
         try:
-            client = Client(scheduler, timeout="10s")
+            client = Client(scheduler, timeout="5s")
         except (OSError, TimeoutError) as err:
             raise RelapseMLError(
                 f"cannot reach the Dask scheduler at {scheduler} ({type(err).__name__}: "

@@ -166,3 +166,9 @@ def _safe(key: str) -> str:
     import re
 
     return re.sub(r"[^A-Za-z0-9_\-. /]", "_", key)
+
+
+def read_table(path) -> pd.DataFrame:
+    """Read ``results.csv`` / ``summary.csv``: only empty cells are missing, so that the
+    scenario called "null" stays a name (pandas' default would read it as NaN)."""
+    return pd.read_csv(path, keep_default_na=False, na_values=[""])
