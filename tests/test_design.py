@@ -161,22 +161,29 @@ def test_one_trial_reproduces_alone(serial_run):
 
 
 @pytest.mark.parametrize(
-    "yaml_text, needle",
+    "bad, needle",
     [
-        ("sizes: [10]\n", "sizes"),
-        ("scenarios: [{name: strong}]\n", "unknown scenario 'strong'"),
-        ("scenarios: [{name: uniform, effect: {speed: 2}}]\n", "speed"),
-        ("trails: 3\n", "unknown key 'trails'"),
-        ("benefit: {learners: []}\n", "benefit"),
+        ({"sizes": [10]}, "sizes"),
+        ({"scenarios": [{"name": "strong"}]}, "unknown scenario 'strong'"),
+        ({"scenarios": [{"name": "uniform", "effect": {"speed": 2}}]}, "speed"),
+        ({"benefit": {"learners": []}}, "benefit"),
     ],
 )
-def test_bad_config_is_one_line_exit_2(tmp_path, yaml_text, needle):
+def test_bad_config_names_the_problem_on_one_line(bad, needle):
+    from relapse_ml.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        parse_config(bad, DesignConfig, "design.yaml")
+    assert len(str(err.value).splitlines()) == 1 and needle in str(err.value)
+
+
+def test_bad_config_is_one_line_exit_2(tmp_path):
     cfg = tmp_path / "bad.yaml"
-    cfg.write_text(yaml_text)
+    cfg.write_text("trails: 3\n")
     r = run_relapse_ml("design", "--config", cfg, "--out", tmp_path / "o", cwd=tmp_path)
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in r.stderr
+    assert len(lines) == 1 and "unknown key 'trails'" in lines[0] and "Traceback" not in r.stderr
     assert not (tmp_path / "o").exists()
 
 
