@@ -195,3 +195,15 @@ def test_unreachable_scheduler_is_one_line_exit_2(tmp_path):
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot reach the Dask scheduler" in lines[0]
+
+
+def test_mlflow_run_and_report_section(tmp_path):
+    from relapse_ml.report import build_report
+
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    cfg = parse_config({**FAST, "trials": 2, "tracking": {"tracking_uri": uri}}, DesignConfig)
+    res = run_design(cfg, tmp_path / "s", workers=0)
+    assert res.run_id
+    rep = build_report(res.run_id, uri)
+    assert rep.kind == "design" and "design" in rep.sections and rep.figures >= 1
+    assert "Operating characteristics" in rep.html and "relapse: Gray&#x27;s test" in rep.html
