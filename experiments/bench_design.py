@@ -134,9 +134,15 @@ def bench_simulate(sizes: list[int], workers: int, truth_draws: int) -> dict:
             load0 = _load()
             with PeakMemory() as mem:
                 start = time.perf_counter()
+
+                def say(done, total, mem=mem, start=start, n=n):  # partial numbers, if cut short
+                    print(f"n={n}: chunk {done}/{total} written at "
+                          f"{time.perf_counter() - start:.0f} s, peak {mem.peak:.0f} MB, "
+                          f"load {_load()}", flush=True)
+
                 with dask_client(None, workers) as client:
                     meta = simulate_cohort(tmp / "c", n, seed=0, fmt="parquet", client=client,
-                                           truth_draws=truth_draws)
+                                           truth_draws=truth_draws, progress=say)
                 wall = time.perf_counter() - start
             size_mb = sum(p.stat().st_size for p in (tmp / "c").iterdir()) / 2**20
             runs.append({

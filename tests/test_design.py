@@ -72,7 +72,7 @@ def test_local_cluster_gives_the_serial_results(serial_run, tmp_path):
 
     out_serial, _ = serial_run
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                      dashboard_address=None) as cluster:
+                      dashboard_address=":0") as cluster:
         run = run_study(_cfg(), tmp_path / "dask", scheduler=cluster.scheduler_address)
     assert run.computed == 4 and not run.failed
     res = run_design(_cfg(), tmp_path / "dask", resume=True, track=False)  # consolidates only
@@ -87,7 +87,7 @@ def test_killed_worker_loses_nothing_and_counts_every_trial_once(tmp_path):
     out = tmp_path / "kill"
     killed = {}
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None, silence_logs=50) as cluster:
+                      dashboard_address=":0", silence_logs=50) as cluster:
         box = {}
         th = threading.Thread(
             target=lambda: box.setdefault("run", run_study(cfg, out,

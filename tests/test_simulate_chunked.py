@@ -49,7 +49,7 @@ def test_same_cohort_on_a_dask_cluster_and_in_parquet(serial, tmp_path):
     out, _ = serial
     with (
         LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                     dashboard_address=None) as cluster,
+                     dashboard_address=":0") as cluster,
         Client(cluster) as client,
     ):
         simulate_cohort(tmp_path / "dask", 180, seed=3, fmt="parquet", chunk_size=80,

@@ -6,6 +6,6 @@ analyses (Gray's test, hazard ratios and incidence differences for relapse and R
 pre-specified heterogeneity test, subgroup interactions with Holm/BH, the accuracy of the
 reported individual benefit). Modules: ``config`` (`DesignConfig`), ``gray`` (Gray's
 test), ``analyses``, ``store`` (the study directory), ``runner`` (Dask), ``summary``
-(rejection rates, figures, MLflow), ``registry`` (registry-scale chunked simulation).
+(rejection rates, figures, MLflow). Registry-scale cohorts: ``relapse_ml.simulate.chunked``.
 Nothing heavy is imported here, so ``relapse-ml --help`` stays fast.
 """

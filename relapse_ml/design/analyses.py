@@ -83,7 +83,7 @@ def primary_rows(data, cfg: DesignConfig) -> list[dict]:
         rows.append(_row(f"{outcome}:gray", g["chi2"], g["p"], cfg.alpha, estimate=g["score"]))
         hr = arm_hazard_ratio(data.time, ev, data.arm)
         rows.append(_z_row(f"{outcome}:hr", hr["hr"], hr["hr_low"], hr["hr_high"], cfg.alpha, True))
-        inc = incidence_by_arm(data.time, ev, data.arm, cfg.incidence_day)
+        inc = incidence_by_arm(data.time, ev, data.arm, cfg.tau)
         rows.append(
             _z_row(f"{outcome}:incidence_diff", inc["diff"], inc["diff_low"], inc["diff_high"],
                    cfg.alpha)

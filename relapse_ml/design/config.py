@@ -80,7 +80,8 @@ class DesignConfig(_Strict):
     same candidates and control-arm data in every scenario). ``landmark_day`` and
     ``horizon_days`` define the analysis population (alive and relapse-free at the
     landmark, day 60 = the last randomization day) and the follow-up counted from it;
-    ``incidence_day`` is where the incidence difference is read (2 years by default).
+    ``incidence_day`` is where the incidence difference is read, in days from the landmark
+    (default: the horizon read at ``horizon_days - 0.5``, as the data are censored at it).
     ``benefit`` overrides the lean benefit config used in each trial (see
     ``configs/benefit.yaml`` for its keys). ``truth_draws`` is the simulator's truth
     precision (only used by ``benefit_accuracy``).
@@ -96,7 +97,7 @@ class DesignConfig(_Strict):
     )
     landmark_day: float = Field(60, ge=60, le=4000)
     horizon_days: float = Field(730, gt=0, le=3590)
-    incidence_day: float = Field(729.5, gt=0)
+    incidence_day: float | None = Field(None, gt=0)  # None: horizon_days - 0.5
     analyses: list[Literal["primary", "heterogeneity", "subgroups", "benefit_accuracy"]] = Field(
         default_factory=lambda: list(ANALYSES)
     )
@@ -148,7 +149,7 @@ class DesignConfig(_Strict):
             raise ValueError("scenarios: two share a name; give each a distinct 'label'")
         if not self.analyses:
             raise ValueError("analyses: give at least one of " + ", ".join(ANALYSES))
-        if self.incidence_day > self.horizon_days:
+        if self.incidence_day is not None and self.incidence_day > self.horizon_days:
             raise ValueError("incidence_day must be <= horizon_days")
         self.benefit_config()  # a bad benefit section fails here, with its key named
         return self
@@ -166,6 +167,10 @@ class DesignConfig(_Strict):
             return parse_config(merged, BenefitConfig, "benefit")
         except ConfigError as err:
             raise ValueError(str(err).replace("\n", "; ")) from None
+
+    @property
+    def tau(self) -> float:
+        return float(self.incidence_day or self.horizon_days - 0.5)
 
     def scenario(self, label: str) -> ScenarioSpec:
         return next(s for s in self.scenarios if s.display == label)

@@ -64,7 +64,7 @@ def dask_client(scheduler: str | None, workers: int | None):
             n_workers=n,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",
             silence_logs=50,
             env={"OMP_NUM_THREADS": "1"},
         ) as cluster,
@@ -173,8 +173,8 @@ def run_design(cfg, out, trials=None, scheduler=None, workers=None, resume=False
                track: bool = True) -> DesignResult:
     """The whole command: run the trials, then ``results.csv``, ``summary.csv``, the
     power figures and (unless tracking is off) one MLflow run."""
+    from relapse_ml.design.store import durable_write
     from relapse_ml.design.summary import log_design_run, power_figures, summarize
-    from relapse_ml.design.store import _durable_write
 
     out = Path(out)
     run = run_study(cfg, out, trials, scheduler, workers, resume, progress)
@@ -182,7 +182,7 @@ def run_design(cfg, out, trials=None, scheduler=None, workers=None, resume=False
     records = store.load_records(out, keys)
     results = store.consolidate(out, records, [s.display for s in cfg.scenarios])
     summary = summarize(results)
-    _durable_write(out / "summary.csv", summary.to_csv(index=False))
+    durable_write(out / "summary.csv", summary.to_csv(index=False))
     figures = power_figures(summary, out / "figures", cfg.alpha)
     res = DesignResult(run, results, summary, figures)
     if track and cfg.tracking.enabled:

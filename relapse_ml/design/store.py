@@ -30,7 +30,7 @@ def trial_name(scenario: str, n: int, seed: int) -> str:
     return f"{safe}__n{int(n)}__seed{int(seed)}.json"
 
 
-def _durable_write(path: Path, text: str) -> None:
+def durable_write(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -71,7 +71,7 @@ def open_study(out: Path, cfg, resume: bool) -> None:
     if out.exists() and any(out.iterdir()):
         raise RelapseMLError(f"{out}: directory exists and is not empty; choose another --out")
     (out / TRIALS_DIR).mkdir(parents=True, exist_ok=True)
-    _durable_write(marker, json.dumps({"study": study_identity(cfg)}, indent=1) + "\n")
+    durable_write(marker, json.dumps({"study": study_identity(cfg)}, indent=1) + "\n")
 
 
 def finished(out: Path) -> set[str]:
@@ -82,7 +82,7 @@ def finished(out: Path) -> set[str]:
 
 def write_trial(out: Path, record: dict) -> Path:
     path = Path(out) / TRIALS_DIR / trial_name(record["scenario"], record["n"], record["seed"])
-    _durable_write(path, json.dumps(record, default=_json_default) + "\n")
+    durable_write(path, json.dumps(record, default=_json_default) + "\n")
     return path
 
 
@@ -121,5 +121,5 @@ def consolidate(out: Path, records: list[dict], order: list[str]) -> pd.DataFram
         dup = df.duplicated(["scenario", "n", "seed", "analysis"])
         if dup.any():
             raise RelapseMLError(f"{out}: duplicate result rows {df[dup].head(3).to_dict('records')}")
-    _durable_write(Path(out) / "results.csv", df.to_csv(index=False))
+    durable_write(Path(out) / "results.csv", df.to_csv(index=False))
     return df.reset_index(drop=True)
