@@ -10,12 +10,14 @@ from relapse_ml.models.base import CompetingRiskModel
 from relapse_ml.models.cox import CauseSpecificCox
 from relapse_ml.models.direct import XGBoostDirect
 from relapse_ml.models.fine_gray import FineGray
+from relapse_ml.models.trajectory import TrajectoryModel
 from relapse_ml.models.xgb import XGBoostCauseSpecific
 
 _MODELS: dict[str, type[CompetingRiskModel]] = {
     "aalen_johansen": AalenJohansen,
     "cox_cs": CauseSpecificCox,
     "fine_gray": FineGray,
+    "trajectory": TrajectoryModel,
     "xgb_cs": XGBoostCauseSpecific,
     "xgb_direct": XGBoostDirect,
 }
