@@ -1,11 +1,11 @@
 """Population parameters of the marker-trajectory model, fitted on training rows only.
 
-EM with Laplace E-steps (each row's posterior mode and covariance, `trajectory.posterior`)
+EM with approximate E-steps (each row's posterior mean and covariance by expectation
+propagation, `trajectory.posterior_sites`, warm-started from the previous iteration)
 for the multivariate linear mixed model with left-censored MRD: the M-step updates the
 random-effect mean and covariance from the posterior moments, and each marker's residual
-variance from the expected squared residuals, where a censored observation contributes
-the second moment of a normal truncated at the censoring point,
-``sigma^2 (1 - u phi(u) / Phi(u))``, ``u = (c - eta) / sigma``.
+variance from the expected squared residuals (a censored observation's from its
+truncated-normal moments, see `_residual_variances`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from relapse_ml.features.trajectory import (
     TrajectoryParams,
     design,
     mills,
-    posterior,
+    posterior_sites,
 )
 
 MIN_VARIANCE = 1e-4
@@ -57,14 +57,14 @@ def fit_trajectory_params(h: History, max_iter: int = 100, tol: float = 1e-4,
         return params
     p = 2 * n_markers
     Z = design(h, p)
-    b = None
+    sites = None
     for _ in range(max_iter):
-        b, V = posterior(params, h, b0=b)
+        b, V, sites = posterior_sites(params, h, sweeps=3, sites=sites)
         mu = b.mean(axis=0)
         dev = b - mu
         D = (dev.T @ dev + V.sum(axis=0)) / len(h)
         D = 0.5 * (D + D.T) + MIN_VARIANCE * np.eye(p)
-        sigma2 = _residual_variances(params, h, Z, b, V, n_markers)
+        sigma2 = _residual_variances(params, h, Z, b, V, sites, n_markers)
         new = TrajectoryParams(mu, D, sigma2, params.markers)
         change = max(np.max(np.abs(new.mu - params.mu)), np.max(np.abs(new.D - params.D)),
                      np.max(np.abs(np.log(new.sigma2 / params.sigma2))))
@@ -74,13 +74,25 @@ def fit_trajectory_params(h: History, max_iter: int = 100, tol: float = 1e-4,
     return params
 
 
-def _residual_variances(params, h, Z, b, V, n_markers) -> np.ndarray:
+def _residual_variances(params, h, Z, b, V, sites, n_markers) -> np.ndarray:
+    """Each marker's mean expected squared residual under the rows' posteriors.
+
+    An observed value contributes ``(y - E eta)^2 + Var eta``. A censored one contributes
+    ``E[(y - eta)^2 | y < c]`` under its cavity ``eta ~ N(mu_c, s_c)`` (the posterior
+    without its own site) and ``y | eta ~ N(eta, sigma^2)``: with ``T = s_c + sigma^2``,
+    ``kappa = (c - mu_c) / sqrt T``, ``sigma^2 s_c / T + sigma^4 / T (1 - kappa lambda)``.
+    """
     eta = np.einsum("njp,np->nj", Z, b)
     zvz = np.einsum("njp,npq,njq->nj", Z, V, Z)
-    sigma = np.sqrt(params.sigma2)[h.marker]
-    u = (h.y - eta) / sigma
-    truncated = sigma**2 * (1.0 - u * mills(np.where(h.censored, u, 0.0)))
-    sq = np.where(h.censored, np.maximum(truncated, 0.0), (h.y - eta) ** 2) + zvz
+    s2 = params.sigma2[h.marker]
+    tau, nu = sites
+    zvz_safe = np.maximum(zvz, 1e-12)
+    s_cav = 1.0 / np.maximum(1.0 / zvz_safe - tau, 1e-12)
+    mu_cav = s_cav * (eta / zvz_safe - nu)
+    T = s_cav + s2
+    kappa = np.where(h.censored, (h.y - mu_cav) / np.sqrt(T), 0.0)
+    cens = s2 * s_cav / T + s2**2 / T * (1.0 - kappa * mills(kappa))
+    sq = np.where(h.censored, np.maximum(cens, 0.0), (h.y - eta) ** 2 + zvz)
     out = np.array(params.sigma2, float)
     for k in range(n_markers):
         sel = h.observed & (h.marker[None, :] == k)
