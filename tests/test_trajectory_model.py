@@ -118,3 +118,33 @@ def test_config_turns_the_step_on_and_adds_the_histories():
     cfg = parse_config({"models": [{"name": "trajectory", "params": {"model": "xgb_cs"}}]})
     assert feature_list(cfg)[-1] == "marker_history"
     assert feature_list(parse_config({})) is None
+
+
+def test_bundle_scores_one_patient_as_the_fitted_model(tmp_path):
+    from relapse_ml.data import read_cohort
+    from relapse_ml.predictor import RelapseRiskPredictor, training_ranges
+    from relapse_ml.scoring.bundle import load_bundle
+    from relapse_ml.scoring.export import export_predictor
+    from relapse_ml.scoring.score import model_features
+    from tests._helpers_scoring import simulated_trial_dir
+
+    d = simulated_trial_dir(tmp_path, n=200, seed=7)
+    cohort = read_cohort(d)
+    ld = landmark_dataset(cohort, L, 730, features=FEATURES)
+    params = {"model": "xgb_cs", "model_params": {"n_estimators": 40, "max_depth": 2},
+              "em_max_iter": 10}
+    model = make_model("trajectory", **params).fit(ld.X, ld.time, ld.event)
+    predictor = RelapseRiskPredictor(
+        model=model, feature_columns=list(ld.X.columns), features=FEATURES, landmark_day=L,
+        horizon_days=730.0, horizons=[365.0, 730.0], training_ranges=training_ranges(ld.X),
+        info={"model": "trajectory", "model_name": "trajectory", "params": params})
+    path, _ = export_predictor(predictor, tmp_path / "bundle", data=d, progress=None)
+    bundle = load_bundle(path)  # the export itself checked it reproduces the model
+    pid = str(ld.patient_id[3])
+    one = dataclasses.replace(
+        cohort, **{k: getattr(cohort, k)[getattr(cohort, k)["patient_id"] == pid]
+                   for k in ("patients", "measurements", "events")})
+    X1 = model_features(bundle, one, L)  # the one-patient scoring path
+    np.testing.assert_allclose(bundle.incidence(X1.to_numpy(float), TIMES, "control"),
+                               model.predict_cumulative_incidence(
+                                   ld.X.iloc[[3]].assign(arm=0.0), TIMES), atol=1e-9)

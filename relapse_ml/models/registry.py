@@ -17,20 +17,22 @@ _MODELS: dict[str, type[CompetingRiskModel]] = {
     "aalen_johansen": AalenJohansen,
     "cox_cs": CauseSpecificCox,
     "fine_gray": FineGray,
-    "trajectory": TrajectoryModel,
     "xgb_cs": XGBoostCauseSpecific,
     "xgb_direct": XGBoostDirect,
 }
 MODEL_NAMES: tuple[str, ...] = tuple(_MODELS)
+# steps that wrap a model above and need extra input (the ``_obs:*`` marker histories)
+_STEPS: dict[str, type[CompetingRiskModel]] = {"trajectory": TrajectoryModel}
+_ALL = {**_MODELS, **_STEPS}
 
 
 def make_model(name: str, **params) -> CompetingRiskModel:
     """A new, unfitted model ``name`` (one of ``MODEL_NAMES``) with ``params`` set."""
-    if name not in _MODELS:
-        close = difflib.get_close_matches(str(name), MODEL_NAMES, n=1)
+    if name not in _ALL:
+        close = difflib.get_close_matches(str(name), tuple(_ALL), n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise ModelError(f"Unknown model '{name}'.{hint} Choose one of: {', '.join(MODEL_NAMES)}.")
-    cls = _MODELS[name]
+        raise ModelError(f"Unknown model '{name}'.{hint} Choose one of: {', '.join(_ALL)}.")
+    cls = _ALL[name]
     valid = cls().get_params()
     unknown = sorted(set(params) - set(valid))
     if unknown:
