@@ -148,3 +148,18 @@ def test_bundle_scores_one_patient_as_the_fitted_model(tmp_path):
     np.testing.assert_allclose(bundle.incidence(X1.to_numpy(float), TIMES, "control"),
                                model.predict_cumulative_incidence(
                                    ld.X.iloc[[3]].assign(arm=0.0), TIMES), atol=1e-9)
+
+
+def test_super_landmark_rows_use_their_own_landmark(trial):
+    from relapse_ml.landmark import super_landmark_dataset
+
+    ld = super_landmark_dataset(trial, landmarks=(60, 120), features=FEATURES)
+    assert set(ld.X["_obs:landmark_day"]) == {60.0, 120.0}
+    model = make_model("trajectory", model="cox_cs", em_max_iter=10).fit(ld.X, ld.time, ld.event)
+    f = model.transform(ld.X)
+    assert "landmark_day" in f and np.isfinite(f.filter(like="traj_").to_numpy()).all()
+    # a patient's row at day 120 sees the day-90 sample, the row at day 60 does not
+    pid = next(p for p in ld.patient_id if (ld.patient_id == p).sum() == 2)
+    rows = ld.X[ld.patient_id == pid].set_index("_obs:landmark_day")
+    days = rows.filter(like="_obs:wt1:day:")
+    assert days.loc[120.0].max() > 60 >= days.loc[60.0].max()
