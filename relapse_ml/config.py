@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from relapse_ml.errors import ConfigError
 
-MODEL_NAMES = ("aalen_johansen", "cox_cs", "fine_gray", "xgb_cs", "xgb_direct")
+MODEL_NAMES = ("aalen_johansen", "cox_cs", "fine_gray", "trajectory", "xgb_cs", "xgb_direct")
 
 
 class _Strict(BaseModel):
@@ -37,7 +37,7 @@ class LandmarkConfig(_Strict):
 class ModelSpec(_Strict):
     """One competing-risk model: its registry name and keyword parameters."""
 
-    name: Literal["aalen_johansen", "cox_cs", "fine_gray", "xgb_cs", "xgb_direct"]
+    name: Literal["aalen_johansen", "cox_cs", "fine_gray", "trajectory", "xgb_cs", "xgb_direct"]
     params: dict[str, Any] = Field(default_factory=dict)
     label: str | None = None
 

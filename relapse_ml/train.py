@@ -44,6 +44,16 @@ class TrainResult:
     cv: dict = field(default_factory=dict)
 
 
+def feature_list(cfg: TrainConfig) -> list[str] | None:
+    """The config's features, plus the hidden marker histories when a model is ``trajectory``."""
+    if not any(m.name == "trajectory" for m in cfg.models):
+        return cfg.features
+    from relapse_ml.features import resolve_features
+
+    names = resolve_features(cfg.features)
+    return names if "marker_history" in names else [*names, "marker_history"]
+
+
 def landmark_data(cohort: Cohort, cfg: TrainConfig):
     """The landmark (or stacked super-landmark) data set the config asks for."""
     from relapse_ml.landmark import landmark_dataset, super_landmark_dataset
@@ -51,9 +61,9 @@ def landmark_data(cohort: Cohort, cfg: TrainConfig):
     lm = cfg.landmark
     if lm.super_landmark:
         return super_landmark_dataset(cohort, landmarks=tuple(lm.landmarks),
-                                      horizon_days=lm.horizon_days, features=cfg.features)
+                                      horizon_days=lm.horizon_days, features=feature_list(cfg))
     return landmark_dataset(cohort, landmark_day=lm.landmark_day, horizon_days=lm.horizon_days,
-                            features=cfg.features)
+                            features=feature_list(cfg))
 
 
 def eval_grid(cfg: TrainConfig) -> tuple[np.ndarray, float]:
@@ -135,7 +145,7 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
     spec = next(m for m in cfg.models if m.display == final)
     model = make_model(spec.name, **model_params(spec, cfg)).fit(ld.X, ld.time, ld.event)
     predictor = RelapseRiskPredictor(
-        model=model, feature_columns=list(ld.X.columns), features=cfg.features,
+        model=model, feature_columns=list(ld.X.columns), features=feature_list(cfg),
         landmark_day=float(cfg.landmark.landmark_day), horizon_days=float(cfg.landmark.horizon_days),
         horizons=[float(h) for h in cfg.evaluation.horizons],
         super_landmark=cfg.landmark.super_landmark, landmarks=list(cfg.landmark.landmarks),

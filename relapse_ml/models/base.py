@@ -94,6 +94,12 @@ class CompetingRiskModel(BaseEstimator):
             if arr.ndim != 2:
                 raise ModelError(f"X must be 2-d (patients x features), got shape {arr.shape}.")
             frame = pd.DataFrame(arr, columns=[f"x{j}" for j in range(arr.shape[1])])
+        if not getattr(self, "keeps_hidden_columns", False):
+            # hidden marker histories (``_obs:*``, features/trajectory.py) are raw material
+            # for the trajectory step, never features of a model
+            hidden = [c for c in frame.columns if str(c).startswith("_obs:")]
+            if hidden:
+                frame = frame.drop(columns=hidden)
         if reset:
             non_numeric = [c for c in frame.columns if not _is_numeric(frame[c])]
             if non_numeric:

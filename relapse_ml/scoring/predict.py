@@ -35,6 +35,7 @@ MODEL_TYPES = {
     "FineGray": "fine_gray",
     "XGBoostCauseSpecific": "xgb_cs",
     "XGBoostDirect": "xgb_direct",
+    "TrajectoryModel": "trajectory",
 }
 TREE_TYPES = ("xgb_cs", "xgb_direct")
 LEAN_IMPORTS = {"xgboost_without_sklearn": False}  # set by the `score` command only
@@ -302,6 +303,10 @@ def numbers_from_model(model):
         )
     if not getattr(model, "is_fitted_", False):
         raise ModelError(f"the {model_type} model is not fitted; nothing to export")
+    if model_type == "trajectory":
+        from relapse_ml.scoring.trajectory_numbers import TrajectoryNumbers
+
+        return TrajectoryNumbers.of(model)
     if model_type == "aalen_johansen":
         return AalenJohansenNumbers(model.event_times_, model.f1_, model.f2_)
     if model_type in ("cox_cs", "fine_gray"):
@@ -330,6 +335,10 @@ def numbers_from_model(model):
 
 def numbers_from_files(model_type: str, spec: dict, files: dict[str, bytes], feature_columns):
     """Rebuild a lean model from its JSON ``spec`` and extra ``files`` (booster JSON bytes)."""
+    if model_type == "trajectory":
+        from relapse_ml.scoring.trajectory_numbers import TrajectoryNumbers
+
+        return TrajectoryNumbers.from_files(spec, files, list(feature_columns))
     if model_type not in NUMBERS:
         raise ModelError(
             f"unknown model type '{model_type}' in the bundle; "
