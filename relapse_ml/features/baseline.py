@@ -10,7 +10,7 @@ public data set's placeholder in ``imputed_columns``) gives no columns at all: a
 never becomes a feature.
 
 Declared extra string columns have no contract levels: they are coded one 0/1 column per
-level seen (`extra`), and `drop_reference_levels` removes the reference level (the most
+level seen (`extra`), and `training_columns` removes the reference level (the most
 frequent, ties by name) from a training matrix; `category_levels` gives those training levels
 (to be stored with a model, so that scoring can tell an unseen level from the reference).
 """
@@ -107,7 +107,7 @@ def extra(ctx: FeatureContext) -> pd.DataFrame:
     Columns are named ``extra_{column}`` (``extra_{column}_{level}`` for strings). Extra
     columns carry no contract levels, so a string column gets one 0/1 column per level
     seen in this cohort, sorted; a training matrix drops the reference level
-    (`drop_reference_levels`) and models reindex a new cohort to their training columns.
+    (`training_columns`) and models reindex a new cohort to their training columns.
     An empty value or ``unknown`` gives NaN. The data must be known by the landmark.
     """
     p = ctx.patients
@@ -147,16 +147,36 @@ def category_levels(cohort) -> dict[str, list[str]]:
     return string_levels(cohort.patients, dict(getattr(cohort, "extra_columns", {}) or {}))
 
 
-def drop_reference_levels(X: pd.DataFrame, cohort) -> pd.DataFrame:
-    """``X`` without the reference level's column of each extra string column (training only).
+def patient_level_columns(columns, cohort) -> list[str]:
+    """The columns of ``columns`` that `baseline` and `extra` make (one value per patient, any L)."""
+    fixed = ("age", "ecog", "hct_ci", "hct_ci_missing")
+    prefixes = tuple(f"{c}_" for c in BASELINE_CATEGORIES)
+    extras = {f"extra_{c}" for c in (getattr(cohort, "extra_columns", {}) or {})}
+    out = []
+    for c in columns:
+        if c in fixed or c in extras or c.startswith(prefixes):
+            out.append(c)
+        elif any(c.startswith(f"{e}_") for e in extras):
+            out.append(c)  # a level of an extra string column
+    return out
 
-    One 0/1 column per level next to the model's baseline (or intercept) is collinear; the
-    reference level is the one every other level is compared with. Scoring reindexes to the
-    model's columns, so a record at the reference level gets zeros everywhere.
+
+def training_columns(X: pd.DataFrame, cohort) -> pd.DataFrame:
+    """A training matrix: ``X`` without reference levels and without constant patient columns.
+
+    - Extra string columns: the reference level's column is dropped (one 0/1 column per level
+      beside the model's baseline hazard is collinear); scoring reindexes to the model's
+      columns, so a record at the reference level gets zeros everywhere.
+    - Baseline and extra columns that are constant (or empty) over the whole cohort carry no
+      information here (a registry's design constant such as one conditioning for all):
+      dropped. They do not depend on L, so every landmark of a stacked data set drops the same.
     """
     drop = [f"extra_{name}_{level_name(levels[0])}" for name, levels in category_levels(cohort).items()
             if len(levels) > 1]
-    return X.drop(columns=[c for c in drop if c in X.columns])
+    X = X.drop(columns=[c for c in drop if c in X.columns])
+    const = [c for c in patient_level_columns(X.columns, cohort) if X[c].nunique(dropna=True) <= 1
+             and not (X[c].isna().any() and X[c].notna().any())]
+    return X.drop(columns=const)
 
 
 def unseen_levels(patients: pd.DataFrame, levels: dict[str, list[str]]) -> pd.DataFrame:
