@@ -61,7 +61,7 @@ PATIENT_SPECS: tuple[ColumnSpec, ...] = (
     ColumnSpec("patient_id", "string", unique=True),
     ColumnSpec("age", "number", low=0, high=100),
     *(_cat(name, codes) for name, codes in C.PATIENT_CATEGORIES.items()),
-    ColumnSpec("ecog", "integer", low=0, high=4),
+    ColumnSpec("ecog", "integer", nullable=True, low=0, high=4),  # v2: empty when not recorded
     ColumnSpec("hct_ci", "integer", required=False, nullable=True, low=0, high=20),
     _cat("arm", C.ARM, required=False, nullable=True),
     ColumnSpec("randomization_day", "number", required=False, nullable=True, low=0, high=4000),
@@ -99,6 +99,18 @@ SPECS: dict[str, tuple[ColumnSpec, ...]] = {
 }
 
 EXTRA_KIND = {"number": "number", "string": "string", "bool": "bool"}
+
+
+def specs_for(table: str, extra_markers=(), extra_events=()) -> tuple[ColumnSpec, ...]:
+    """The specs of ``table`` with the cohort's declared extra markers / events allowed."""
+    specs = SPECS[table]
+    if table == "measurements" and extra_markers:
+        codes = tuple(C.MARKERS) + tuple(extra_markers)
+        return tuple(_cat("marker", codes) if s.name == "marker" else s for s in specs)
+    if table == "events" and extra_events:
+        codes = tuple(C.EVENTS) + tuple(extra_events)
+        return tuple(_cat("event", codes) if s.name == "event" else s for s in specs)
+    return specs
 
 
 def extra_spec(name: str, declared: str) -> ColumnSpec:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from relapse_ml.data import contract as C
-from relapse_ml.data.schemas import SPECS, ColumnSpec, extra_spec, pandera_schema
+from relapse_ml.data.schemas import ColumnSpec, extra_spec, pandera_schema, specs_for
 from relapse_ml.errors import Violation
 
 # Column names that betray a calendar date or a direct identifier (the format is de-identified).
@@ -164,13 +164,21 @@ def validate_tables(
     measurements: TableSource,
     events: TableSource,
     extra_columns: dict[str, str] | None = None,
+    extra_markers: dict[str, dict] | None = None,
+    extra_events: dict[str, dict] | None = None,
 ) -> tuple[dict[str, pd.DataFrame], list[Violation]]:
-    """Check every rule of the contract; return the parsed tables and all violations."""
+    """Check every rule of the contract; return the parsed tables and all violations.
+
+    ``extra_markers`` / ``extra_events``: the cohort's declarations (contract v2, checked
+    by `relapse_ml.data.io.check_declarations`), allowed beside the standard names.
+    """
     extra_columns = extra_columns or {}
+    extra_markers = extra_markers or {}
+    extra_events = extra_events or {}
     violations: list[Violation] = []
     parsed: dict[str, pd.DataFrame] = {}
     for src in (patients, measurements, events):
-        specs = list(SPECS[src.name])
+        specs = list(specs_for(src.name, extra_markers, extra_events))
         if src.name == "patients":
             specs += [extra_spec(n, t) for n, t in extra_columns.items() if n not in {s.name for s in specs}]
         violations += _column_violations(src, specs, set(extra_columns))
@@ -181,17 +189,20 @@ def validate_tables(
         # keep undeclared columns out of the parsed frame (already reported)
         parsed[src.name] = frame
 
-    violations += _marker_rules(measurements, parsed["measurements"])
-    violations += _event_rules(events, parsed["events"])
+    violations += _marker_rules(measurements, parsed["measurements"], extra_markers)
+    violations += _event_rules(events, parsed["events"], extra_events)
     violations += _cross_table_rules(patients, measurements, events, parsed)
     return parsed, violations
 
 
-def _marker_rules(src: TableSource, m: pd.DataFrame) -> list[Violation]:
+def _marker_rules(src: TableSource, m: pd.DataFrame, extra_markers: dict) -> list[Violation]:
     out = []
     if not {"marker", "value"} <= set(m.columns):
         return out
-    for marker, (lo, hi) in C.MARKERS.items():
+    ranges = dict(C.MARKERS)
+    for name, spec in extra_markers.items():
+        ranges[name] = (float(spec.get("min", 0.0)), float(spec.get("max", float("inf"))))
+    for marker, (lo, hi) in ranges.items():
         sel = (m["marker"] == marker) & m["value"].notna()
         bad = sel & ((m["value"] < lo) | (m["value"] > hi))
         for idx in m.index[bad.to_numpy(bool)]:
@@ -201,11 +212,19 @@ def _marker_rules(src: TableSource, m: pd.DataFrame) -> list[Violation]:
     return out
 
 
-def _event_rules(src: TableSource, e: pd.DataFrame) -> list[Violation]:
+def _event_rules(src: TableSource, e: pd.DataFrame, extra_events: dict) -> list[Violation]:
     out = []
     if "event" not in e:
         return out
     grade = e["grade"] if "grade" in e else pd.Series(np.nan, index=e.index)
+    for name, spec in extra_events.items():
+        if spec.get("graded", False):
+            continue
+        bad = ((e["event"] == name) & grade.notna()).to_numpy(bool)
+        for idx in e.index[bad][:200]:
+            out.append(Violation(src.file, _row(src, idx), "grade", src.frame.at[idx, "grade"],
+                                 f"event '{name}' is declared with graded: false in cohort.json; "
+                                 "leave grade empty or declare it graded: true"))
     for name, rng in C.EVENTS.items():
         sel = (e["event"] == name).to_numpy(bool)
         if rng is None:
