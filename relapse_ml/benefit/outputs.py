@@ -107,6 +107,13 @@ def explain_benefit(
     info: dict = {"figures": {}, "note": E.NOT_CAUSAL, "surrogate": {}}
     patient_level = {}
     for o in OUTCOMES:
+        if np.ptp(est.benefit[o]) == 0:
+            info["surrogate"][o] = {
+                "constant": True,
+                "top_features": [],
+                "note": "the same estimate for every patient: nothing to explain",
+            }
+            continue
         sur = E.benefit_surrogate(data.X, est.benefit[o], cfg.explain.surrogate, cfg.crossfit.seed)
         top = E.top_features(sur.values, sur.columns, cfg.explain.top_features)
         imp = E.importance_table(sur.values, sur.columns)
@@ -200,7 +207,7 @@ def save_patients(
         expl = path.with_name(path.stem + "_explanations.csv")
         atomic_write_text(expl, pd.concat(parts, ignore_index=True).to_csv(index=False))
         saved["explanations"] = str(expl)
-        sur = surrogates["relapse"]
+        sur = surrogates.get("relapse") or next(iter(surrogates.values()))
         order = np.argsort(-sur.fitted)
         picks = list(
             dict.fromkeys(
