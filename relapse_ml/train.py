@@ -12,7 +12,6 @@ import json
 import warnings
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -42,6 +41,8 @@ class TrainResult:
     model_version: str | None = None
     figures: dict = field(default_factory=dict)
     cv: dict = field(default_factory=dict)
+    guard: object = None  # registration.GuardResult of the final model
+    registration_refused: str | None = None  # why the final model was not registered
 
 
 def landmark_data(cohort: Cohort, cfg: TrainConfig):
@@ -89,8 +90,13 @@ def oracle_risk(cohort: Cohort, cfg: TrainConfig, patient_id: np.ndarray) -> np.
     return None if np.isnan(risk).any() else risk
 
 
-def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progress=print) -> TrainResult:
-    """Cross-validate every configured model, refit the best on all data, track the run."""
+def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progress=print,
+                 force: bool = False) -> TrainResult:
+    """Cross-validate every configured model, refit the best on all data, track the run.
+
+    The final model is registered only when it passes the registration guard
+    (`relapse_ml.registration`) or ``force`` is set; the run is logged either way.
+    """
     from relapse_ml.evaluation import (
         EvaluationWarning,
         compare_with_oracle,
@@ -145,6 +151,15 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
                           for k in KEY_METRICS}},
     )
 
+    from relapse_ml.registration import check_registration
+
+    guard = check_registration(
+        final, _f(metrics.loc[(metrics["model"] == final) & (metrics["metric"] == "ipa_tau"), "pooled"]),
+        cvs[final].oof_cif, cvs[final].times, model.predict_cif(ld.X, [tau], cause=1)[:, 0],
+        ld.time, ld.event, tau, cfg.tracking)
+    if not guard.passed:
+        progress(f"warning: {guard.reason}")
+
     oracle = None
     risk = oracle_risk(cohort, cfg, ld.patient_id)
     if risk is not None:
@@ -158,11 +173,11 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
                          n_patients=int(len(np.unique(ld.patient_id))),
                          events={"relapse": int((ld.event == 1).sum()), "nrm": int((ld.event == 2).sum()),
                                  "censored": int((ld.event == 0).sum())},
-                         tau=tau, oracle=oracle, cv=cvs)
+                         tau=tau, oracle=oracle, cv=cvs, guard=guard)
     if track:
         from relapse_ml.tracking.train_run import log_training_run
 
-        log_training_run(result, cfg, cohort, ld)
+        log_training_run(result, cfg, cohort, ld, force=force)
     return result
 
 
@@ -184,54 +199,3 @@ def _best_model(metrics: pd.DataFrame, cfg: TrainConfig) -> str:
 
 def _f(series) -> float:
     return float(series.iloc[0]) if len(series) else float("nan")
-
-
-def figures(result: TrainResult, ld, cohort: Cohort, out_dir: Path) -> dict[str, Path]:
-    """Figures of aggregates: incidence by arm, calibration, AUC(t), feature importance."""
-    from relapse_ml import figures as F
-
-    out = {}
-    t_plot = np.linspace(0, float(ld.time.max()), 200)
-    arms = cohort.patients.set_index("patient_id")["arm"].reindex(ld.patient_id).fillna("(no arm)") \
-        if "arm" in cohort.patients else pd.Series(["all"] * len(ld))
-    ax = F.plot_cif_by_group(ld.time, ld.event, arms.to_numpy(), t_plot,
-                             title="Relapse and non-relapse death by arm, from the landmark")
-    F.save(ax, out_dir / "cif_by_arm.png")
-    out["cif_by_arm"] = out_dir / "cif_by_arm.png"
-
-    cv = result.cv[result.final_model]
-    table = cv.pooled[0].get("calibration_table")
-    if table is not None and len(table):
-        ax = F.plot_calibration(table, title=f"Calibration at {result.tau:g} days ({result.final_model}, out-of-fold)")
-        F.save(ax, out_dir / "calibration.png")
-        out["calibration"] = out_dir / "calibration.png"
-
-    curves = {}
-    for label, c in result.cv.items():
-        by_time = c.pooled[0].get("by_time")
-        if by_time is not None and "auc" in by_time:
-            curves[label] = (by_time["time"].to_numpy(), by_time["auc"].to_numpy())
-    if curves:
-        ax = F.plot_auc_over_time(curves)
-        F.save(ax, out_dir / "auc_over_time.png")
-        out["auc_over_time"] = out_dir / "auc_over_time.png"
-
-    names, values, what = feature_importance(result.predictor.model, ld.X)
-    if names is not None:
-        ax = F.plot_importance(names, values, title=what)
-        F.save(ax, out_dir / "feature_importance.png")
-        out["feature_importance"] = out_dir / "feature_importance.png"
-    return out
-
-
-def feature_importance(model, X: pd.DataFrame):
-    """Mean |TreeSHAP| on the relapse log-hazard (XGBoost) or standardised Cox coefficients."""
-    if hasattr(model, "shap_margin"):
-        values, _ = model.shap_margin(X, cause=1)
-        return list(X.columns), np.abs(values).mean(axis=0), \
-            "Mean |SHAP| on the relapse log-hazard (margin scale)"
-    beta = getattr(model, "beta_std_", None)
-    if isinstance(beta, dict) and 1 in beta:
-        return list(model.preprocessor_.columns_), np.asarray(beta[1], float), \
-            "Relapse cause-specific log-HR per SD (Cox)"
-    return None, None, None

@@ -17,6 +17,7 @@ from relapse_ml.errors import ModelError
 from relapse_ml.incidence import assemble_incidence, cap_total_incidence, step_at  # noqa: F401 (re-exported)
 
 CAUSES = (1, 2)
+PREDICT_BLOCK = 1000  # rows predicted at a time
 
 
 class ModelNotFittedError(ModelError, NotFittedError):
@@ -71,7 +72,12 @@ class CompetingRiskModel(BaseEstimator):
         self._check_fitted()
         frame = self._check_X(X, reset=False)
         t = check_times(times)
-        f1, f2 = self._predict_f1_f2(frame, t)
+        # blocks of rows: the hazard models work on (rows × event times) arrays, which for
+        # 20,000 patients and their ~7,000 event times would need gigabytes at once
+        parts = [self._predict_f1_f2(frame.iloc[i:i + PREDICT_BLOCK], t)
+                 for i in range(0, max(len(frame), 1), PREDICT_BLOCK)]
+        f1 = np.concatenate([p[0] for p in parts], axis=0)
+        f2 = np.concatenate([p[1] for p in parts], axis=0)
         return assemble_incidence(f1, f2)
 
     # -- helpers -------------------------------------------------------------
