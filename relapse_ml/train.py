@@ -12,6 +12,7 @@ import json
 import warnings
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -91,12 +92,19 @@ def oracle_risk(cohort: Cohort, cfg: TrainConfig, patient_id: np.ndarray) -> np.
 
 
 def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progress=print,
-                 force: bool = False) -> TrainResult:
+                 force: bool = False, folds: Path | None = None,
+                 save_oof: Path | None = None) -> TrainResult:
     """Cross-validate every configured model, refit the best on all data, track the run.
 
     The final model is registered only when it passes the registration guard
     (`relapse_ml.registration`) or ``force`` is set; the run is logged either way.
+    folds: a fold file (`relapse_ml.folds`) replacing the stratified splits;
+    save_oof: write every model's out-of-fold incidences at the horizon there.
     """
+    from relapse_ml import folds as F
+
+    if save_oof is not None:
+        F.check_writable(save_oof)
     from relapse_ml.evaluation import (
         EvaluationWarning,
         compare_with_oracle,
@@ -114,7 +122,9 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
             f"{cohort.name}: only {len(ld)} patients at risk at the landmark with "
             f"{int((ld.event == 1).sum())} relapses — too few for {cfg.evaluation.n_splits}-fold "
             "cross-validation; lower evaluation.n_splits or use more data")
+    given, repeats = F.read_folds(folds, ld.patient_id) if folds is not None else (None, None)
     grid, tau = eval_grid(cfg)
+    H = float(cfg.landmark.horizon_days)
     progress(f"{cohort.name}: {len(ld)} rows at risk ({len(np.unique(ld.patient_id))} patients), "
              f"{int((ld.event == 1).sum())} relapses, {int((ld.event == 2).sum())} non-relapse deaths "
              f"within {cfg.landmark.horizon_days:g} days of the landmark; {ld.X.shape[1]} features")
@@ -128,7 +138,8 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
             cv = cross_validate(factory, ld.X, ld.time, ld.event, groups=ld.patient_id, times=grid,
                                 tau=tau, n_splits=cfg.evaluation.n_splits,
                                 n_repeats=cfg.evaluation.n_repeats, seed=cfg.evaluation.seed,
-                                n_boot=cfg.evaluation.n_boot)
+                                n_boot=cfg.evaluation.n_boot, folds=given,
+                                extra_times=[H] if save_oof is not None else None)
         cvs[spec.display] = cv
         for metric, r in cv.summary.iterrows():
             rows.append({"model": spec.display, "metric": metric, **r.to_dict()})
@@ -150,6 +161,12 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
               "metrics": {k: _f(metrics.loc[(metrics["model"] == final) & (metrics["metric"] == k), "pooled"])
                           for k in KEY_METRICS}},
     )
+
+    if save_oof is not None:
+        table = F.oof_table(cvs, final, ld.patient_id, H, repeats,
+                            ld.landmark_day if cfg.landmark.super_landmark else None)
+        F.write_oof(save_oof, table)
+        progress(f"out-of-fold predictions of {len(cvs)} models written to {save_oof}")
 
     from relapse_ml.registration import check_registration
 

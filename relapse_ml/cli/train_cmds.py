@@ -19,7 +19,13 @@ def train_cmd(config: Path | None = CONFIG_OPT, data: Path | None = DATA_OPT, as
               force: bool = typer.Option(
                   False, "--force", help="Register the final model even when it fails the "
                   "registration guard (cross-validated IPA < 0, or mean predicted incidence far "
-                  "from the Aalen–Johansen estimate).")) -> None:
+                  "from the Aalen–Johansen estimate)."),
+              folds: Path | None = typer.Option(
+                  None, "--folds", help="Fold assignment CSV (patient_id, fold[, repeat]) used "
+                  "instead of the stratified splits, e.g. to compare with other tools."),
+              save_oof: Path | None = typer.Option(
+                  None, "--save-oof", help="Write every model's out-of-fold predictions (CSV: "
+                  "patient_id, repeat, fold, model, final, relapse_cif_<H>d, nrm_cif_<H>d).")) -> None:
     """Cross-validate competing-risk models, refit the best, log the run to MLflow.
 
     Exit 2 when the final model fails the registration guard: the run is logged, the model
@@ -33,7 +39,8 @@ def train_cmd(config: Path | None = CONFIG_OPT, data: Path | None = DATA_OPT, as
     data_dir = data if data is not None else (Path(cfg.data) if cfg.data else None)
     cohort = resolve_data(data_dir)
     say = (lambda *a: print(*a, file=sys.stderr)) if as_json else print
-    result = run_training(cfg, cohort, track=not no_track, progress=say, force=force)
+    result = run_training(cfg, cohort, track=not no_track, progress=say, force=force, folds=folds,
+                          save_oof=save_oof)
     final = result.metrics[result.metrics["model"] == result.final_model].set_index("metric")
     if as_json:
         emit_json({
