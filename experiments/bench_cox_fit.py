@@ -21,17 +21,34 @@ import pandas as pd
 OUT = Path(__file__).resolve().parent / "results" / "bench_cox_fit.csv"
 
 
+def _solvers(Z, t, status, penalizer) -> dict:
+    from lifelines import CoxPHFitter
+
+    from relapse_ml.models.cox import fit_cox_coefficients
+    from relapse_ml.models.fine_gray import fit_subdistribution_hazard
+
+    def lifelines_fit():
+        df = pd.DataFrame(Z, columns=[f"z{j}" for j in range(Z.shape[1])])
+        df["t"], df["s"] = t, status.astype(int)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return CoxPHFitter(penalizer=penalizer).fit(df, "t", "s").params_.to_numpy()
+
+    return {
+        "scikit-survival": lambda: fit_cox_coefficients(Z, t, status, penalizer=penalizer),
+        "lifelines": lifelines_fit,
+        "newton (fine_gray, no competing)": lambda: fit_subdistribution_hazard(
+            Z, t, status.astype(int), 1, penalizer=penalizer)[0],
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[2000, 20000])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--penalizer", type=float, default=0.1)
     args = ap.parse_args()
-    from lifelines import CoxPHFitter
-
     from relapse_ml.landmark import landmark_dataset
-    from relapse_ml.models.cox import fit_cox_coefficients
-    from relapse_ml.models.fine_gray import fit_subdistribution_hazard
     from relapse_ml.models.preprocess import LinearPreprocessor
     from relapse_ml.simulate import simulate_trial
 
@@ -43,19 +60,7 @@ def main() -> None:
         Z = LinearPreprocessor().fit(X).transform(X)
         status = e == 1
 
-        def lifelines_fit():
-            df = pd.DataFrame(Z, columns=[f"z{j}" for j in range(Z.shape[1])])
-            df["t"], df["s"] = t, status.astype(int)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return CoxPHFitter(penalizer=args.penalizer).fit(df, "t", "s").params_.to_numpy()
-
-        solvers = {
-            "scikit-survival": lambda: fit_cox_coefficients(Z, t, status, penalizer=args.penalizer),
-            "lifelines": lifelines_fit,
-            "newton (fine_gray, no competing)": lambda: fit_subdistribution_hazard(
-                Z, t, status.astype(int), 1, penalizer=args.penalizer)[0],
-        }
+        solvers = _solvers(Z, t, status, args.penalizer)
         ref = None
         for name, fit in solvers.items():
             times = []
