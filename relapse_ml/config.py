@@ -61,7 +61,7 @@ class LandmarkConfig(_Strict):
 class ModelSpec(_Strict):
     """One competing-risk model: its registry name and keyword parameters."""
 
-    name: Literal["aalen_johansen", "cox_cs", "fine_gray", "xgb_cs", "xgb_direct"]
+    name: Literal["aalen_johansen", "cox_cs", "fine_gray", "xgb_cs", "xgb_direct", "stack"]
     params: dict[str, Any] = Field(default_factory=dict)
     label: str | None = None
 

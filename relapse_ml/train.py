@@ -162,6 +162,11 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
                           for k in KEY_METRICS}},
     )
 
+    weights = getattr(model, "weights_", None)
+    if weights:
+        predictor.info["stack_weights"] = dict(weights)
+        progress(f"  {final} weights (refitted on all rows): "
+                 + ", ".join(f"{k} {v:.2f}" for k, v in weights.items()))
     if save_oof is not None:
         table = F.oof_table(cvs, final, ld.patient_id, H, repeats,
                             ld.landmark_day if cfg.landmark.super_landmark else None)

@@ -77,6 +77,8 @@ def log_training_run(result, cfg: TrainConfig, cohort, ld, force: bool = False) 
             mlflow.log_artifact(str(tmp / "training_ranges.json"), artifact_path="model_card")
         result.predictor.info.update({"run_id": run.info.run_id,
                                       "data_fingerprint": fingerprint})
+        for label, w in (result.predictor.info.get("stack_weights") or {}).items():
+            mlflow.log_metric(f"{result.final_model}.weight.{label}", float(w))
         guard = result.guard
         if guard is not None:
             mlflow.log_metrics({f"guard.{k}": v for k, v in guard.to_dict().items()
