@@ -150,7 +150,8 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
 
     final = cfg.tracking.final_model or _best_model(metrics, cfg)
     spec = next(m for m in cfg.models if m.display == final)
-    model = make_model(spec.name, **model_params(spec, cfg)).fit(ld.X, ld.time, ld.event)
+    model = make_model(spec.name, **model_params(spec, cfg)).fit(ld.X, ld.time, ld.event,
+                                                                 groups=ld.patient_id)
     predictor = RelapseRiskPredictor(
         model=model, feature_columns=list(ld.X.columns), features=cfg.features,
         landmark_day=float(cfg.landmark.landmark_day), horizon_days=float(cfg.landmark.horizon_days),

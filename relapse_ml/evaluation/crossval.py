@@ -111,7 +111,12 @@ def cross_validate(
             splitter = StratifiedGroupKFold(n_splits, shuffle=True, random_state=int(seeds[r]))
             splits = splitter.split(np.zeros(n), e, np.asarray(groups))
         for k, (train, test) in enumerate(splits):
-            model = make_model().fit(_take(X, train), t[train], e[train])
+            model = make_model()
+            if groups is not None and _takes_groups(model):
+                model = model.fit(_take(X, train), t[train], e[train],
+                                  groups=np.asarray(groups)[train])
+            else:
+                model = model.fit(_take(X, train), t[train], e[train])
             if extra is None:
                 oof[r, test] = model.predict_cif(_take(X, test), grid, cause=cause)
             else:
@@ -188,6 +193,15 @@ def cross_validate(
     else:
         summary["ci_low"] = summary["ci_high"] = np.nan
     return CVResult(folds, summary, oof, oof_null, test_fold, grid, tau, pooled, oof_inc, extra)
+
+
+def _takes_groups(model) -> bool:
+    import inspect
+
+    try:
+        return "groups" in inspect.signature(model.fit).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _given_splits(labels: np.ndarray):

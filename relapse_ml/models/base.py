@@ -54,11 +54,25 @@ class CompetingRiskModel(BaseEstimator):
     ``(n_samples, n_times)`` arrays that are non-decreasing in ``times``.
     """
 
-    def fit(self, X, time, event):
-        """Fit on features ``X`` (DataFrame, NaN allowed) and outcome ``time``/``event``."""
+    def fit(self, X, time, event, groups=None):
+        """Fit on features ``X`` (DataFrame, NaN allowed) and outcome ``time``/``event``.
+
+        groups: patient id per row when a patient has several rows (stacked landmarks):
+        every internal split (early stopping, an ensemble's inner folds) then keeps a
+        patient's rows together. Used during the fit only, never stored in the model.
+        """
         frame = self._check_X(X, reset=True)
         t, e = check_outcome(time, event, n_samples=len(frame))
-        self._fit(frame, t, e)
+        if groups is not None:
+            groups = np.asarray(groups)
+            if groups.shape != (len(frame),):
+                raise ModelError(f"groups must have one value per row ({len(frame)}), "
+                                 f"got shape {groups.shape}")
+        self._groups = groups
+        try:
+            self._fit(frame, t, e)
+        finally:
+            del self._groups  # patient ids never travel with a fitted model
         self.is_fitted_ = True
         return self
 

@@ -9,8 +9,8 @@ F_k(t | x) = Σ_m w_m F_k,m(t | x) for both causes: a convex combination of cohe
 incidences is coherent (S + F1 + F2 = 1). On pure noise the null model wins the weight.
 
 Used inside the outer cross-validation as any other model, so its weights are chosen
-without the outer test fold (nested). Rows are split as given: for stacked (super-landmark)
-data the outer split is by patient, the inner one by row.
+without the outer test fold (nested). Given ``groups`` (patient ids of stacked landmark
+rows), the inner split keeps each patient's rows together too.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class StackedCompetingRisk(CompetingRiskModel):
         return out
 
     def _fit(self, X: pd.DataFrame, time: np.ndarray, event: np.ndarray) -> None:
-        from sklearn.model_selection import StratifiedKFold
+        from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
         from relapse_ml.evaluation.ipcw import censoring_km, ipcw_weights
         from relapse_ml.models.aalen_johansen import aalen_johansen
@@ -73,11 +73,19 @@ class StackedCompetingRisk(CompetingRiskModel):
         labels = [NULL] + [s[0] for s in specs]
         grid = np.linspace(time.max() / self.n_times, time.max() - 0.5, self.n_times)
         oof = np.full((len(labels), time.size, grid.size), np.nan)
-        splitter = StratifiedKFold(self.inner_splits, shuffle=True, random_state=self.seed)
-        for train, test in splitter.split(np.zeros(time.size), event):
+        groups = getattr(self, "_groups", None)
+        if groups is None:
+            splits = StratifiedKFold(self.inner_splits, shuffle=True, random_state=self.seed
+                                     ).split(np.zeros(time.size), event)
+        else:
+            splits = StratifiedGroupKFold(self.inner_splits, shuffle=True, random_state=self.seed
+                                          ).split(np.zeros(time.size), event, groups)
+        for train, test in splits:
             oof[0, test] = aalen_johansen(time[train], event[train], grid, cause=1)[None, :]
             for m, (_, name, params) in enumerate(specs, start=1):
-                model = make_model(name, **params).fit(X.iloc[train], time[train], event[train])
+                model = make_model(name, **params).fit(
+                    X.iloc[train], time[train], event[train],
+                    groups=None if groups is None else groups[train])
                 oof[m, test] = model.predict_cif(X.iloc[test], grid, cause=1)
         W = ipcw_weights(time, event, grid, censoring_km(time, event))
         y = ((time[:, None] <= grid[None, :]) & (event[:, None] == 1)).astype(float)
@@ -90,7 +98,7 @@ class StackedCompetingRisk(CompetingRiskModel):
         self.inner_ibs_ = {lab: float(A[m, m] - 2 * b[m] + c) for m, lab in enumerate(labels)}
         self.inner_ibs_["stack"] = float(w @ A @ w - 2 * b @ w + c)
         self.null_ = make_model(NULL).fit(X, time, event)
-        self.members_ = {lab: make_model(name, **params).fit(X, time, event)
+        self.members_ = {lab: make_model(name, **params).fit(X, time, event, groups=groups)
                          for lab, name, params in specs if self.weights_[lab] > 1e-6}
 
     def _predict_f1_f2(self, X: pd.DataFrame, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
