@@ -219,3 +219,25 @@ def test_eligibility_reads_unknown_as_not_assessable():
     assert r.loc[r.index[1], "exc_flt3_itd_tkd"] == "not_assessable"
     assert r.loc[r.index[2], "inc_ecog_0_2"] == "not_assessable"
     assert r.loc[r.index[3], "inc_acute_leukemia_flt3_negative"] == "met"
+
+
+def test_scoring_warns_about_an_unseen_level_instead_of_a_missing_value():
+    from types import SimpleNamespace
+
+    from relapse_ml.scoring.warnings import patient_warnings, warning_flags
+
+    t = tiny_tables()
+    p = t["patients"].assign(center=["Y", "W", None, "X"])
+    cohort = Cohort(p, t["measurements"], t["events"], extra_columns={"center": "string"})
+    X = build_features(cohort, 60, ["extra"]).reindex(columns=["extra_center_X", "extra_center_Z"])
+    X = X.fillna(0.0)  # what scoring does for a known value: level columns it lacks are 0
+    model = SimpleNamespace(training_ranges={}, supported_landmarks=(60.0, 60.0),
+                            info={"categories": {"center": ["Y", "X", "Z"]}})  # fmt: skip
+    flags = warning_flags(cohort, X, model, 60)
+    assert list(flags["ood"]) == [False, True, False, False]
+    w = patient_warnings(flags.loc["B"], X.loc["B"], model, 60)
+    assert [x["code"] for x in w] == ["ood"] and "center" in w[0]["message"]
+    assert "reference level 'Y'" in w[0]["message"] and X.loc["B"].notna().all()
+    # a model without stored levels (older bundles) gives no flag rather than a false one
+    model.info = {}
+    assert not warning_flags(cohort, X, model, 60)["ood"].any()

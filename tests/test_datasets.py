@@ -450,3 +450,15 @@ def test_eligibility_on_bmt_treats_unknown_as_not_assessable(loaded, raw):
     )
     assert (pp["alive_relapse_free"] == "met").sum() == alive_relapse_free_at_60.sum()
     assert (pp["inc_age_18_65"] == "failed").sum() == (r_["z1"] < 18).sum()
+
+
+def test_cli_imports_myeloid_and_validates_it(tmp_path):
+    from tests._helpers_cli import run_relapse_ml
+
+    r = run_relapse_ml("datasets", "import", "myeloid", "--out", tmp_path / "m")
+    assert r.returncode == 0, r.stderr
+    assert "myeloid" in r.stdout and "158 patients" in r.stdout
+    meta = json.loads((tmp_path / "m" / "cohort.json").read_text())
+    assert meta["randomized"] is False and meta["contract_version"] == 2
+    again = run_relapse_ml("datasets", "import", "myeloid", "--out", tmp_path / "m")
+    assert again.returncode == 2 and "not empty" in again.stderr and "Traceback" not in again.stderr
