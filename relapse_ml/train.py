@@ -219,6 +219,10 @@ def model_params(spec, cfg: TrainConfig) -> dict:
     params = dict(spec.params)
     if spec.name == "xgb_direct":
         params.setdefault("horizon", float(cfg.landmark.horizon_days) - HALF_DAY)
+    if spec.name == "trajectory" and params.get("model") == "xgb_direct":
+        inner = dict(params.get("model_params") or {})
+        inner.setdefault("horizon", float(cfg.landmark.horizon_days) - HALF_DAY)
+        params["model_params"] = inner
     return params
 
 

@@ -118,6 +118,10 @@ def test_config_turns_the_step_on_and_adds_the_histories():
     cfg = parse_config({"models": [{"name": "trajectory", "params": {"model": "xgb_cs"}}]})
     assert feature_list(cfg)[-1] == "marker_history"
     assert feature_list(parse_config({})) is None
+    from relapse_ml.train import model_params
+
+    cfg = parse_config({"models": [{"name": "trajectory", "params": {"model": "xgb_direct"}}]})
+    assert model_params(cfg.models[0], cfg)["model_params"]["horizon"] == 729.5
 
 
 def test_bundle_scores_one_patient_as_the_fitted_model(tmp_path):
@@ -140,6 +144,15 @@ def test_bundle_scores_one_patient_as_the_fitted_model(tmp_path):
         info={"model": "trajectory", "model_name": "trajectory", "params": params})
     path, _ = export_predictor(predictor, tmp_path / "bundle", data=d, progress=None)
     bundle = load_bundle(path)  # the export itself checked it reproduces the model
+    # a bundle whose boosters came from another XGBoost major.minor is refused
+    from relapse_ml.errors import ModelError
+    from relapse_ml.scoring.trajectory_numbers import TrajectoryNumbers
+
+    spec, files = bundle.numbers.to_files()
+    with pytest.raises(ModelError, match="XGBoost 0.1"):
+        TrajectoryNumbers.from_files({**spec, "xgboost": "0.1.0"}, files, bundle.feature_columns)
+    # hidden histories are raw input: no training range, hence no out-of-range warning
+    assert not any(c.startswith("_obs:") for c in bundle.training_ranges)
     pid = str(ld.patient_id[3])
     one = dataclasses.replace(
         cohort, **{k: getattr(cohort, k)[getattr(cohort, k)["patient_id"] == pid]

@@ -35,18 +35,30 @@ class TrajectoryNumbers:
         return self.inner.predict_incidence(np.column_stack(cols), times)
 
     def to_files(self):
+        from relapse_ml.scoring.predict import TREE_TYPES, xgboost_version
+
         spec, files = self.inner.to_files()
         return {
             "population": self.params.to_json(),
             "inner_type": self.inner.model_type,
             "inner_spec": spec,
             "inner_columns": self.inner_columns,
+            # versions.json records XGBoost for tree model types only: keep it here
+            "xgboost": xgboost_version() if self.inner.model_type in TREE_TYPES else None,
         }, files
 
     @classmethod
     def from_files(cls, spec, files, feature_columns):
-        from relapse_ml.scoring.predict import numbers_from_files
+        from relapse_ml.errors import ModelError
+        from relapse_ml.scoring.predict import numbers_from_files, xgboost_version
 
+        want = spec.get("xgboost")
+        if want and str(want).split(".")[:2] != str(xgboost_version()).split(".")[:2]:
+            raise ModelError(
+                f"the bundle's boosters were written by XGBoost {want}, this environment has "
+                f"{xgboost_version()} (major.minor must match); re-export the model here or "
+                f"install xgboost {want}"
+            )
         inner = numbers_from_files(spec["inner_type"], spec["inner_spec"], files,
                                    spec["inner_columns"])
         return cls(TrajectoryParams.from_json(spec["population"]), inner,

@@ -50,7 +50,7 @@ def feature_importance(model, X: pd.DataFrame):
     """Mean |TreeSHAP| on the relapse log-hazard (XGBoost) or standardised Cox coefficients."""
     if hasattr(model, "shap_margin"):
         values, _ = model.shap_margin(X, cause=1)
-        return list(X.columns), np.abs(values).mean(axis=0), \
+        return list(model.feature_names_in_), np.abs(values).mean(axis=0), \
             "Mean |SHAP| on the relapse log-hazard (margin scale)"
     beta = getattr(model, "beta_std_", None)
     if isinstance(beta, dict) and 1 in beta:
