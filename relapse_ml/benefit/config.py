@@ -145,8 +145,9 @@ class IntervalConfig(_Strict):
 
     n_folds: cross-fitting folds inside each replicate (fewer than ``crossfit.n_folds`` to
     keep the bootstrap cheap). candidates: the learners each replicate chooses among (None:
-    the fast ones — constant, risk-based, and S/T/R/DR learners on Fine–Gray with a ridge
-    final stage); the learners the analysis itself chose are always added.
+    the cheap ones — constant, risk-based, Fine–Gray S-learners without tuned shrinkage,
+    R/DR learners with a ridge final stage); the learners the analysis itself chose are
+    always added, so the replicates re-run the choice that was made.
     learners: extra learners that also get a (fixed-learner) bootstrap interval, for
     comparison; None: none.
     """

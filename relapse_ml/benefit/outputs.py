@@ -285,8 +285,13 @@ def log_benefit_run(result: BenefitResult, cfg: BenefitConfig, cohort, tables: d
         m["heterogeneity.test_autoc_p"] = result.heterogeneity["test_autoc_p"]
         m["heterogeneity.detected"] = float(result.heterogeneity["heterogeneity_detected"])
         for o, s in result.explain.get("surrogate", {}).items():
-            m[f"surrogate.{o}.r2"] = s["r2_in_sample"]
-            m[f"surrogate.{o}.r2_out_of_fold"] = s["r2_out_of_fold"]
+            if not s.get("constant"):
+                m[f"surrogate.{o}.r2"] = s["r2_in_sample"]
+                m[f"surrogate.{o}.r2_out_of_fold"] = s["r2_out_of_fold"]
+        for o, r in result.reported.items():
+            m[f"reported.{o}.mean"] = r["mean"]
+            m[f"reported.{o}.median_interval_width"] = r["median_interval_width"]
+            mlflow.set_tag(f"relapse_ml.reported_{o}", f"{r['learner']} ({r['kind']})")
         m["n_patients"] = result.n
         mlflow.log_metrics(_finite(m))
         for path in result.figures.values():
