@@ -203,7 +203,12 @@ def selection_procedure(cfg: BenefitConfig, data, folds, progress=None, estimate
             scale = estimates[lab].info.get("scale", {}).get(o) if spec.shrink else None
             key = lab if scale is None else f"{lab}@{scale:g}"
             if key not in fitted:
-                fitted[key] = fit_full(cfg, spec, data, folds, scale)
+                if "value" in estimates[lab].info:  # the adjusted (AIPW) average effect
+                    from relapse_ml.benefit.observational import FittedConstant
+
+                    fitted[key] = FittedConstant(estimates[lab].info["value"])
+                else:
+                    fitted[key] = fit_full(cfg, spec, data, folds, scale)
             if key != lab:  # a shrunk S-learner refitted at this outcome's scale
                 ch.weights = {(key if k == lab else k): w for k, w in ch.weights.items()}
     return Reported(choices, fitted, table, estimates)
@@ -221,8 +226,11 @@ def reported_benefit(cohort_or_data, cfg: BenefitConfig | None = None, progress=
     from relapse_ml.benefit.data import BenefitData, benefit_data
     from relapse_ml.benefit.intervals import bootstrap_reported
     from relapse_ml.benefit.learners import make_folds
+    from relapse_ml.benefit.observational import effective_config
 
     cfg = cfg or BenefitConfig()
+    if not isinstance(cohort_or_data, BenefitData):
+        cfg = effective_config(cfg, cohort_or_data)
     data = (
         cohort_or_data
         if isinstance(cohort_or_data, BenefitData)

@@ -196,7 +196,9 @@ def run_benefit(
     out_dir: also write the figures and aggregate tables there.
     """
     from relapse_ml.benefit import heterogeneity as H
+    from relapse_ml.benefit.observational import OBSERVATIONAL_NOTE, effective_config
 
+    cfg = effective_config(cfg, cohort)
     data = benefit_data(cohort, cfg)
     c = data.counts()
     progress(
@@ -204,6 +206,8 @@ def run_benefit(
         f"{cfg.landmark.landmark_day:g} (control {c['control']['patients']}, sorafenib "
         f"{c['sorafenib']['patients']}); benefit at {data.tau:g} days after the landmark"
     )
+    if cfg.treatment.assignment == "observational":
+        progress(f"  {OBSERVATIONAL_NOTE}")
     if data.n_not_randomized:
         progress(f"  ({data.n_not_randomized} patients without an arm left out)")
     truth_frame = (
