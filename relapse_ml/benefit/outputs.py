@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,10 +16,8 @@ import pandas as pd
 from relapse_ml.benefit.config import OUTCOMES, BenefitConfig
 from relapse_ml.benefit.data import BenefitData
 from relapse_ml.benefit.learners import BenefitEstimates
+from relapse_ml.benefit.result import BenefitResult
 from relapse_ml.utils import json_safe
-
-if TYPE_CHECKING:
-    from relapse_ml.benefit.run import BenefitResult
 
 OUTCOME_TEXT = {"relapse": "relapse", "rfs": "relapse or death"}
 
