@@ -212,7 +212,7 @@ def run_study(
             for sc in scenarios
             if (sc, n, seed0 + i) not in done
         ),
-        key=lambda t: ((t[2] - seed0) * cost.get(t[1], 1), t[1]),
+        key=lambda t: ((t[2] - seed0 + 1) * cost.get(t[1], 1), t[1]),
     )
     print(f"{len(tasks)} trials to run ({len(done)} already in {path})", flush=True)
     path.parent.mkdir(parents=True, exist_ok=True)

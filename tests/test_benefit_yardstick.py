@@ -246,3 +246,16 @@ def test_observational_cohort_adjusts_the_average_effect():
     adjusted = est["constant"].benefit["relapse"]
     assert crude < -0.1  # the treated are the high-risk patients
     assert abs(adjusted.mean()) < 0.03 and np.abs(adjusted).max() < 0.05
+
+
+def test_public_api_gives_every_patient_an_estimate_and_an_interval():
+    from relapse_ml.benefit.individual import reported_benefit
+
+    data = synthetic(n=160, seed=8, effect=0.4)
+    cfg = cfg_with(intervals={"n_boot": 3, "n_folds": 3}, crossfit={"n_folds": 3})
+    frame, rep, info = reported_benefit(data, cfg)
+    cols = [f"benefit_{o}{s}" for o in ("relapse", "rfs") for s in ("", "_low", "_high")]
+    assert list(frame.columns) == ["patient_id", *cols] and len(frame) == data.n
+    assert frame[cols].notna().all().all() and info["n_ok"] == 3
+    new = rep.predict(data.X.iloc[:5])  # a new patient's reported benefit
+    np.testing.assert_allclose(new["relapse"], frame["benefit_relapse"].iloc[:5])
