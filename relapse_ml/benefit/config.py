@@ -163,8 +163,9 @@ class ReportConfig(_Strict):
     """The one reported estimate, chosen by the cross-fitted τ-risk (the yardstick).
 
     method ``select``: the learner with the lowest τ-risk, but only if it beats the
-    constant (average-effect) learner by a one-sided paired z-test at ``alpha``; otherwise
-    the risk-based learner if *it* beats the constant, else the constant. ``stack``: a
+    constant (average-effect) learner by a one-sided paired z-test at ``alpha`` / (number of
+    other candidates) — it was picked as the minimum; otherwise the risk-based learner if
+    *it* beats the constant at ``alpha``, else the constant. ``stack``: a
     convex combination of the candidates minimising the cross-fitted τ-risk.
     candidates: learner labels (None: every configured learner). Both methods always
     consider the constant learner.

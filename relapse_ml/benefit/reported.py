@@ -69,9 +69,14 @@ def choose(specs, estimates: dict, targets: dict, outcome: str, method: str, alp
         kind = _kind(kinds[top]) if weights[top] > 0.5 else "individual"
         return Choice(outcome, method, weights, reason, kind)
 
-    def beats_constant(lab):
+    # the best of m learners is tested at alpha / m (Bonferroni: it was picked as the
+    # minimum); the pre-specified risk-based fallback at alpha
+    m = max(1, len(kinds) - 1)
+    z_best = stats.norm.ppf(1 - alpha / m)
+
+    def beats_constant(lab, z=z_crit):
         d, se = paired(loss[lab], loss[const])
-        return (d / se if se > 0 else 0.0) < -z_crit, d, se
+        return (d / se if se > 0 else 0.0) < -z, d, se
 
     best = min(loss, key=lambda lab: loss[lab].mean())
     if best == const:
@@ -82,11 +87,11 @@ def choose(specs, estimates: dict, targets: dict, outcome: str, method: str, alp
             "no learner had a lower cross-fitted τ-risk than the trial's average effect",
             "constant",
         )
-    ok, d, se = beats_constant(best)
+    ok, d, se = beats_constant(best, z_best)
     if ok:
         reason = (
             f"{best} has the lowest cross-fitted τ-risk, {d:+.4f} (SE {se:.4f}) below the "
-            f"average effect's (one-sided p < {alpha:g})"
+            f"average effect's (one-sided p < {alpha:g}/{m}, Bonferroni over the learners)"
         )
         return Choice(outcome, method, {best: 1.0}, reason, _kind(kinds[best]))
     risk = [lab for lab, k in kinds.items() if k == "risk"]
