@@ -87,11 +87,13 @@ def choose(specs, estimates: dict, targets: dict, outcome: str, method: str, alp
             "no learner had a lower cross-fitted τ-risk than the trial's average effect",
             "constant",
         )
-    ok, d, se = beats_constant(best, z_best)
+    pre_specified = kinds[best] == "risk"  # the PATH fallback is tested at alpha anyway
+    ok, d, se = beats_constant(best, z_crit if pre_specified else z_best)
     if ok:
+        level = f"{alpha:g}" if pre_specified else f"{alpha:g}/{m}, Bonferroni over the learners"
         reason = (
             f"{best} has the lowest cross-fitted τ-risk, {d:+.4f} (SE {se:.4f}) below the "
-            f"average effect's (one-sided p < {alpha:g}/{m}, Bonferroni over the learners)"
+            f"average effect's (one-sided p < {level})"
         )
         return Choice(outcome, method, {best: 1.0}, reason, _kind(kinds[best]))
     risk = [lab for lab, k in kinds.items() if k == "risk"]
