@@ -217,3 +217,45 @@ def test_bad_learner_options_are_config_errors():
         )
     with pytest.raises(ConfigError, match="nope"):
         parse_config({"report": {"candidates": ["nope"]}}, model=BenefitConfig)
+
+
+def test_observational_cohort_adjusts_the_average_effect():
+    from types import SimpleNamespace
+
+    from relapse_ml.benefit.observational import effective_config
+
+    rng = np.random.default_rng(3)
+    n = 1200
+    X = pd.DataFrame(rng.normal(size=(n, 2)), columns=["x1", "x2"])
+    arm = (rng.uniform(size=n) < 1 / (1 + np.exp(-1.5 * X["x2"]))).astype(int)  # confounded
+    t1 = rng.exponential(900 / np.exp(0.9 * X["x2"].to_numpy()))  # no effect of the arm
+    c = rng.uniform(300, 1400, n)
+    time = np.ceil(np.minimum.reduce([t1, c, np.full(n, 729.5)]))
+    event = np.where(np.minimum(t1, 729.5) <= np.minimum(c, 729.5), 1, 0)
+    data = BenefitData(X, time, event, arm, np.array([f"p{i}" for i in range(n)]), TAU)
+    cfg = effective_config(cfg_with([SPECS[0]]), SimpleNamespace(randomized=False))
+    assert cfg.treatment.assignment == "observational"
+    assert effective_config(cfg_with(), SimpleNamespace(randomized=None)).treatment.assignment == (
+        "randomized"
+    )
+    folds = make_folds(arm, event, 5, 0)
+    est, _, _ = cross_fit_learners(cfg, data, lambda *a: None, folds=folds)
+    crude = aj_by_hand(time[arm == 0], event[arm == 0], TAU, (1,)) - aj_by_hand(
+        time[arm == 1], event[arm == 1], TAU, (1,)
+    )
+    adjusted = est["constant"].benefit["relapse"]
+    assert crude < -0.1  # the treated are the high-risk patients
+    assert abs(adjusted.mean()) < 0.03 and np.abs(adjusted).max() < 0.05
+
+
+def test_public_api_gives_every_patient_an_estimate_and_an_interval():
+    from relapse_ml.benefit.individual import reported_benefit
+
+    data = synthetic(n=160, seed=8, effect=0.4)
+    cfg = cfg_with(intervals={"n_boot": 3, "n_folds": 3}, crossfit={"n_folds": 3})
+    frame, rep, info = reported_benefit(data, cfg)
+    cols = [f"benefit_{o}{s}" for o in ("relapse", "rfs") for s in ("", "_low", "_high")]
+    assert list(frame.columns) == ["patient_id", *cols] and len(frame) == data.n
+    assert frame[cols].notna().all().all() and info["n_ok"] == 3
+    new = rep.predict(data.X.iloc[:5])  # a new patient's reported benefit
+    np.testing.assert_allclose(new["relapse"], frame["benefit_relapse"].iloc[:5])

@@ -145,8 +145,9 @@ class IntervalConfig(_Strict):
 
     n_folds: cross-fitting folds inside each replicate (fewer than ``crossfit.n_folds`` to
     keep the bootstrap cheap). candidates: the learners each replicate chooses among (None:
-    the fast ones — constant, risk-based, and S/T/R/DR learners on Fine–Gray with a ridge
-    final stage); the learners the analysis itself chose are always added.
+    the cheap ones — constant, risk-based, Fine–Gray S-learners without tuned shrinkage,
+    R/DR learners with a ridge final stage); the learners the analysis itself chose are
+    always added, so the replicates re-run the choice that was made.
     learners: extra learners that also get a (fixed-learner) bootstrap interval, for
     comparison; None: none.
     """
@@ -162,8 +163,9 @@ class ReportConfig(_Strict):
     """The one reported estimate, chosen by the cross-fitted τ-risk (the yardstick).
 
     method ``select``: the learner with the lowest τ-risk, but only if it beats the
-    constant (average-effect) learner by a one-sided paired z-test at ``alpha``; otherwise
-    the risk-based learner if *it* beats the constant, else the constant. ``stack``: a
+    constant (average-effect) learner by a one-sided paired z-test at ``alpha`` / (number of
+    other candidates) — it was picked as the minimum; otherwise the risk-based learner if
+    *it* beats the constant at ``alpha``, else the constant. ``stack``: a
     convex combination of the candidates minimising the cross-fitted τ-risk.
     candidates: learner labels (None: every configured learner). Both methods always
     consider the constant learner.

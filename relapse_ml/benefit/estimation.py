@@ -34,7 +34,16 @@ def cross_fit_learners(
     cache = {} if cache is None else cache
     estimates = {}
     for spec in cfg.learners if specs is None else specs:
-        if spec.shrink is not None:
+        if spec.kind == "constant" and cfg.treatment.assignment == "observational":
+            from relapse_ml.benefit.observational import cross_fit_adjusted_constant
+
+            nuisance = fold_fits(
+                nuisance_spec(cfg), data.X, data.time, data.event, data.arm, folds, data.tau, cache
+            )
+            est, value = cross_fit_adjusted_constant(spec, nuisance, data.tau, cfg.treatment)
+            est.info["value"] = value
+            estimates[spec.display] = est
+        elif spec.shrink is not None:
             nuisance = fold_fits(
                 nuisance_spec(cfg), data.X, data.time, data.event, data.arm, folds, data.tau, cache
             )

@@ -27,7 +27,9 @@ def resample_rows(arm, rng) -> np.ndarray:
 
 
 def fast_candidates(cfg: BenefitConfig, chosen=()) -> list[str]:
-    """The learners a bootstrap replicate chooses among (`config.IntervalConfig`)."""
+    """The learners a bootstrap replicate chooses among (`config.IntervalConfig`); by default
+    the cheap ones (constant, risk-based, Fine–Gray S-learners without a tuned shrinkage,
+    R/DR-learners with a ridge final stage) plus the ones the analysis chose."""
     from relapse_ml.benefit.reported import candidate_specs
 
     specs = candidate_specs(cfg)
@@ -38,7 +40,11 @@ def fast_candidates(cfg: BenefitConfig, chosen=()) -> list[str]:
             s.display
             for s in specs
             if s.kind in ("constant", "risk")
-            or (s.model.name == "fine_gray" and (s.kind in ("s", "t") or s.final.name == "ridge"))
+            or (
+                s.model.name == "fine_gray"
+                and s.shrink is None
+                and (s.kind == "s" or (s.kind in ("r", "dr") and s.final.name == "ridge"))
+            )
         ]
     names += [c for c in chosen if c not in names]
     return [s.display for s in specs if s.display in names]

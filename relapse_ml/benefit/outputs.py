@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,10 +16,8 @@ import pandas as pd
 from relapse_ml.benefit.config import OUTCOMES, BenefitConfig
 from relapse_ml.benefit.data import BenefitData
 from relapse_ml.benefit.learners import BenefitEstimates
+from relapse_ml.benefit.result import BenefitResult
 from relapse_ml.utils import json_safe
-
-if TYPE_CHECKING:
-    from relapse_ml.benefit.run import BenefitResult
 
 OUTCOME_TEXT = {"relapse": "relapse", "rfs": "relapse or death"}
 
@@ -286,8 +283,13 @@ def log_benefit_run(result: BenefitResult, cfg: BenefitConfig, cohort, tables: d
         m["heterogeneity.test_autoc_p"] = result.heterogeneity["test_autoc_p"]
         m["heterogeneity.detected"] = float(result.heterogeneity["heterogeneity_detected"])
         for o, s in result.explain.get("surrogate", {}).items():
-            m[f"surrogate.{o}.r2"] = s["r2_in_sample"]
-            m[f"surrogate.{o}.r2_out_of_fold"] = s["r2_out_of_fold"]
+            if not s.get("constant"):
+                m[f"surrogate.{o}.r2"] = s["r2_in_sample"]
+                m[f"surrogate.{o}.r2_out_of_fold"] = s["r2_out_of_fold"]
+        for o, r in result.reported.items():
+            m[f"reported.{o}.mean"] = r["mean"]
+            m[f"reported.{o}.median_interval_width"] = r["median_interval_width"]
+            mlflow.set_tag(f"relapse_ml.reported_{o}", f"{r['learner']} ({r['kind']})")
         m["n_patients"] = result.n
         mlflow.log_metrics(_finite(m))
         for path in result.figures.values():

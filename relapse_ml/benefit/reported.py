@@ -2,10 +2,10 @@
 all learners, the constant (average-effect) learner always among them, then refitted on all
 patients.
 
-`choose` applies the rule of `config.ReportConfig`; `fit_reported` refits the choice;
+`choose` applies the rule of `config.ReportConfig`; `fit_full` refits a learner;
 `selection_procedure` runs cross-fitting → yardstick → choice → refit on one data set (the
-analysis, and each bootstrap replicate of `intervals`); `reported_benefit` is the public
-entry point (per-patient estimate and 95% interval, no MLflow, no figures).
+analysis, and each bootstrap replicate of `intervals`). The public entry point with the
+intervals is `individual.reported_benefit`.
 """
 
 from __future__ import annotations
@@ -69,9 +69,14 @@ def choose(specs, estimates: dict, targets: dict, outcome: str, method: str, alp
         kind = _kind(kinds[top]) if weights[top] > 0.5 else "individual"
         return Choice(outcome, method, weights, reason, kind)
 
-    def beats_constant(lab):
+    # the best of m learners is tested at alpha / m (Bonferroni: it was picked as the
+    # minimum); the pre-specified risk-based fallback at alpha
+    m = max(1, len(kinds) - 1)
+    z_best = stats.norm.ppf(1 - alpha / m)
+
+    def beats_constant(lab, z=z_crit):
         d, se = paired(loss[lab], loss[const])
-        return (d / se if se > 0 else 0.0) < -z_crit, d, se
+        return (d / se if se > 0 else 0.0) < -z, d, se
 
     best = min(loss, key=lambda lab: loss[lab].mean())
     if best == const:
@@ -82,11 +87,13 @@ def choose(specs, estimates: dict, targets: dict, outcome: str, method: str, alp
             "no learner had a lower cross-fitted τ-risk than the trial's average effect",
             "constant",
         )
-    ok, d, se = beats_constant(best)
+    pre_specified = kinds[best] == "risk"  # the PATH fallback is tested at alpha anyway
+    ok, d, se = beats_constant(best, z_crit if pre_specified else z_best)
     if ok:
+        level = f"{alpha:g}" if pre_specified else f"{alpha:g}/{m}, Bonferroni over the learners"
         reason = (
             f"{best} has the lowest cross-fitted τ-risk, {d:+.4f} (SE {se:.4f}) below the "
-            f"average effect's (one-sided p < {alpha:g})"
+            f"average effect's (one-sided p < {level})"
         )
         return Choice(outcome, method, {best: 1.0}, reason, _kind(kinds[best]))
     risk = [lab for lab, k in kinds.items() if k == "risk"]
@@ -203,84 +210,12 @@ def selection_procedure(cfg: BenefitConfig, data, folds, progress=None, estimate
             scale = estimates[lab].info.get("scale", {}).get(o) if spec.shrink else None
             key = lab if scale is None else f"{lab}@{scale:g}"
             if key not in fitted:
-                fitted[key] = fit_full(cfg, spec, data, folds, scale)
+                if "value" in estimates[lab].info:  # the adjusted (AIPW) average effect
+                    from relapse_ml.benefit.observational import FittedConstant
+
+                    fitted[key] = FittedConstant(estimates[lab].info["value"])
+                else:
+                    fitted[key] = fit_full(cfg, spec, data, folds, scale)
             if key != lab:  # a shrunk S-learner refitted at this outcome's scale
                 ch.weights = {(key if k == lab else k): w for k, w in ch.weights.items()}
     return Reported(choices, fitted, table, estimates)
-
-
-def reported_benefit(cohort_or_data, cfg: BenefitConfig | None = None, progress=None):
-    """Public API: each randomized patient's reported benefit and its interval.
-
-    cohort_or_data: a cohort (`relapse_ml.data.Cohort`) or a `data.BenefitData`.
-    Returns ``(frame, reported, interval_info)``: ``frame`` has ``patient_id`` and, per
-    outcome, ``benefit_<o>``, ``benefit_<o>_low``, ``benefit_<o>_high`` (risk at the horizon
-    under control minus under sorafenib); ``reported`` the `Reported` (with ``predict`` for
-    new patients); ``interval_info`` the bootstrap summary (`intervals.bootstrap_reported`).
-    """
-    from relapse_ml.benefit.data import BenefitData, benefit_data
-    from relapse_ml.benefit.intervals import bootstrap_reported
-    from relapse_ml.benefit.learners import make_folds
-
-    cfg = cfg or BenefitConfig()
-    data = (
-        cohort_or_data
-        if isinstance(cohort_or_data, BenefitData)
-        else benefit_data(cohort_or_data, cfg)
-    )
-    folds = make_folds(data.arm, data.event, cfg.crossfit.n_folds, cfg.crossfit.seed)
-    rep = selection_procedure(cfg, data, folds, progress)
-    est = rep.predict(data.X)
-    lo, hi, info = bootstrap_reported(cfg, data, est, progress, rep.chosen_learners)
-    frame = pd.DataFrame({"patient_id": data.patient_id})
-    for o in OUTCOMES:
-        frame[f"benefit_{o}"] = est[o]
-        frame[f"benefit_{o}_low"] = lo[o]
-        frame[f"benefit_{o}_high"] = hi[o]
-    return frame, rep, info
-
-
-def reported_step(cfg: BenefitConfig, data, folds, cache, estimates, progress=print):
-    """The reported estimate inside ``relapse-ml benefit``: selection on the analysis'
-    cross-fitted estimates, refit, and (``intervals.n_boot`` > 1) the bootstrap that re-runs
-    the selection. Returns ``(reported, estimate, lower, upper, interval_info)``."""
-    from relapse_ml.benefit.intervals import bootstrap_reported
-
-    rep = selection_procedure(cfg, data, folds, progress, estimates=estimates, cache=cache)
-    est = rep.predict(data.X)
-    for o, ch in rep.choices.items():
-        progress(f"  reported {o} benefit: {ch.learner} — {ch.reason}")
-    if cfg.intervals.n_boot > 1:
-        progress(
-            f"  bootstrap of the whole selection ({cfg.intervals.n_boot} replicates, "
-            f"{cfg.intervals.n_folds} folds each)..."
-        )
-        lo, hi, info = bootstrap_reported(cfg, data, est, progress, rep.chosen_learners)
-    else:
-        nan = {o: np.full(data.n, np.nan) for o in OUTCOMES}
-        lo, hi, info = nan, dict(nan), {"n_boot": 0, "n_ok": 0}
-    return rep, est, lo, hi, info
-
-
-def reported_truth_rows(est: dict, lo: dict, hi: dict, data, truth) -> list[dict]:
-    """Agreement of the reported estimate and of the trial's Aalen–Johansen average (all
-    patients) with a simulation's true benefit (evaluation only)."""
-    from relapse_ml.benefit import heterogeneity as H
-    from relapse_ml.benefit.data import TRUTH_COLUMNS
-    from relapse_ml.benefit.subgroups import incidence_by_arm, outcome_for
-
-    rows = []
-    for o in OUTCOMES:
-        true = truth[TRUTH_COLUMNS[o]].to_numpy(float)
-        avg = incidence_by_arm(data.time, outcome_for(data.event, o), data.arm, data.tau)["diff"]
-        base = H.truth_agreement(np.full(data.n, avg), true)
-        rep = H.truth_agreement(est[o], true)
-        rep["rmse_ratio"] = rep["rmse"] / base["rmse"] if base["rmse"] > 0 else np.nan
-        rep["coverage"] = float(np.mean((lo[o] <= true) & (true <= hi[o])))
-        for label, m in (("trial_average", base), ("reported", rep)):
-            rows.extend(
-                {"learner": label, "outcome": o, "metric": f"truth_{k}", "value": v}
-                for k, v in m.items()
-                if k != "n"
-            )
-    return rows

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import tempfile
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +38,7 @@ from relapse_ml.benefit.estimation import (
     nuisance_spec,
     sequential_validation,
 )
+from relapse_ml.benefit.individual import reported_benefit, reported_step, reported_truth_rows
 from relapse_ml.benefit.intervals import bootstrap_intervals
 from relapse_ml.benefit.learners import BenefitEstimates
 from relapse_ml.benefit.outputs import (
@@ -50,7 +50,7 @@ from relapse_ml.benefit.outputs import (
     save_patients,
     write_tables,
 )
-from relapse_ml.benefit.reported import reported_benefit, reported_step, reported_truth_rows
+from relapse_ml.benefit.result import BenefitResult
 from relapse_ml.benefit.subgroups_run import (
     SubgroupResult,
     exploratory_analysis,
@@ -90,67 +90,6 @@ __all__ = [
     "subgroup_analysis",
     "write_tables",
 ]
-
-
-@dataclass
-class BenefitResult:
-    """What ``relapse-ml benefit`` produced. ``patient_estimates`` stays in memory unless the
-    user asks for it to be saved."""
-
-    cohort: str
-    n: int
-    counts: dict
-    tau: float
-    primary: str
-    estimates: dict
-    metrics: pd.DataFrame
-    average: dict
-    heterogeneity: dict
-    calibration: dict
-    risk_based: dict
-    toc: dict
-    explain: dict = field(default_factory=dict)
-    intervals: dict = field(default_factory=dict)
-    reported: dict = field(default_factory=dict)
-    observational: bool = False
-    patient_estimates: pd.DataFrame | None = None
-    truth_used: bool = False
-    n_not_randomized: int = 0
-    run_id: str | None = None
-    tracking_uri: str | None = None
-    figures: dict = field(default_factory=dict)
-    saved: dict = field(default_factory=dict)
-
-    def summary(self) -> dict:
-        """A JSON-ready summary of aggregates (no patient rows)."""
-
-        def records(df):
-            return df.to_dict(orient="records")
-
-        return {
-            "cohort": self.cohort,
-            "patients": self.n,
-            "arms": self.counts,
-            "not_randomized_left_out": self.n_not_randomized,
-            "tau_days": self.tau,
-            "primary_learner": self.primary,
-            "assignment": "observational" if self.observational else "randomized",
-            "reported": self.reported,
-            "average_benefit": self.average,
-            "heterogeneity_test": self.heterogeneity,
-            "metrics": records(self.metrics),
-            "calibration_for_benefit": {
-                f"{k[0]}/{k[1]}": records(v) for k, v in self.calibration.items()
-            },
-            "risk_based": {o: records(v) for o, v in self.risk_based.items()},
-            "explain": self.explain,
-            "intervals": self.intervals,
-            "truth_used": self.truth_used,
-            "run_id": self.run_id,
-            "tracking_uri": self.tracking_uri,
-            "figures": {k: str(v) for k, v in self.figures.items()},
-            "saved": self.saved,
-        }
 
 
 def heterogeneity_decision(metrics: pd.DataFrame, primary: str, alpha: float = 0.05) -> dict:
@@ -196,7 +135,9 @@ def run_benefit(
     out_dir: also write the figures and aggregate tables there.
     """
     from relapse_ml.benefit import heterogeneity as H
+    from relapse_ml.benefit.observational import OBSERVATIONAL_NOTE, effective_config
 
+    cfg = effective_config(cfg, cohort)
     data = benefit_data(cohort, cfg)
     c = data.counts()
     progress(
@@ -204,6 +145,8 @@ def run_benefit(
         f"{cfg.landmark.landmark_day:g} (control {c['control']['patients']}, sorafenib "
         f"{c['sorafenib']['patients']}); benefit at {data.tau:g} days after the landmark"
     )
+    if cfg.treatment.assignment == "observational":
+        progress(f"  {OBSERVATIONAL_NOTE}")
     if data.n_not_randomized:
         progress(f"  ({data.n_not_randomized} patients without an arm left out)")
     truth_frame = (

@@ -155,11 +155,9 @@ def benefit_cmd(
                 f" ρ {r['truth_spearman']:.2f}, interval coverage {r['truth_coverage']:.2f}"
             )
     if result.observational:
-        print(
-            "\nOBSERVATIONAL comparison: the arm was not randomized. Treatment probabilities "
-            "were estimated (cross-fitted logistic regression); the estimates are only as good "
-            "as the measured confounders."
-        )
+        from relapse_ml.benefit.observational import OBSERVATIONAL_NOTE
+
+        print(f"\n{OBSERVATIONAL_NOTE}")
     for label, info in result.intervals.items():
         if label == "reported":
             continue
