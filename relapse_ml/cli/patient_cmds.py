@@ -43,7 +43,7 @@ def to_fhir_cmd(
 
     from relapse_ml.errors import RelapseMLError
     from relapse_ml.fhir.write import document_to_bundle
-    from relapse_ml.scoring.patient import patient_from_dict, read_patient_file
+    from relapse_ml.scoring.patient import parse_json, patient_from_dict, read_text
 
     try:
         day0 = dt.date.fromisoformat(transplant_date)
@@ -51,9 +51,8 @@ def to_fhir_cmd(
         raise RelapseMLError(
             f"--transplant-date {transplant_date!r}: give a date as YYYY-MM-DD"
         ) from None
-    record = read_patient_file(file, default_landmark=0.0)  # validates the whole file
-    doc = json.loads(Path(file).read_text(encoding="utf-8"))
-    patient_from_dict(doc, Path(file).name, record.landmark_day)
+    doc = parse_json(read_text(Path(file)), Path(file).name)
+    patient_from_dict(doc, Path(file).name, default_landmark=0.0)  # the contract's validation
     _emit(json.dumps(document_to_bundle(doc, day0, fhir_map), indent=1), out)
 
 

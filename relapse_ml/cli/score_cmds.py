@@ -92,6 +92,11 @@ def score_cmd(
         raise RelapseMLError("--fhir-map is for --fhir BUNDLE.json")
     LEAN_IMPORTS["xgboost_without_sklearn"] = True  # this process never needs XGBoost's sklearn API
 
+    record = None
+    if fhir is not None:  # the input first: a bad Bundle is refused before the model loads
+        from relapse_ml.fhir.record import record_from_bundle
+
+        record = record_from_bundle(fhir, landmark_day, fhir_map)
     from relapse_ml.scoring.model import load_model
 
     scoring_model = load_model(model)
@@ -101,11 +106,7 @@ def score_cmd(
     from relapse_ml.scoring.patient import read_patient_file
     from relapse_ml.scoring.score import score_record
 
-    if fhir is not None:
-        from relapse_ml.fhir.record import record_from_bundle
-
-        record = record_from_bundle(fhir, landmark_day, fhir_map)
-    else:
+    if record is None:
         record = read_patient_file(
             patient, landmark_day, default_landmark=scoring_model.landmark_day
         )

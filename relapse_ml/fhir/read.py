@@ -10,15 +10,12 @@ the map cannot place are returned to the caller, who lists them in one warning.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 from pathlib import Path
 
 from relapse_ml.errors import RelapseMLError
 from relapse_ml.fhir.codemap import CodeMap, codings, first_match, load_code_map
 
-MAX_BYTES = 20_000_000
-MAX_DEPTH = 40
 FUTURE_SLACK = dt.timedelta(days=1)
 SEX = {"male": "M", "female": "F", "other": "unknown", "unknown": "unknown"}
 SKIP_STATUS = {"entered-in-error", "cancelled", "not-done", "refuted", "not-taken"}
@@ -33,46 +30,10 @@ class FHIRError(RelapseMLError):
 
 def read_bundle_file(path, fhir_map=None) -> tuple[dict, list[str], list[str]]:
     """``(document, unmapped, defaulted)`` of a Bundle file (see `bundle_to_document`)."""
+    from relapse_ml.scoring.patient import parse_json, read_text
+
     path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise FHIRError(f"{path.name}: {size:,} bytes is too large for one patient's Bundle "
-                            f"(at most {MAX_BYTES:,})")
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise FHIRError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise FHIRError(f"{path}: cannot be read ({type(err).__name__})") from None
-    return bundle_to_document(parse_json(text, path.name), path.name, fhir_map)
-
-
-def parse_json(text: str, label: str):
-    """JSON without NaN/Infinity, nested at most `MAX_DEPTH` deep (one-line errors)."""
-    def no_constant(name):
-        raise FHIRError(f"{label}: {name} is not a JSON number (FHIR numbers are finite)")
-
-    try:
-        doc = json.loads(text, parse_constant=no_constant)
-    except json.JSONDecodeError as err:
-        raise FHIRError(f"{label}: not valid JSON (line {err.lineno}, column {err.colno}: "
-                        f"{err.msg})") from None
-    except RecursionError:
-        raise FHIRError(f"{label}: nested too deeply (at most {MAX_DEPTH} levels)") from None
-    check_depth(doc, label)
-    return doc
-
-
-def check_depth(doc, label: str) -> None:
-    stack = [(doc, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise FHIRError(f"{label}: nested too deeply (at most {MAX_DEPTH} levels)")
-        if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values())
-        elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node)
+    return bundle_to_document(parse_json(read_text(path), path.name), path.name, fhir_map)
 
 
 def validate_bundle(doc, label: str):
@@ -192,7 +153,9 @@ class _Reader:
             self.fail(p, "the Patient needs an id (a pseudonymous id: it becomes patient_id)")
         self.patient["patient_id"] = str(p.id)
         if p.gender is not None:
-            self.patient["sex"] = SEX.get(str(p.gender), "unknown")
+            if str(p.gender) not in SEX:
+                self.fail(p, f"gender {str(p.gender)[:40]!r} is not one of {', '.join(SEX)}")
+            self.patient["sex"] = SEX[str(p.gender)]
         if p.birthDate is not None:  # age at transplant; the birth date itself is not kept
             years = (self.day0.date() - p.birthDate).days / 365.25
             self.patient["age"] = round(years, 1)
@@ -214,9 +177,12 @@ class _Reader:
             if value is None:
                 self.fail(o, f"a {marker} Observation needs a finite numeric value")
             row = {"day": self.day(o, when), "marker": marker, "value": value}
-            sample, _ = first_match(o.bodySite, self.cm.samples)
+            sample, pairs = first_match(o.bodySite, self.cm.samples)
             if sample is not None:
                 row["sample"] = sample
+            elif pairs:
+                self.fail(o, f"bodySite {_codes(pairs)} is not a sample in the code map "
+                          "(samples: bone marrow BM, peripheral blood PB)")
             self.measurements.append(row)
             return True
         column, _ = first_match(o.code, self.cm.patient_fields)
@@ -249,11 +215,16 @@ class _Reader:
         if event is not None:
             when = c.onsetDateTime or (c.onsetPeriod.start if c.onsetPeriod else None)
             row = {"day": self.day(c, when), "event": event}
+            seen = []
             for concept in [*(s.summary for s in (c.stage or [])), c.severity]:
-                grade, _ = first_match(concept, self.cm.grades)
+                grade, pairs = first_match(concept, self.cm.grades)
+                seen += pairs
                 if grade is not None:
                     row["grade"] = grade
                     break
+            else:
+                if seen:
+                    self.fail(c, f"grade {_codes(seen)} is not in the code map's grades")
             self.events.append(row)
             return True
         diagnosis, _ = first_match(c.code, self.cm.diagnoses)
@@ -302,6 +273,10 @@ def _instant(value) -> dt.datetime:
     if isinstance(value, dt.date):
         return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
     raise FHIRError(f"unreadable date {value!r}")
+
+
+def _codes(pairs) -> str:
+    return ", ".join(f"{s[:60]}|{c[:40]}" for s, c in pairs[:2])
 
 
 def _name(r) -> str:
