@@ -174,7 +174,7 @@ def main() -> None:
     ap.add_argument("--sim-n", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--truth-draws", type=int, default=64)
     args = ap.parse_args()
-    result = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    result = {}
     result["machine"] = {"cpu_count": os.cpu_count(), "python": platform.python_version(),
                          "platform": platform.platform()}
     if args.part in ("design", "all"):
@@ -183,7 +183,8 @@ def main() -> None:
     if args.part in ("simulate", "all"):
         result["simulate"] = bench_simulate(args.sim_n, args.workers, args.truth_draws)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}  # read late: runs may overlap
+    RESULTS.write_text(json.dumps({**old, **result}, indent=2) + "\n")
     print(f"wrote {RESULTS}")
 
 
