@@ -97,7 +97,7 @@ def test_killed_worker_loses_nothing_and_counts_every_trial_once(tmp_path):
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and not killed:
                 busy = {w: ks for w, ks in client.processing().items() if ks}
-                if busy and store.finished(out):
+                if busy:  # a worker in the middle of a trial
                     addr = next(iter(busy))
                     pid = client.run(os.getpid, workers=[addr])[addr]
                     os.kill(pid, signal.SIGKILL)
