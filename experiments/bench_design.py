@@ -36,12 +36,20 @@ RESULTS = ROOT / "experiments" / "results" / "bench_design.json"
 
 
 class PeakMemory:
-    """Peak of the summed RSS of this process and all its descendants (MB)."""
+    """Peak of the summed RSS of this process and all its descendants (MB), and the CPU
+    seconds they used (user + system; a load-independent measure of the work)."""
 
     def __init__(self, every: float = 0.2):
         import psutil
 
         self.proc, self.every, self.peak, self._stop = psutil.Process(), every, 0.0, False
+        self.cpu: dict[int, float] = {}
+        t = self.proc.cpu_times()
+        self.cpu0 = t.user + t.system
+
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(self.cpu.values()) - self.cpu0
 
     def _sample(self) -> float:
         import psutil
@@ -50,6 +58,8 @@ class PeakMemory:
         for p in [self.proc, *self.proc.children(recursive=True)]:
             try:
                 total += p.memory_info().rss
+                t = p.cpu_times()
+                self.cpu[p.pid] = t.user + t.system
             except psutil.Error:
                 pass
         return total / 2**20
@@ -118,9 +128,16 @@ def _seconds_by_n(study: Path) -> dict:
 
     by: dict = {}
     for rec in load_records(study):
-        by.setdefault(str(rec["n"]), []).append(rec["seconds"])
-    return {n: {"mean": round(float(np.mean(v)), 2), "sd": round(float(np.std(v, ddof=1)), 2)
-                if len(v) > 1 else None, "trials": len(v)} for n, v in sorted(by.items())}
+        by.setdefault(str(rec["n"]), []).append((rec["seconds"], rec.get("cpu_seconds", np.nan)))
+    out = {}
+    for n, v in sorted(by.items()):
+        wall, cpu = np.array(v).T
+        out[n] = {"trials": len(v), "wall_mean": round(float(wall.mean()), 2),
+                  "wall_sd": round(float(wall.std(ddof=1)), 2) if len(v) > 1 else None,
+                  "cpu_mean": round(float(np.nanmean(cpu)), 2) if np.isfinite(cpu).any() else None,
+                  "cpu_sd": round(float(np.nanstd(cpu, ddof=1)), 2) if np.isfinite(cpu).sum() > 1
+                  else None}
+    return out
 
 
 def bench_simulate(sizes: list[int], workers: int, truth_draws: int) -> dict:
@@ -137,8 +154,8 @@ def bench_simulate(sizes: list[int], workers: int, truth_draws: int) -> dict:
 
                 def say(done, total, mem=mem, start=start, n=n):  # partial numbers, if cut short
                     print(f"n={n}: chunk {done}/{total} written at "
-                          f"{time.perf_counter() - start:.0f} s, peak {mem.peak:.0f} MB, "
-                          f"load {_load()}", flush=True)
+                          f"{time.perf_counter() - start:.0f} s, {mem.cpu_seconds:.0f} CPU s, "
+                          f"peak {mem.peak:.0f} MB, load {_load()}", flush=True)
 
                 with dask_client(None, workers) as client:
                     meta = simulate_cohort(tmp / "c", n, seed=0, fmt="parquet", client=client,
@@ -153,6 +170,8 @@ def bench_simulate(sizes: list[int], workers: int, truth_draws: int) -> dict:
                 "truth_draws": truth_draws,
                 "workers": workers,
                 "seconds": round(wall, 1),
+                "cpu_seconds": round(mem.cpu_seconds, 1),
+                "idle_estimate_seconds": round(mem.cpu_seconds / workers, 1),
                 "peak_memory_mb": round(mem.peak, 0),
                 "rows": meta["rows"],
                 "parquet_mb": round(size_mb, 1),
@@ -162,7 +181,9 @@ def bench_simulate(sizes: list[int], workers: int, truth_draws: int) -> dict:
             print(json.dumps(runs[-1]), flush=True)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    return {"what": "simulate_cohort(n, seed=0, fmt='parquet', truth=True) on a LocalCluster",
+    return {"what": "simulate_cohort(n, seed=0, fmt='parquet', truth=True) on a LocalCluster; "
+            "cpu_seconds: all processes' user+system CPU; idle_estimate_seconds = "
+            "cpu_seconds / workers (the wall time were the cores free)",
             "target": "1,000,000 with truth < 300 s and < 6 GB", "runs": runs}
 
 
@@ -174,7 +195,7 @@ def main() -> None:
     ap.add_argument("--sim-n", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--truth-draws", type=int, default=64)
     args = ap.parse_args()
-    result = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    result = {}
     result["machine"] = {"cpu_count": os.cpu_count(), "python": platform.python_version(),
                          "platform": platform.platform()}
     if args.part in ("design", "all"):
@@ -183,7 +204,8 @@ def main() -> None:
     if args.part in ("simulate", "all"):
         result["simulate"] = bench_simulate(args.sim_n, args.workers, args.truth_draws)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}  # read late: runs may overlap
+    RESULTS.write_text(json.dumps({**old, **result}, indent=2) + "\n")
     print(f"wrote {RESULTS}")
 
 

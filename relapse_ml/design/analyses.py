@@ -157,9 +157,9 @@ def accuracy_rows(cohort, data, bcfg, truth) -> list[dict]:
 
 def run_trial(cfg: DesignConfig, scenario: str, n: int, seed: int) -> dict:
     """Simulate trial ``seed`` of ``scenario`` (a label of the config) with ``n`` randomized
-    patients and run the configured analyses: ``{"scenario", "n", "seed", "rows",
-    "seconds"}`` with rows of `RESULT_COLUMNS`. Deterministic: the same arguments give the
-    same rows on any machine or worker."""
+    patients and run the configured analyses: ``{"scenario", "n", "seed", "rows", "seconds",
+    "cpu_seconds"}`` with rows of `RESULT_COLUMNS`. Deterministic: the same arguments give
+    the same rows on any machine or worker."""
     import os
 
     from relapse_ml.benefit.data import align_truth, benefit_data
@@ -167,7 +167,7 @@ def run_trial(cfg: DesignConfig, scenario: str, n: int, seed: int) -> dict:
     from relapse_ml.simulate import simulate_trial
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    start = time.perf_counter()
+    start = time.perf_counter(), time.process_time()
     spec = cfg.scenario(scenario)
     need_truth = "benefit_accuracy" in cfg.analyses
     trial = simulate_trial(n=int(n), seed=int(seed), scenario=spec.name,
@@ -203,4 +203,5 @@ def _finish(rows, scenario, n, seed, n_at_risk, start) -> dict:
         full.update(r)
         out.append(full)
     return {"scenario": scenario, "n": int(n), "seed": int(seed), "rows": out,
-            "seconds": time.perf_counter() - start}
+            "seconds": time.perf_counter() - start[0],
+            "cpu_seconds": time.process_time() - start[1]}
