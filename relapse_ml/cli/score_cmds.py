@@ -52,16 +52,6 @@ SEED_OPT = typer.Option(0, "--seed", help="Seed of the bootstrap resamples.")
 OVERWRITE_OPT = typer.Option(False, "--overwrite", help="Replace an existing bundle directory.")
 
 
-def lean_imports() -> None:
-    """Keep pandera from importing Hypothesis (about 0.1 s of a cold start): its
-    data-synthesis strategies are never used to validate. A process that already imported
-    it (a test) is left as it is."""
-    import sys
-
-    if "hypothesis" not in sys.modules:
-        sys.modules["hypothesis"] = None  # `import hypothesis` now raises ImportError
-
-
 def score_cmd(
     patient: Path | None = PATIENT_OPT,
     model: str = MODEL_OPT,
@@ -76,7 +66,6 @@ def score_cmd(
     fhir_out: Path | None = FHIR_OUT_OPT,
 ) -> None:
     """Relapse risk with and without sorafenib, drivers and safety checks (decision support)."""
-    lean_imports()
     from relapse_ml.errors import RelapseMLError
     from relapse_ml.scoring.predict import LEAN_IMPORTS
 
