@@ -56,6 +56,8 @@ def training_ranges(X: pd.DataFrame) -> dict[str, dict[str, float]]:
     """Per-feature aggregates (min, 1st/99th percentile, max, share missing) — no patient rows."""
     out = {}
     for col in X.columns:
+        if str(col).startswith("_obs:"):  # hidden marker histories: raw input, no feature
+            continue
         v = X[col].to_numpy(float)
         ok = v[~np.isnan(v)]
         if ok.size == 0:

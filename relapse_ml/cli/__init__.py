@@ -14,6 +14,8 @@ from relapse_ml.cli import _common
 from relapse_ml.cli.benefit_cmds import benefit_cmd, subgroups_cmd
 from relapse_ml.cli.cohort_cmds import eligibility_cmd, simulate_cmd, validate_cmd
 from relapse_ml.cli.datasets_cmds import datasets_app
+from relapse_ml.cli.design_cmds import design_cmd
+from relapse_ml.cli.patient_cmds import patient_app
 from relapse_ml.cli.report_cmds import report_cmd
 from relapse_ml.cli.score_cmds import export_cmd, score_cmd
 from relapse_ml.cli.train_cmds import runs_cmd, train_cmd
@@ -47,7 +49,9 @@ app.command("export")(export_cmd)
 app.command("benefit")(benefit_cmd)
 app.command("subgroups")(subgroups_cmd)
 app.command("report")(report_cmd)
+app.command("design")(design_cmd)
 app.add_typer(datasets_app, name="datasets")
+app.add_typer(patient_app, name="patient")
 
 
 def main(argv: list[str] | None = None) -> None:

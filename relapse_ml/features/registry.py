@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 import pandas as pd
 
 from relapse_ml.errors import ConfigError
-from relapse_ml.features import baseline, chimerism, gvhd, markers, recovery, treatment
+from relapse_ml.features import baseline, chimerism, gvhd, markers, recovery, trajectory, treatment
 from relapse_ml.features.context import FeatureContext, FeatureSettings
 
 FeatureFn = Callable[[FeatureContext], pd.DataFrame]
@@ -29,6 +29,7 @@ _FUNCTIONS: tuple[FeatureFn, ...] = (
     gvhd.cgvhd_max_grade,
     treatment.arm,
     treatment.sorafenib_days,
+    trajectory.marker_history,
 )
 FEATURES: dict[str, FeatureFn] = {fn.__name__: fn for fn in _FUNCTIONS}
 # features a config asks for by name (not in the default set): the data they need is rare
@@ -54,7 +55,11 @@ FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
 # Everything except ``sorafenib_days``: exposure by L is a consequence of the arm (and of
 # toxicity), so a benefit analysis that flips the arm would pair it with an impossible
 # exposure. Ask for it by name for purely prognostic models.
-DEFAULT_FEATURES: tuple[str, ...] = tuple(n for n in FEATURES if n != "sorafenib_days")
+# ``marker_history`` is no feature but hidden raw histories (``_obs:*``) for the
+# marker-trajectory model step; it is added when a config names a ``trajectory`` model.
+DEFAULT_FEATURES: tuple[str, ...] = tuple(
+    n for n in FEATURES if n not in ("sorafenib_days", "marker_history")
+)
 FEATURES.update({fn.__name__: fn for fn in _OPTIONAL})
 
 

@@ -19,6 +19,48 @@ from relapse_ml.report.html import (
 )
 from relapse_ml.report.sections import OUTCOME_TEXT, fig
 
+KIND_WORDS = {
+    "constant": "the trial's average effect for every patient: no evidence that a patient's "
+    "benefit differs from the average",
+    "risk": "the average relative effect applied to each patient's baseline risk (PATH): no "
+    "evidence of effect modification beyond risk",
+    "individual": "individual estimates: they predicted held-out patients' benefit better than "
+    "the average",
+}
+
+
+def reported_section(rep: dict, assignment: str | None) -> Section:
+    """The one reported estimate per outcome, which learner and why (aggregates only)."""
+    rows = [
+        [
+            OUTCOME_TEXT.get(o, o),
+            r.get("learner", ""),
+            KIND_WORDS.get(r.get("kind"), r.get("kind", "")),
+            pts(r.get("mean")),
+            pts(r.get("median_interval_width")),
+            r.get("reason", ""),
+        ]
+        for o, r in rep.items()
+    ]
+    text = (
+        "Each patient is told one estimate per outcome, chosen by the cross-fitted τ-risk "
+        "(error against doubly robust pseudo-outcomes on held-out patients) over every learner, "
+        "the average effect included; its 95% interval comes from a bootstrap that re-runs the "
+        "choice. An interval covers the estimate's sampling error, not how far one patient's own "
+        "benefit may lie from it."
+    )
+    if assignment == "observational":
+        text += " OBSERVATIONAL comparison: the arm was not randomized."
+    return Section(
+        "reported-benefit",
+        "The reported individual benefit",
+        text,
+        body=table(
+            ["outcome", "learner", "what it is", "mean, points", "median interval width", "why"],
+            rows,
+        ),
+    )
+
 
 def benefit_sections(record, linked: dict) -> list[Section]:
     summary = record.json("tables/benefit_summary.json") or {}
@@ -57,6 +99,9 @@ def benefit_sections(record, linked: dict) -> list[Section]:
                 ),
             )
         )
+    rep = summary.get("reported")
+    if rep:
+        out.append(reported_section(rep, summary.get("assignment")))
     metrics = record.csv("tables/benefit_metrics.csv")
     if metrics is not None and len(metrics):
         out.append(learner_table(metrics, summary.get("heterogeneity_test") or {}, primary))

@@ -54,6 +54,9 @@ def group_of(col: str) -> str | None:
         return None
     if col in ("hct_ci", "hct_ci_missing"):
         return "hct_ci"
+    if col.startswith("_obs:"):  # hidden marker histories (features/trajectory.py)
+        marker = col.split(":")[1]
+        return {"mrd_mfc": "mrd_mfc", "wt1": "wt1", "donor_chimerism": "chimerism"}.get(marker)
     for prefix, group in (
         ("mrd_mfc_", "mrd_mfc"),
         ("wt1_", "wt1"),

@@ -1,0 +1,303 @@
+"""Marker trajectories: each patient's latent course of log-MRD, log-WT1 and chimerism at L.
+
+A multivariate linear mixed model ("two-stage" landmarking, Paige et al. 2018; Putter &
+van Houwelingen 2022): marker k of patient i at time t (months from day `TIME_CENTER`)
+is ``y = a_ik + s_ik t + e``, ``e ~ N(0, sigma_k^2)``, the six random effects
+``(a_k, s_k)`` jointly normal ``N(mu, D)`` so that one marker informs the others. An MRD
+sample of 0 (below the detection limit) is LEFT-CENSORED at log10 of the limit (a Tobit
+term ``log Phi((c - eta) / sigma)``), never a zero.
+
+This module is the numpy-only half (the scoring path imports it): the hidden history
+columns a landmark data set carries (``_obs:*``, see `marker_history`), the patient's
+posterior given population parameters (expectation propagation for the censored
+values) and the features read from it. Fitting the population parameters on training
+rows is `trajectory_fit.fit_trajectory_params`; the model wrapper that does both inside
+each fit is `relapse_ml.models.trajectory.TrajectoryModel`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from relapse_ml.data.contract import MRD_DETECTION_LIMIT
+
+HIDDEN_PREFIX = "_obs:"  # models ignore columns starting with it (models/base.py)
+HISTORY_SLOTS = 8  # the last samples kept per marker (days 30..365 hold 7 visits)
+TIME_CENTER = 60.0  # day at which a random level is read when t = 0
+MONTH = 30.0
+LANDMARK_COLUMN = f"{HIDDEN_PREFIX}landmark_day"
+
+
+@dataclass(frozen=True)
+class TrajectoryMarker:
+    """How one marker enters the model: transform to a roughly normal scale, censoring."""
+
+    name: str
+    scale: str  # "log10" (log10 v, censored below the limit), "log10p1" (log10(v + 1)),
+    #             "recipient" (log10(101 - donor %): 0 at full donor chimerism)
+    detection_limit: float | None = None  # raw values <= 0 are censored at log10(limit)
+    worst: str = "max"  # same-day duplicates: the most worrying value
+
+    def transform(self, v: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.scale == "log10":
+                return np.log10(np.where(v > 0, v, np.nan))
+            if self.scale == "log10p1":
+                return np.log10(np.maximum(v, 0.0) + 1.0)
+            return np.log10(101.0 - np.clip(v, 0.0, 100.0))
+
+    def censored(self, v: np.ndarray) -> np.ndarray:
+        if self.detection_limit is None:
+            return np.zeros(v.shape, bool)
+        return v <= 0
+
+    @property
+    def limit(self) -> float:
+        """The censoring point on the transformed scale (NaN when never censored)."""
+        return float(np.log10(self.detection_limit)) if self.detection_limit else np.nan
+
+
+MARKERS: tuple[TrajectoryMarker, ...] = (
+    TrajectoryMarker("mrd_mfc", "log10", MRD_DETECTION_LIMIT),
+    TrajectoryMarker("wt1", "log10p1"),
+    TrajectoryMarker("donor_chimerism", "recipient", worst="min"),
+)
+
+
+def history_columns(markers=MARKERS, slots: int = HISTORY_SLOTS) -> list[str]:
+    """Names of the hidden history columns: per marker ``slots`` days then values, and L."""
+    cols = [LANDMARK_COLUMN]
+    for m in markers:
+        cols += [f"{HIDDEN_PREFIX}{m.name}:day:{j}" for j in range(slots)]
+        cols += [f"{HIDDEN_PREFIX}{m.name}:value:{j}" for j in range(slots)]
+    return cols
+
+
+def marker_history(ctx):
+    """Hidden columns: each marker's last `HISTORY_SLOTS` samples by L (raw day, value), and L.
+
+    Not a feature a model reads (models drop ``_obs:`` columns): the raw material from
+    which `TrajectoryModel` computes posterior features with parameters fitted on its
+    training rows. Slots fill from the oldest kept sample; unused slots are NaN.
+    """
+    cols: dict[str, np.ndarray] = {LANDMARK_COLUMN: np.full(ctx.n_patients, ctx.landmark_day)}
+    for m in MARKERS:
+        s = ctx.samples(m.name, worst=m.worst)
+        days = np.full((ctx.n_patients, HISTORY_SLOTS), np.nan)
+        values = np.full((ctx.n_patients, HISTORY_SLOTS), np.nan)
+        if len(s.row):
+            first = np.maximum(s.starts, s.lasts - HISTORY_SLOTS + 1)
+            slot = np.arange(len(s.row)) - np.repeat(first, s.lasts - s.starts + 1)
+            keep = slot >= 0
+            rows = s.row[keep]
+            days[rows, slot[keep]] = s.day[keep]
+            values[rows, slot[keep]] = s.value[keep]
+        for j in range(HISTORY_SLOTS):
+            cols[f"{HIDDEN_PREFIX}{m.name}:day:{j}"] = days[:, j]
+        for j in range(HISTORY_SLOTS):
+            cols[f"{HIDDEN_PREFIX}{m.name}:value:{j}"] = values[:, j]
+    return ctx.frame(cols)
+
+
+@dataclass
+class History:
+    """Observations of n rows, flattened over markers and slots (J = K * slots).
+
+    t: months from `TIME_CENTER`; y: transformed value (censoring point where censored);
+    observed, censored: (n, J) masks; marker: (J,) marker index; landmark: (n,) days.
+    """
+
+    t: np.ndarray
+    y: np.ndarray
+    observed: np.ndarray
+    censored: np.ndarray
+    marker: np.ndarray
+    landmark: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.landmark)
+
+
+def history_from_columns(X: np.ndarray, columns: list[str], markers=MARKERS) -> History:
+    """Read the hidden history columns of a float array ``X`` (columns named ``columns``)."""
+    pos = {c: i for i, c in enumerate(columns)}
+    missing = [c for c in history_columns(markers) if c not in pos]
+    if missing:
+        from relapse_ml.errors import ModelError
+
+        raise ModelError(
+            f"the marker-trajectory step needs the hidden history columns ({missing[0]} ...); "
+            "build the landmark data with the 'marker_history' feature"
+        )
+    X = np.asarray(X, dtype=float)
+    ts, ys, obs, cens, mk = [], [], [], [], []
+    for k, m in enumerate(markers):
+        day = X[:, [pos[f"{HIDDEN_PREFIX}{m.name}:day:{j}"] for j in range(HISTORY_SLOTS)]]
+        raw = X[:, [pos[f"{HIDDEN_PREFIX}{m.name}:value:{j}"] for j in range(HISTORY_SLOTS)]]
+        have = ~np.isnan(day) & ~np.isnan(raw)
+        c = m.censored(np.nan_to_num(raw, nan=1.0)) & have
+        y = np.where(c, m.limit, m.transform(np.nan_to_num(raw, nan=1.0)))
+        have &= np.isfinite(y)
+        ts.append(np.where(have, (day - TIME_CENTER) / MONTH, 0.0))
+        ys.append(np.where(have, y, 0.0))
+        obs.append(have)
+        cens.append(c & have)
+        mk.append(np.full(HISTORY_SLOTS, k))
+    return History(np.hstack(ts), np.hstack(ys), np.hstack(obs), np.hstack(cens),
+                   np.concatenate(mk), X[:, pos[LANDMARK_COLUMN]])
+
+
+# -- the standard normal without scipy (the scoring path stays numpy-only) --------------------
+_ERFC = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807,
+         -1.13520398, 1.48851587, -0.82215223, 0.17087277)
+
+
+def log_ndtr(u: np.ndarray) -> np.ndarray:
+    """log Phi(u), relative error < 2e-7 (Numerical Recipes' erfc, kept on the log scale)."""
+    u = np.asarray(u, dtype=float)
+    z = np.abs(u) / np.sqrt(2.0)
+    t = 1.0 / (1.0 + 0.5 * z)
+    poly = np.zeros_like(t)
+    for c in _ERFC[:0:-1]:
+        poly = (poly + c) * t
+    log_erfc = np.log(t) - z * z + _ERFC[0] + poly  # log erfc(z), z >= 0
+    # Phi(u) = erfc(-u / sqrt 2) / 2; for u > 0 that is 1 - erfc(z) / 2
+    return np.where(u < 0, log_erfc - np.log(2.0), np.log1p(-0.5 * np.exp(log_erfc)))
+
+
+def ndtr(u: np.ndarray) -> np.ndarray:
+    return np.exp(log_ndtr(u))
+
+
+def mills(u: np.ndarray) -> np.ndarray:
+    """phi(u) / Phi(u), stable far into the lower tail."""
+    return np.exp(-0.5 * np.asarray(u, float) ** 2 - 0.5 * np.log(2 * np.pi) - log_ndtr(u))
+
+
+# -- population parameters and the patient's posterior ----------------------------------------
+@dataclass
+class TrajectoryParams:
+    """Population parameters: random-effect mean ``mu`` (2K), covariance ``D``, residual
+    variances ``sigma2`` (K), for `markers` in order (level then slope per marker)."""
+
+    mu: np.ndarray
+    D: np.ndarray
+    sigma2: np.ndarray
+    markers: tuple[str, ...] = tuple(m.name for m in MARKERS)
+
+    def to_json(self) -> dict:
+        return {"mu": self.mu.tolist(), "D": self.D.tolist(), "sigma2": self.sigma2.tolist(),
+                "markers": list(self.markers), "time_center": TIME_CENTER, "month": MONTH}
+
+    @classmethod
+    def from_json(cls, d: dict) -> TrajectoryParams:
+        return cls(np.asarray(d["mu"], float), np.asarray(d["D"], float),
+                   np.asarray(d["sigma2"], float), tuple(d["markers"]))
+
+
+def design(h: History, p: int) -> np.ndarray:
+    """Z (n, J, p): each observation's row of the random-effect design (0 where absent)."""
+    n, J = h.t.shape
+    Z = np.zeros((n, J, p))
+    j = np.arange(J)
+    Z[:, j, 2 * h.marker] = 1.0
+    Z[:, j, 2 * h.marker + 1] = h.t
+    return Z * h.observed[:, :, None]
+
+
+def posterior(params: TrajectoryParams, h: History, sweeps: int = 8, tol: float = 1e-6,
+              sites: tuple[np.ndarray, np.ndarray] | None = None):
+    """Approximate posterior of each row's random effects: mean (n, p), covariance (n, p, p).
+
+    Observed values are exact Gaussian terms; each censored value's Tobit term
+    ``Phi((c - eta) / sigma)`` is replaced by a Gaussian site fitted by expectation
+    propagation (moment matching of the truncated normal; Minka 2001), which gives the
+    posterior mean and covariance far better than a Laplace (mode) approximation when
+    most of a marker is censored. Vectorised over rows; ``sites`` (precisions, shifts
+    of the censored sites) warm-starts the iterations, see `posterior_sites`.
+    """
+    return posterior_sites(params, h, sweeps, tol, sites)[:2]
+
+
+def posterior_sites(params, h, sweeps=8, tol=1e-6, sites=None):
+    """`posterior` that also returns the fitted sites ``(tau, nu)`` (n, J) for a warm start."""
+    p = params.mu.size
+    Z = design(h, p)
+    P0 = np.linalg.inv(params.D)
+    s2 = params.sigma2[h.marker]  # (J,)
+    exact = h.observed & ~h.censored
+    tau = np.where(exact, 1.0 / s2, 0.0)
+    nu = np.where(exact, h.y / s2, 0.0)
+    if sites is not None:
+        tau = np.where(h.censored, sites[0], tau)
+        nu = np.where(h.censored, sites[1], nu)
+    cols = np.flatnonzero(h.censored.any(axis=0))
+    m, V = _moments(Z, tau, nu, P0, params.mu)
+    for _ in range(sweeps if cols.size else 0):
+        change = 0.0
+        for j in cols:
+            r = np.flatnonzero(h.censored[:, j])
+            z = Z[r, j, :]
+            Vz = np.einsum("npq,nq->np", V[r], z)
+            s, mj = np.einsum("np,np->n", z, Vz), np.einsum("np,np->n", z, m[r])
+            t_old, v_old = tau[r, j], nu[r, j]
+            s_cav = 1.0 / np.maximum(1.0 / s - t_old, 1e-12)
+            mu_cav = s_cav * (mj / s - v_old)
+            tot = s_cav + s2[j]
+            kappa = (h.y[r, j] - mu_cav) / np.sqrt(tot)
+            lam = mills(kappa)
+            new_m = mu_cav - s_cav * lam / np.sqrt(tot)
+            new_v = np.maximum(s_cav - s_cav**2 * lam * (kappa + lam) / tot, 1e-12)
+            t_new = np.maximum(1.0 / new_v - 1.0 / s_cav, 0.0)
+            v_new = new_m / new_v - mu_cav / s_cav
+            v_new = np.where(t_new > 0, v_new, 0.0)
+            dt, dv = t_new - t_old, v_new - v_old
+            # rank-one update of the rows' posteriors
+            denom = 1.0 + dt * s
+            V[r] -= (dt / denom)[:, None, None] * Vz[:, :, None] * Vz[:, None, :]
+            m[r] += Vz * ((dv - dt * mj) / denom)[:, None]
+            tau[r, j], nu[r, j] = t_new, v_new
+            change = max(change, float(np.max(np.abs(dt * s), initial=0.0)),
+                         float(np.max(np.abs(new_m - mj), initial=0.0)))
+        m, V = _moments(Z, tau, nu, P0, params.mu)  # refresh (round-off of rank-one steps)
+        if change < tol:
+            break
+    return m, V, (tau, nu)
+
+
+def _moments(Z, tau, nu, P0, mu):
+    Lam = np.einsum("njp,nj,njq->npq", Z, tau, Z) + P0
+    V = np.linalg.inv(Lam)
+    m = np.einsum("npq,nq->np", V, P0 @ mu + np.einsum("njp,nj->np", Z, nu))
+    return m, V
+
+
+def feature_names(params: TrajectoryParams) -> list[str]:
+    out = []
+    for name in params.markers:
+        out += [f"traj_{name}_level", f"traj_{name}_level_sd", f"traj_{name}_slope",
+                f"traj_{name}_slope_sd"]
+    return out + ["traj_mrd_mfc_p_detectable"] if "mrd_mfc" in params.markers else out
+
+
+def trajectory_features(params: TrajectoryParams, h: History) -> dict[str, np.ndarray]:
+    """Posterior features at each row's landmark L (level, slope per 30 days, their SDs,
+    and P(true MRD > its detection limit)), in `feature_names` order."""
+    m, V = posterior(params, h)
+    tL = (h.landmark - TIME_CENTER) / MONTH
+    out: dict[str, np.ndarray] = {}
+    for k, name in enumerate(params.markers):
+        a, s = 2 * k, 2 * k + 1
+        level = m[:, a] + m[:, s] * tL
+        var = V[:, a, a] + 2 * tL * V[:, a, s] + tL**2 * V[:, s, s]
+        out[f"traj_{name}_level"] = level
+        out[f"traj_{name}_level_sd"] = np.sqrt(np.maximum(var, 0.0))
+        out[f"traj_{name}_slope"] = m[:, s]
+        out[f"traj_{name}_slope_sd"] = np.sqrt(np.maximum(V[:, s, s], 0.0))
+    if "mrd_mfc" in params.markers:
+        limit = next(mk.limit for mk in MARKERS if mk.name == "mrd_mfc")
+        sd = np.maximum(out["traj_mrd_mfc_level_sd"], 1e-9)
+        out["traj_mrd_mfc_p_detectable"] = ndtr((out["traj_mrd_mfc_level"] - limit) / sd)
+    return out

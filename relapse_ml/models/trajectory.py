@@ -1,0 +1,80 @@
+"""`TrajectoryModel`: marker-trajectory features fitted inside each fit, then an inner model.
+
+On ``fit`` it estimates the population parameters of the trajectory model
+(`relapse_ml.features.trajectory_fit`) from the training rows' hidden marker histories
+(``_obs:*`` columns, the ``marker_history`` feature) only, appends each row's posterior
+features (`relapse_ml.features.trajectory.trajectory_features`: level, slope, their SDs,
+P(true MRD > detection limit)) and fits the inner model on them. ``predict`` computes the
+posteriors with the stored parameters; a row's features use only its own history up to
+its landmark. Cross-validation, bootstrap refits and stacking therefore refit the
+population parameters on each training part with no special case.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from relapse_ml.errors import ModelError
+from relapse_ml.features.trajectory import (
+    HIDDEN_PREFIX,
+    feature_names,
+    history_from_columns,
+    trajectory_features,
+)
+from relapse_ml.features.trajectory_fit import fit_trajectory_params
+from relapse_ml.models.base import CompetingRiskModel
+
+
+class TrajectoryModel(CompetingRiskModel):
+    """Marker-trajectory posterior features + an inner competing-risk model.
+
+    model: registry name of the inner model (not ``trajectory``); model_params: its
+    parameters; em_max_iter: EM iterations for the population parameters (EM is slow
+    under heavy censoring; 50 iterations change the features' ranking little, see the
+    benchmark).
+
+    Fitted: ``population_`` (`TrajectoryParams`), ``model_`` (the fitted inner model),
+    ``inner_columns_`` (the inner model's columns: the visible features, then the
+    trajectory features).
+    """
+
+    keeps_hidden_columns = True  # `CompetingRiskModel._check_X` keeps ``_obs:*`` for it
+
+    def __init__(self, model: str = "xgb_cs", model_params: dict | None = None,
+                 em_max_iter: int = 50):
+        self.model = model
+        self.model_params = model_params
+        self.em_max_iter = em_max_iter
+
+    def _fit(self, X: pd.DataFrame, time: np.ndarray, event: np.ndarray) -> None:
+        from relapse_ml.models.registry import make_model
+
+        if self.model == "trajectory":
+            raise ModelError("the trajectory step's inner model cannot be 'trajectory' itself")
+        inner = make_model(self.model, **(self.model_params or {}))
+        columns = [str(c) for c in X.columns]
+        h = history_from_columns(X.to_numpy(float), columns)
+        self.population_ = fit_trajectory_params(h, max_iter=self.em_max_iter)
+        Xin = self._inner_frame(X, h)
+        self.inner_columns_ = list(Xin.columns)
+        self.model_ = inner.fit(Xin, time, event)
+
+    def _inner_frame(self, X: pd.DataFrame, h) -> pd.DataFrame:
+        visible = X[[c for c in X.columns if not str(c).startswith(HIDDEN_PREFIX)]]
+        feats = trajectory_features(self.population_, h)
+        extra = pd.DataFrame({k: feats[k] for k in feature_names(self.population_)},
+                             index=X.index)
+        return pd.concat([visible, extra], axis=1)
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The inner model's input for ``X``: visible features and trajectory features."""
+        self._check_fitted()
+        frame = self._check_X(X, reset=False)
+        h = history_from_columns(frame.to_numpy(float), list(frame.columns))
+        return self._inner_frame(frame, h)
+
+    def _predict_f1_f2(self, X: pd.DataFrame, times: np.ndarray):
+        h = history_from_columns(X.to_numpy(float), list(X.columns))
+        ci = self.model_.predict_cumulative_incidence(self._inner_frame(X, h), times)
+        return ci[:, 1, :], ci[:, 2, :]

@@ -1,0 +1,140 @@
+"""Marker-trajectory features: the Tobit mixed model, its fit, leakage and the model step."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import log_ndtr as scipy_log_ndtr
+
+from relapse_ml.features.trajectory import (
+    HISTORY_SLOTS,
+    MARKERS,
+    TrajectoryParams,
+    history_columns,
+    history_from_columns,
+    log_ndtr,
+    mills,
+    posterior,
+    trajectory_features,
+)
+from relapse_ml.features.trajectory_fit import fit_trajectory_params
+
+DAYS = np.array([30.0, 60.0, 90.0, 120.0, 180.0])
+LIMIT = np.log10(0.01)  # MRD detection limit on the log10 scale
+TRUE = TrajectoryParams(
+    mu=np.array([-2.3, 0.25, 1.3, 0.05, 0.9, 0.02]),
+    D=np.diag([0.5, 0.04, 0.06, 0.01, 0.02, 0.004]),
+    sigma2=np.array([0.09, 0.02, 0.01]),
+)
+
+
+def _raw(k: int, y: np.ndarray) -> np.ndarray:
+    """Transformed values back to what the lab reports (MRD below the limit -> 0)."""
+    if k == 0:
+        return np.where(y < LIMIT, 0.0, 10.0**y)
+    if k == 1:
+        return 10.0**y - 1.0
+    return 101.0 - 10.0**y
+
+
+def simulate_histories(n: int, seed: int, params: TrajectoryParams = TRUE, landmark=180.0):
+    """Hidden history columns of ``n`` rows drawn from the model; also the true effects."""
+    rng = np.random.default_rng(seed)
+    b = rng.multivariate_normal(params.mu, params.D, size=n)
+    cols = {"_obs:landmark_day": np.full(n, landmark)}
+    for k, m in enumerate(MARKERS):
+        t = (DAYS - 60.0) / 30.0
+        y = b[:, [2 * k]] + b[:, [2 * k + 1]] * t + rng.normal(
+            0, np.sqrt(params.sigma2[k]), (n, DAYS.size))
+        raw = _raw(k, y)
+        days = np.where(DAYS <= landmark, DAYS, np.nan)
+        for j in range(HISTORY_SLOTS):
+            cols[f"_obs:{m.name}:day:{j}"] = np.full(n, days[j] if j < DAYS.size else np.nan)
+        for j in range(HISTORY_SLOTS):
+            v = raw[:, j] if j < DAYS.size and DAYS[j] <= landmark else np.full(n, np.nan)
+            cols[f"_obs:{m.name}:value:{j}"] = v
+    X = pd.DataFrame(cols)[history_columns()]
+    return X, b
+
+
+def _history(X: pd.DataFrame):
+    return history_from_columns(X.to_numpy(float), list(X.columns))
+
+
+def test_log_ndtr_matches_scipy():
+    u = np.linspace(-30, 8, 400)
+    assert np.allclose(log_ndtr(u), scipy_log_ndtr(u), rtol=2e-6, atol=1e-9)
+    lam = mills(u)
+    assert np.allclose(lam, np.exp(-0.5 * u**2 - 0.5 * np.log(2 * np.pi) - scipy_log_ndtr(u)),
+                       rtol=2e-6)
+
+
+def test_population_parameters_recovered_on_data_from_the_model():
+    X, _ = simulate_histories(800, seed=1)
+    fit = fit_trajectory_params(_history(X))
+    # means within 0.1 log10 (level; the Laplace E-step of a censored marker is biased by
+    # about 0.08 here, 3 standard errors) / 0.03 per month (slope); variances within 35 %
+    assert np.allclose(fit.mu[0::2], TRUE.mu[0::2], atol=0.1)
+    assert np.allclose(fit.mu[1::2], TRUE.mu[1::2], atol=0.03)
+    assert np.allclose(fit.sigma2, TRUE.sigma2, rtol=0.35)
+    assert np.allclose(np.diag(fit.D), np.diag(TRUE.D), rtol=0.35, atol=0.005)
+
+
+def test_patient_level_and_slope_recovered():
+    X, b = simulate_histories(400, seed=2)
+    f = trajectory_features(TRUE, _history(X))
+    t_L = (180.0 - 60.0) / 30.0
+    for k, name in enumerate(("mrd_mfc", "wt1", "donor_chimerism")):
+        level_true = b[:, 2 * k] + b[:, 2 * k + 1] * t_L
+        err = f[f"traj_{name}_level"] - level_true
+        sd = f[f"traj_{name}_level_sd"]
+        # the posterior is centred on the truth and its SD describes the error
+        assert abs(err.mean()) < 0.05
+        assert 0.7 < np.sqrt(np.mean((err / sd) ** 2)) < 1.3
+        assert np.corrcoef(f[f"traj_{name}_slope"], b[:, 2 * k + 1])[0, 1] > 0.8
+
+
+def test_mrd_below_the_detection_limit_is_censored_not_zero():
+    # a population with MRD mostly undetectable: its mean log10 MRD is well below the limit
+    params = TrajectoryParams(TRUE.mu.copy(), TRUE.D.copy(), TRUE.sigma2.copy())
+    params.mu[0], params.mu[1] = -2.6, 0.05
+    X, _ = simulate_histories(800, seed=3, params=params)
+    h = _history(X)
+    mrd = h.marker == 0
+    assert h.censored[:, mrd][h.observed[:, mrd]].mean() > 0.6  # mostly below the limit
+    fit = fit_trajectory_params(h)
+    assert abs(fit.mu[0] - params.mu[0]) < 0.1
+    # the naive reading (an undetectable sample taken at the limit) is biased upward
+    naive = h.y[:, mrd][h.observed[:, mrd]].mean()
+    assert naive - params.mu[0] > 0.4
+    # one patient: all samples undetectable vs all exactly at the limit (0.01 %)
+    two = X.iloc[:2].copy()
+    for j in range(DAYS.size):
+        two[f"_obs:mrd_mfc:value:{j}"] = [0.0, 0.01]
+    f = trajectory_features(fit, _history(two))
+    assert f["traj_mrd_mfc_level"][0] < LIMIT < f["traj_mrd_mfc_level"][0] + 3
+    assert f["traj_mrd_mfc_level"][0] < f["traj_mrd_mfc_level"][1] - 0.2
+    assert f["traj_mrd_mfc_p_detectable"][0] < f["traj_mrd_mfc_p_detectable"][1]
+
+
+def test_one_row_gives_the_same_features_as_the_batch():
+    X, _ = simulate_histories(50, seed=4)
+    fit = fit_trajectory_params(_history(X))
+    batch = trajectory_features(fit, _history(X))
+    for i in (0, 17, 49):
+        one = trajectory_features(fit, _history(X.iloc[[i]]))
+        for k, v in one.items():
+            assert v[0] == pytest.approx(batch[k][i], abs=1e-9)
+
+
+def test_posterior_without_samples_is_the_prior():
+    X, _ = simulate_histories(3, seed=5)
+    X.loc[:, [c for c in X.columns if ":value:" in c]] = np.nan
+    m, V = posterior(TRUE, _history(X))
+    assert np.allclose(m, TRUE.mu) and np.allclose(V, TRUE.D)
+
+
+def test_params_round_trip_json():
+    again = TrajectoryParams.from_json(TRUE.to_json())
+    assert np.array_equal(again.D, TRUE.D) and again.markers == TRUE.markers
