@@ -241,3 +241,18 @@ def test_scoring_warns_about_an_unseen_level_instead_of_a_missing_value():
     # a model without stored levels (older bundles) gives no flag rather than a false one
     model.info = {}
     assert not warning_flags(cohort, X, model, 60)["ood"].any()
+
+
+def test_blood_counts_and_chimerism_share_the_marker_family():
+    t = tiny_tables()
+    m = pd.concat([t["measurements"], pd.DataFrame(
+        [("A", 10, "anc", 0.2, "PB"), ("A", 20, "anc", 1.8, "PB"), ("A", 20, "anc", 1.2, "PB")],
+        columns=t["measurements"].columns)], ignore_index=True)  # fmt: skip
+    X = build_features(Cohort(t["patients"], m, t["events"]), 60, ["blood_counts", "chimerism"])
+    a = X.loc["A"]
+    # same-day duplicates keep the worrying (lowest) count; low is bad, so "peak" is the lowest
+    assert a["anc_latest"] == 1.2 and a["anc_lowest"] == 0.2 and a["anc_neutropenic_ever"] == 1
+    assert a["anc_trend"] == pytest.approx((1.2 - 0.2) / 10 * 30) and a["anc_days_since"] == 40
+    assert X.loc["B", "anc_missing"] == 1 and np.isnan(X.loc["B", "anc_latest"])
+    assert X.loc["C", "chimerism_latest"] == 100 and X.loc["C", "chimerism_mixed"] == 0
+    assert X.loc["A", "chimerism_missing"] == 1  # day-90 sample is after L = 60

@@ -458,6 +458,7 @@ def test_cli_imports_myeloid_and_validates_it(tmp_path):
     r = run_relapse_ml("datasets", "import", "myeloid", "--out", tmp_path / "m")
     assert r.returncode == 0, r.stderr
     assert "myeloid" in r.stdout and "158 patients" in r.stdout
+    assert "arm not randomized" in r.stdout and "not recorded" in r.stdout
     meta = json.loads((tmp_path / "m" / "cohort.json").read_text())
     assert meta["randomized"] is False and meta["contract_version"] == 2
     again = run_relapse_ml("datasets", "import", "myeloid", "--out", tmp_path / "m")

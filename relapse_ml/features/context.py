@@ -174,10 +174,6 @@ class MarkerSamples:
         hit = np.asarray(positive, dtype=np.int8)
         return self.scatter(np.maximum.reduceat(hit, self.starts).astype(float))
 
-    def ever_above(self, threshold: float) -> np.ndarray:
-        """1.0 when any sample exceeds ``threshold``, 0.0 when none does, NaN without samples."""
-        return self.ever(self.value > threshold)
-
     def slope_last_two(self, transform=None, per_days: float = 30.0) -> np.ndarray:
         """Change of ``transform(value)`` per ``per_days`` days between the last two samples.
 
