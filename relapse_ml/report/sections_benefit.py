@@ -245,17 +245,24 @@ def benefit_shap(record, summary: dict) -> list[Section]:
         rest = name.removeprefix("shap_dependence_")
         o, _, feat = rest.partition("_")
         figs.append(fig(path, f"Dependence of the {OUTCOME_TEXT.get(o, o)} benefit on {feat}."))
-    if figs:
+    constant = [OUTCOME_TEXT.get(o, o) for o, v in sur.items() if v.get("constant")]
+    if figs or constant:
+        note = explain.get("note", "")
+        if constant:
+            note = (
+                f"The reported {' and '.join(constant)} benefit is the same for every patient "
+                "(the average effect): there is nothing for SHAP to explain. " + note
+            )
         out.append(
             Section(
                 "shap-benefit",
                 "SHAP on the benefit",
                 "Each dot is a patient: the SHAP value of a feature for a tree surrogate of the "
-                "primary learner's benefit estimates, on the benefit's own scale (percentage points "
+                "reported benefit estimates, on the benefit's own scale (percentage points "
                 "of absolute risk reduction), coloured by the feature's value; it describes the "
                 "model, not causation, and is only as trustworthy as the surrogate's R².",
                 figures=figs,
-                after=paragraph(explain.get("note", ""), "note") if explain.get("note") else "",
+                after=paragraph(note, "note") if note else "",
             )
         )
     path = record.figure("shap_relapse_risk")
