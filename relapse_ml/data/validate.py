@@ -1,8 +1,9 @@
 """Validate the three contract tables: every violation, located by table, row and column.
 
 Per-column rules (types, codes, ranges, uniqueness) run through pandera schemas built
-from `relapse_ml.data.schemas` (one patient's few rows: the same rules without pandera); rules that span rows or tables (events after death,
-orphan ids, outcome present) are checked here with vectorised pandas.
+from `relapse_ml.data.schemas` (one patient's few rows: the same rules without pandera);
+rules that span rows or tables (events after death, orphan ids, outcome present) are
+checked here with vectorised pandas.
 """
 
 from __future__ import annotations
