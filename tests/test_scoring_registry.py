@@ -74,7 +74,8 @@ def test_cold_registry_score_imports_neither_mlflow_nor_scikit_learn(store, tmp_
         f"    main(['score', '--patient', {str(patient)!r}, '--json'])\n"
         "except SystemExit as e:\n"
         "    assert not e.code, e.code\n"
-        "heavy = [m for m in ('mlflow', 'sklearn', 'sqlalchemy') if m in sys.modules]\n"
+        "heavy = [m for m in ('mlflow', 'sklearn', 'sqlalchemy', 'pandera', 'pydantic')\n"
+        "         if m in sys.modules]\n"
         "print(json.dumps(heavy), file=sys.stderr)\n"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -170,8 +170,10 @@ def read_cohort(directory: str | os.PathLike) -> Cohort:
 
 
 def cohort_from_frames(patients: pd.DataFrame, measurements: pd.DataFrame, events: pd.DataFrame,
-                       meta: dict | None = None, label: str = "") -> Cohort:
-    """Validate in-memory tables (e.g. a single-patient record) into a `Cohort`."""
+                       meta: dict | None = None, label: str = "", pandera: bool = True) -> Cohort:
+    """Validate in-memory tables (e.g. a single-patient record) into a `Cohort`.
+
+    ``pandera=False``: the same rules checked without importing pandera (one patient's rows)."""
     meta = dict(meta or {})
     problems = check_declarations(meta, f"{label}cohort.json")
     if problems:
@@ -181,7 +183,7 @@ def cohort_from_frames(patients: pd.DataFrame, measurements: pd.DataFrame, event
             for n, f in (("patients", patients), ("measurements", measurements), ("events", events))]
     parsed, violations = validate_tables(*srcs, extra_columns=extras,
                                          extra_markers=meta.get("extra_markers"),
-                                         extra_events=meta.get("extra_events"))
+                                         extra_events=meta.get("extra_events"), pandera=pandera)
     if violations:
         raise DataValidationError(violations)
     return _as_cohort(parsed, meta, extras, None)

@@ -190,6 +190,7 @@ def patient_from_dict(
         events,
         meta={"name": label, "extra_columns": extras},
         label=f"{label}: ",
+        pandera=False,  # one patient's few rows: the contract's rules without importing pandera
     )
     check_at_risk(cohort, L)
     return PatientRecord(cohort=cohort, landmark_day=L, source=label, visit_as_followup=added)
