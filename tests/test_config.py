@@ -26,6 +26,10 @@ def _model_for(path):
         from relapse_ml.benefit.config import BenefitConfig
 
         return BenefitConfig
+    if path.name.startswith("design"):
+        from relapse_ml.design.config import DesignConfig
+
+        return DesignConfig
     return TrainConfig
 
 
