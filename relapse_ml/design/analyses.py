@@ -156,17 +156,23 @@ def accuracy_rows(cohort, data, bcfg, truth) -> list[dict]:
 
 
 def run_trial(cfg: DesignConfig, scenario: str, n: int, seed: int) -> dict:
+    """`_run_trial` with the numerical libraries on one thread, so that a trial gives the
+    same numbers in this process and on any worker (threaded BLAS sums in another order)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return _run_trial(cfg, scenario, n, seed)
+
+
+def _run_trial(cfg: DesignConfig, scenario: str, n: int, seed: int) -> dict:
     """Simulate trial ``seed`` of ``scenario`` (a label of the config) with ``n`` randomized
     patients and run the configured analyses: ``{"scenario", "n", "seed", "rows", "seconds",
     "cpu_seconds"}`` with rows of `RESULT_COLUMNS`. Deterministic: the same arguments give
-    the same rows on any machine or worker."""
-    import os
-
+    the same rows in any process of the same installation."""
     from relapse_ml.benefit.data import align_truth, benefit_data
     from relapse_ml.errors import RelapseMLError
     from relapse_ml.simulate import simulate_trial
 
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     start = time.perf_counter(), time.process_time()
     spec = cfg.scenario(scenario)
     need_truth = "benefit_accuracy" in cfg.analyses
