@@ -2,6 +2,9 @@
 
     nice -n 10 python experiments/bench_train.py --sizes 2500 20000 [--variant default stack super]
 
+Wall time depends on what else the machine runs: ``cpu_s`` (this process's CPU time) and the
+load average at the end are recorded beside it.
+
 Variants: ``default`` (configs/default.yaml as shipped), ``stack`` (default + the stacked
 ensemble), ``super`` (default models on stacked landmarks 60–365). Each run appends a row to
 experiments/results/bench_train.csv: size, variant, seconds in total and per model (CV with
@@ -47,11 +50,13 @@ def run(n: int, variant: str, seed: int) -> dict:
         def progress(msg):
             stamps.append((time.perf_counter(), str(msg)))
 
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = run_training(config(variant), cohort, track=False, progress=progress)
-        total = time.perf_counter() - t0
+        total, cpu = time.perf_counter() - t0, time.process_time() - c0
+        load = os.getloadavg()[0]
     m = result.metrics[result.metrics["model"] == result.final_model].set_index("metric")["pooled"]
     row = {"n": n, "variant": variant, "seed": seed, "total_s": round(total, 1),
+           "cpu_s": round(cpu, 1), "load_avg_1min_at_end": round(load, 1),
            "rows": result.n_rows, "final_model": result.final_model,
            "c_index": round(m["c_index"], 4), "ipa_tau": round(m["ipa_tau"], 4),
            "calibration_slope": round(m["calibration_slope"], 3),

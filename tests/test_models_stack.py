@@ -54,7 +54,13 @@ def test_the_simplex_solver_finds_the_brute_force_minimum():
 
 
 def test_a_stack_member_cannot_be_the_null_model_or_a_stack():
-    X, time, event = simulate_cause_specific(100, seed=1)
     for bad in ([{"name": "aalen_johansen"}], [{"name": "stack"}], []):
         with pytest.raises(ModelError):
-            make_model("stack", members=bad).fit(X, time, event)
+            make_model("stack", members=bad)
+
+
+def test_a_bad_member_fails_when_the_model_is_made_not_mid_training():
+    with pytest.raises(ModelError, match="stack member 'cox_cs'.*no parameter"):
+        make_model("stack", members=[{"name": "cox_cs", "params": {"penaliser": 0.1}}])
+    with pytest.raises(ModelError, match="Unknown model 'cox'"):
+        make_model("stack", members=[{"name": "cox"}])

@@ -41,4 +41,7 @@ def make_model(name: str, **params) -> CompetingRiskModel:
     if unknown:
         allowed = ", ".join(sorted(valid)) or "none"
         raise ModelError(f"Model '{name}' has no parameter(s) {unknown}; it takes: {allowed}.")
-    return cls(**params)
+    model = cls(**params)
+    if hasattr(model, "validate"):  # an ensemble checks its members now, not mid-training
+        model.validate()
+    return model

@@ -62,6 +62,17 @@ class StackedCompetingRisk(CompetingRiskModel):
             raise ModelError("a stack needs at least one member, each with a distinct label")
         return out
 
+    def validate(self) -> StackedCompetingRisk:
+        """Check the members (names, parameters) before any fitting; a ModelError names the fault."""
+        from relapse_ml.models.registry import make_model
+
+        for label, name, params in self._specs():
+            try:
+                make_model(name, **params)
+            except ModelError as err:
+                raise ModelError(f"stack member '{label}': {err}") from None
+        return self
+
     def _fit(self, X: pd.DataFrame, time: np.ndarray, event: np.ndarray) -> None:
         from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
