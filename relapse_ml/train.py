@@ -173,6 +173,11 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
                           for k in KEY_METRICS}},
     )
 
+    from relapse_ml.features.baseline import category_levels
+
+    levels = category_levels(cohort)  # an unseen level at scoring is an OOD warning
+    if levels:
+        predictor.info["categories"] = levels
     weights = getattr(model, "weights_", None)
     if weights:
         predictor.info["stack_weights"] = dict(weights)
