@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 from pathlib import Path
 from typing import Any, Literal
 
@@ -10,6 +12,26 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from relapse_ml.errors import ConfigError
 
 MODEL_NAMES = ("aalen_johansen", "cox_cs", "fine_gray", "trajectory", "xgb_cs", "xgb_direct")
+DEFAULTS_FILE = Path(__file__).with_name("default_config.yaml")  # configs/default.yaml links here
+
+
+@functools.cache
+def _packaged_defaults() -> dict:
+    import yaml
+
+    return yaml.safe_load(DEFAULTS_FILE.read_text())
+
+
+def default(*keys: str):
+    """The value of ``keys`` in the packaged default config (a fresh copy)."""
+    value = _packaged_defaults()
+    for k in keys:
+        value = value[k]
+    return copy.deepcopy(value)
+
+
+def _from_defaults(*keys: str):
+    return Field(default_factory=lambda: default(*keys))
 
 
 class _Strict(BaseModel):
@@ -19,10 +41,12 @@ class _Strict(BaseModel):
 class LandmarkConfig(_Strict):
     """Landmark day L, horizon H counted from L, and the super-landmark option."""
 
-    landmark_day: float = Field(60, ge=0, le=4000)
-    horizon_days: float = Field(730, gt=0, le=4000)
-    super_landmark: bool = False
-    landmarks: list[float] = Field(default_factory=lambda: [60, 90, 120, 180, 270, 365])
+    landmark_day: float = Field(default_factory=lambda: default("landmark", "landmark_day"),
+                                ge=0, le=4000)
+    horizon_days: float = Field(default_factory=lambda: default("landmark", "horizon_days"),
+                                gt=0, le=4000)
+    super_landmark: bool = _from_defaults("landmark", "super_landmark")
+    landmarks: list[float] = _from_defaults("landmark", "landmarks")
 
     @field_validator("landmarks")
     @classmethod
@@ -37,7 +61,8 @@ class LandmarkConfig(_Strict):
 class ModelSpec(_Strict):
     """One competing-risk model: its registry name and keyword parameters."""
 
-    name: Literal["aalen_johansen", "cox_cs", "fine_gray", "trajectory", "xgb_cs", "xgb_direct"]
+    name: Literal["aalen_johansen", "cox_cs", "fine_gray", "trajectory", "xgb_cs", "xgb_direct",
+                  "stack"]
     params: dict[str, Any] = Field(default_factory=dict)
     label: str | None = None
 
@@ -49,32 +74,47 @@ class ModelSpec(_Strict):
 class EvaluationConfig(_Strict):
     """Cross-validation and metric settings."""
 
-    n_splits: int = Field(5, ge=2, le=20)
-    n_repeats: int = Field(1, ge=1, le=50)
-    n_boot: int = Field(200, ge=0, le=10000)
-    seed: int = 0
-    times: list[float] | None = None  # days from the landmark; default: inside follow-up
-    horizons: list[float] = Field(default_factory=lambda: [365, 730])
+    n_splits: int = Field(default_factory=lambda: default("evaluation", "n_splits"), ge=2, le=20)
+    n_repeats: int = Field(default_factory=lambda: default("evaluation", "n_repeats"), ge=1, le=50)
+    n_boot: int = Field(default_factory=lambda: default("evaluation", "n_boot"), ge=0, le=10000)
+    seed: int = _from_defaults("evaluation", "seed")
+    times: list[float] | None = _from_defaults("evaluation", "times")  # days from the landmark
+    horizons: list[float] = _from_defaults("evaluation", "horizons")
 
 
 class TrackingConfig(_Strict):
-    """Where runs go. ``tracking_uri`` None: $MLFLOW_TRACKING_URI, else ./mlruns.db (SQLite)."""
+    """Where runs go, what is registered, and the registration guard.
 
-    experiment: str = "relapse-ml"
-    tracking_uri: str | None = None
-    register_as: str | None = "relapse-risk"
-    final_model: str | None = None  # label/name of the model refitted on all data; default: best CV
-    log_model: bool = True
+    ``tracking_uri`` None: $MLFLOW_TRACKING_URI, else ./mlruns.db (SQLite). The guard
+    refuses to register a final model whose cross-validated IPA is below ``min_ipa`` or whose
+    mean predicted relapse incidence at the horizon is off the Aalen–Johansen estimate by more
+    than max(``max_incidence_gap``, ``max_incidence_gap_relative`` × the estimate).
+    """
+
+    experiment: str = _from_defaults("tracking", "experiment")
+    tracking_uri: str | None = _from_defaults("tracking", "tracking_uri")
+    register_as: str | None = _from_defaults("tracking", "register_as")
+    final_model: str | None = _from_defaults("tracking", "final_model")  # None: best CV IPA
+    log_model: bool = _from_defaults("tracking", "log_model")
+    min_ipa: float = _from_defaults("tracking", "min_ipa")
+    max_incidence_gap: float = Field(
+        default_factory=lambda: default("tracking", "max_incidence_gap"), ge=0, le=1)
+    max_incidence_gap_relative: float = Field(
+        default_factory=lambda: default("tracking", "max_incidence_gap_relative"), ge=0)
 
 
 class TrainConfig(_Strict):
-    """A training experiment: data, landmark, features, models, evaluation, tracking."""
+    """A training experiment: data, landmark, features, models, evaluation, tracking.
 
-    name: str = "experiment"
-    data: str | None = None  # cohort directory; None: the embedded demo cohort
+    Every default is read from the packaged ``default_config.yaml`` (``configs/default.yaml``).
+    """
+
+    name: str = _from_defaults("name")
+    data: str | None = _from_defaults("data")  # cohort directory; None: the embedded demo cohort
     landmark: LandmarkConfig = Field(default_factory=LandmarkConfig)
-    features: list[str] | None = None  # None: the default feature set
-    models: list[ModelSpec] = Field(default_factory=lambda: [ModelSpec(name="cox_cs")])
+    features: list[str] | None = _from_defaults("features")  # None: the default feature set
+    models: list[ModelSpec] = Field(
+        default_factory=lambda: [ModelSpec(**m) for m in default("models")])
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
@@ -110,7 +150,7 @@ def parse_config(data: dict | None, model=TrainConfig, source: str = "config"):
 
 
 def load_config(path: str | Path | None, model=TrainConfig):
-    """Read and validate a YAML config; ``None`` gives the defaults."""
+    """Read and validate a YAML config; ``None`` gives the defaults (``default_config.yaml``)."""
     import yaml
 
     if path is None:

@@ -77,8 +77,10 @@ def assemble_incidence(f1: np.ndarray, f2: np.ndarray) -> np.ndarray:
 class BreslowBaseline:
     """Baseline hazard increments of one cause at its distinct event times.
 
-    offset: the margin the increments refer to (the largest training margin),
-    kept so that exp(margin - offset) cannot overflow.
+    offset: the margin the increments refer to (the largest training margin). A margin
+    above it is read as the offset itself (the guard on the linear predictor): no patient
+    gets a hazard ratio beyond the highest one the model was fitted on, and
+    exp(margin - offset) cannot overflow.
     """
 
     times: np.ndarray
@@ -87,7 +89,7 @@ class BreslowBaseline:
 
     def hazard_increments(self, margin: np.ndarray) -> np.ndarray:
         """dLambda(t_j | x) for each patient: ``(n_samples, n_times)``."""
-        relative = np.exp(np.asarray(margin, dtype=float) - self.offset)
+        relative = np.exp(np.minimum(np.asarray(margin, dtype=float) - self.offset, 0.0))
         return relative[:, None] * self.increments[None, :]
 
     def cumulative_hazard(self, margin: np.ndarray, times) -> np.ndarray:

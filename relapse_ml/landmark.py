@@ -17,6 +17,7 @@ import pandas as pd
 from relapse_ml.data.contract import CENSORED
 from relapse_ml.errors import ConfigError
 from relapse_ml.features import FeatureSettings, build_features, resolve_features
+from relapse_ml.features.baseline import training_columns
 
 DEFAULT_LANDMARK_DAY = 60  # the trial's randomization window closes at day 60
 DEFAULT_HORIZON_DAYS = 730  # counted from the landmark
@@ -116,7 +117,7 @@ def landmark_dataset(
     at_risk = T > L
     # features for the whole cohort, then the at-risk rows: the columns (e.g. levels of an
     # extra string column) are then the same at every landmark
-    X = build_features(cohort, L, names, settings)
+    X = training_columns(build_features(cohort, L, names, settings), cohort)
     rows = np.flatnonzero(at_risk)
     from_L = T[rows] - L
     return LandmarkData(

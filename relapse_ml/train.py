@@ -42,6 +42,8 @@ class TrainResult:
     model_version: str | None = None
     figures: dict = field(default_factory=dict)
     cv: dict = field(default_factory=dict)
+    guard: object = None  # registration.GuardResult of the final model
+    registration_refused: str | None = None  # why the final model was not registered
 
 
 def feature_list(cfg: TrainConfig) -> list[str] | None:
@@ -99,8 +101,20 @@ def oracle_risk(cohort: Cohort, cfg: TrainConfig, patient_id: np.ndarray) -> np.
     return None if np.isnan(risk).any() else risk
 
 
-def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progress=print) -> TrainResult:
-    """Cross-validate every configured model, refit the best on all data, track the run."""
+def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progress=print,
+                 force: bool = False, folds: Path | None = None,
+                 save_oof: Path | None = None) -> TrainResult:
+    """Cross-validate every configured model, refit the best on all data, track the run.
+
+    The final model is registered only when it passes the registration guard
+    (`relapse_ml.registration`) or ``force`` is set; the run is logged either way.
+    folds: a fold file (`relapse_ml.folds`) replacing the stratified splits;
+    save_oof: write every model's out-of-fold incidences at the horizon there.
+    """
+    from relapse_ml import folds as F
+
+    if save_oof is not None:
+        F.check_writable(save_oof)
     from relapse_ml.evaluation import (
         EvaluationWarning,
         compare_with_oracle,
@@ -118,7 +132,9 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
             f"{cohort.name}: only {len(ld)} patients at risk at the landmark with "
             f"{int((ld.event == 1).sum())} relapses — too few for {cfg.evaluation.n_splits}-fold "
             "cross-validation; lower evaluation.n_splits or use more data")
+    given, repeats = F.read_folds(folds, ld.patient_id) if folds is not None else (None, None)
     grid, tau = eval_grid(cfg)
+    H = float(cfg.landmark.horizon_days)
     progress(f"{cohort.name}: {len(ld)} rows at risk ({len(np.unique(ld.patient_id))} patients), "
              f"{int((ld.event == 1).sum())} relapses, {int((ld.event == 2).sum())} non-relapse deaths "
              f"within {cfg.landmark.horizon_days:g} days of the landmark; {ld.X.shape[1]} features")
@@ -132,7 +148,8 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
             cv = cross_validate(factory, ld.X, ld.time, ld.event, groups=ld.patient_id, times=grid,
                                 tau=tau, n_splits=cfg.evaluation.n_splits,
                                 n_repeats=cfg.evaluation.n_repeats, seed=cfg.evaluation.seed,
-                                n_boot=cfg.evaluation.n_boot)
+                                n_boot=cfg.evaluation.n_boot, folds=given,
+                                extra_times=[H] if save_oof is not None else None)
         cvs[spec.display] = cv
         for metric, r in cv.summary.iterrows():
             rows.append({"model": spec.display, "metric": metric, **r.to_dict()})
@@ -143,7 +160,8 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
 
     final = cfg.tracking.final_model or _best_model(metrics, cfg)
     spec = next(m for m in cfg.models if m.display == final)
-    model = make_model(spec.name, **model_params(spec, cfg)).fit(ld.X, ld.time, ld.event)
+    model = make_model(spec.name, **model_params(spec, cfg)).fit(ld.X, ld.time, ld.event,
+                                                                 groups=ld.patient_id)
     predictor = RelapseRiskPredictor(
         model=model, feature_columns=list(ld.X.columns), features=feature_list(cfg),
         landmark_day=float(cfg.landmark.landmark_day), horizon_days=float(cfg.landmark.horizon_days),
@@ -154,6 +172,31 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
               "metrics": {k: _f(metrics.loc[(metrics["model"] == final) & (metrics["metric"] == k), "pooled"])
                           for k in KEY_METRICS}},
     )
+
+    from relapse_ml.features.baseline import category_levels
+
+    levels = category_levels(cohort)  # an unseen level at scoring is an OOD warning
+    if levels:
+        predictor.info["categories"] = levels
+    weights = getattr(model, "weights_", None)
+    if weights:
+        predictor.info["stack_weights"] = dict(weights)
+        progress(f"  {final} weights (refitted on all rows): "
+                 + ", ".join(f"{k} {v:.2f}" for k, v in weights.items()))
+    if save_oof is not None:
+        table = F.oof_table(cvs, final, ld.patient_id, H, repeats,
+                            ld.landmark_day if cfg.landmark.super_landmark else None)
+        F.write_oof(save_oof, table)
+        progress(f"out-of-fold predictions of {len(cvs)} models written to {save_oof}")
+
+    from relapse_ml.registration import check_registration
+
+    guard = check_registration(
+        final, _f(metrics.loc[(metrics["model"] == final) & (metrics["metric"] == "ipa_tau"), "pooled"]),
+        cvs[final].oof_cif, cvs[final].times, model.predict_cif(ld.X, [tau], cause=1)[:, 0],
+        ld.time, ld.event, tau, cfg.tracking)
+    if not guard.passed:
+        progress(f"warning: {guard.reason}")
 
     oracle = None
     risk = oracle_risk(cohort, cfg, ld.patient_id)
@@ -168,11 +211,11 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
                          n_patients=int(len(np.unique(ld.patient_id))),
                          events={"relapse": int((ld.event == 1).sum()), "nrm": int((ld.event == 2).sum()),
                                  "censored": int((ld.event == 0).sum())},
-                         tau=tau, oracle=oracle, cv=cvs)
+                         tau=tau, oracle=oracle, cv=cvs, guard=guard)
     if track:
         from relapse_ml.tracking.train_run import log_training_run
 
-        log_training_run(result, cfg, cohort, ld)
+        log_training_run(result, cfg, cohort, ld, force=force)
     return result
 
 
@@ -198,54 +241,3 @@ def _best_model(metrics: pd.DataFrame, cfg: TrainConfig) -> str:
 
 def _f(series) -> float:
     return float(series.iloc[0]) if len(series) else float("nan")
-
-
-def figures(result: TrainResult, ld, cohort: Cohort, out_dir: Path) -> dict[str, Path]:
-    """Figures of aggregates: incidence by arm, calibration, AUC(t), feature importance."""
-    from relapse_ml import figures as F
-
-    out = {}
-    t_plot = np.linspace(0, float(ld.time.max()), 200)
-    arms = cohort.patients.set_index("patient_id")["arm"].reindex(ld.patient_id).fillna("(no arm)") \
-        if "arm" in cohort.patients else pd.Series(["all"] * len(ld))
-    ax = F.plot_cif_by_group(ld.time, ld.event, arms.to_numpy(), t_plot,
-                             title="Relapse and non-relapse death by arm, from the landmark")
-    F.save(ax, out_dir / "cif_by_arm.png")
-    out["cif_by_arm"] = out_dir / "cif_by_arm.png"
-
-    cv = result.cv[result.final_model]
-    table = cv.pooled[0].get("calibration_table")
-    if table is not None and len(table):
-        ax = F.plot_calibration(table, title=f"Calibration at {result.tau:g} days ({result.final_model}, out-of-fold)")
-        F.save(ax, out_dir / "calibration.png")
-        out["calibration"] = out_dir / "calibration.png"
-
-    curves = {}
-    for label, c in result.cv.items():
-        by_time = c.pooled[0].get("by_time")
-        if by_time is not None and "auc" in by_time:
-            curves[label] = (by_time["time"].to_numpy(), by_time["auc"].to_numpy())
-    if curves:
-        ax = F.plot_auc_over_time(curves)
-        F.save(ax, out_dir / "auc_over_time.png")
-        out["auc_over_time"] = out_dir / "auc_over_time.png"
-
-    names, values, what = feature_importance(result.predictor.model, ld.X)
-    if names is not None:
-        ax = F.plot_importance(names, values, title=what)
-        F.save(ax, out_dir / "feature_importance.png")
-        out["feature_importance"] = out_dir / "feature_importance.png"
-    return out
-
-
-def feature_importance(model, X: pd.DataFrame):
-    """Mean |TreeSHAP| on the relapse log-hazard (XGBoost) or standardised Cox coefficients."""
-    if hasattr(model, "shap_margin"):
-        values, _ = model.shap_margin(X, cause=1)
-        return list(model.feature_names_in_), np.abs(values).mean(axis=0), \
-            "Mean |SHAP| on the relapse log-hazard (margin scale)"
-    beta = getattr(model, "beta_std_", None)
-    if isinstance(beta, dict) and 1 in beta:
-        return list(model.preprocessor_.columns_), np.asarray(beta[1], float), \
-            "Relapse cause-specific log-HR per SD (Cox)"
-    return None, None, None

@@ -11,8 +11,18 @@ from relapse_ml.data.contract import PATIENT_CATEGORIES
 VISITS = (14, 30, 45, 60, 90, 120, 180, 270, 365, 540, 730)
 
 
-def make_cohort(n: int = 12, seed: int = 0, extras: bool = True) -> Cohort:
-    """A trial-like cohort: baseline, arm, marker visits, GVHD, sorafenib spells, outcomes."""
+EXTRA_MARKERS = {"ngs_mrd": {"unit": "VAF %", "min": 0, "max": 100, "detection_limit": 0.001,
+                             "scale": "log", "description": "NGS-MRD"}}
+EXTRA_EVENTS = {"cmv_infection": {"graded": False, "description": "CMV infection"},
+                "platelet_recovery": {"graded": False, "description": "platelets >= 20"}}
+
+
+def make_cohort(n: int = 12, seed: int = 0, extras: bool = True, declared: bool = False) -> Cohort:
+    """A trial-like cohort: baseline, arm, marker visits, GVHD, sorafenib spells, outcomes.
+
+    declared: add contract v2 declared extras (an NGS-MRD marker, CMV infection and platelet
+    recovery events) and platelet counts.
+    """
     rng = np.random.default_rng(seed)
     pats, meas, evs = [], [], []
     for i in range(n):
@@ -76,6 +86,16 @@ def make_cohort(n: int = 12, seed: int = 0, extras: bool = True) -> Cohort:
                         "PB",
                     )
                 )
+        if declared:
+            for v in VISITS:
+                if v <= end and rng.random() < 0.7:
+                    meas.append((pid, float(v), "ngs_mrd", float(np.round(rng.choice([0, 0.01, 0.3]), 3)), "BM"))
+                if v <= end and rng.random() < 0.5:
+                    meas.append((pid, float(v), "plt", float(np.round(rng.lognormal(3.5, 0.8), 1)), "PB"))
+            for name in EXTRA_EVENTS:
+                d = float(rng.integers(5, 300))
+                if d <= end and rng.random() < 0.5:
+                    evs.append((pid, d, name, np.nan, None))
         if rng.random() < 0.4:
             d = float(rng.integers(15, 100))
             if d <= end:
@@ -101,4 +121,6 @@ def make_cohort(n: int = 12, seed: int = 0, extras: bool = True) -> Cohort:
     )
     events = events.sort_values(["patient_id", "day"], kind="stable").reset_index(drop=True)
     extra = {"ferritin": "number", "cmv_reactivation": "bool", "center": "string"} if extras else {}
-    return Cohort(patients=patients, measurements=measurements, events=events, extra_columns=extra)
+    return Cohort(patients=patients, measurements=measurements, events=events, extra_columns=extra,
+                  extra_markers=dict(EXTRA_MARKERS) if declared else {},
+                  extra_events=dict(EXTRA_EVENTS) if declared else {})

@@ -16,7 +16,7 @@ learners:
   - {label: s_risk, kind: s, interactions: [], model: {name: fine_gray, params: {penalizer: 0.1}}}
   - {label: dr, kind: dr, model: {name: fine_gray, params: {penalizer: 0.1}}}
 primary: dr
-intervals: {n_boot: 3}
+intervals: {n_boot: 3, learners: [dr]}
 heterogeneity: {n_boot: 50}
 subgroups: {names: [mrd_detectable, age_band, donor_type]}
 explain: {top_features: 1, n_patients: 1, surrogate: {n_estimators: 30}}
@@ -60,7 +60,14 @@ def test_benefit_json_on_the_demo_cohort(benefit_run):
     h = doc["heterogeneity_test"]
     assert 0 <= h["test_autoc_p"] <= 1 and isinstance(h["heterogeneity_detected"], bool)
     learners = {(m["learner"], m["outcome"]) for m in doc["metrics"]}
-    assert learners == {(x, o) for x in ("s_risk", "dr") for o in ("relapse", "rfs")}
+    named = ("s_risk", "dr", "constant", "reported", "trial_average")
+    assert learners == {(x, o) for x in named for o in ("relapse", "rfs")}
+    for o in ("relapse", "rfs"):
+        rep = doc["reported"][o]
+        assert rep["learner"] in ("s_risk", "dr", "constant") and rep["reason"]
+        assert rep["kind"] in ("constant", "risk", "individual")
+        assert sum(doc["intervals"]["reported"]["choices"][o].values()) == 3
+    assert {"tau_risk", "tau_risk_vs_constant", "r_loss"} <= {m["metric"] for m in doc["metrics"]}
     assert doc["truth_used"] is True  # the demo cohort is simulated and carries its truth
     assert {m["metric"] for m in doc["metrics"]} >= {
         "test_autoc_p",
@@ -69,7 +76,10 @@ def test_benefit_json_on_the_demo_cohort(benefit_run):
     }
     assert doc["intervals"]["dr"]["n_ok"] == 3
     s = doc["explain"]["surrogate"]["relapse"]
-    assert len(s["top_features"]) == 1 and s["r2_in_sample"] <= 1
+    if doc["reported"]["relapse"]["kind"] == "constant":  # SHAP explains what is reported
+        assert s["constant"] and s["top_features"] == []
+    else:
+        assert len(s["top_features"]) == 1 and s["r2_in_sample"] <= 1
     assert "not causation" in doc["explain"]["note"]
 
 
@@ -78,7 +88,14 @@ def test_patient_estimates_only_where_asked(benefit_run, workdir):
     assert len(table) == benefit_run["patients"]
     assert {"dr_relapse_benefit", "dr_relapse_benefit_low", "dr_rfs_benefit"} <= set(table)
     assert (table["dr_relapse_benefit_low"] <= table["dr_relapse_benefit_high"]).all()
-    assert (workdir / "out" / "patients_explanations.csv").exists()
+    for o in ("relapse", "rfs"):  # the reported estimate: every patient, no missing values
+        cols = [f"benefit_{o}", f"benefit_{o}_low", f"benefit_{o}_high"]
+        assert table[cols].notna().all().all()
+        assert (table[cols[1]] <= table[cols[0]]).all() and (table[cols[0]] <= table[cols[2]]).all()
+    # per-patient SHAP only where some reported estimate differs between patients
+    explained = any(not benefit_run["explain"]["surrogate"][o].get("constant")
+                    for o in ("relapse", "rfs"))
+    assert (workdir / "out" / "patients_explanations.csv").exists() == explained
     # MLflow holds aggregates only: no patient id in any logged table
     import mlflow
 

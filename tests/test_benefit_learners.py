@@ -8,7 +8,8 @@ import pytest
 from scipy.stats import spearmanr
 
 from relapse_ml.benefit.config import BenefitConfig, LearnerSpec
-from relapse_ml.benefit.learners import bootstrap_intervals, cross_fit, make_folds
+from relapse_ml.benefit.intervals import bootstrap_intervals
+from relapse_ml.benefit.learners import cross_fit, make_folds
 from relapse_ml.benefit.run import align_truth, benefit_data
 from relapse_ml.errors import ConfigError, RelapseMLError
 

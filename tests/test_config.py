@@ -26,6 +26,10 @@ def _model_for(path):
         from relapse_ml.benefit.config import BenefitConfig
 
         return BenefitConfig
+    if path.name.startswith("design"):
+        from relapse_ml.design.config import DesignConfig
+
+        return DesignConfig
     return TrainConfig
 
 
@@ -44,7 +48,7 @@ def test_default_config_is_the_documented_one():
         ({"landmark": {"horizon_days": -5}}, "landmark.horizon_days"),
         ({"evaluation": {"n_splits": 1}}, "evaluation.n_splits"),
         ({"models": [{"name": "cox_cs"}, {"name": "cox_cs"}]}, "distinct 'label'"),
-        ({"tracking": {"final_model": "xgb_cs"}}, "tracking.final_model"),
+        ({"tracking": {"final_model": "xgb_direct"}}, "tracking.final_model"),
     ],
 )
 def test_bad_configs_name_the_key(data, needle):
@@ -69,4 +73,4 @@ def test_yaml_errors_and_missing_file(tmp_path):
 def test_flatten_gives_dotted_params():
     flat = flatten(TrainConfig())
     assert flat["landmark.landmark_day"] == "60"
-    assert flat["models.0.name"] == "cox_cs"
+    assert flat["models.0.name"] == "aalen_johansen" and flat["models.1.name"] == "cox_cs"

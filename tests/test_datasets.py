@@ -1,4 +1,5 @@
-"""Public-data adapters (KMsurv bmt, mstate ebmt4): contract codes, outcome counts, import."""
+"""Public-data adapters (KMsurv bmt, mstate ebmt4, survival myeloid): contract codes, outcome
+counts, field-by-field mappings, import."""
 
 from __future__ import annotations
 
@@ -12,9 +13,17 @@ import pytest
 
 from relapse_ml.data import contract as C
 from relapse_ml.data.outcome import derive_outcome
-from relapse_ml.datasets import DATASETS, import_dataset, load_bmt, load_dataset, load_ebmt4
+from relapse_ml.datasets import (
+    DATASETS,
+    import_dataset,
+    load_bmt,
+    load_dataset,
+    load_ebmt4,
+    load_myeloid,
+)
 from relapse_ml.datasets.bmt import raw_bmt
 from relapse_ml.datasets.ebmt4 import raw_ebmt4
+from relapse_ml.datasets.myeloid import in_remission_at_transplant, raw_myeloid
 from relapse_ml.errors import RelapseMLError
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "datasets.md"
@@ -26,7 +35,7 @@ DAY_MAX = C.EVENT_DAY_RANGE[1]
 
 @pytest.fixture(scope="module")
 def raw():
-    return {"bmt": raw_bmt(), "ebmt4": raw_ebmt4()}
+    return {"bmt": raw_bmt(), "ebmt4": raw_ebmt4(), "myeloid": raw_myeloid()}
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +49,11 @@ def expected_outcome(name: str, r: pd.DataFrame) -> pd.DataFrame:
         relapse = r["d2"] == 1
         nrm = (r["d1"] == 1) & ~relapse
         time = np.where(relapse, r["t2"], r["t1"])
+    elif name == "myeloid":  # the kept patients, day 0 = transplant
+        r = r[in_remission_at_transplant(r)]
+        relapse = r["rltime"].notna()
+        nrm = (r["death"] == 1) & ~relapse
+        time = np.where(relapse, r["rltime"], r["futime"]) - r["txtime"]
     else:  # ebmt4, administratively censored at the contract's last day
         relapse = (r["rel.s"] == 1) & (r["rel"] <= DAY_MAX)
         nrm = (r["srv.s"] == 1) & (r["srv"] <= DAY_MAX) & ~relapse
@@ -48,11 +62,11 @@ def expected_outcome(name: str, r: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"time": time.astype(float), "event": event})
 
 
-@pytest.mark.parametrize(("name", "n"), [("bmt", 137), ("ebmt4", 2279)])
-def test_patient_count_matches_the_source(loaded, raw, name, n):
+@pytest.mark.parametrize(("name", "n", "kept"), [("bmt", 137, 137), ("ebmt4", 2279, 2279), ("myeloid", 646, 158)])
+def test_patient_count_matches_the_source(loaded, raw, name, n, kept):
     assert len(raw[name]) == n
     p = loaded[name]["patients"]
-    assert len(p) == n
+    assert len(p) == kept
     assert p["patient_id"].is_unique
 
 
@@ -60,14 +74,23 @@ def test_patient_count_matches_the_source(loaded, raw, name, n):
 def test_tables_use_only_contract_codes(loaded, name):
     d = loaded[name]
     p, ev, ms = d["patients"], d["events"], d["measurements"]
+    meta = d["cohort_json"]
     for col in C.PATIENT_REQUIRED:
-        assert col in p and p[col].notna().all(), col
+        assert col in p and (p[col].notna().all() or col == "ecog"), col
     for col, codes in C.PATIENT_CATEGORIES.items():
         assert set(p[col]) <= set(codes), col
+    # contract v2: what the source does not record is `unknown` (ecog: empty), and declared
+    for col in meta["unknown_columns"]:
+        assert (p[col] == "unknown").all() if col != "ecog" else p[col].isna().all(), col
+    unknown_somewhere = {c for c in C.PATIENT_CATEGORIES if (p[c] == "unknown").any()}
+    assert unknown_somewhere <= set(meta["unknown_columns"])
     assert p["age"].between(0, 100).all()
-    assert (p["ecog"] % 1 == 0).all() and p["ecog"].between(0, 4).all()
-    assert p["arm"].isna().all()  # observational
-    assert set(ev["event"]) <= set(C.EVENTS)
+    assert p["ecog"].isna().all()  # none of the three records a performance status
+    if name == "myeloid":
+        assert set(p["arm"]) == {"sorafenib", "control"} and meta["randomized"] is False
+    else:
+        assert p["arm"].isna().all()  # observational
+    assert set(ev["event"]) <= set(C.EVENTS) | set(meta.get("extra_events", {}))
     assert ev["day"].between(*C.EVENT_DAY_RANGE).all()
     for event, rng in C.EVENTS.items():
         grades = ev.loc[ev["event"] == event, "grade"]
@@ -92,6 +115,8 @@ def test_derived_outcome_reproduces_the_source(loaded, raw, name):
     if name == "bmt":  # relapses and deaths in remission exactly as in the source
         assert counts[C.RELAPSE] == raw[name]["d2"].sum()
         assert counts[C.NRM] == ((raw[name]["d1"] == 1) & (raw[name]["d2"] == 0)).sum()
+    elif name == "myeloid":
+        assert (counts[C.RELAPSE], counts[C.NRM], counts[C.CENSORED]) == (38, 33, 87)
     else:
         r = raw[name]
         lost_relapses = ((r["rel.s"] == 1) & (r["rel"] > DAY_MAX)).sum()
@@ -117,7 +142,8 @@ def test_bmt_events_match_the_source_columns(loaded, raw):
     alive_or_before_death = lambda t: (r["d1"] == 0) | (r[t] <= r["t1"])  # noqa: E731
     assert n["agvhd"] == ((r["da"] == 1) & alive_or_before_death("ta")).sum()
     assert n["cgvhd"] == ((r["dc"] == 1) & alive_or_before_death("tc")).sum()
-    assert n["engraftment"] == ((r["dp"] == 1) & alive_or_before_death("tp")).sum()
+    assert n["platelet_recovery"] == ((r["dp"] == 1) & alive_or_before_death("tp")).sum()
+    assert "engraftment" not in n  # neutrophil engraftment is not recorded
     assert n["last_followup"] == (r["d1"] == 0).sum()
     dropped = ((r["dc"] == 1) & (r["tc"] > r["t1"]) & (r["d1"] == 1)).sum()
     assert (
@@ -137,14 +163,17 @@ def test_bmt_events_match_the_source_columns(loaded, raw):
     )
 
 
-def test_ebmt4_maps_recovery_but_not_the_adverse_event(loaded, raw):
+def test_ebmt4_maps_recovery_and_the_adverse_event_as_declared_events(loaded, raw):
     r, ev = raw["ebmt4"], loaded["ebmt4"]["events"]
-    assert not ev["event"].isin(["agvhd", "cgvhd"]).any()
-    assert (
-        ev.loc[ev["event"] == "engraftment"].shape[0]
-        == ((r["rec.s"] == 1) & (r["rec"] <= DAY_MAX)).sum()
-    )
-    assert not any("ae" == c or c.startswith("ae_") for c in loaded["ebmt4"]["patients"].columns)
+    meta = loaded["ebmt4"]["cohort_json"]
+    assert set(meta["extra_events"]) == {"platelet_recovery", "adverse_event"}
+    assert not ev["event"].isin(["agvhd", "cgvhd", "engraftment"]).any()  # no invented grade
+    for event, t, s_ in (("platelet_recovery", "rec", "rec.s"), ("adverse_event", "ae", "ae.s")):
+        got = ev[ev["event"] == event].set_index("patient_id")["day"].sort_index()
+        src = r[(r[s_] == 1) & (r[t] <= DAY_MAX)]
+        want = pd.Series(src[t].to_numpy(float), index="ebmt4-" + src["id"].map("{:04d}".format))
+        pd.testing.assert_series_equal(got, want.sort_index(), check_names=False, check_index_type=False)
+    assert ev.loc[ev["event"] == "adverse_event", "day"].max() <= 100  # acute GVHD window
     lfu_max = ev[(ev["event"] == "last_followup") & (ev["day"] == DAY_MAX)]
     observed_beyond = r["srv"] > DAY_MAX  # death at srv, so none of them died by day 4000
     assert lfu_max["detail"].notna().sum() == observed_beyond.sum()  # administrative censoring
@@ -152,6 +181,77 @@ def test_ebmt4_maps_recovery_but_not_the_adverse_event(loaded, raw):
     p = loaded["ebmt4"]["patients"]
     assert p.groupby("age_class")["age"].nunique().eq(1).all()
     np.testing.assert_array_equal(p["gvhd_prophylaxis"], r["proph"] == "yes")
+    np.testing.assert_array_equal(p["sex_match"], r["match"].astype(str))
+    np.testing.assert_array_equal(p["year_group"], r["year"].astype(str))
+
+
+def test_myeloid_field_by_field_on_a_hand_made_frame():
+    raw = pd.DataFrame({
+        "id": [1, 2, 3, 4, 5, 6, 7],
+        "trt": ["B", "A", "A", "B", "A", "B", "A"],
+        "sex": ["f", "m", "m", "f", "f", "m", "f"],
+        "flt3": ["C", "A", "B", "A", "B", "C", "A"],
+        "futime": [900, 700, 400, 800, 300, 500, 600],
+        "death": [0, 1, 1, 0, 1, 1, 0],
+        "txtime": [100, 150, 120, np.nan, 90, 200, 50],
+        "crtime": [40, 30, np.nan, 35, 95, 60, 50],
+        "rltime": [np.nan, 450, np.nan, np.nan, np.nan, 150, np.nan],
+    })  # fmt: skip
+    # 1 kept (censored), 2 kept (relapse then death), 3 no remission, 4 not transplanted,
+    # 5 remission after transplant, 6 relapse before transplant, 7 remission on transplant day
+    d = load_myeloid(raw)
+    p, ev, meta = d["patients"], d["events"], d["cohort_json"]
+    assert list(p["patient_id"]) == ["myeloid-001", "myeloid-002"]
+    assert list(p["arm"]) == ["sorafenib", "control"] and list(p["sex"]) == ["F", "M"]
+    assert list(p["flt3_burden"]) == ["C", "A"] and list(p["disease_status"]) == ["CR1", "CR1"]
+    assert list(p["days_cr_to_transplant"]) == [60.0, 120.0]
+    assert (p["flt3"] == "unknown").all() and p["ecog"].isna().all() and (p["diagnosis"] == "AML").all()
+    got = list(ev[["patient_id", "day", "event"]].itertuples(index=False, name=None))
+    assert got == [("myeloid-001", 800.0, "last_followup"), ("myeloid-002", 300.0, "relapse"),
+                   ("myeloid-002", 550.0, "death")]  # fmt: skip
+    assert meta["selection"] == {
+        "source_patients": 7, "not_transplanted": 1, "transplanted": 6,
+        "kept_in_remission_at_transplant": 2, "left_out_no_remission_before_transplant": 1,
+        "left_out_remission_on_or_after_transplant": 2, "left_out_relapse_before_transplant": 1,
+    }  # fmt: skip
+    assert meta["randomized"] is False and "propensity" in meta["arm_meaning"]
+    out = derive_outcome(p, d["measurements"], ev)
+    assert list(out["event"]) == [C.CENSORED, C.RELAPSE] and list(out["time"]) == [800.0, 300.0]
+
+
+def test_myeloid_keeps_every_patient_in_remission_at_transplant(loaded, raw):
+    r = raw["myeloid"]
+    want = r[r["txtime"].notna() & (r["crtime"] < r["txtime"]) & ~(r["rltime"] <= r["txtime"])]
+    p = loaded["myeloid"]["patients"]
+    assert list(p["patient_id"]) == list("myeloid-" + want["id"].map("{:03d}".format))
+    sel = loaded["myeloid"]["cohort_json"]["selection"]
+    assert sel["transplanted"] == r["txtime"].notna().sum() == 364
+    assert sel["kept_in_remission_at_transplant"] + sel["left_out_no_remission_before_transplant"] + \
+        sel["left_out_remission_on_or_after_transplant"] + sel["left_out_relapse_before_transplant"] == 364
+    assert (loaded["myeloid"]["events"]["day"] > 0).all()  # nothing on or before the transplant
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_no_placeholder_or_constant_becomes_a_feature(loaded, name):
+    """The training matrix of each public cohort: no column from an unrecorded contract field,
+    no constant column."""
+    from relapse_ml.config import load_config
+    from relapse_ml.data.io import cohort_from_frames
+    from relapse_ml.landmark import landmark_dataset
+
+    d = loaded[name]
+    cohort = cohort_from_frames(d["patients"], d["measurements"], d["events"], meta=d["cohort_json"])
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / f"{name}.yaml")
+    X = landmark_dataset(cohort, 60, 730, cfg.features).X
+    unrecorded = [*d["cohort_json"]["unknown_columns"], *d["cohort_json"]["imputed_columns"]]
+    assert not [c for c in X if any(c == u or c.startswith(f"{u}_") for u in unrecorded)]
+    assert not [c for c in X if X[c].nunique(dropna=False) <= 1]
+    if name in ("ebmt4", "bmt"):  # the recovery the peers use is a feature
+        assert {"platelet_recovery_by_landmark", "platelet_recovery_day"} <= set(X.columns)
+    if name == "ebmt4":
+        assert {"extra_adverse_event_by_landmark", "extra_adverse_event_days_since"} <= set(X.columns)
+    if name == "myeloid":
+        assert "arm" in X and X["arm"].isin([0.0, 1.0]).all()
 
 
 @pytest.mark.parametrize("name", list(DATASETS))
@@ -171,11 +271,8 @@ def test_every_non_contract_column_is_declared_with_its_type(loaded, name):
             assert pd.api.types.is_bool_dtype(values), col
         else:
             assert values.map(lambda v: isinstance(v, str)).all(), col
-    assert set(meta["imputed_columns"]) <= set(C.PATIENT_REQUIRED)
+    assert set(meta["imputed_columns"]) <= {"age"}  # the one number the contract cannot leave empty
     assert all(reason for reason in meta["imputed_columns"].values())
-    # placeholders are constant or a function of a kept column, so models lose nothing by ignoring them
-    for col in meta["imputed_columns"]:
-        assert p[col].nunique() == 1 or col == "age"
     json.dumps(meta)  # cohort.json must be serialisable
 
 
@@ -184,12 +281,12 @@ def test_docs_describe_every_imputed_and_extra_column(loaded, name):
     text = DOCS.read_text()
     meta = loaded[name]["cohort_json"]
     assert f"`{name}`" in text
-    for col in [*meta["imputed_columns"], *meta["extra_columns"]]:
+    for col in [*meta["imputed_columns"], *meta["extra_columns"], *meta.get("extra_events", {})]:
         assert f"`{col}`" in text, col
 
 
 def test_unknown_name_lists_the_available_ones(tmp_path):
-    with pytest.raises(RelapseMLError, match="bmt, ebmt4"):
+    with pytest.raises(RelapseMLError, match="bmt, ebmt4, myeloid"):
         load_dataset("nope")
     with pytest.raises(RelapseMLError, match="available"):
         import_dataset("nope", tmp_path / "x")
@@ -206,17 +303,14 @@ def test_import_writes_a_cohort_that_validates(tmp_path, loaded, name):
     ]
     assert [p.name for p in tmp_path.iterdir()] == [name]  # no temporary directory left behind
     meta = json.loads((out / "cohort.json").read_text())
-    assert (
-        meta["name"] == name
-        and meta["source"]
-        and meta["extra_columns"]
-        and meta["imputed_columns"]
-    )
+    assert meta["name"] == name and meta["source"] and meta["extra_columns"] and meta["unknown_columns"]
     assert pd.read_csv(out / "measurements.csv").empty
     io = pytest.importorskip("relapse_ml.data.io", reason="read_cohort (lead) not available yet")
     cohort = io.read_cohort(out)  # raises DataValidationError listing violations, if any
     assert cohort.n_patients == len(loaded[name]["patients"])
     assert cohort.extra_columns == meta["extra_columns"]
+    assert cohort.extra_events == meta.get("extra_events", {})
+    assert cohort.unknown_columns == meta["unknown_columns"]
     want = derive_outcome(
         loaded[name]["patients"], loaded[name]["measurements"], loaded[name]["events"]
     )
@@ -303,7 +397,7 @@ def test_adapters_clip_events_after_death_and_beyond_day_4000():
     assert d["cohort_json"]["adapter_changes"]["events_after_death_dropped"] == {"agvhd": 1}
     p2 = ev[ev["patient_id"] == "bmt-002"]
     assert list(p2["event"]) == [
-        "engraftment",
+        "platelet_recovery",
         "agvhd",
         "relapse",
         "cgvhd",
@@ -334,16 +428,19 @@ def test_adapters_clip_events_after_death_and_beyond_day_4000():
     np.testing.assert_allclose(out["time"], [DAY_MAX, 3000, DAY_MAX])
     assert d["events"]["day"].max() == DAY_MAX
     assert list(d["patients"]["age"]) == [10.0, 30.0, 50.0]
+    ev = d["events"]
+    assert list(ev.loc[ev["event"] == "adverse_event", "patient_id"]) == ["ebmt4-0001"]
+    assert list(ev.loc[ev["event"] == "platelet_recovery", "day"]) == [20.0, 30.0]  # 5000 > day 4000
     assert d["cohort_json"]["adapter_changes"]["patients_censored_at_day_max"] == 3
 
 
-def test_eligibility_on_bmt_treats_placeholders_as_not_assessable(loaded, raw):
+def test_eligibility_on_bmt_treats_unknown_as_not_assessable(loaded, raw):
     from relapse_ml.data.cohort import Cohort
     from relapse_ml.eligibility import screen
 
     d = loaded["bmt"]
     c = Cohort(d["patients"], d["measurements"], d["events"])
-    r = screen(c, ignore_columns=d["cohort_json"]["imputed_columns"])
+    r = screen(c)
     pp = r.per_patient
     assert (pp["inc_ecog_0_2"] == "not_assessable").all()
     assert (pp["status"] != "eligible").all()  # no screening columns in a 1980s data set
@@ -353,3 +450,16 @@ def test_eligibility_on_bmt_treats_placeholders_as_not_assessable(loaded, raw):
     )
     assert (pp["alive_relapse_free"] == "met").sum() == alive_relapse_free_at_60.sum()
     assert (pp["inc_age_18_65"] == "failed").sum() == (r_["z1"] < 18).sum()
+
+
+def test_cli_imports_myeloid_and_validates_it(tmp_path):
+    from tests._helpers_cli import run_relapse_ml
+
+    r = run_relapse_ml("datasets", "import", "myeloid", "--out", tmp_path / "m")
+    assert r.returncode == 0, r.stderr
+    assert "myeloid" in r.stdout and "158 patients" in r.stdout
+    assert "arm not randomized" in r.stdout and "not recorded" in r.stdout
+    meta = json.loads((tmp_path / "m" / "cohort.json").read_text())
+    assert meta["randomized"] is False and meta["contract_version"] == 2
+    again = run_relapse_ml("datasets", "import", "myeloid", "--out", tmp_path / "m")
+    assert again.returncode == 2 and "not empty" in again.stderr and "Traceback" not in again.stderr

@@ -284,9 +284,10 @@ def test_baseline_levels_are_fixed_by_the_contract():
     Xa = build_features(Cohort(one, empty_m, empty_e), 60, ["baseline"])
     Xb = build_features(Cohort(other, empty_m, empty_e), 60, ["baseline"])
     assert list(Xa.columns) == list(Xb.columns)
-    n_dummies = sum(len(PATIENT_CATEGORIES[c]) - 1 for c in
+    # levels besides ``unknown`` and the reference, plus two ``_unknown`` indicators
+    n_dummies = sum(len(PATIENT_CATEGORIES[c]) - 2 for c in
                     ("sex", "diagnosis", "disease_status", "cytogenetic_risk", "pre_hsct_mrd",
-                     "donor_type", "conditioning"))  # fmt: skip
+                     "donor_type", "conditioning")) + 2  # fmt: skip
     assert Xa.shape[1] == 4 + n_dummies  # age, ecog, hct_ci, hct_ci_missing
     assert (Xa.filter(regex="_").drop(columns=["hct_ci", "hct_ci_missing"]) == 0).all().all()
     b = Xb.loc["B"]
@@ -352,7 +353,7 @@ def test_every_feature_returns_aligned_float_columns(tiny):
         out = fn(ctx)
         assert out.index.equals(ctx.index), name
         assert all(pd.api.types.is_float_dtype(t) for t in out.dtypes), name
-        assert len(out.columns) >= 1 or name == "extra"  # no declared extras here
+        assert len(out.columns) >= 1 or name in ("extra", "extra_markers", "extra_events")
         seen |= set(out.columns)
     X = build_features(tiny, 60, list(FEATURES))
     assert X.columns.is_unique and set(X.columns) == seen

@@ -22,7 +22,7 @@ from relapse_ml.landmark import (
 )
 from tests._helpers_features import make_cohort
 
-ALL_FEATURES = list(DEFAULT_FEATURES) + ["sorafenib_days"]
+ALL_FEATURES = list(DEFAULT_FEATURES) + ["sorafenib_days", "platelet_recovery", "blood_counts"]
 
 
 def _outcome_cohort(outcomes: list[tuple[str, float, str]]) -> Cohort:
@@ -77,8 +77,15 @@ def test_at_risk_set_and_outcome_from_the_landmark():
     assert data.X.shape[0] == 5 and list(data.X.columns) == data.feature_names
     assert (data.landmark_day == 60).all() and data.time.dtype == float and data.event.dtype == int
     # the rows of X are the patients' rows of build_features, in the same order
+    # (less the baseline columns constant over this cohort: every patient has the same baseline)
     full = build_features(cohort, L)
-    pd.testing.assert_frame_equal(data.X, full.loc[list(data.patient_id)].reset_index(drop=True))
+    assert set(full.columns) - set(data.X.columns) == {
+        c for c in full.columns if c in ("age", "ecog", "hct_ci", "hct_ci_missing")
+        or c.startswith(("sex_", "diagnosis_", "disease_status_", "cytogenetic_risk_",
+                         "pre_hsct_mrd_", "donor_type_", "conditioning_"))}  # fmt: skip
+    pd.testing.assert_frame_equal(
+        data.X, full.loc[list(data.patient_id), data.X.columns].reset_index(drop=True)
+    )
 
 
 @pytest.mark.parametrize("L,H", [(60, 730), (180, 365), (365, 100)])
@@ -155,9 +162,13 @@ def test_bad_settings_are_config_errors():
 # ---------------------------------------------------------------- leakage (property test)
 
 LANDMARKS = (30, 60, 90, 180, 365)
-_COHORTS = {seed: make_cohort(n=10, seed=seed) for seed in (11, 12)}
-_MARKERS = tuple(m for m in MARKERS if m in ("mrd_mfc", "wt1", "donor_chimerism", "anc"))
-_EVENTS = tuple(EVENTS)
+# with declared extra markers / events (contract v2) and platelet counts: the one marker family,
+# recovery and declared-event features must not see data after L either
+_COHORTS = {seed: make_cohort(n=10, seed=seed, declared=True) for seed in (11, 12)}
+_MARKERS = tuple(m for m in MARKERS if m in ("mrd_mfc", "wt1", "donor_chimerism", "anc", "plt")) + (
+    "ngs_mrd",
+)
+_EVENTS = tuple(e for e in EVENTS) + ("cmv_infection", "platelet_recovery")
 
 
 def _mutate_after(cohort: Cohort, L: float, ops, data) -> Cohort:
@@ -209,6 +220,8 @@ def _mutate_after(cohort: Cohort, L: float, ops, data) -> Cohort:
         m.iloc[list(perm_m)].reset_index(drop=True),
         e.iloc[list(perm_e)].reset_index(drop=True),
         extra_columns=dict(cohort.extra_columns),
+        extra_markers=dict(cohort.extra_markers),
+        extra_events=dict(cohort.extra_events),
     )
 
 
@@ -247,7 +260,8 @@ def test_no_leakage_after_the_landmark(seed, L, ops, data):
     train = landmark_dataset(cohort, L, 730, ALL_FEATURES)
     if len(train) >= 2:
         model = _predictor(train.X, (train.event == 1).astype(float))
-        np.testing.assert_array_equal(model.predict(before), model.predict(after))
+        cols = train.X.columns  # the training columns (reference levels dropped), as scoring does
+        np.testing.assert_array_equal(model.predict(before[cols]), model.predict(after[cols]))
     # rows of patients at risk in both versions are identical in the landmark data set
     a = landmark_dataset(cohort, L, 730, ALL_FEATURES)
     b = landmark_dataset(changed, L, 730, ALL_FEATURES)
@@ -279,7 +293,8 @@ def test_changes_on_or_before_the_landmark_do_show(seed, L, patient, marker, off
         day = round(offset * L, 3)  # anywhere in [0, L], including L itself
         row = {"patient_id": pid, "day": day, "marker": marker, "value": new_value}
         m = pd.concat([m, pd.DataFrame([row])], ignore_index=True)
-    changed = Cohort(cohort.patients, m, cohort.events, extra_columns=cohort.extra_columns)
+    changed = Cohort(cohort.patients, m, cohort.events, extra_columns=cohort.extra_columns,
+                     extra_markers=cohort.extra_markers, extra_events=cohort.extra_events)
     before = build_features(cohort, L, ALL_FEATURES)
     after = build_features(changed, L, ALL_FEATURES)
     assert after.loc[pid, f"{marker}_peak"] == new_value != before.loc[pid, f"{marker}_peak"]

@@ -94,4 +94,20 @@ def test_combiner_stays_coherent_for_extreme_margins():
     assert (f1 + f2 <= 1 + 1e-12).all()
     assert (np.diff(f1, axis=1) >= -1e-15).all() and (np.diff(f2, axis=1) >= -1e-15).all()
     assert f1[0, -1] < 1e-6 and f2[0, -1] < 1e-6  # nearly no hazard
-    np.testing.assert_allclose((f1 + f2)[3, -1], 1.0)  # all mass used at the first event
+    # the guard on the linear predictor: a margin above the largest training margin (0 here)
+    # is read as that margin, never as a hazard ratio of exp(30)
+    g1, g2 = cumulative_incidence_from_hazards(b1, np.zeros(1), b2, np.zeros(1), times)
+    np.testing.assert_allclose(f1[3], g1[0], rtol=1e-12)
+    np.testing.assert_allclose(f2[3], g2[0], rtol=1e-12)
+    assert f1[2, -1] < g1[0, -1] + 1e-12  # a margin of 8 for relapse is capped at 0 too
+
+
+def test_hazards_above_one_per_step_take_all_remaining_mass():
+    _, time, event = simulate_cause_specific(200, seed=6)
+    m = np.full(time.size, 0.0)
+    m[0] = 30.0  # one training patient with an enormous margin sets the offset
+    b1, b2 = breslow_baseline(time, event == 1, m), breslow_baseline(time, event == 2, m)
+    times = np.linspace(0, time.max(), 40)
+    f1, f2 = cumulative_incidence_from_hazards(b1, np.array([30.0]), b2, np.array([30.0]), times)
+    assert (f1 + f2 <= 1 + 1e-12).all()
+    assert (np.diff(f1, axis=1) >= -1e-15).all()

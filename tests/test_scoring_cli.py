@@ -138,7 +138,8 @@ def test_scoring_a_bundle_loads_neither_mlflow_nor_scikit_learn(setup):
         "import sys; from relapse_ml.cli import app, _common;"
         f"rc = _common.run(app, ['score', '--patient', {str(setup['patient'])!r}, '--model', "
         f"{str(setup['xgb'])!r}, '--json']);"
-        "heavy = [m for m in ('sklearn', 'mlflow', 'shap', 'lifelines', 'matplotlib', 'optuna')"
+        "heavy = [m for m in ('sklearn', 'mlflow', 'shap', 'lifelines', 'matplotlib', 'optuna',"
+        " 'pandera', 'pydantic')"
         " if m in sys.modules];"
         "print(rc, heavy, 'xgboost' in sys.modules, file=sys.stderr)"
     )

@@ -60,17 +60,33 @@ class LearnerSpec(_Strict):
 
     kind ``s``: one model with ``arm`` (and, for linear models, arm x feature columns);
     ``t``: one model per arm; ``dr``: doubly robust learner on IPCW pseudo-outcomes with
-    the T-learner of ``model`` as nuisance and ``final`` as the last regression.
+    the T-learner of ``model`` as nuisance and ``final`` as the last regression; ``r``:
+    R-learner (Nie & Wager) with the same nuisance and ``final`` on the residuals;
+    ``constant``: each arm's Aalen–Johansen risk (the trial's average effect for everyone);
+    ``risk``: PATH risk-based learner (arm-blinded Fine–Gray risk, one relative effect).
+    shrink (S-learner on ``fine_gray``): scales of the arm x feature columns after
+    standardisation (ridge penalty ``penalizer / scale²`` on them, 0 drops them); the scale
+    is chosen by the cross-fitted yardstick inside each training fold.
     interactions (S-learner, linear base models only): feature columns multiplied by the
     arm; ``key`` those of `KEY_INTERACTIONS` present, ``all`` every feature, ``[]`` none
     (benefit then varies only through baseline risk: the PATH "risk modelling" approach).
     """
 
-    kind: Literal["s", "t", "dr"]
+    kind: Literal["s", "t", "dr", "r", "constant", "risk"]
     model: ModelSpec = Field(default_factory=_default_nuisance)
     final: FinalStage = Field(default_factory=FinalStage)
     interactions: Literal["key", "all"] | list[str] = "key"
+    shrink: list[float] | None = None
     label: str | None = None
+
+    @model_validator(mode="after")
+    def _shrink(self) -> LearnerSpec:
+        if self.shrink is not None:
+            if self.kind != "s" or self.model.name != "fine_gray":
+                raise ValueError("shrink applies to an S-learner on fine_gray only")
+            if not self.shrink or any(v < 0 for v in self.shrink):
+                raise ValueError("shrink: give one or more scales >= 0")
+        return self
 
     @property
     def display(self) -> str:
@@ -90,6 +106,15 @@ def _default_learners() -> list[LearnerSpec]:
     )
     return [
         LearnerSpec(kind="s", label="s_fg", interactions="key"),
+        LearnerSpec(kind="constant", label="constant"),
+        LearnerSpec(kind="risk", label="risk_path"),
+        LearnerSpec(kind="s", label="s_fg_shrunk", interactions="key", shrink=[0, 0.5, 1]),
+        LearnerSpec(kind="r", label="r_ridge"),
+        LearnerSpec(
+            kind="r",
+            label="r_xgb",
+            final=FinalStage(name="xgb", params={"n_estimators": 40, "max_depth": 2}),
+        ),
         LearnerSpec(kind="s", label="s_fg_risk", interactions=[]),
         LearnerSpec(kind="t", label="t_fg"),
         LearnerSpec(kind="dr", label="dr_fg"),
@@ -114,14 +139,41 @@ class TreatmentConfig(_Strict):
 
 
 class IntervalConfig(_Strict):
-    """Per-patient intervals: bootstrap (by patient) of the whole learner pipeline.
+    """Per-patient intervals of the reported estimate: a bootstrap by patient (within arm)
+    that re-runs every data-driven choice — cross-fitting of the candidates, the yardstick,
+    the selection (or stacking weights), the S-learner's shrinkage — and refits.
 
-    learners: labels to compute intervals for (None: the primary learner only).
+    n_folds: cross-fitting folds inside each replicate (fewer than ``crossfit.n_folds`` to
+    keep the bootstrap cheap). candidates: the learners each replicate chooses among (None:
+    the cheap ones — constant, risk-based, Fine–Gray S-learners without tuned shrinkage,
+    R/DR learners with a ridge final stage); the learners the analysis itself chose are
+    always added, so the replicates re-run the choice that was made.
+    learners: extra learners that also get a (fixed-learner) bootstrap interval, for
+    comparison; None: none.
     """
 
-    n_boot: int = Field(30, ge=0, le=2000)
+    n_boot: int = Field(50, ge=0, le=2000)
     level: float = Field(0.95, gt=0.5, lt=1)
+    n_folds: int = Field(3, ge=2, le=20)
+    candidates: list[str] | None = None
     learners: list[str] | None = None
+
+
+class ReportConfig(_Strict):
+    """The one reported estimate, chosen by the cross-fitted τ-risk (the yardstick).
+
+    method ``select``: the learner with the lowest τ-risk, but only if it beats the
+    constant (average-effect) learner by a one-sided paired z-test at ``alpha`` / (number of
+    other candidates) — it was picked as the minimum; otherwise the risk-based learner if
+    *it* beats the constant at ``alpha``, else the constant. ``stack``: a
+    convex combination of the candidates minimising the cross-fitted τ-risk.
+    candidates: learner labels (None: every configured learner). Both methods always
+    consider the constant learner.
+    """
+
+    method: Literal["select", "stack"] = "select"
+    candidates: list[str] | None = None
+    alpha: float = Field(0.05, gt=0, lt=0.5)
 
 
 class HeterogeneityConfig(_Strict):
@@ -243,6 +295,7 @@ class BenefitConfig(_Strict):
     crossfit: CrossFitConfig = Field(default_factory=CrossFitConfig)
     treatment: TreatmentConfig = Field(default_factory=TreatmentConfig)
     intervals: IntervalConfig = Field(default_factory=IntervalConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
     heterogeneity: HeterogeneityConfig = Field(default_factory=HeterogeneityConfig)
     subgroups: SubgroupConfig = Field(default_factory=SubgroupConfig)
     explain: ExplainConfig = Field(default_factory=ExplainConfig)
@@ -272,10 +325,16 @@ class BenefitConfig(_Strict):
             raise ValueError(
                 f"primary {self.primary!r} is not one of the learners: " + ", ".join(labels)
             )
-        for name in self.intervals.learners or []:
+        named = (
+            (self.intervals.learners or [])
+            + (self.report.candidates or [])
+            + (self.intervals.candidates or [])
+        )
+        for name in named:
             if name not in labels:
                 raise ValueError(
-                    f"intervals.learners: {name!r} is not one of the learners: " + ", ".join(labels)
+                    f"intervals.learners / candidates, report.candidates: {name!r} is not one of the "
+                    "learners: " + ", ".join(labels)
                 )
         return self
 

@@ -12,31 +12,68 @@ import pandas as pd
 
 from relapse_ml.benefit.config import OUTCOMES, BenefitConfig, LearnerSpec
 from relapse_ml.benefit.data import TRUTH_COLUMNS, BenefitData
-from relapse_ml.benefit.learners import cross_fit, fold_fits, make_folds, propensity_scores
+from relapse_ml.benefit.learners import cross_fit, fold_fits, make_folds
 from relapse_ml.benefit.pseudo import OUTCOME_CAUSES, dr_scores, ipcw_outcome
+from relapse_ml.benefit.yardstick import pseudo_targets
 
 
 def cross_fit_learners(
-    cfg: BenefitConfig, data: BenefitData, progress=print, cache: dict | None = None, folds=None
+    cfg: BenefitConfig,
+    data: BenefitData,
+    progress=print,
+    cache: dict | None = None,
+    folds=None,
+    specs=None,
 ) -> tuple[dict, np.ndarray, dict]:
-    """Cross-fitted estimates of every configured learner: ``(estimates, folds, cache)``."""
+    """Cross-fitted estimates of every configured learner (or ``specs``):
+    ``(estimates, folds, cache)``."""
+    from relapse_ml.benefit.tuned import cross_fit_shrunk
+
     if folds is None:
         folds = make_folds(data.arm, data.event, cfg.crossfit.n_folds, cfg.crossfit.seed)
     cache = {} if cache is None else cache
     estimates = {}
-    for spec in cfg.learners:
-        estimates[spec.display] = cross_fit(
-            spec,
-            data.X,
-            data.time,
-            data.event,
-            data.arm,
-            folds,
-            data.tau,
-            cfg.treatment,
-            cfg.crossfit.seed,
-            cache,
-        )
+    for spec in cfg.learners if specs is None else specs:
+        if spec.kind == "constant" and cfg.treatment.assignment == "observational":
+            from relapse_ml.benefit.observational import cross_fit_adjusted_constant
+
+            nuisance = fold_fits(
+                nuisance_spec(cfg), data.X, data.time, data.event, data.arm, folds, data.tau, cache
+            )
+            est, value = cross_fit_adjusted_constant(spec, nuisance, data.tau, cfg.treatment)
+            est.info["value"] = value
+            estimates[spec.display] = est
+        elif spec.shrink is not None:
+            nuisance = fold_fits(
+                nuisance_spec(cfg), data.X, data.time, data.event, data.arm, folds, data.tau, cache
+            )
+            est, scale = cross_fit_shrunk(
+                spec,
+                data.X,
+                data.time,
+                data.event,
+                data.arm,
+                folds,
+                data.tau,
+                cfg.treatment,
+                nuisance,
+                cache,
+            )
+            est.info["scale"] = scale
+            estimates[spec.display] = est
+        else:
+            estimates[spec.display] = cross_fit(
+                spec,
+                data.X,
+                data.time,
+                data.event,
+                data.arm,
+                folds,
+                data.tau,
+                cfg.treatment,
+                cfg.crossfit.seed,
+                cache,
+            )
         b = estimates[spec.display].benefit
         progress(
             f"  {spec.display:<16} mean estimated benefit: relapse "
@@ -52,25 +89,23 @@ def nuisance_spec(cfg: BenefitConfig, kind: str = "t") -> LearnerSpec:
     )
 
 
-def evaluation_scores(cfg: BenefitConfig, data: BenefitData, folds, cache) -> tuple[dict, dict]:
-    """DR scores φ per outcome from the cross-fitted nuisance T-learner, and its risks.
+def evaluation_targets(cfg: BenefitConfig, data: BenefitData, folds, cache) -> tuple[dict, dict]:
+    """The yardstick's targets (`yardstick.pseudo_targets`: DR scores φ, R-loss parts) per
+    outcome from the cross-fitted nuisance T-learner, and its risks ``mu``.
 
     The censoring Kaplan–Meier uses all patients (a marginal nuisance); μ̂ for each
     patient comes from models fitted without that patient's fold.
     """
-    from relapse_ml.evaluation import censoring_km
-
     fits = fold_fits(
         nuisance_spec(cfg), data.X, data.time, data.event, data.arm, folds, data.tau, cache
     )
-    mu = fits.out_of_fold()
-    G = censoring_km(data.time, data.event)
-    e = propensity_scores(data.X, data.arm, folds, np.ones(data.n, bool), cfg.treatment)
-    scores = {}
-    for o in OUTCOMES:
-        y = ipcw_outcome(data.time, data.event, data.tau, G, OUTCOME_CAUSES[o])
-        scores[o] = dr_scores(mu[o][:, 0], mu[o][:, 1], y, data.arm, e)
-    return scores, mu
+    return pseudo_targets(fits, data.tau, cfg.treatment)
+
+
+def evaluation_scores(cfg: BenefitConfig, data: BenefitData, folds, cache) -> tuple[dict, dict]:
+    """DR scores φ per outcome (`evaluation_targets`) and the nuisance risks."""
+    targets, mu = evaluation_targets(cfg, data, folds, cache)
+    return {o: targets[o]["phi"] for o in OUTCOMES}, mu
 
 
 def baseline_risk(cfg: BenefitConfig, data: BenefitData, folds, cache) -> dict[str, np.ndarray]:

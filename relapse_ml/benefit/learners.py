@@ -31,6 +31,7 @@ from relapse_ml.benefit.config import (
     LearnerSpec,
     TreatmentConfig,
 )
+from relapse_ml.benefit.folds import make_folds  # noqa: F401  (re-exported)
 from relapse_ml.benefit.pseudo import OUTCOME_CAUSES, dr_scores, ipcw_outcome
 from relapse_ml.errors import ConfigError, ModelError
 
@@ -105,16 +106,28 @@ class SLearner:
         return {o: np.c_[r0[o], r1[o]] for o in OUTCOMES}
 
 
-def arm_risk_factory(spec: LearnerSpec, tau: float, columns: list[str]) -> Callable:
-    """A factory of unfitted S- or T-learners (the DR learner's nuisance is its T-learner)."""
+def arm_risk_factory(
+    spec: LearnerSpec, tau: float, columns: list[str], scale: float | None = None
+) -> Callable:
+    """A factory of unfitted arm-risk learners: S, T (also the DR/R nuisance), constant
+    (Aalen–Johansen per arm) or PATH risk-based. scale: the S-learner's interaction scale
+    (`effect_learners.ShrunkFineGray`), for a learner with ``shrink``."""
+    from relapse_ml.benefit import effect_learners as EL
     from relapse_ml.models import make_model
 
+    if spec.kind == "constant":
+        return lambda: EL.ConstantLearner(tau)
     params = dict(spec.model.params)
+    if spec.kind == "risk":
+        pen = float(params.get("penalizer", 0.1))
+        return lambda: EL.RiskBasedLearner(tau, pen)
     if spec.model.name == "xgb_direct":
         params.setdefault("horizon", tau)
     make_model(spec.model.name, **params)  # fail fast on a bad parameter
 
     def make_base():
+        if scale is not None:
+            return EL.ShrunkFineGray(scale=scale, **params)
         return make_model(spec.model.name, **params)
 
     if spec.kind != "s":
@@ -137,24 +150,6 @@ def arm_risk_factory(spec: LearnerSpec, tau: float, columns: list[str]) -> Calla
 
 
 # -- folds and memoised fits ----------------------------------------------------------------
-def make_folds(arm, event, n_folds: int, seed: int, groups=None) -> np.ndarray:
-    """Fold id per row, stratified by arm × event code; rows of one group share a fold."""
-    arm = np.asarray(arm).astype(int)
-    event = np.asarray(event).astype(int)
-    if groups is None:
-        groups = np.arange(arm.size)
-    uniq, first, inverse = np.unique(np.asarray(groups), return_index=True, return_inverse=True)
-    strata = arm[first] * 3 + event[first]
-    rng = np.random.default_rng(seed)
-    fold_of_group = np.empty(uniq.size, dtype=int)
-    offset = 0
-    for s in np.unique(strata):
-        members = rng.permutation(np.flatnonzero(strata == s))
-        fold_of_group[members] = (offset + np.arange(members.size)) % n_folds
-        offset += members.size
-    return fold_of_group[inverse.ravel()]
-
-
 class FoldFits:
     """Arm-risk models fitted without some folds, memoised by the set of excluded folds."""
 
@@ -207,13 +202,15 @@ def make_final(final: FinalStage, seed: int):
         from sklearn.preprocessing import QuantileTransformer, StandardScaler
 
         alphas = final.params.get("alphas", np.logspace(-1, 5, 25))
+        # gcv_mode "svd": one SVD of the (n, p) design serves every alpha (the default
+        # "eigen" path costs O(n) per alpha and dominated the bootstrap)
         # normal scores, not raw values: MRD % and WT1 are heavy-tailed, and a linear
         # fit on them extrapolates one extreme patient to an impossible benefit
         return make_pipeline(
             SimpleImputer(strategy="median", keep_empty_features=True),
             QuantileTransformer(n_quantiles=30, output_distribution="normal"),
             StandardScaler(),
-            RidgeCV(alphas=alphas),
+            RidgeCV(alphas=alphas, gcv_mode="svd"),
         )
     from xgboost import XGBRegressor
 
@@ -288,9 +285,15 @@ def dr_fit_final(
     treatment: TreatmentConfig,
     seed: int,
     excluded: frozenset = frozenset(),
+    kind: str = "dr",
 ) -> dict[str, object]:
     """Final regressions (one per outcome) on the rows outside ``excluded`` folds, their
-    pseudo-outcomes built from nuisance fits that also exclude ``excluded``."""
+    pseudo-outcomes built from nuisance fits that also exclude ``excluded``.
+
+    kind ``dr``: regress the DR score φ on x. ``r`` (R-learner, Nie & Wager 2021): minimise
+    Σ ((Y* − m̂) + (a − ê) b(x))², m̂ = ê μ̂_1 + (1 − ê) μ̂_0, b the benefit (minus the
+    effect on risk), i.e. regress −(Y* − m̂)/(a − ê) on x with weights (a − ê)².
+    """
     from relapse_ml.evaluation import censoring_km
 
     rows = ~np.isin(fits.folds, list(excluded))
@@ -303,9 +306,22 @@ def dr_fit_final(
     models = {}
     for o in OUTCOMES:
         y = ipcw_outcome(t, ev, tau, G, OUTCOME_CAUSES[o])
-        phi = dr_scores(mu[o][rows, 0], mu[o][rows, 1], y, a, e)
-        models[o] = make_final(final, seed).fit(fits.X.loc[rows], phi)
+        mu0, mu1 = mu[o][rows, 0], mu[o][rows, 1]
+        model = make_final(final, seed)
+        if kind == "r":
+            resid_a = a - e
+            target = -(y - (e * mu1 + (1 - e) * mu0)) / resid_a  # benefit = −effect on risk
+            models[o] = fit_weighted(model, fits.X.loc[rows], target, resid_a**2)
+        else:
+            models[o] = model.fit(fits.X.loc[rows], dr_scores(mu0, mu1, y, a, e))
     return models
+
+
+def fit_weighted(model, X: pd.DataFrame, y, weight):
+    """Fit a final stage (ridge pipeline or XGBoost regressor) with sample weights."""
+    if hasattr(model, "steps"):
+        return model.fit(X, y, **{f"{model.steps[-1][0]}__sample_weight": weight})
+    return model.fit(X, y, sample_weight=weight)
 
 
 # -- estimates ------------------------------------------------------------------------------
@@ -323,6 +339,7 @@ class BenefitEstimates:
     risk: dict[str, np.ndarray]
     lower: dict[str, np.ndarray] = field(default_factory=dict)
     upper: dict[str, np.ndarray] = field(default_factory=dict)
+    info: dict = field(default_factory=dict)  # e.g. a shrunk S-learner's scale on all data
 
 
 def cross_fit(
@@ -343,14 +360,16 @@ def cross_fit(
     """
     fits = fold_fits(spec, X, time, event, arm, folds, tau, cache)
     n = len(folds)
-    if spec.kind in ("s", "t"):
+    if spec.kind not in ("dr", "r"):
         risk = fits.out_of_fold()
         return BenefitEstimates(
             spec.display, spec.kind, {o: risk[o][:, 0] - risk[o][:, 1] for o in OUTCOMES}, risk
         )
     benefit = {o: np.full(n, np.nan) for o in OUTCOMES}
     for k in np.unique(folds):
-        models = dr_fit_final(fits, tau, spec.final, treatment, seed, frozenset({int(k)}))
+        models = dr_fit_final(
+            fits, tau, spec.final, treatment, seed, frozenset({int(k)}), spec.kind
+        )
         sel = folds == k
         for o in OUTCOMES:
             benefit[o][sel] = models[o].predict(X.loc[sel])
@@ -358,17 +377,21 @@ def cross_fit(
     return BenefitEstimates(spec.display, spec.kind, benefit, nan)
 
 
-def fold_fits(spec: LearnerSpec, X, time, event, arm, folds, tau, cache=None) -> FoldFits:
-    """The memoised fold fits of a learner's arm-risk model (shared through ``cache``)."""
+def fold_fits(
+    spec: LearnerSpec, X, time, event, arm, folds, tau, cache=None, scale=None
+) -> FoldFits:
+    """The memoised fold fits of a learner's arm-risk model (shared through ``cache``).
+    scale: the interaction scale of a shrunk S-learner (one set of fits per scale)."""
     key = (
-        spec.kind == "s",
+        spec.kind if spec.kind in ("s", "constant", "risk") else "t",
         spec.model.model_dump_json(),
         spec.interactions if spec.kind == "s" else None,
+        scale,
     )
     key = repr(key)
     if cache is not None and key in cache:
         return cache[key]
-    fits = FoldFits(arm_risk_factory(spec, tau, list(X.columns)), X, time, event, arm, folds)
+    fits = FoldFits(arm_risk_factory(spec, tau, list(X.columns), scale), X, time, event, arm, folds)
     if cache is not None:
         cache[key] = fits
     return fits
@@ -394,64 +417,9 @@ def fit_predict(
     """
     folds = make_folds(arm, event, n_folds, seed, groups)
     fits = FoldFits(arm_risk_factory(spec, tau, list(X.columns)), X, time, event, arm, folds)
-    if spec.kind in ("s", "t"):
+    if spec.kind not in ("dr", "r"):
         model = fits.make().fit(X, time, event, np.asarray(arm))
         risk = model.predict(X_new)
         return {o: risk[o][:, 0] - risk[o][:, 1] for o in OUTCOMES}
-    models = dr_fit_final(fits, tau, spec.final, treatment, seed)
+    models = dr_fit_final(fits, tau, spec.final, treatment, seed, kind=spec.kind)
     return {o: models[o].predict(X_new) for o in OUTCOMES}
-
-
-def bootstrap_intervals(
-    spec: LearnerSpec,
-    X: pd.DataFrame,
-    time,
-    event,
-    arm,
-    tau: float,
-    treatment: TreatmentConfig,
-    n_folds: int,
-    n_boot: int,
-    level: float,
-    seed: int,
-) -> tuple[dict, dict, int]:
-    """Percentile intervals of each patient's estimated benefit over bootstrap refits.
-
-    Patients are resampled with replacement within each arm (so both arms keep their
-    size); the whole learner is refitted on each resample and predicts every patient.
-    Replicates whose fit fails (e.g. no relapse in one arm) are skipped and counted.
-    Returns ``(lower, upper, n_ok)``.
-    """
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 7919]))
-    arm = np.asarray(arm)
-    draws = {o: [] for o in OUTCOMES}
-    for b in range(n_boot):
-        rows = np.concatenate(
-            [rng.choice(np.flatnonzero(arm == a), size=int((arm == a).sum())) for a in (0, 1)]
-        )
-        try:
-            pred = fit_predict(
-                spec,
-                X.iloc[rows].reset_index(drop=True),
-                time[rows],
-                event[rows],
-                arm[rows],
-                X,
-                tau,
-                treatment,
-                n_folds,
-                seed + b + 1,
-                groups=rows,
-            )
-        except ModelError:
-            continue
-        for o in OUTCOMES:
-            draws[o].append(pred[o])
-    alpha = (1 - level) / 2
-    n_ok = len(draws[OUTCOMES[0]])
-    if n_ok < 2:
-        nan = {o: np.full(len(X), np.nan) for o in OUTCOMES}
-        return nan, dict(nan), n_ok
-    lower = {o: np.quantile(np.asarray(draws[o]), alpha, axis=0) for o in OUTCOMES}
-    upper = {o: np.quantile(np.asarray(draws[o]), 1 - alpha, axis=0) for o in OUTCOMES}
-    return lower, upper, n_ok

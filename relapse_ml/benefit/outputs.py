@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,10 +16,8 @@ import pandas as pd
 from relapse_ml.benefit.config import OUTCOMES, BenefitConfig
 from relapse_ml.benefit.data import BenefitData
 from relapse_ml.benefit.learners import BenefitEstimates
+from relapse_ml.benefit.result import BenefitResult
 from relapse_ml.utils import json_safe
-
-if TYPE_CHECKING:
-    from relapse_ml.benefit.run import BenefitResult
 
 OUTCOME_TEXT = {"relapse": "relapse", "rfs": "relapse or death"}
 
@@ -107,6 +104,13 @@ def explain_benefit(
     info: dict = {"figures": {}, "note": E.NOT_CAUSAL, "surrogate": {}}
     patient_level = {}
     for o in OUTCOMES:
+        if np.ptp(est.benefit[o]) == 0:
+            info["surrogate"][o] = {
+                "constant": True,
+                "top_features": [],
+                "note": "the same estimate for every patient: nothing to explain",
+            }
+            continue
         sur = E.benefit_surrogate(data.X, est.benefit[o], cfg.explain.surrogate, cfg.crossfit.seed)
         top = E.top_features(sur.values, sur.columns, cfg.explain.top_features)
         imp = E.importance_table(sur.values, sur.columns)
@@ -200,7 +204,7 @@ def save_patients(
         expl = path.with_name(path.stem + "_explanations.csv")
         atomic_write_text(expl, pd.concat(parts, ignore_index=True).to_csv(index=False))
         saved["explanations"] = str(expl)
-        sur = surrogates["relapse"]
+        sur = surrogates.get("relapse") or next(iter(surrogates.values()))
         order = np.argsort(-sur.fitted)
         picks = list(
             dict.fromkeys(
@@ -235,9 +239,10 @@ def _tracking_start(cfg: BenefitConfig, cohort, kind: str, tau: float):
     from relapse_ml.tracking.store import data_fingerprint, git_commit, resolve_tracking_uri
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)
+    from relapse_ml.tracking.lock import open_store
+
     uri = resolve_tracking_uri(cfg.tracking.tracking_uri)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(cfg.tracking.experiment)
+    open_store(uri, cfg.tracking.experiment)  # safe when many processes create the store at once
     run = mlflow.start_run(run_name=f"{cfg.name}-{kind}")
     params = flatten(cfg)
     mlflow.log_params({k: v[:500] for k, v in params.items()})
@@ -278,8 +283,13 @@ def log_benefit_run(result: BenefitResult, cfg: BenefitConfig, cohort, tables: d
         m["heterogeneity.test_autoc_p"] = result.heterogeneity["test_autoc_p"]
         m["heterogeneity.detected"] = float(result.heterogeneity["heterogeneity_detected"])
         for o, s in result.explain.get("surrogate", {}).items():
-            m[f"surrogate.{o}.r2"] = s["r2_in_sample"]
-            m[f"surrogate.{o}.r2_out_of_fold"] = s["r2_out_of_fold"]
+            if not s.get("constant"):
+                m[f"surrogate.{o}.r2"] = s["r2_in_sample"]
+                m[f"surrogate.{o}.r2_out_of_fold"] = s["r2_out_of_fold"]
+        for o, r in result.reported.items():
+            m[f"reported.{o}.mean"] = r["mean"]
+            m[f"reported.{o}.median_interval_width"] = r["median_interval_width"]
+            mlflow.set_tag(f"relapse_ml.reported_{o}", f"{r['learner']} ({r['kind']})")
         m["n_patients"] = result.n
         mlflow.log_metrics(_finite(m))
         for path in result.figures.values():

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import tempfile
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +38,9 @@ from relapse_ml.benefit.estimation import (
     nuisance_spec,
     sequential_validation,
 )
-from relapse_ml.benefit.learners import bootstrap_intervals
+from relapse_ml.benefit.individual import reported_benefit, reported_step, reported_truth_rows
+from relapse_ml.benefit.intervals import bootstrap_intervals
+from relapse_ml.benefit.learners import BenefitEstimates
 from relapse_ml.benefit.outputs import (
     OUTCOME_TEXT,
     benefit_figures,
@@ -49,6 +50,7 @@ from relapse_ml.benefit.outputs import (
     save_patients,
     write_tables,
 )
+from relapse_ml.benefit.result import BenefitResult
 from relapse_ml.benefit.subgroups_run import (
     SubgroupResult,
     exploratory_analysis,
@@ -80,6 +82,7 @@ __all__ = [
     "metric",
     "nuisance_spec",
     "patient_table",
+    "reported_benefit",
     "run_benefit",
     "run_subgroups",
     "save_patients",
@@ -87,63 +90,6 @@ __all__ = [
     "subgroup_analysis",
     "write_tables",
 ]
-
-
-@dataclass
-class BenefitResult:
-    """What ``relapse-ml benefit`` produced. ``patient_estimates`` stays in memory unless the
-    user asks for it to be saved."""
-
-    cohort: str
-    n: int
-    counts: dict
-    tau: float
-    primary: str
-    estimates: dict
-    metrics: pd.DataFrame
-    average: dict
-    heterogeneity: dict
-    calibration: dict
-    risk_based: dict
-    toc: dict
-    explain: dict = field(default_factory=dict)
-    intervals: dict = field(default_factory=dict)
-    patient_estimates: pd.DataFrame | None = None
-    truth_used: bool = False
-    n_not_randomized: int = 0
-    run_id: str | None = None
-    tracking_uri: str | None = None
-    figures: dict = field(default_factory=dict)
-    saved: dict = field(default_factory=dict)
-
-    def summary(self) -> dict:
-        """A JSON-ready summary of aggregates (no patient rows)."""
-
-        def records(df):
-            return df.to_dict(orient="records")
-
-        return {
-            "cohort": self.cohort,
-            "patients": self.n,
-            "arms": self.counts,
-            "not_randomized_left_out": self.n_not_randomized,
-            "tau_days": self.tau,
-            "primary_learner": self.primary,
-            "average_benefit": self.average,
-            "heterogeneity_test": self.heterogeneity,
-            "metrics": records(self.metrics),
-            "calibration_for_benefit": {
-                f"{k[0]}/{k[1]}": records(v) for k, v in self.calibration.items()
-            },
-            "risk_based": {o: records(v) for o, v in self.risk_based.items()},
-            "explain": self.explain,
-            "intervals": self.intervals,
-            "truth_used": self.truth_used,
-            "run_id": self.run_id,
-            "tracking_uri": self.tracking_uri,
-            "figures": {k: str(v) for k, v in self.figures.items()},
-            "saved": self.saved,
-        }
 
 
 def heterogeneity_decision(metrics: pd.DataFrame, primary: str, alpha: float = 0.05) -> dict:
@@ -189,7 +135,9 @@ def run_benefit(
     out_dir: also write the figures and aggregate tables there.
     """
     from relapse_ml.benefit import heterogeneity as H
+    from relapse_ml.benefit.observational import OBSERVATIONAL_NOTE, effective_config
 
+    cfg = effective_config(cfg, cohort)
     data = benefit_data(cohort, cfg)
     c = data.counts()
     progress(
@@ -197,6 +145,8 @@ def run_benefit(
         f"{cfg.landmark.landmark_day:g} (control {c['control']['patients']}, sorafenib "
         f"{c['sorafenib']['patients']}); benefit at {data.tau:g} days after the landmark"
     )
+    if cfg.treatment.assignment == "observational":
+        progress(f"  {OBSERVATIONAL_NOTE}")
     if data.n_not_randomized:
         progress(f"  ({data.n_not_randomized} patients without an arm left out)")
     truth_frame = (
@@ -207,13 +157,22 @@ def run_benefit(
 
     estimates, folds, cache = cross_fit_learners(cfg, data, progress)
     scores, mu = evaluation_scores(cfg, data, folds, cache)
-    progress("  heterogeneity tests by sequential validation...")
+    primary = cfg.primary_label
+    progress("  heterogeneity test by sequential validation...")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        sequential = sequential_validation(cfg, data)
+        sequential = sequential_validation(cfg, data, specs=[cfg.learner(primary)])
         metrics, calibration, toc = learner_metrics(
             cfg, data, estimates, scores, truth_frame, sequential=sequential
         )
+        rep, rep_est, rep_lo, rep_hi, rep_info = reported_step(
+            cfg, data, folds, cache, estimates, progress
+        )
+    yard = rep.yardstick.melt(id_vars=["learner", "outcome"], var_name="metric")
+    extra = [yard]
+    if truth_frame is not None:
+        extra.append(pd.DataFrame(reported_truth_rows(rep_est, rep_lo, rep_hi, data, truth_frame)))
+    metrics = pd.concat([metrics, *extra], ignore_index=True)
     base = baseline_risk(cfg, data, folds, cache)
     risk_based = {
         o: H.risk_based(
@@ -221,7 +180,6 @@ def run_benefit(
         )
         for o in OUTCOMES
     }
-    primary = cfg.primary_label
     decision = heterogeneity_decision(metrics, primary, cfg.subgroups.alpha)
     result = BenefitResult(
         cohort=cohort.name,
@@ -238,9 +196,23 @@ def run_benefit(
         toc=toc,
         truth_used=truth_frame is not None,
         n_not_randomized=data.n_not_randomized,
+        observational=cfg.treatment.assignment == "observational",
     )
+    result.reported = {
+        o: {
+            "learner": ch.learner,
+            "kind": ch.kind,
+            "method": ch.method,
+            "weights": ch.weights,
+            "reason": ch.reason,
+            "mean": float(np.mean(rep_est[o])),
+            "median_interval_width": float(np.median(rep_hi[o] - rep_lo[o])),
+        }
+        for o, ch in rep.choices.items()
+    }
+    result.intervals["reported"] = rep_info
 
-    labels = cfg.intervals.learners or [primary]
+    labels = cfg.intervals.learners or []
     if cfg.intervals.n_boot > 1:
         for label in labels:
             progress(f"  bootstrap intervals for {label} ({cfg.intervals.n_boot} refits)...")
@@ -265,17 +237,24 @@ def run_benefit(
                 "level": cfg.intervals.level,
                 "median_width": width,
             }
-    result.patient_estimates = patient_table(data, estimates, mu)
+    table = patient_table(data, estimates, mu)
+    for o in OUTCOMES:
+        table[f"benefit_{o}"] = rep_est[o]
+        table[f"benefit_{o}_low"] = rep_lo[o]
+        table[f"benefit_{o}_high"] = rep_hi[o]
+    result.patient_estimates = table
+    reported_est = BenefitEstimates(
+        "reported", "reported", rep_est, {o: np.full((data.n, 2), np.nan) for o in OUTCOMES}
+    )
+    explained = reported_est  # SHAP explains what is reported (zero for a constant)
 
     with tempfile.TemporaryDirectory() as tmp:
         fig_dir = Path(out_dir) if out_dir is not None else Path(tmp)
         fig_dir.mkdir(parents=True, exist_ok=True)
         result.figures = benefit_figures(result, fig_dir)
-        explain = (
-            explain_benefit(cfg, data, estimates[primary], mu, fig_dir)
-            if cfg.explain.enabled
-            else {}
-        )
+        explain = explain_benefit(cfg, data, explained, mu, fig_dir) if cfg.explain.enabled else {}
+        if explain:
+            explain["explained"] = explained.label
         result.figures.update(explain.pop("figures", {}))
         patient_level = explain.pop("patient_level", None)
         result.explain = explain

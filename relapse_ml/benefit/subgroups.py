@@ -410,7 +410,7 @@ def overall_row(time, event, arm, tau: float, outcome: str = "relapse") -> dict:
 # -- exploratory discovery ------------------------------------------------------------------
 def split_halves(arm, event, seed: int) -> np.ndarray:
     """Boolean mask of the discovery half, stratified by arm × event code."""
-    from relapse_ml.benefit.learners import make_folds
+    from relapse_ml.benefit.folds import make_folds
 
     return make_folds(arm, event, 2, seed) == 0
 

@@ -11,9 +11,12 @@ import sys
 import typer
 
 from relapse_ml.cli import _common
+from relapse_ml.cli._lean import LeanCommand, LeanGroup
 from relapse_ml.cli.benefit_cmds import benefit_cmd, subgroups_cmd
 from relapse_ml.cli.cohort_cmds import eligibility_cmd, simulate_cmd, validate_cmd
 from relapse_ml.cli.datasets_cmds import datasets_app
+from relapse_ml.cli.design_cmds import design_cmd
+from relapse_ml.cli.patient_cmds import patient_app
 from relapse_ml.cli.report_cmds import report_cmd
 from relapse_ml.cli.score_cmds import export_cmd, score_cmd
 from relapse_ml.cli.train_cmds import runs_cmd, train_cmd
@@ -21,6 +24,7 @@ from relapse_ml.cli.tune_cmds import tune_cmd
 
 app = typer.Typer(
     name="relapse-ml",
+    cls=LeanGroup,
     help="Relapse prediction and sorafenib-benefit estimation after allo-HSCT "
     "(research software; decision support, never a treatment order).",
     no_args_is_help=True,
@@ -42,12 +46,14 @@ app.command("simulate")(simulate_cmd)
 app.command("train")(train_cmd)
 app.command("runs")(runs_cmd)
 app.command("tune")(tune_cmd)
-app.command("score")(score_cmd)
+app.command("score", cls=LeanCommand)(score_cmd)  # no pydantic at start: fast cold scoring
 app.command("export")(export_cmd)
 app.command("benefit")(benefit_cmd)
 app.command("subgroups")(subgroups_cmd)
 app.command("report")(report_cmd)
+app.command("design")(design_cmd)
 app.add_typer(datasets_app, name="datasets")
+app.add_typer(patient_app, name="patient")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -64,8 +64,9 @@ def benefit_cmd(
     out: Path | None = OUT_OPT,
     no_track: bool = NO_TRACK_OPT,
 ) -> None:
-    """Estimate each patient's benefit from sorafenib (S-, T-, DR-learners), judge the
-    heterogeneity, explain it with SHAP, and log the run to MLflow."""
+    """Estimate each patient's benefit from sorafenib: cross-fitted learners judged by the
+    τ-risk yardstick, one reported estimate (the average effect when the data cannot tell
+    patients apart) with bootstrap intervals, SHAP, and one MLflow run."""
     from relapse_ml.benefit.run import run_benefit
 
     cfg, cohort, say = _setup(config, data, as_json)
@@ -94,22 +95,25 @@ def benefit_cmd(
     m = result.metrics.pivot_table(
         index=["learner", "outcome"], columns="metric", values="value", sort=False
     )
+    learners = [k for k in m.index if k[0] not in ("reported", "trial_average")]
     truth = "truth_spearman" in m.columns
     print(
-        "\nper learner: AUTOC of the cross-fitted estimates against doubly robust scores "
-        "(interval conditional on the estimates,\nso too narrow); the test of any "
-        "heterogeneity is by sequential validation (AUTOC two-sided, BLP slope one-sided):"
+        "\nper learner (cross-fitted): Δτ-risk = τ-risk minus the average effect's, on held-out "
+        "doubly robust pseudo-outcomes\n(negative = closer to each patient's true benefit than "
+        "the average; ± its paired SE); AUTOC and C-for-benefit rank, they do not measure error:"
     )
     print(
-        f"  {'learner':<14}{'outcome':<9}{'mean':>7}{'AUTOC (95% CI)':>26}{'test p':>8}"
-        f"{'BLP p':>8}{'C-benefit':>10}" + ("  ρ truth  RMSE" if truth else "")
+        f"  {'learner':<14}{'outcome':<9}{'mean':>7}{'Δτ-risk (SE)':>22}{'ΔR-loss':>10}"
+        f"{'AUTOC':>8}{'C-benefit':>10}" + ("  ρ truth  RMSE" if truth else "")
     )
-    for (label, o), r in m.iterrows():
+    for label, o in learners:
+        r = m.loc[(label, o)]
         line = (
             f"  {label:<14}{o:<9}{_pts(r['mean_benefit']):>7}"
-            f"{r['autoc']:>+9.3f} ({r['autoc_low']:+.3f}, {r['autoc_high']:+.3f})"
-            f"{_p(r.get('test_autoc_p')):>8}{_p(r.get('test_blp_p')):>8}"
-            f"{r['c_for_benefit']:>10.3f}"
+            f"{r.get('tau_risk_vs_constant', float('nan')):>+13.5f} "
+            f"({r.get('tau_risk_vs_constant_se', float('nan')):.5f})"
+            f"{r.get('r_loss_vs_constant', float('nan')):>+10.5f}"
+            f"{r['autoc']:>+8.3f}{r['c_for_benefit']:>10.3f}"
         )
         if truth:
             line += f"  {r['truth_spearman']:>7.3f}{r['truth_rmse']:>6.3f}"
@@ -124,16 +128,52 @@ def benefit_cmd(
         f"\npre-specified heterogeneity test (AUTOC of {h['learner']}, relapse, sequential "
         f"validation, two-sided): p = {_p(h['test_autoc_p'])} — {verdict}."
     )
+    print("\nreported estimate (chosen by the cross-fitted τ-risk over all learners):")
+    info = result.intervals.get("reported", {})
+    for o, rep in result.reported.items():
+        what = {
+            "constant": "the trial's average effect for every patient — no evidence that a "
+            "patient's benefit differs from the average",
+            "risk": "the average relative effect applied to each patient's baseline risk "
+            "(PATH) — no evidence of effect modification beyond risk",
+            "individual": "individual estimates",
+        }[rep["kind"]]
+        print(f"  {OUTCOME_TEXT[o]}: {rep['learner']} = {what}.")
+        print(f"    why: {rep['reason']}.")
+        if info.get("n_ok"):
+            print(
+                f"    {100 * info['level']:.0f}% intervals: bootstrap by patient re-running the "
+                f"selection ({info['n_ok']}/{info['n_boot']} replicates; chosen: "
+                + ", ".join(f"{k} {v}" for k, v in info["choices"][o].items())
+                + f"); median width {100 * rep['median_interval_width']:.1f} points"
+            )
+        if truth:
+            r, a = m.loc[("reported", o)], m.loc[("trial_average", o)]
+            print(
+                f"    against the simulation's truth: RMSE {r['truth_rmse']:.3f} vs "
+                f"{a['truth_rmse']:.3f} for the trial average (ratio {r['truth_rmse_ratio']:.2f}),"
+                f" ρ {r['truth_spearman']:.2f}, interval coverage {r['truth_coverage']:.2f}"
+            )
+    if result.observational:
+        from relapse_ml.benefit.observational import OBSERVATIONAL_NOTE
+
+        print(f"\n{OBSERVATIONAL_NOTE}")
     for label, info in result.intervals.items():
+        if label == "reported":
+            continue
         print(
-            f"per-patient {100 * info['level']:.0f}% intervals ({label}): bootstrap of the whole "
+            f"per-patient {100 * info['level']:.0f}% intervals ({label}): bootstrap of the fixed "
             f"learner, {info['n_ok']}/{info['n_boot']} refits; median width "
             f"{100 * info['median_width']['relapse']:.1f} points (relapse)"
         )
     for o, s in result.explain.get("surrogate", {}).items():
+        if s.get("constant"):
+            print(f"SHAP on the {OUTCOME_TEXT[o]} benefit: {s['note']}")
+            continue
         print(
-            f"SHAP on the {OUTCOME_TEXT[o]} benefit (tree surrogate, R² {s['r2_in_sample']:.2f} "
-            f"in-sample, {s['r2_out_of_fold']:.2f} out-of-fold): " + ", ".join(s["top_features"])
+            f"SHAP on the reported {OUTCOME_TEXT[o]} benefit (tree surrogate, R² "
+            f"{s['r2_in_sample']:.2f} in-sample, {s['r2_out_of_fold']:.2f} out-of-fold): "
+            + ", ".join(s["top_features"])
         )
     if result.explain:
         print(f"  {result.explain['note']}")

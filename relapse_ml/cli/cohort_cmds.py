@@ -70,21 +70,55 @@ def simulate_cmd(
     landmark_day: int = typer.Option(60, "--landmark-day"),
     horizon_days: int = typer.Option(730, "--horizon-days"),
     screen_failures: bool = typer.Option(False, "--screen-failures", help="Also write the screened but not randomized candidates."),
+    fmt: str = typer.Option("csv", "--format", help="csv or parquet."),
+    chunk_size: int = typer.Option(50_000, "--chunk-size", help="Patients per chunk above which the cohort is simulated in chunks (part of the cohort's identity: the same seed and chunk size give the same cohort)."),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler for the chunks (tcp://host:8786); default: a local cluster."),
+    workers: int | None = typer.Option(None, "--workers", min=0, help="Local cluster size for the chunks (default: one per core); 0: serially here."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output directory."),
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Simulate a randomized trial cohort with known truth (truth.csv, meta.json)."""
+    """Simulate a randomized trial cohort with known truth (truth table, meta.json)."""
     from relapse_ml.errors import RelapseMLError
-    from relapse_ml.simulate import simulate_trial
 
+    if fmt not in ("csv", "parquet"):
+        raise RelapseMLError(f"--format {fmt!r}: allowed: csv, parquet")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise RelapseMLError(f"{out}: directory exists and is not empty; choose another --out or add --overwrite")
-    trial = simulate_trial(n=n, seed=seed, scenario=scenario, landmark_day=landmark_day,
-                           horizon_days=horizon_days, screen_failures=screen_failures)
-    trial.write(out, overwrite=overwrite)
-    info = {"out": str(out), "patients": int(len(trial.patients)), "scenario": scenario, "seed": seed,
-            "measurements": int(len(trial.measurements)), "events": int(len(trial.events))}
+    kwargs = {"scenario": scenario, "landmark_day": landmark_day, "horizon_days": horizon_days}
+    if n <= chunk_size:
+        from relapse_ml.simulate import get_scenario, simulate_trial
+
+        get_scenario(scenario)
+        trial = simulate_trial(n=n, seed=seed, screen_failures=screen_failures, **kwargs)
+        trial.write(out, overwrite=overwrite, fmt=fmt)
+        rows = {"patients": len(trial.patients), "measurements": len(trial.measurements),
+                "events": len(trial.events)}
+    else:
+        rows = _simulate_chunked(out, n, seed, fmt, chunk_size, scheduler, workers, overwrite,
+                                 screen_failures, kwargs, as_json)
+    info = {"out": str(out), "patients": int(rows["patients"]), "scenario": scenario, "seed": seed,
+            "measurements": int(rows["measurements"]), "events": int(rows["events"]), "format": fmt}
     if as_json:
         emit_json(info)
     else:
         print(f"simulated {info['patients']} patients (scenario {scenario}, seed {seed}) → {out}")
+
+
+def _simulate_chunked(out, n, seed, fmt, chunk_size, scheduler, workers, overwrite,
+                      screen_failures, kwargs, quiet) -> dict:
+    from relapse_ml.errors import RelapseMLError
+    from relapse_ml.simulate import get_scenario
+    from relapse_ml.simulate.chunked import simulate_cohort
+
+    get_scenario(kwargs["scenario"])
+    if screen_failures:
+        raise RelapseMLError(f"--screen-failures is available up to --chunk-size ({chunk_size}) patients")
+    say = None if quiet else (lambda done, total: print(f"  chunk {done}/{total} written", flush=True))
+    if workers == 0 and not scheduler:
+        meta = simulate_cohort(out, n, seed, fmt, chunk_size, None, overwrite, say, **kwargs)
+    else:
+        from relapse_ml.design.runner import dask_client
+
+        with dask_client(scheduler, workers) as client:
+            meta = simulate_cohort(out, n, seed, fmt, chunk_size, client, overwrite, say, **kwargs)
+    return meta["rows"]

@@ -8,7 +8,7 @@ import typer
 
 from relapse_ml.cli._common import emit_json
 
-datasets_app = typer.Typer(help="Public transplant cohorts (KMsurv bmt, mstate ebmt4) in the data contract.",
+datasets_app = typer.Typer(help="Public transplant cohorts (KMsurv bmt, mstate ebmt4, survival myeloid) in the data contract.",
                            no_args_is_help=True)
 
 

@@ -8,7 +8,7 @@ import typer
 
 from relapse_ml.cli._common import emit_json
 
-KIND_HELP = "train, benefit, subgroups or tune"
+KIND_HELP = "train, benefit, subgroups, tune or design"
 
 
 RUN_OPT = typer.Option(None, "--run", help="MLflow run id (see: relapse-ml runs).")
@@ -46,7 +46,7 @@ def report_cmd(
     experiment: str | None = EXPERIMENT_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Write an HTML report of a training, benefit, subgroups or tuning run (figures embedded)."""
+    """Write an HTML report of a training, benefit, subgroups, tuning or design run (figures embedded)."""
     import sys
 
     from relapse_ml.errors import RelapseMLError

@@ -22,6 +22,13 @@ LANDMARK_OPT = typer.Option(
 JSON_OPT = typer.Option(False, "--json", help="Print the versioned JSON document.")
 HTML_OPT = typer.Option(None, "--html", help="Also write a one-page HTML summary here.")
 COHORT_OPT = typer.Option(None, "--cohort", help="Score every patient of a cohort directory.")
+FHIR_OPT = typer.Option(
+    None, "--fhir", help="A FHIR R4 Bundle (JSON) of one patient instead of --patient."
+)
+FHIR_MAP_OPT = typer.Option(
+    None, "--fhir-map", help="YAML of local FHIR codes added to the built-in code map."
+)
+FHIR_OUT_OPT = typer.Option(None, "--fhir-out", help="Also write the answer as a FHIR RiskAssessment.")
 OUT_OPT = typer.Option(None, "--out", help="With --cohort: the scores CSV to write.")
 INTERVALS_OPT = typer.Option(
     False, "--intervals", help="With --cohort: bootstrap intervals of the benefit."
@@ -54,19 +61,31 @@ def score_cmd(
     cohort: Path | None = COHORT_OPT,
     out: Path | None = OUT_OPT,
     intervals: bool = INTERVALS_OPT,
+    fhir: Path | None = FHIR_OPT,
+    fhir_map: Path | None = FHIR_MAP_OPT,
+    fhir_out: Path | None = FHIR_OUT_OPT,
 ) -> None:
     """Relapse risk with and without sorafenib, drivers and safety checks (decision support)."""
     from relapse_ml.errors import RelapseMLError
     from relapse_ml.scoring.predict import LEAN_IMPORTS
 
-    if (patient is None) == (cohort is None):
-        raise RelapseMLError("give exactly one of --patient FILE.json or --cohort DIR")
+    if sum(x is not None for x in (patient, cohort, fhir)) != 1:
+        raise RelapseMLError(
+            "give exactly one of --patient FILE.json, --fhir BUNDLE.json or --cohort DIR"
+        )
     if cohort is not None and out is None:
         raise RelapseMLError("--cohort needs --out scores.csv")
-    if cohort is not None and html_out is not None:
-        raise RelapseMLError("--html is for one patient (--patient)")
+    if cohort is not None and (html_out is not None or fhir_out is not None):
+        raise RelapseMLError("--html and --fhir-out are for one patient (--patient or --fhir)")
+    if fhir_map is not None and fhir is None:
+        raise RelapseMLError("--fhir-map is for --fhir BUNDLE.json")
     LEAN_IMPORTS["xgboost_without_sklearn"] = True  # this process never needs XGBoost's sklearn API
 
+    record = None
+    if fhir is not None:  # the input first: a bad Bundle is refused before the model loads
+        from relapse_ml.fhir.record import record_from_bundle
+
+        record = record_from_bundle(fhir, landmark_day, fhir_map)
     from relapse_ml.scoring.model import load_model
 
     scoring_model = load_model(model)
@@ -76,8 +95,18 @@ def score_cmd(
     from relapse_ml.scoring.patient import read_patient_file
     from relapse_ml.scoring.score import score_record
 
-    record = read_patient_file(patient, landmark_day, default_landmark=scoring_model.landmark_day)
+    if record is None:
+        record = read_patient_file(
+            patient, landmark_day, default_landmark=scoring_model.landmark_day
+        )
     doc = score_record(scoring_model, record)
+    if fhir_out is not None:
+        import json
+
+        from relapse_ml.fhir.write import risk_assessment
+        from relapse_ml.utils import atomic_write_text
+
+        atomic_write_text(fhir_out, json.dumps(risk_assessment(doc), indent=1) + "\n")
     if html_out is not None:
         from relapse_ml.scoring.render import html_page
         from relapse_ml.scoring.score import risk_curves

@@ -9,13 +9,27 @@ import typer
 from relapse_ml.cli._common import emit_json, resolve_data
 
 DATA_OPT = typer.Option(None, "--data", help="Cohort directory (default: the embedded demo cohort).")
-CONFIG_OPT = typer.Option(None, "--config", help="Experiment config (YAML); default: built-in defaults.")
+CONFIG_OPT = typer.Option(None, "--config", help="Experiment config (YAML); default: configs/default.yaml "
+                          "(shipped in the package); keys a config leaves out come from it too.")
 JSON_OPT = typer.Option(False, "--json", help="Print a machine-readable JSON document.")
 
 
 def train_cmd(config: Path | None = CONFIG_OPT, data: Path | None = DATA_OPT, as_json: bool = JSON_OPT,
-              no_track: bool = typer.Option(False, "--no-track", help="Do not log to MLflow.")) -> None:
-    """Cross-validate competing-risk models, refit the best, log the run to MLflow."""
+              no_track: bool = typer.Option(False, "--no-track", help="Do not log to MLflow."),
+              force: bool = typer.Option(
+                  False, "--force", help="Register the final model even when it fails the "
+                  "registration guard (cross-validated IPA < 0, or mean predicted incidence far "
+                  "from the Aalen–Johansen estimate)."),
+              folds: Path | None = typer.Option(
+                  None, "--folds", help="Fold assignment CSV (patient_id, fold[, repeat]) used "
+                  "instead of the stratified splits, e.g. to compare with other tools."),
+              save_oof: Path | None = typer.Option(
+                  None, "--save-oof", help="Write every model's out-of-fold predictions (CSV: "
+                  "patient_id, repeat, fold, model, final, relapse_cif_<H>d, nrm_cif_<H>d).")) -> None:
+    """Cross-validate competing-risk models, refit the best, log the run to MLflow.
+
+    Exit 2 when the final model fails the registration guard: the run is logged, the model
+    is not registered (``--force`` registers it anyway)."""
     import sys
 
     from relapse_ml.config import load_config
@@ -25,7 +39,8 @@ def train_cmd(config: Path | None = CONFIG_OPT, data: Path | None = DATA_OPT, as
     data_dir = data if data is not None else (Path(cfg.data) if cfg.data else None)
     cohort = resolve_data(data_dir)
     say = (lambda *a: print(*a, file=sys.stderr)) if as_json else print
-    result = run_training(cfg, cohort, track=not no_track, progress=say)
+    result = run_training(cfg, cohort, track=not no_track, progress=say, force=force, folds=folds,
+                          save_oof=save_oof)
     final = result.metrics[result.metrics["model"] == result.final_model].set_index("metric")
     if as_json:
         emit_json({
@@ -34,7 +49,10 @@ def train_cmd(config: Path | None = CONFIG_OPT, data: Path | None = DATA_OPT, as
             "patients": result.n_patients, "events": result.events,
             "metrics": result.metrics.to_dict(orient="records"),
             "oracle": None if result.oracle is None else result.oracle.reset_index().to_dict(orient="records"),
+            "guard": None if result.guard is None else result.guard.to_dict(),
+            "registration_refused": result.registration_refused,
         })
+        _refuse(result)
         return
     print(f"\nfinal model: {result.final_model} (refitted on all {result.n_rows} rows); "
           f"out-of-fold metrics at {result.tau:g} days after the landmark:")
@@ -54,6 +72,18 @@ def train_cmd(config: Path | None = CONFIG_OPT, data: Path | None = DATA_OPT, as
         print(f"\nMLflow run {result.run_id}"
               + (f"; registered as relapse-risk version {result.model_version}" if result.model_version else ""))
         print(f"see it with: {ui_command(result.tracking_uri)}")
+    _refuse(result)
+
+
+def _refuse(result) -> None:
+    """Exit 2 with one line when the final model was not registered because of the guard."""
+    if result.registration_refused:
+        import sys
+
+        print(f"error: not registered — {result.registration_refused}; the run is logged"
+              f"{f' as {result.run_id}' if result.run_id else ''} (--force registers it anyway)",
+              file=sys.stderr)
+        raise typer.Exit(2)
 
 
 def runs_cmd(experiment: str = typer.Option("relapse-ml", "--experiment"),

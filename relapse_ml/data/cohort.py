@@ -31,6 +31,14 @@ class Cohort:
     # required columns that a data adapter filled with placeholders (column -> reason):
     # valid for the contract, but models and eligibility treat them as missing
     imputed_columns: dict[str, str] = field(default_factory=dict)
+    # contract v2 declarations from cohort.json: serial markers and clinical events beyond
+    # the standard ones (name -> spec), and baseline columns unknown for every patient
+    extra_markers: dict[str, dict] = field(default_factory=dict)
+    extra_events: dict[str, dict] = field(default_factory=dict)
+    unknown_columns: list[str] = field(default_factory=list)
+    # cohort.json "randomized": False marks an arm that was not randomized at the landmark's
+    # population (observational comparison: benefit must estimate the propensity); None = not said
+    randomized: bool | None = None
 
     @cached_property
     def outcome(self) -> pd.DataFrame:
@@ -57,4 +65,8 @@ class Cohort:
             extra_columns=dict(self.extra_columns),
             path=None,
             imputed_columns=dict(self.imputed_columns),
+            extra_markers=dict(self.extra_markers),
+            extra_events=dict(self.extra_events),
+            unknown_columns=list(self.unknown_columns),
+            randomized=self.randomized,
         )

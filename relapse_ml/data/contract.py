@@ -1,24 +1,25 @@
-"""The cohort data contract (v1) as constants: tables, columns, allowed values.
+"""The cohort data contract (v2) as constants: tables, columns, allowed values.
 
 See ``docs``: shared data-contract.md. Every module reads these names from here.
 """
 
 from __future__ import annotations
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2
+UNKNOWN = "unknown"  # v2: the missing-information code of every categorical baseline column
 TABLES = ("patients", "measurements", "events")
 
 # outcome codes (methods notes): 0 censored, 1 relapse, 2 non-relapse death
 CENSORED, RELAPSE, NRM = 0, 1, 2
 
-SEX = ("M", "F")
-DIAGNOSIS = ("AML", "ALL", "MPAL", "MDS")
-DISEASE_STATUS = ("CR1", "CR2", "CR3+", "NR")
+SEX = ("M", "F", "unknown")
+DIAGNOSIS = ("AML", "ALL", "MPAL", "MDS", "unknown")
+DISEASE_STATUS = ("CR1", "CR2", "CR3+", "NR", "unknown")
 CYTOGENETIC_RISK = ("favorable", "intermediate", "adverse", "unknown")
 FLT3 = ("negative", "itd", "tkd", "unknown")
 PRE_HSCT_MRD = ("positive", "negative", "unknown")
-DONOR_TYPE = ("MSD", "MUD", "haplo", "cord", "other")
-CONDITIONING = ("MAC", "RIC")
+DONOR_TYPE = ("MSD", "MUD", "haplo", "cord", "other", "unknown")
+CONDITIONING = ("MAC", "RIC", "unknown")
 ARM = ("sorafenib", "control")
 SAMPLE = ("BM", "PB")
 
@@ -93,3 +94,10 @@ WT1_POSITIVE = 60.0  # copies / 10^4 ABL, marrow
 MIXED_CHIMERISM_BELOW = 95.0  # donor %
 
 EXTRA_COLUMN_TYPES = ("number", "string", "bool")
+
+# v2: cohort.json may declare extra markers and extra events (see data-contract.md)
+EXTRA_MARKER_KEYS = ("unit", "min", "max", "detection_limit", "scale", "description")
+EXTRA_MARKER_SCALES = ("log", "linear")
+EXTRA_EVENT_KEYS = ("graded", "description")
+# standard marker scales: log markers use the detection limit as the offset of the log
+MARKER_SCALE = {"mrd_mfc": "log", "wt1": "log", "donor_chimerism": "linear", "anc": "linear", "plt": "linear"}

@@ -1,4 +1,4 @@
-"""Read and write cohort directories (data contract v1): CSV or Parquet per table."""
+"""Read and write cohort directories (data contract v2): CSV or Parquet per table."""
 
 from __future__ import annotations
 
@@ -70,6 +70,7 @@ def read_cohort_json(directory: Path) -> dict:
             if kind not in C.EXTRA_COLUMN_TYPES:
                 problems.append(Violation("cohort.json", None, f"extra_columns.{col}", kind,
                                           "allowed: " + ", ".join(C.EXTRA_COLUMN_TYPES)))
+    problems += check_declarations(meta)
     imputed = meta.get("imputed_columns", {}) or {}
     if isinstance(imputed, list):
         meta["imputed_columns"] = {str(c): "placeholder" for c in imputed}
@@ -79,6 +80,69 @@ def read_cohort_json(directory: Path) -> dict:
     if problems:
         raise DataValidationError(problems)
     return meta
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v
+
+
+def check_declarations(meta: dict, file: str = "cohort.json") -> list[Violation]:
+    """Problems of the v2 declarations ``extra_markers`` / ``extra_events`` / ``unknown_columns``.
+
+    Normalises ``meta`` in place (a marker's ``scale`` defaults to ``linear``, an event's
+    ``graded`` to false).
+    """
+    out: list[Violation] = []
+    standard = set(C.MARKERS) | set(C.EVENTS)
+    for key, allowed_keys, noun in (("extra_markers", C.EXTRA_MARKER_KEYS, "marker"),
+                                    ("extra_events", C.EXTRA_EVENT_KEYS, "event")):
+        decl = meta.get(key)
+        if decl is None:
+            continue
+        if not isinstance(decl, dict):
+            out.append(Violation(file, None, key, str(decl)[:60],
+                                 f'allowed: an object {{"NAME": {{{", ".join(allowed_keys)}}}}}'))
+            continue
+        for name, spec in decl.items():
+            where = f"{key}.{name}"
+            if name in standard:
+                out.append(Violation(file, None, where, name, f"'{name}' is a standard marker or event "
+                                     "of the contract and may not be redeclared; choose another name"))
+                continue
+            if not str(name).strip() or not isinstance(spec, dict):
+                out.append(Violation(file, None, where, str(spec)[:60],
+                                     f"allowed: a non-empty name and an object with {', '.join(allowed_keys)}"))
+                continue
+            for k in spec:
+                if k not in allowed_keys:
+                    out.append(Violation(file, None, f"{where}.{k}", k, "allowed keys: " + ", ".join(allowed_keys)))
+            if noun == "event":
+                if not isinstance(spec.setdefault("graded", False), bool):
+                    out.append(Violation(file, None, f"{where}.graded", spec["graded"], "allowed: true or false"))
+                continue
+            for k in ("min", "max", "detection_limit"):
+                if k in spec and not (_number(spec[k]) and spec[k] >= 0):
+                    out.append(Violation(file, None, f"{where}.{k}", spec[k], "allowed: a number ≥ 0"))
+            lo, hi = spec.get("min", 0), spec.get("max", float("inf"))
+            if _number(lo) and _number(hi) and lo >= hi:
+                out.append(Violation(file, None, f"{where}.max", hi, f"allowed: a number above min ({lo})"))
+            scale = spec.setdefault("scale", "linear")
+            if scale not in C.EXTRA_MARKER_SCALES:
+                out.append(Violation(file, None, f"{where}.scale", scale,
+                                     "allowed: " + ", ".join(C.EXTRA_MARKER_SCALES)))
+            elif scale == "log" and not (_number(spec.get("detection_limit")) and spec["detection_limit"] > 0):
+                out.append(Violation(file, None, f"{where}.detection_limit", spec.get("detection_limit"),
+                                     "a log-scale marker needs a detection_limit > 0 (the offset of its log)"))
+    if "randomized" in meta and not isinstance(meta["randomized"], bool):
+        out.append(Violation(file, None, "randomized", meta["randomized"],
+                             "allowed: true or false (false: the arm is an observational comparison)"))
+    unknown = meta.get("unknown_columns")
+    if unknown is not None and not (isinstance(unknown, list)
+                                    and all(c in C.PATIENT_CATEGORIES or c == "ecog" for c in unknown)):
+        out.append(Violation(file, None, "unknown_columns", str(unknown)[:80],
+                             "allowed: a list of categorical baseline columns (or ecog) that the cohort "
+                             "records as unknown for every patient: " + ", ".join([*C.PATIENT_CATEGORIES, "ecog"])))
+    return out
 
 
 def read_cohort(directory: str | os.PathLike) -> Cohort:
@@ -98,20 +162,28 @@ def read_cohort(directory: str | os.PathLike) -> Cohort:
         raise DataValidationError(missing)
     sources = {name: _read_raw(path) for name, path in paths.items()}
     extras = dict(meta.get("extra_columns", {}) or {})
-    parsed, violations = validate_tables(sources["patients"], sources["measurements"], sources["events"], extras)
+    parsed, violations = validate_tables(sources["patients"], sources["measurements"], sources["events"], extras,
+                                         meta.get("extra_markers"), meta.get("extra_events"))
     if violations:
         raise DataValidationError(violations)
     return _as_cohort(parsed, meta, extras, directory)
 
 
 def cohort_from_frames(patients: pd.DataFrame, measurements: pd.DataFrame, events: pd.DataFrame,
-                       meta: dict | None = None, label: str = "") -> Cohort:
-    """Validate in-memory tables (e.g. a single-patient record) into a `Cohort`."""
-    meta = meta or {}
+                       meta: dict | None = None, label: str = "", pandera: bool = True) -> Cohort:
+    """Validate in-memory tables (e.g. a single-patient record) into a `Cohort`.
+
+    ``pandera=False``: the same rules checked without importing pandera (one patient's rows)."""
+    meta = dict(meta or {})
+    problems = check_declarations(meta, f"{label}cohort.json")
+    if problems:
+        raise DataValidationError(problems)
     extras = dict(meta.get("extra_columns", {}) or {})
     srcs = [TableSource(n, f.reset_index(drop=True), f"{label}{n}", first_row=1)
             for n, f in (("patients", patients), ("measurements", measurements), ("events", events))]
-    parsed, violations = validate_tables(*srcs, extra_columns=extras)
+    parsed, violations = validate_tables(*srcs, extra_columns=extras,
+                                         extra_markers=meta.get("extra_markers"),
+                                         extra_events=meta.get("extra_events"), pandera=pandera)
     if violations:
         raise DataValidationError(violations)
     return _as_cohort(parsed, meta, extras, None)
@@ -129,7 +201,11 @@ def _as_cohort(parsed: dict[str, pd.DataFrame], meta: dict, extras: dict, path: 
     return Cohort(patients=p, measurements=m, events=e,
                   name=str(meta.get("name") or (path.name if path else "cohort")),
                   source=meta.get("source"), extra_columns=extras, path=path,
-                  imputed_columns=dict(meta.get("imputed_columns", {}) or {}))
+                  imputed_columns=dict(meta.get("imputed_columns", {}) or {}),
+                  extra_markers=dict(meta.get("extra_markers") or {}),
+                  extra_events=dict(meta.get("extra_events") or {}),
+                  unknown_columns=list(meta.get("unknown_columns") or []),
+                  randomized=meta.get("randomized"))
 
 
 def write_cohort(cohort: Cohort, out_dir: str | os.PathLike, fmt: str = "csv",
@@ -148,6 +224,11 @@ def write_cohort(cohort: Cohort, out_dir: str | os.PathLike, fmt: str = "csv",
         meta = {"name": cohort.name, "source": cohort.source, "extra_columns": cohort.extra_columns}
         if cohort.imputed_columns:
             meta["imputed_columns"] = cohort.imputed_columns
+        for key in ("extra_markers", "extra_events", "unknown_columns"):
+            if getattr(cohort, key, None):
+                meta[key] = getattr(cohort, key)
+        if getattr(cohort, "randomized", None) is not None:
+            meta["randomized"] = cohort.randomized
         (tmp / "cohort.json").write_text(json.dumps(meta, indent=2) + "\n")
         for fname, text in (extra_files or {}).items():
             (tmp / fname).write_text(text)

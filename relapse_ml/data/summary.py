@@ -41,6 +41,10 @@ def cohort_summary(cohort: Cohort) -> dict:
         "measurements_per_marker": markers,
         "events": int(len(cohort.events)),
         "extra_columns": dict(cohort.extra_columns),
+        "extra_markers": sorted(getattr(cohort, "extra_markers", {}) or {}),
+        "extra_events": sorted(getattr(cohort, "extra_events", {}) or {}),
+        "unknown_columns": list(getattr(cohort, "unknown_columns", []) or []),
+        "randomized": getattr(cohort, "randomized", None),
     }
 
 
@@ -59,4 +63,10 @@ def format_summary(s: dict) -> str:
     ]
     if s["extra_columns"]:
         lines.append("  declared extra columns: " + ", ".join(s["extra_columns"]))
+    for key, words in (("extra_markers", "declared extra markers"), ("extra_events", "declared extra events"),
+                       ("unknown_columns", "not recorded (unknown for everyone, no features)")):
+        if s.get(key):
+            lines.append(f"  {words}: " + ", ".join(s[key]))
+    if s.get("randomized") is False:
+        lines.append("  arm not randomized in this cohort: comparisons of the arms are observational")
     return "\n".join(lines)

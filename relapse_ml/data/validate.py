@@ -1,8 +1,9 @@
 """Validate the three contract tables: every violation, located by table, row and column.
 
 Per-column rules (types, codes, ranges, uniqueness) run through pandera schemas built
-from `relapse_ml.data.schemas`; rules that span rows or tables (events after death,
-orphan ids, outcome present) are checked here with vectorised pandas.
+from `relapse_ml.data.schemas` (one patient's few rows: the same rules without pandera);
+rules that span rows or tables (events after death, orphan ids, outcome present) are
+checked here with vectorised pandas.
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ import numpy as np
 import pandas as pd
 
 from relapse_ml.data import contract as C
-from relapse_ml.data.schemas import SPECS, ColumnSpec, extra_spec, pandera_schema
+from relapse_ml.data.schemas import (
+    ColumnSpec,
+    direct_failures,
+    extra_spec,
+    pandera_schema,
+    specs_for,
+)
 from relapse_ml.errors import Violation
 
 # Column names that betray a calendar date or a direct identifier (the format is de-identified).
@@ -91,37 +98,44 @@ def _parse(src: TableSource, specs: list[ColumnSpec]) -> tuple[pd.DataFrame, lis
     return out, errors
 
 
-def _pandera_violations(src: TableSource, parsed: pd.DataFrame, specs: list[ColumnSpec],
-                        skip: set[tuple[int, str]]) -> list[Violation]:
-    import pandera.pandas as pa
-
+def _spec_violations(src: TableSource, parsed: pd.DataFrame, specs: list[ColumnSpec],
+                     skip: set[tuple[int, str]], pandera: bool = True) -> list[Violation]:
+    """The per-column rules of ``specs`` (`relapse_ml.data.schemas.value_checks`, nullable,
+    unique), run by pandera or, for one patient's few rows, by `direct_failures`."""
     by_name = {s.name: s for s in specs}
-    schema = pandera_schema([s for s in specs if s.name in parsed])
-    try:
-        schema.validate(parsed, lazy=True)
-    except pa.errors.SchemaErrors as err:
-        cases = err.failure_cases
+    present = [s for s in specs if s.name in parsed]
+    if pandera:
+        cases = _pandera_failures(parsed, present)
     else:
-        return []
+        cases = direct_failures(parsed, present)
     out = []
     seen = set(skip)
-    for case in cases.itertuples(index=False):
-        col = case.column
-        if col not in by_name or case.index is None or (isinstance(case.index, float) and np.isnan(case.index)):
+    for index, col, check in cases:
+        if col not in by_name or index is None or (isinstance(index, float) and np.isnan(index)):
             continue
-        row = _row(src, case.index)
+        row = _row(src, index)
         if (row, col) in seen:
             continue
         seen.add((row, col))
-        value = src.frame[col].loc[case.index] if col in src.frame else case.failure_case
+        value = src.frame[col].loc[index] if col in src.frame else parsed[col].loc[index]
         spec = by_name[col]
         allowed = spec.allowed
-        if case.check == "not_nullable":
+        if check == "not_nullable":
             allowed = "required value is empty; " + allowed
-        elif case.check == "field_uniqueness":
+        elif check == "field_uniqueness":
             allowed = "duplicate value; " + allowed
         out.append(Violation(src.file, row, col, None if pd.isna(value) else value, allowed))
     return out
+
+
+def _pandera_failures(parsed: pd.DataFrame, specs: list[ColumnSpec]) -> list[tuple[object, str, str]]:
+    import pandera.pandas as pa
+
+    try:
+        pandera_schema(specs).validate(parsed, lazy=True)
+    except pa.errors.SchemaErrors as err:
+        return [(c.index, c.column, c.check) for c in err.failure_cases.itertuples(index=False)]
+    return []
 
 
 def _column_violations(src: TableSource, specs: list[ColumnSpec], declared_extras: set[str]) -> list[Violation]:
@@ -164,34 +178,49 @@ def validate_tables(
     measurements: TableSource,
     events: TableSource,
     extra_columns: dict[str, str] | None = None,
+    extra_markers: dict[str, dict] | None = None,
+    extra_events: dict[str, dict] | None = None,
+    pandera: bool = True,
 ) -> tuple[dict[str, pd.DataFrame], list[Violation]]:
-    """Check every rule of the contract; return the parsed tables and all violations."""
+    """Check every rule of the contract; return the parsed tables and all violations.
+
+    ``pandera=False`` runs the same per-column rules without pandera (`direct_failures`):
+    for one patient's few rows, where importing pandera (~0.3 s) costs more than the check.
+
+    ``extra_markers`` / ``extra_events``: the cohort's declarations (contract v2, checked
+    by `relapse_ml.data.io.check_declarations`), allowed beside the standard names.
+    """
     extra_columns = extra_columns or {}
+    extra_markers = extra_markers or {}
+    extra_events = extra_events or {}
     violations: list[Violation] = []
     parsed: dict[str, pd.DataFrame] = {}
     for src in (patients, measurements, events):
-        specs = list(SPECS[src.name])
+        specs = list(specs_for(src.name, extra_markers, extra_events))
         if src.name == "patients":
             specs += [extra_spec(n, t) for n, t in extra_columns.items() if n not in {s.name for s in specs}]
         violations += _column_violations(src, specs, set(extra_columns))
         frame, errs = _parse(src, specs)
         violations += errs
         skip = {(v.row, v.column) for v in errs}
-        violations += _pandera_violations(src, frame, specs, skip)
+        violations += _spec_violations(src, frame, specs, skip, pandera)
         # keep undeclared columns out of the parsed frame (already reported)
         parsed[src.name] = frame
 
-    violations += _marker_rules(measurements, parsed["measurements"])
-    violations += _event_rules(events, parsed["events"])
+    violations += _marker_rules(measurements, parsed["measurements"], extra_markers)
+    violations += _event_rules(events, parsed["events"], extra_events)
     violations += _cross_table_rules(patients, measurements, events, parsed)
     return parsed, violations
 
 
-def _marker_rules(src: TableSource, m: pd.DataFrame) -> list[Violation]:
+def _marker_rules(src: TableSource, m: pd.DataFrame, extra_markers: dict) -> list[Violation]:
     out = []
     if not {"marker", "value"} <= set(m.columns):
         return out
-    for marker, (lo, hi) in C.MARKERS.items():
+    ranges = dict(C.MARKERS)
+    for name, spec in extra_markers.items():
+        ranges[name] = (float(spec.get("min", 0.0)), float(spec.get("max", float("inf"))))
+    for marker, (lo, hi) in ranges.items():
         sel = (m["marker"] == marker) & m["value"].notna()
         bad = sel & ((m["value"] < lo) | (m["value"] > hi))
         for idx in m.index[bad.to_numpy(bool)]:
@@ -201,11 +230,19 @@ def _marker_rules(src: TableSource, m: pd.DataFrame) -> list[Violation]:
     return out
 
 
-def _event_rules(src: TableSource, e: pd.DataFrame) -> list[Violation]:
+def _event_rules(src: TableSource, e: pd.DataFrame, extra_events: dict) -> list[Violation]:
     out = []
     if "event" not in e:
         return out
     grade = e["grade"] if "grade" in e else pd.Series(np.nan, index=e.index)
+    for name, spec in extra_events.items():
+        if spec.get("graded", False):
+            continue
+        bad = ((e["event"] == name) & grade.notna()).to_numpy(bool)
+        for idx in e.index[bad][:200]:
+            out.append(Violation(src.file, _row(src, idx), "grade", src.frame.at[idx, "grade"],
+                                 f"event '{name}' is declared with graded: false in cohort.json; "
+                                 "leave grade empty or declare it graded: true"))
     for name, rng in C.EVENTS.items():
         sel = (e["event"] == name).to_numpy(bool)
         if rng is None:

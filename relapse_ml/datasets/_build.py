@@ -18,6 +18,8 @@ MEASUREMENT_COLUMNS = ("patient_id", "day", "marker", "value")
 # same-day events in a readable order: what happened before the outcome comes first
 _EVENT_ORDER = {
     "engraftment": 0,
+    "platelet_recovery": 0,
+    "adverse_event": 1,
     "agvhd": 1,
     "cgvhd": 2,
     "relapse": 3,

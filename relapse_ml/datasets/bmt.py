@@ -1,10 +1,11 @@
 """KMsurv ``bmt`` (Klein & Moeschberger, section 1.3: 137 acute-leukemia allografts) in the data contract.
 
 The exact field mapping, and what is lost, is in docs/datasets.md. In short: relapse,
-death, acute and chronic GVHD and platelet recovery become timed events; disease group,
-age and sex fill contract columns; the study's own covariates stay as declared extra
-columns; fields the data set does not have are the contract's ``unknown`` code or a
-documented placeholder listed under ``imputed_columns`` (never to be used as features).
+death, acute and chronic GVHD become timed events and platelet recovery a declared extra
+event (contract v2); disease group, age and sex fill contract columns; the study's own
+covariates stay as declared extra columns; fields the data set does not have are the
+contract's ``unknown`` code (an empty ``ecog``), listed under ``unknown_columns``, so no
+placeholder becomes a feature.
 """
 
 from __future__ import annotations
@@ -41,12 +42,16 @@ EXTRA_COLUMNS = {
     "cmv_donor": "bool",
     "waiting_time_days": "number",
 }
-IMPUTED_COLUMNS = {
-    "disease_status": "not recorded (only the ALL / AML low risk / AML high risk group, kept as "
-    "aml_risk_group); placeholder CR1",
-    "donor_type": "not recorded; placeholder MSD",
-    "ecog": "not recorded; placeholder 0",
+EXTRA_EVENTS = {
+    "platelet_recovery": {
+        "graded": False,
+        "description": "return of platelets to normal levels (tp, dp); neutrophil engraftment is not "
+        "recorded",
+    },
 }
+# contract columns the source does not record: `unknown` (ecog: empty) for every patient.
+# disease_status: only the ALL / AML low risk / AML high risk group is recorded (aml_risk_group)
+UNKNOWN_COLUMNS = ("disease_status", "cytogenetic_risk", "flt3", "pre_hsct_mrd", "donor_type", "ecog")
 IMPUTED_EVENT_FIELDS = {
     "agvhd.grade": f"only occurrence of acute GVHD is recorded; grade {AGVHD_GRADE:g} is the floor of "
     "'grade II-IV', not a measured grade",
@@ -57,7 +62,6 @@ DERIVED_CONSTANTS = {
     "conditioning": "MAC for every patient: all received oral busulfan + cyclophosphamide (BuCy), a "
     "myeloablative regimen (study design, not a per-patient record)",
 }
-UNKNOWN_CODES = ("cytogenetic_risk", "flt3", "pre_hsct_mrd")
 
 
 def raw_bmt() -> pd.DataFrame:
@@ -82,13 +86,13 @@ def load_bmt(raw: pd.DataFrame | None = None) -> dict:
             "age": b["z1"].astype(float),
             "sex": np.where(b["z3"] == 1, "M", "F"),
             "diagnosis": b["group"].map(GROUP_DIAGNOSIS),
-            "disease_status": ["CR1"] * n,
+            "disease_status": ["unknown"] * n,
             "cytogenetic_risk": ["unknown"] * n,
             "flt3": ["unknown"] * n,
             "pre_hsct_mrd": ["unknown"] * n,
-            "donor_type": ["MSD"] * n,
+            "donor_type": ["unknown"] * n,
             "conditioning": ["MAC"] * n,
-            "ecog": np.zeros(n, dtype=int),
+            "ecog": np.full(n, np.nan),  # not recorded (contract v2: empty)
             "arm": [np.nan] * n,  # observational: no randomized arm
             "aml_risk_group": b["group"].map(AML_RISK),  # empty for ALL (not applicable)
             "fab_m4m5": b["z8"] == 1,
@@ -112,7 +116,7 @@ def load_bmt(raw: pd.DataFrame | None = None) -> dict:
             event_rows(pid, b["d1"] == 0, b["t1"], "last_followup"),
             event_rows(pid, b["da"] == 1, b["ta"], "agvhd", AGVHD_GRADE, "grade_imputed"),
             event_rows(pid, b["dc"] == 1, b["tc"], "cgvhd", CGVHD_GRADE, "grade_imputed"),
-            event_rows(pid, b["dp"] == 1, b["tp"], "engraftment", detail="platelet_recovery"),
+            event_rows(pid, b["dp"] == 1, b["tp"], "platelet_recovery"),
         ]
     )
     # t2 should equal t1 for a death in remission; where it does not, death keeps t1
@@ -121,12 +125,13 @@ def load_bmt(raw: pd.DataFrame | None = None) -> dict:
         "name": NAME,
         "source": SOURCE,
         "description": DESCRIPTION,
-        "contract_version": 1,
+        "contract_version": 2,
         "extra_columns": dict(EXTRA_COLUMNS),
-        "imputed_columns": dict(IMPUTED_COLUMNS),
+        "extra_events": {k: dict(v) for k, v in EXTRA_EVENTS.items()},
+        "imputed_columns": {},
         "imputed_event_fields": dict(IMPUTED_EVENT_FIELDS),
         "derived_constants": dict(DERIVED_CONSTANTS),
-        "unknown_columns": list(UNKNOWN_CODES),
+        "unknown_columns": list(UNKNOWN_COLUMNS),
         "adapter_changes": {
             **changes,
             "death_in_remission_with_dfs_time_not_death_time": dfs_mismatch,

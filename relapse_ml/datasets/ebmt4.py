@@ -1,11 +1,14 @@
-"""mstate ``ebmt4`` (2,279 EBMT allografts, 1985-1998) in the data contract.
+"""mstate ``ebmt4`` (2,279 EBMT allografts, 1985-1998) in the data contract (v2).
 
-The exact field mapping, and what is lost, is in docs/datasets.md. In short: relapse,
-death and recovery become timed events (follow-up administratively censored at the
-contract's day 4000); the four baseline factors stay as declared extra columns; the
-"adverse event" is **not** mapped (the data set does not say what it is — it is not
-known to be GVHD); everything the data set lacks is the contract's ``unknown`` code or a
-documented placeholder listed under ``imputed_columns`` (never to be used as features).
+The exact field mapping, our reading of the source and what is lost are in docs/datasets.md.
+In short: relapse and death are the outcome (follow-up administratively censored at the
+contract's day 4000); the two intermediate events of the EBMT multi-state model become
+declared extra events — ``platelet_recovery`` (the source's "recovery", ``rec``) and
+``adverse_event`` (``ae``: read as acute GVHD in the literature, grade not recorded, so not
+the contract's graded ``agvhd``); the four baseline factors stay as declared extra columns;
+every contract column the source lacks is ``unknown`` (or an empty ``ecog``) and listed under
+``unknown_columns``, so no placeholder becomes a feature. Only ``age`` (a number in the
+contract, a class here) keeps a documented placeholder, listed under ``imputed_columns``.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ SOURCE = (
     "J Stat Softw 2011). EBMT disclaimer: simplified for illustration, no clinical conclusions."
 )
 DESCRIPTION = (
-    "2,279 patients transplanted for a blood cancer at EBMT centres 1985-1998; recovery, relapse "
-    "and death as timed events (days since transplant), age only as a class."
+    "2,279 patients transplanted for a blood cancer at EBMT centres 1985-1998; platelet recovery, "
+    "adverse event (acute GVHD), relapse and death as timed events (days since transplant), age "
+    "only as a class."
 )
 AGE_CLASS_MIDPOINT = {"<=20": 10.0, "20-40": 30.0, ">40": 50.0}
 
@@ -33,22 +37,35 @@ EXTRA_COLUMNS = {
     "gvhd_prophylaxis": "bool",
     "sex_match": "string",
 }
+EXTRA_EVENTS = {
+    "platelet_recovery": {
+        "graded": False,
+        "description": "the source's 'recovery' (rec, rec.s): platelet recovery, the first "
+        "intermediate state of the EBMT multi-state model",
+    },
+    "adverse_event": {
+        "graded": False,
+        "description": "the source's 'adverse event' (ae, ae.s), the second intermediate state of the "
+        "EBMT multi-state model, read as acute GVHD (all onsets by day 100); grade not recorded",
+    },
+}
 IMPUTED_COLUMNS = {
     "age": "recorded only as a class (kept as age_class); placeholder = class midpoint "
     "(<=20: 10, 20-40: 30, >40: 50)",
-    "sex": "not recorded; placeholder M (sex_match 'gender mismatch' means female donor to male "
-    "recipient, so those recipients are male, the others unknown)",
-    "diagnosis": "not recorded (a mix of leukemias); placeholder AML",
-    "disease_status": "not recorded; placeholder CR1",
-    "donor_type": "not recorded; placeholder MSD",
-    "conditioning": "not recorded; placeholder MAC",
-    "ecog": "not recorded; placeholder 0",
 }
-UNKNOWN_CODES = ("cytogenetic_risk", "flt3", "pre_hsct_mrd")
+# contract columns the source does not record: `unknown` (ecog: empty) for every patient
+UNKNOWN_COLUMNS = (
+    "sex",
+    "diagnosis",
+    "disease_status",
+    "cytogenetic_risk",
+    "flt3",
+    "pre_hsct_mrd",
+    "donor_type",
+    "conditioning",
+    "ecog",
+)
 NOT_MAPPED = {
-    "ae, ae.s": "'adverse event': the data set documents no definition, so it is not mapped to "
-    "agvhd or any other contract event; a per-patient time of it would be post-transplant "
-    "information and is not kept as a baseline column either",
     "recae, recae.s": "time to both recovery and adverse event: follows from rec and ae",
 }
 
@@ -72,19 +89,13 @@ def load_ebmt4(raw: pd.DataFrame | None = None) -> dict:
     age = age_class.map(AGE_CLASS_MIDPOINT)
     if age.isna().any():
         raise ValueError(f"ebmt4: unknown age class(es) {sorted(age_class[age.isna()].unique())}")
+    unknown = {c: ["unknown"] * n for c in UNKNOWN_COLUMNS if c != "ecog"}
     patients = pd.DataFrame(
         {
             "patient_id": pid,
             "age": age.astype(float),
-            "sex": ["M"] * n,
-            "diagnosis": ["AML"] * n,
-            "disease_status": ["CR1"] * n,
-            "cytogenetic_risk": ["unknown"] * n,
-            "flt3": ["unknown"] * n,
-            "pre_hsct_mrd": ["unknown"] * n,
-            "donor_type": ["MSD"] * n,
-            "conditioning": ["MAC"] * n,
-            "ecog": np.zeros(n, dtype=int),
+            **unknown,
+            "ecog": np.full(n, np.nan),  # not recorded (contract v2: empty)
             "arm": [np.nan] * n,  # observational: no randomized arm
             "year_group": e["year"].astype(str),
             "age_class": age_class,
@@ -97,17 +108,19 @@ def load_ebmt4(raw: pd.DataFrame | None = None) -> dict:
             event_rows(pid, e["rel.s"] == 1, e["rel"], "relapse"),
             event_rows(pid, e["srv.s"] == 1, e["srv"], "death"),
             event_rows(pid, e["srv.s"] == 0, e["srv"], "last_followup"),
-            event_rows(pid, e["rec.s"] == 1, e["rec"], "engraftment", detail="ebmt4_recovery"),
+            event_rows(pid, e["rec.s"] == 1, e["rec"], "platelet_recovery"),
+            event_rows(pid, e["ae.s"] == 1, e["ae"], "adverse_event"),
         ]
     )
     cohort_json = {
         "name": NAME,
         "source": SOURCE,
         "description": DESCRIPTION,
-        "contract_version": 1,
+        "contract_version": 2,
         "extra_columns": dict(EXTRA_COLUMNS),
+        "extra_events": {k: dict(v) for k, v in EXTRA_EVENTS.items()},
         "imputed_columns": dict(IMPUTED_COLUMNS),
-        "unknown_columns": list(UNKNOWN_CODES),
+        "unknown_columns": list(UNKNOWN_COLUMNS),
         "not_mapped": dict(NOT_MAPPED),
         "adapter_changes": changes,
         "mapping": "docs/datasets.md",

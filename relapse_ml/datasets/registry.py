@@ -6,13 +6,14 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from relapse_ml.datasets import bmt, ebmt4
+from relapse_ml.datasets import bmt, ebmt4, myeloid
 from relapse_ml.datasets._build import check_target, write_tables
 from relapse_ml.errors import RelapseMLError
 
 DATASETS: dict[str, tuple[Callable[[], dict], str]] = {
     bmt.NAME: (bmt.load_bmt, f"KMsurv::bmt — {bmt.DESCRIPTION}"),
     ebmt4.NAME: (ebmt4.load_ebmt4, f"mstate::ebmt4 — {ebmt4.DESCRIPTION}"),
+    myeloid.NAME: (myeloid.load_myeloid, f"survival::myeloid — {myeloid.DESCRIPTION}"),
 }
 
 

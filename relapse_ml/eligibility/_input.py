@@ -72,6 +72,14 @@ class ScreeningInput:
             return f"no {column} column"
         return f"{column} missing"
 
+    def why_missing_each(self, column: str) -> np.ndarray:
+        """Per patient: "{column} unknown" where the value is the contract's ``unknown``, else `why_missing`."""
+        out = np.full(self.n, self.why_missing(column), dtype=object)
+        if self.has(column):
+            raw = self.patients[column].astype("string").str.strip()
+            out[(raw == "unknown").fillna(False).to_numpy(bool)] = f"{column} unknown"
+        return out
+
     def number(self, column: str) -> np.ndarray:
         """Column as floats; NaN where missing, unparseable, absent or ignored."""
         if not self.has(column):
@@ -104,7 +112,8 @@ class ScreeningInput:
         if not self.has(column):
             return np.full(self.n, None, dtype=object)
         raw = self.patients[column].astype("string").str.strip()
-        ok = (raw.notna() & (raw != "")).fillna(False).to_numpy(bool)
+        # contract v2: ``unknown`` is missing information, never a value a criterion can judge
+        ok = (raw.notna() & (raw != "") & (raw != "unknown")).fillna(False).to_numpy(bool)
         out = np.full(self.n, None, dtype=object)
         out[ok] = raw.to_numpy(dtype=object)[ok]
         return out

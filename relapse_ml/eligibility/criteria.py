@@ -142,7 +142,7 @@ def _flt3(d: ScreeningInput) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     unknown = ~negative & ~mutated
     present = pd.notna(flt3)
     detail[unknown & present] = "flt3 unknown"
-    detail[unknown & ~present] = d.why_missing("flt3")
+    detail[unknown & ~present] = d.why_missing_each("flt3")[unknown & ~present]
     return negative, mutated, detail
 
 
@@ -194,7 +194,7 @@ def _acute_leukemia_flt3_negative(d: ScreeningInput) -> Verdict:
     negative, mutated, flt3_detail = _flt3(d)
     bad = not_acute | mutated
     dx_detail = fmt(dx, not_acute, "diagnosis {}")
-    dx_detail[pd.isna(dx)] = d.why_missing("diagnosis")
+    dx_detail[pd.isna(dx)] = d.why_missing_each("diagnosis")[pd.isna(dx)]
     # name every part that failed or is unknown: "diagnosis MDS, flt3 itd"
     parts = np.where(acute, "", dx_detail), np.where(negative, "", flt3_detail)
     detail = np.array(
@@ -224,7 +224,7 @@ def _no_ph_positive_all(d: ScreeningInput) -> Verdict:
     detail = text_where(bad, "Ph-positive ALL")
     unknown = ~bad & ~met
     detail[unknown & is_all] = d.why_missing("ph_positive")
-    detail[unknown & ~is_all] = d.why_missing("diagnosis")
+    detail[unknown & ~is_all] = d.why_missing_each("diagnosis")[unknown & ~is_all]
     return _verdict(bad, met, detail)
 
 

@@ -32,6 +32,8 @@ class CVResult:
         the model and of the null (Aalen–Johansen of the training folds).
     test_fold: ``(n_repeats, n_samples)`` the fold in which each row was tested.
     pooled: one full `evaluate` result (with tables) per repeat, on the pooled predictions.
+    oof_incidence: ``(n_repeats, n_samples, 3, len(extra_times))`` out-of-fold event-free
+        survival, relapse and NRM incidence at ``extra_times`` (None when none were asked).
     """
 
     folds: pd.DataFrame
@@ -42,6 +44,8 @@ class CVResult:
     times: np.ndarray
     tau: float
     pooled: list[dict] = field(default_factory=list)
+    oof_incidence: np.ndarray | None = None
+    extra_times: np.ndarray | None = None
 
 
 def cross_validate(
@@ -59,6 +63,8 @@ def cross_validate(
     *,
     n_boot: int = 200,
     n_groups: int = 10,
+    folds: np.ndarray | None = None,
+    extra_times=None,
 ) -> CVResult:
     """Fit ``make_model()`` on K − 1 folds and evaluate on the held-out fold, repeatedly.
 
@@ -69,6 +75,10 @@ def cross_validate(
     times: evaluation grid (default `default_eval_times` on all the data); tau: the
         horizon (default the last time); both are kept inside follow-up.
     n_boot: bootstrap replicates for the pooled metrics' intervals (0: no intervals).
+    folds: ``(n_repeats, n_samples)`` a given fold label per row and repeat (e.g. read from a
+        file so that other tools use the same splits); replaces the stratified splitter, and
+        ``n_splits``/``n_repeats`` follow from it.
+    extra_times: also keep all three out-of-fold incidences at these times (``oof_incidence``).
     """
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
@@ -77,24 +87,42 @@ def cross_validate(
     tau = float(grid[-1]) if tau is None else float(tau)
     grid = times_inside(np.union1d(grid, [tau]), t)
     tau = clip_horizon(tau, t, grid=grid)
-    seeds = np.random.SeedSequence(seed).generate_state(n_repeats)
-
     n = t.size
+    given = None if folds is None else np.asarray(folds, dtype=int)
+    if given is not None:
+        if given.ndim != 2 or given.shape[1] != n:
+            raise ValueError(f"folds must be (n_repeats, {n}), got shape {given.shape}")
+        n_repeats = given.shape[0]
+    seeds = np.random.SeedSequence(seed).generate_state(n_repeats)
+    extra = None if extra_times is None else check_times(extra_times)
+    oof_inc = None if extra is None else np.full((n_repeats, n, 3, extra.size), np.nan)
     oof = np.full((n_repeats, n, grid.size), np.nan)
     oof_null = np.full_like(oof, np.nan)
     test_fold = np.full((n_repeats, n), -1)
     rows = []
     n_warned = 0
     for r in range(n_repeats):
-        if groups is None:
+        if given is not None:
+            splits = _given_splits(given[r])
+        elif groups is None:
             splitter = StratifiedKFold(n_splits, shuffle=True, random_state=int(seeds[r]))
             splits = splitter.split(np.zeros(n), e)
         else:
             splitter = StratifiedGroupKFold(n_splits, shuffle=True, random_state=int(seeds[r]))
             splits = splitter.split(np.zeros(n), e, np.asarray(groups))
         for k, (train, test) in enumerate(splits):
-            model = make_model().fit(_take(X, train), t[train], e[train])
-            oof[r, test] = model.predict_cif(_take(X, test), grid, cause=cause)
+            model = make_model()
+            if groups is not None and _takes_groups(model):
+                model = model.fit(_take(X, train), t[train], e[train],
+                                  groups=np.asarray(groups)[train])
+            else:
+                model = model.fit(_take(X, train), t[train], e[train])
+            if extra is None:
+                oof[r, test] = model.predict_cif(_take(X, test), grid, cause=cause)
+            else:
+                both = model.predict_cumulative_incidence(_take(X, test), np.r_[grid, extra])
+                oof[r, test] = both[:, cause, : grid.size]
+                oof_inc[r, test] = both[:, :, grid.size :]
             oof_null[r, test] = _null(t[train], e[train], grid, cause)[None, :]
             test_fold[r, test] = k
             with warnings.catch_warnings(record=True) as caught:
@@ -112,9 +140,12 @@ def cross_validate(
                 )
             n_warned += any(issubclass(w.category, EvaluationWarning) for w in caught)
             rows.append(
-                {"repeat": r, "fold": k, "n_train": train.size, "n_test": test.size}
+                {"repeat": r, "fold": k if given is None else int(given[r, test[0]]),
+                 "n_train": train.size, "n_test": test.size}
                 | scalar_metrics(result)
             )
+    if given is not None:
+        test_fold = given.copy()  # the file's own labels
     folds = pd.DataFrame(rows)
     if n_warned:
         warnings.warn(
@@ -161,7 +192,22 @@ def cross_validate(
         summary["ci_high"] = ci["ci_high"][metric_names]
     else:
         summary["ci_low"] = summary["ci_high"] = np.nan
-    return CVResult(folds, summary, oof, oof_null, test_fold, grid, tau, pooled)
+    return CVResult(folds, summary, oof, oof_null, test_fold, grid, tau, pooled, oof_inc, extra)
+
+
+def _takes_groups(model) -> bool:
+    import inspect
+
+    try:
+        return "groups" in inspect.signature(model.fit).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _given_splits(labels: np.ndarray):
+    """(train, test) row positions for each distinct fold label, in sorted label order."""
+    for k in np.unique(labels):
+        yield np.flatnonzero(labels != k), np.flatnonzero(labels == k)
 
 
 def _null(time, event, grid, cause) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Features known by landmark day L: MRD, WT1, chimerism, GVHD, baseline, treatment.
+"""Features known by landmark day L: one marker family (MRD, WT1, chimerism, declared markers),
+recovery and declared events, GVHD, baseline, treatment.
 
 Each feature is a small named function ``fn(ctx: FeatureContext) -> DataFrame``; configs
 choose them by name (see `FEATURES`, `FEATURE_GROUPS`, `DEFAULT_FEATURES`).

@@ -1,7 +1,8 @@
 """Donor chimerism by L (donor cells, %): falling or mixed chimerism heralds relapse.
 
-Every function returns its value column and ``chimerism_missing`` (1 without a sample by L,
-with NaN values — never a silent zero or 100).
+The summaries come from the one marker family (`relapse_ml.features.markers`); every function
+returns its value column and ``chimerism_missing`` (1 without a sample by L, with NaN values —
+never a silent zero or 100).
 """
 
 from __future__ import annotations
@@ -10,46 +11,27 @@ import numpy as np
 import pandas as pd
 
 from relapse_ml.data.contract import MIXED_CHIMERISM_BELOW
-from relapse_ml.features.context import FeatureContext, MarkerSamples
+from relapse_ml.features.context import FeatureContext
+from relapse_ml.features.markers import CHIMERISM, _one, marker_family, summary_values
 
-MARKER = "donor_chimerism"
+MARKER = CHIMERISM.name
 
-
-def _samples(ctx: FeatureContext) -> MarkerSamples:
-    # same-day duplicates keep the lowest donor %, the most worrying reading
-    return ctx.samples(MARKER, worst="min")
-
-
-def _with_missing(ctx: FeatureContext, column: str, values: np.ndarray) -> pd.DataFrame:
-    return ctx.frame({f"chimerism_{column}": values, "chimerism_missing": _samples(ctx).missing()})
-
-
-def chimerism_latest(ctx: FeatureContext) -> pd.DataFrame:
-    """Latest donor chimerism (%) on or before L."""
-    return _with_missing(ctx, "latest", _samples(ctx).latest())
-
-
-def chimerism_lowest(ctx: FeatureContext) -> pd.DataFrame:
-    """Lowest donor chimerism (%) on or before L."""
-    return _with_missing(ctx, "lowest", _samples(ctx).lowest())
+chimerism_latest = _one(CHIMERISM, "latest", "Latest donor chimerism (%) on or before L.")
+chimerism_lowest = _one(CHIMERISM, "peak", "Lowest donor chimerism (%) on or before L.")
+chimerism_trend = _one(
+    CHIMERISM,
+    "slope",
+    "Change in donor chimerism, percentage points per 30 days, over the last two samples.\n\n"
+    "Negative means falling donor chimerism; NaN with fewer than two samples. Linear, not\n"
+    "log: donor % lives near 100, where a log scale would flatten the changes that matter.",
+)
+chimerism_days_since = _one(CHIMERISM, "days_since", "Days from the last chimerism sample to L.")
 
 
 def chimerism_mixed(ctx: FeatureContext) -> pd.DataFrame:
     """1 when the latest donor chimerism is mixed (below 95 %), 0 when full."""
-    latest = _samples(ctx).latest()
+    latest = summary_values(ctx, CHIMERISM, "latest")
     mixed = np.where(np.isnan(latest), np.nan, (latest < MIXED_CHIMERISM_BELOW).astype(float))
-    return _with_missing(ctx, "mixed", mixed)
-
-
-def chimerism_trend(ctx: FeatureContext) -> pd.DataFrame:
-    """Change in donor chimerism, percentage points per 30 days, over the last two samples.
-
-    Negative means falling donor chimerism; NaN with fewer than two samples. Linear, not
-    log: donor % lives near 100, where a log scale would flatten the changes that matter.
-    """
-    return _with_missing(ctx, "trend", _samples(ctx).slope_last_two())
-
-
-def chimerism_days_since(ctx: FeatureContext) -> pd.DataFrame:
-    """Days from the last chimerism sample to L."""
-    return _with_missing(ctx, "days_since", ctx.landmark_day - _samples(ctx).latest_day())
+    frame = marker_family(ctx, CHIMERISM, ())
+    frame.insert(0, "chimerism_mixed", mixed)
+    return frame

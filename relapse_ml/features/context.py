@@ -48,6 +48,10 @@ class FeatureContext:
     events: pd.DataFrame
     landmark_day: float
     extra_columns: dict[str, str] = field(default_factory=dict)
+    extra_markers: dict[str, dict] = field(default_factory=dict)
+    extra_events: dict[str, dict] = field(default_factory=dict)
+    # baseline columns the cohort records as unknown for every patient (no features from them)
+    unknown_columns: tuple[str, ...] = ()
     settings: FeatureSettings = field(default_factory=FeatureSettings)
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -73,6 +77,9 @@ class FeatureContext:
             events=_cut(cohort.events, ids, L),
             landmark_day=L,
             extra_columns=dict(getattr(cohort, "extra_columns", {}) or {}),
+            extra_markers=dict(getattr(cohort, "extra_markers", {}) or {}),
+            extra_events=dict(getattr(cohort, "extra_events", {}) or {}),
+            unknown_columns=tuple(getattr(cohort, "unknown_columns", ()) or ()) + tuple(imputed),
             settings=settings or FeatureSettings(),
         )
 
@@ -160,12 +167,12 @@ class MarkerSamples:
             return self.scatter(np.zeros(0))
         return self.scatter(np.minimum.reduceat(self.value, self.starts))
 
-    def ever_above(self, threshold: float) -> np.ndarray:
-        """1.0 when any sample exceeds ``threshold``, 0.0 when none does, NaN without samples."""
+    def ever(self, positive: np.ndarray) -> np.ndarray:
+        """1.0 when any sample is ``positive`` (a mask over samples), 0.0 when none, NaN without samples."""
         if not len(self.row):
             return self.scatter(np.zeros(0))
-        above = (self.value > threshold).astype(np.int8)
-        return self.scatter(np.maximum.reduceat(above, self.starts).astype(float))
+        hit = np.asarray(positive, dtype=np.int8)
+        return self.scatter(np.maximum.reduceat(hit, self.starts).astype(float))
 
     def slope_last_two(self, transform=None, per_days: float = 30.0) -> np.ndarray:
         """Change of ``transform(value)`` per ``per_days`` days between the last two samples.

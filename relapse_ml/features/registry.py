@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 import pandas as pd
 
 from relapse_ml.errors import ConfigError
-from relapse_ml.features import baseline, chimerism, gvhd, markers, trajectory, treatment
+from relapse_ml.features import baseline, chimerism, gvhd, markers, recovery, trajectory, treatment
 from relapse_ml.features.context import FeatureContext, FeatureSettings
 
 FeatureFn = Callable[[FeatureContext], pd.DataFrame]
@@ -15,16 +15,10 @@ FeatureFn = Callable[[FeatureContext], pd.DataFrame]
 _FUNCTIONS: tuple[FeatureFn, ...] = (
     baseline.baseline,
     baseline.extra,
-    markers.mrd_mfc_latest,
-    markers.mrd_mfc_peak,
-    markers.mrd_mfc_days_since,
-    markers.mrd_mfc_log_slope,
-    markers.mrd_mfc_detected_ever,
-    markers.wt1_latest,
-    markers.wt1_peak,
-    markers.wt1_days_since,
-    markers.wt1_log_slope,
-    markers.wt1_detected_ever,
+    markers.extra_markers,
+    recovery.extra_events,
+    recovery.engraftment,
+    *markers.MARKER_FUNCTIONS,
     chimerism.chimerism_latest,
     chimerism.chimerism_lowest,
     chimerism.chimerism_mixed,
@@ -38,6 +32,8 @@ _FUNCTIONS: tuple[FeatureFn, ...] = (
     trajectory.marker_history,
 )
 FEATURES: dict[str, FeatureFn] = {fn.__name__: fn for fn in _FUNCTIONS}
+# features a config asks for by name (not in the default set): the data they need is rare
+_OPTIONAL: tuple[FeatureFn, ...] = (recovery.platelet_recovery, markers.blood_counts)
 
 
 def _starting(prefix: str) -> tuple[str, ...]:
@@ -52,6 +48,8 @@ FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
     "gvhd": ("agvhd_max_grade", "agvhd_active", "cgvhd_max_grade"),
     "treatment": ("arm", "sorafenib_days"),
     "markers": _starting("mrd_mfc_") + _starting("wt1_") + _starting("chimerism_"),
+    "recovery": ("engraftment", "platelet_recovery"),
+    "declared": ("extra", "extra_markers", "extra_events"),
 }
 
 # Everything except ``sorafenib_days``: exposure by L is a consequence of the arm (and of
@@ -62,6 +60,7 @@ FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
 DEFAULT_FEATURES: tuple[str, ...] = tuple(
     n for n in FEATURES if n not in ("sorafenib_days", "marker_history")
 )
+FEATURES.update({fn.__name__: fn for fn in _OPTIONAL})
 
 
 def resolve_features(features: str | Iterable[str] | None = None) -> list[str]:

@@ -9,12 +9,18 @@ from relapse_ml.features.context import ROW, FeatureContext
 
 
 def arm(ctx: FeatureContext) -> pd.DataFrame:
-    """1 for the sorafenib arm, 0 for control; NaN when not randomized (no or empty ``arm``)."""
+    """1 for the sorafenib arm, 0 for control; NaN when not randomized (no or empty ``arm``)
+    or not yet randomized at L (``randomization_day`` after L)."""
     if "arm" not in ctx.patients:
         return ctx.frame({"arm": np.full(ctx.n_patients, np.nan)})
     a = ctx.patients["arm"]
     # isin, not ==: an empty arm may be pd.NA, whose truth value is undefined
     out = np.where(a.isin(["sorafenib"]), 1.0, np.where(a.isin(["control"]), 0.0, np.nan))
+    if "randomization_day" in ctx.patients:
+        # the arm is known only from the randomization day on: at an earlier landmark (a
+        # stacked super-landmark row) the patient is not randomized yet
+        day = pd.to_numeric(ctx.patients["randomization_day"], errors="coerce").to_numpy(float)
+        out = np.where(day > ctx.landmark_day, np.nan, out)
     return ctx.frame({"arm": out})
 
 

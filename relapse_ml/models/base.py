@@ -17,6 +17,7 @@ from relapse_ml.errors import ModelError
 from relapse_ml.incidence import assemble_incidence, cap_total_incidence, step_at  # noqa: F401 (re-exported)
 
 CAUSES = (1, 2)
+PREDICT_BLOCK = 1000  # rows predicted at a time
 
 
 class ModelNotFittedError(ModelError, NotFittedError):
@@ -53,11 +54,25 @@ class CompetingRiskModel(BaseEstimator):
     ``(n_samples, n_times)`` arrays that are non-decreasing in ``times``.
     """
 
-    def fit(self, X, time, event):
-        """Fit on features ``X`` (DataFrame, NaN allowed) and outcome ``time``/``event``."""
+    def fit(self, X, time, event, groups=None):
+        """Fit on features ``X`` (DataFrame, NaN allowed) and outcome ``time``/``event``.
+
+        groups: patient id per row when a patient has several rows (stacked landmarks):
+        every internal split (early stopping, an ensemble's inner folds) then keeps a
+        patient's rows together. Used during the fit only, never stored in the model.
+        """
         frame = self._check_X(X, reset=True)
         t, e = check_outcome(time, event, n_samples=len(frame))
-        self._fit(frame, t, e)
+        if groups is not None:
+            groups = np.asarray(groups)
+            if groups.shape != (len(frame),):
+                raise ModelError(f"groups must have one value per row ({len(frame)}), "
+                                 f"got shape {groups.shape}")
+        self._groups = groups
+        try:
+            self._fit(frame, t, e)
+        finally:
+            del self._groups  # patient ids never travel with a fitted model
         self.is_fitted_ = True
         return self
 
@@ -71,7 +86,12 @@ class CompetingRiskModel(BaseEstimator):
         self._check_fitted()
         frame = self._check_X(X, reset=False)
         t = check_times(times)
-        f1, f2 = self._predict_f1_f2(frame, t)
+        # blocks of rows: the hazard models work on (rows × event times) arrays, which for
+        # 20,000 patients and their ~7,000 event times would need gigabytes at once
+        parts = [self._predict_f1_f2(frame.iloc[i:i + PREDICT_BLOCK], t)
+                 for i in range(0, max(len(frame), 1), PREDICT_BLOCK)]
+        f1 = np.concatenate([p[0] for p in parts], axis=0)
+        f2 = np.concatenate([p[1] for p in parts], axis=0)
         return assemble_incidence(f1, f2)
 
     # -- helpers -------------------------------------------------------------

@@ -1,6 +1,8 @@
 """Cause-specific Cox model: one proportional-hazards fit per cause, combined into incidences.
 
-Coefficients come from lifelines' ``CoxPHFitter`` (ridge/elastic-net penalty);
+Coefficients come from scikit-survival (ridge: Newton–Raphson with step halving; elastic
+net: coordinate descent) on the preprocessed columns (``preprocess.py``: heavy-tailed markers
+on a log scale, clipped to the training range);
 baselines are Breslow's on the training margins (``breslow.py``), so the
 incidence is combined exactly as for the XGBoost model. The other cause is a
 censoring for each fit, but never in the combined incidence.
@@ -26,56 +28,60 @@ def fit_cox_coefficients(
     *,
     penalizer: float = 0.0,
     l1_ratio: float = 0.0,
-    weights: np.ndarray | None = None,
-    entry: np.ndarray | None = None,
-    penalty_rows: int | None = None,
 ) -> np.ndarray:
-    """Log hazard ratios per column of ``Z`` from lifelines' Cox partial likelihood (Efron ties).
+    """Log hazard ratios per column of ``Z`` from scikit-survival's Cox partial likelihood.
 
-    lifelines scales its penalty by the number of rows; ``penalty_rows`` lets an
-    expanded data set (Fine–Gray) keep the penalty of its ``penalty_rows`` patients.
+    Breslow ties (the baseline is Breslow's too). ``penalizer`` follows lifelines'
+    convention: ``penalizer * ((1 - l1_ratio) / 2 * |beta|^2 + l1_ratio * |beta|_1)`` on the
+    mean log partial likelihood. Ridge: ``CoxPHSurvivalAnalysis`` (Newton–Raphson with
+    step halving); elastic net: ``CoxnetSurvivalAnalysis`` (coordinate descent).
+    A fit that does not converge is an error, never a silent estimate: lifelines' Newton
+    steps used to diverge on heavy-tailed columns and return a linear predictor spanning
+    exp(±100), with the warning silenced.
     """
     status = np.asarray(status).astype(bool)
     if Z.shape[1] == 0 or not status.any():
         return np.zeros(Z.shape[1])
-    from lifelines import CoxPHFitter
-    from lifelines.exceptions import ConvergenceError
+    from sklearn.exceptions import ConvergenceWarning
+    from sksurv.util import Surv
 
-    cols = [f"z{j}" for j in range(Z.shape[1])]
-    df = pd.DataFrame(Z, columns=cols)
-    df["_time"] = time
-    df["_status"] = status.astype(int)
-    if weights is not None:
-        df["_weight"] = weights
-    if entry is not None:
-        df["_entry"] = entry
-    if penalty_rows is not None and penalizer > 0:
-        penalizer = penalizer * penalty_rows / len(df)
-    fitter = CoxPHFitter(penalizer=penalizer, l1_ratio=l1_ratio)
-    try:
-        with warnings.catch_warnings():
-            # non-integer weights and near-constant columns: the point estimate is what we use
-            warnings.simplefilter("ignore")
-            fitter.fit(
-                df,
-                duration_col="_time",
-                event_col="_status",
-                weights_col="_weight" if weights is not None else None,
-                entry_col="_entry" if entry is not None else None,
-            )
-    except ConvergenceError as err:
-        raise ModelError(
-            "The Cox fit did not converge (often a feature that separates events perfectly). "
-            "Try: 1) a larger penalizer (e.g. 0.1); 2) dropping near-duplicate features."
-        ) from err
-    return fitter.params_.reindex(cols).to_numpy(dtype=float)
+    y = Surv.from_arrays(status, np.asarray(time, dtype=float))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        # exp() overflows in a trial step are caught by step halving: not a fault of the fit
+        warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning)
+        try:
+            if l1_ratio > 0:
+                from sksurv.linear_model import CoxnetSurvivalAnalysis
+
+                fit = CoxnetSurvivalAnalysis(l1_ratio=l1_ratio, alphas=[max(penalizer, 1e-8)],
+                                             normalize=False, max_iter=100_000).fit(Z, y)
+                beta = np.asarray(fit.coef_, float)[:, -1]
+            else:
+                from sksurv.linear_model import CoxPHSurvivalAnalysis
+
+                fit = CoxPHSurvivalAnalysis(alpha=penalizer * len(status), ties="breslow",
+                                            n_iter=200, tol=1e-10).fit(Z, y)
+                beta = np.asarray(fit.coef_, float)
+        except (ValueError, np.linalg.LinAlgError) as err:
+            raise ModelError(_NO_FIT + f" ({err})") from None
+    if any(issubclass(w.category, ConvergenceWarning) for w in caught) or not np.isfinite(beta).all():
+        raise ModelError(_NO_FIT)
+    for w in caught:  # anything else the fit said is passed on, not swallowed
+        if not issubclass(w.category, ConvergenceWarning):
+            warnings.warn(w.message, w.category, stacklevel=2)
+    return beta
+
+
+_NO_FIT = ("The Cox fit did not converge (often a feature that separates events perfectly). "
+           "Try: 1) a larger penalizer (e.g. 0.1); 2) dropping near-duplicate features.")
 
 
 class CauseSpecificCox(CompetingRiskModel):
     """Cause-specific Cox models for relapse and NRM, combined into cumulative incidences.
 
-    penalizer: lifelines' penalty strength on standardised features (0 = plain Cox).
-    l1_ratio: share of L1 in lifelines' elastic-net penalty.
+    penalizer: penalty strength on standardised features, lifelines' convention (0 = plain Cox).
+    l1_ratio: share of L1 in the elastic-net penalty.
 
     Fitted: ``preprocessor_`` (median imputation, standardisation), ``coef_``
     (DataFrame of log hazard ratios per unit of each kept feature, columns 1 and 2),

@@ -116,7 +116,8 @@ class XGBoostDirect(CompetingRiskModel):
         params = booster_params(self, "multi:softprob", num_class=3, eval_metric="mlogloss")
         arr = X.to_numpy(dtype=float)
         G = censoring_km(time, event)
-        valid = validation_split(event, self.validation_fraction, self.random_state)
+        valid = validation_split(event, self.validation_fraction, self.random_state,
+                                 groups=getattr(self, "_groups", None))
         self.times_ = self._grid(time, event)
         self.boosters_, self.n_rounds_, self.prior_margins_ = [], [], []
         for t in self.times_:

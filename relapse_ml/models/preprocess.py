@@ -1,35 +1,82 @@
-"""Preprocessing shared by the linear models (cause-specific Cox, Fine–Gray)."""
+"""Preprocessing shared by the linear models (cause-specific Cox, Fine–Gray).
+
+The arithmetic of ``transform`` is `relapse_ml.scaling.scale_columns` (numpy only, shared
+with the scoring path); this class decides its numbers on the training rows.
+"""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pandas as pd
 
+from relapse_ml.scaling import scale_columns
+
+LOG_MIN_DISTINCT = 10  # fewer distinct values: a count or grade, kept on its own scale
+LOG_MIN_SKEW = 2.0  # sample skewness above which a non-negative column is log-scaled
+
 
 class LinearPreprocessor:
-    """Median-impute NaN with training medians, drop constant columns, standardise.
+    """Clip to the training range, median-impute, log-scale heavy-tailed non-negative
+    columns, drop constant columns, standardise.
 
-    Fitted state: ``columns_`` kept, ``median_``, ``mean_``, ``scale_`` (all per kept column).
+    Raw marker values such as MRD % (mostly 0, a few up to tens of %) are heavy-tailed:
+    on their own scale one patient sits 17 SD from the mean and a linear predictor built
+    on them spans exp(±tens). A column that is non-negative, has at least
+    ``LOG_MIN_DISTINCT`` distinct values and a skewness above ``LOG_MIN_SKEW`` is read as
+    ``log(x + c)``, c its smallest positive training value (a detection limit in practice).
+
+    Fitted state (per kept column): ``columns_``, ``lower_``/``upper_`` (training range),
+    ``median_``, ``log_offset_`` (NaN: not logged), ``mean_``, ``scale_``; and
+    ``log_columns_`` (names of the logged columns).
     """
 
     def fit(self, X: pd.DataFrame) -> LinearPreprocessor:
         arr = X.to_numpy(dtype=float)
-        import warnings
-
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns are expected
             med = np.nanmedian(arr, axis=0) if arr.size else np.zeros(arr.shape[1])
+            lower = np.nanmin(arr, axis=0) if arr.size else np.zeros(arr.shape[1])
+            upper = np.nanmax(arr, axis=0) if arr.size else np.zeros(arr.shape[1])
         med = np.where(np.isfinite(med), med, 0.0)  # all-NaN column: becomes constant, dropped
+        lower = np.where(np.isfinite(lower), lower, med)
+        upper = np.where(np.isfinite(upper), upper, med)
         filled = np.where(np.isnan(arr), med, arr)
-        std = filled.std(axis=0)
-        keep = std > 1e-12 * np.maximum(1.0, np.abs(filled).max(axis=0, initial=0.0))
+        offset = np.array([_log_offset(arr[:, j]) for j in range(arr.shape[1])])
+        Z = scale_columns(filled, lower=None, upper=None, median=med, log_offset=offset,
+                          mean=np.zeros(arr.shape[1]), scale=np.ones(arr.shape[1]))
+        std = Z.std(axis=0)
+        keep = std > 1e-12 * np.maximum(1.0, np.abs(Z).max(axis=0, initial=0.0))
         self.columns_ = [c for c, k in zip(X.columns, keep, strict=True) if k]
+        self.lower_, self.upper_ = lower[keep], upper[keep]
         self.median_ = med[keep]
-        self.mean_ = filled[:, keep].mean(axis=0)
+        self.log_offset_ = offset[keep]
+        self.mean_ = Z[:, keep].mean(axis=0)
         self.scale_ = std[keep]
+        self.log_columns_ = [c for c, o in zip(self.columns_, self.log_offset_, strict=True)
+                             if not np.isnan(o)]
         return self
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
-        arr = X[self.columns_].to_numpy(dtype=float)
-        arr = np.where(np.isnan(arr), self.median_, arr)
-        return (arr - self.mean_) / self.scale_
+        return scale_columns(X[self.columns_].to_numpy(dtype=float), lower=self.lower_,
+                             upper=self.upper_, median=self.median_, log_offset=self.log_offset_,
+                             mean=self.mean_, scale=self.scale_)
+
+    def per_unit(self, beta: np.ndarray) -> np.ndarray:
+        """Coefficients per unit of each kept column's model scale (log scale for logged ones)."""
+        return np.asarray(beta, float) / self.scale_
+
+
+def _log_offset(col: np.ndarray) -> float:
+    """The offset c of ``log(x + c)`` for a heavy-tailed non-negative column, else NaN."""
+    x = col[np.isfinite(col)]
+    if x.size < 3 or x.min() < 0 or np.unique(x).size < LOG_MIN_DISTINCT:
+        return np.nan
+    sd = x.std()
+    if sd <= 0:
+        return np.nan
+    skew = float(np.mean(((x - x.mean()) / sd) ** 3))
+    if skew <= LOG_MIN_SKEW:
+        return np.nan
+    return float(x[x > 0].min())

@@ -10,6 +10,7 @@ from relapse_ml.models.base import CompetingRiskModel
 from relapse_ml.models.cox import CauseSpecificCox
 from relapse_ml.models.direct import XGBoostDirect
 from relapse_ml.models.fine_gray import FineGray
+from relapse_ml.models.stack import StackedCompetingRisk
 from relapse_ml.models.trajectory import TrajectoryModel
 from relapse_ml.models.xgb import XGBoostCauseSpecific
 
@@ -20,7 +21,9 @@ _MODELS: dict[str, type[CompetingRiskModel]] = {
     "xgb_cs": XGBoostCauseSpecific,
     "xgb_direct": XGBoostDirect,
 }
-MODEL_NAMES: tuple[str, ...] = tuple(_MODELS)
+MODEL_NAMES: tuple[str, ...] = tuple(_MODELS)  # single models (each exportable to a bundle)
+ENSEMBLE_NAMES: tuple[str, ...] = ("stack",)  # combinations of the single models
+_MODELS["stack"] = StackedCompetingRisk
 # steps that wrap a model above and need extra input (the ``_obs:*`` marker histories)
 _STEPS: dict[str, type[CompetingRiskModel]] = {"trajectory": TrajectoryModel}
 _ALL = {**_MODELS, **_STEPS}
@@ -38,4 +41,7 @@ def make_model(name: str, **params) -> CompetingRiskModel:
     if unknown:
         allowed = ", ".join(sorted(valid)) or "none"
         raise ModelError(f"Model '{name}' has no parameter(s) {unknown}; it takes: {allowed}.")
-    return cls(**params)
+    model = cls(**params)
+    if hasattr(model, "validate"):  # an ensemble checks its members now, not mid-training
+        model.validate()
+    return model

@@ -43,18 +43,27 @@ def booster_params(est, objective: str, **extra) -> dict:
     }
 
 
-def validation_split(event: np.ndarray, fraction: float, random_state: int) -> np.ndarray:
-    """Boolean mask of validation rows, stratified by event code when every code has >= 2 rows."""
+def validation_split(event: np.ndarray, fraction: float, random_state: int,
+                     groups: np.ndarray | None = None) -> np.ndarray:
+    """Boolean mask of validation rows, stratified by event code when every code has >= 2 rows.
+
+    groups: patient id per row (stacked landmark rows): whole patients are held out, so no
+    patient has rows on both sides of the early-stopping split (stratified by the event of
+    the patient's first row).
+    """
+    if groups is not None:
+        ids, first, inverse = np.unique(np.asarray(groups), return_index=True, return_inverse=True)
+        return validation_split(event[first], fraction, random_state)[inverse.ravel()]
     n = event.size
     mask = np.zeros(n, dtype=bool)
     if not 0 < fraction < 1:
         return mask
     rng = np.random.default_rng(random_state)
     counts = np.bincount(event)
-    groups = [np.flatnonzero(event == k) for k in range(counts.size) if counts[k]]
-    if min(len(g) for g in groups) < 2:
-        groups = [np.arange(n)]
-    for idx in groups:
+    strata = [np.flatnonzero(event == k) for k in range(counts.size) if counts[k]]
+    if min(len(g) for g in strata) < 2:
+        strata = [np.arange(n)]
+    for idx in strata:
         k = int(round(fraction * idx.size))
         mask[rng.choice(idx, size=min(max(k, 1), idx.size - 1), replace=False)] = True
     return mask
@@ -139,7 +148,8 @@ class XGBoostCauseSpecific(CompetingRiskModel):
     def _fit(self, X: pd.DataFrame, time: np.ndarray, event: np.ndarray) -> None:
         params = booster_params(self, "survival:cox", eval_metric="cox-nloglik")
         arr = X.to_numpy(dtype=float)
-        valid = validation_split(event, self.validation_fraction, self.random_state)
+        valid = validation_split(event, self.validation_fraction, self.random_state,
+                                 groups=getattr(self, "_groups", None))
         self.boosters_, self.n_rounds_, self.baselines_ = {}, {}, {}
         for cause in CAUSES:
             status = event == cause

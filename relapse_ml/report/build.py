@@ -16,7 +16,7 @@ from pathlib import Path
 
 from relapse_ml.errors import RelapseMLError
 
-KINDS = ("train", "benefit", "subgroups", "tune")
+KINDS = ("train", "benefit", "subgroups", "tune", "design")
 ARTIFACT_DIRS = ("figures", "tables")  # never the model: the report shows aggregates
 
 

@@ -51,6 +51,7 @@ def build_sections(record, cohort, linked: dict, notes: list[str]) -> list[Secti
     ]
     # imported here: the per-kind modules import this one's helpers
     from relapse_ml.report.sections_benefit import benefit_sections, subgroup_sections
+    from relapse_ml.report.sections_design import design_sections
     from relapse_ml.report.sections_train import train_sections
     from relapse_ml.report.sections_tune import tune_sections
 
@@ -59,6 +60,7 @@ def build_sections(record, cohort, linked: dict, notes: list[str]) -> list[Secti
         "benefit": benefit_sections,
         "subgroups": subgroup_sections,
         "tune": tune_sections,
+        "design": design_sections,
     }[record.kind]
     out += kind(record, linked)
     out.append(limitations(record, view))
@@ -75,6 +77,7 @@ def overview(record, view, linked: dict) -> Section:
         "benefit": t.get("relapse_ml.primary_learner"),
         "tune": t.get("best.model"),
         "subgroups": "Aalen–Johansen and Cox by subgroup",
+        "design": "simulated trials (relapse-ml design)",
     }
     pairs = [
         ("run id", record.run_id),

@@ -19,6 +19,48 @@ from relapse_ml.report.html import (
 )
 from relapse_ml.report.sections import OUTCOME_TEXT, fig
 
+KIND_WORDS = {
+    "constant": "the trial's average effect for every patient: no evidence that a patient's "
+    "benefit differs from the average",
+    "risk": "the average relative effect applied to each patient's baseline risk (PATH): no "
+    "evidence of effect modification beyond risk",
+    "individual": "individual estimates: they predicted held-out patients' benefit better than "
+    "the average",
+}
+
+
+def reported_section(rep: dict, assignment: str | None) -> Section:
+    """The one reported estimate per outcome, which learner and why (aggregates only)."""
+    rows = [
+        [
+            OUTCOME_TEXT.get(o, o),
+            r.get("learner", ""),
+            KIND_WORDS.get(r.get("kind"), r.get("kind", "")),
+            pts(r.get("mean")),
+            pts(r.get("median_interval_width")),
+            r.get("reason", ""),
+        ]
+        for o, r in rep.items()
+    ]
+    text = (
+        "Each patient is told one estimate per outcome, chosen by the cross-fitted τ-risk "
+        "(error against doubly robust pseudo-outcomes on held-out patients) over every learner, "
+        "the average effect included; its 95% interval comes from a bootstrap that re-runs the "
+        "choice. An interval covers the estimate's sampling error, not how far one patient's own "
+        "benefit may lie from it."
+    )
+    if assignment == "observational":
+        text += " OBSERVATIONAL comparison: the arm was not randomized."
+    return Section(
+        "reported-benefit",
+        "The reported individual benefit",
+        text,
+        body=table(
+            ["outcome", "learner", "what it is", "mean, points", "median interval width", "why"],
+            rows,
+        ),
+    )
+
 
 def benefit_sections(record, linked: dict) -> list[Section]:
     summary = record.json("tables/benefit_summary.json") or {}
@@ -57,6 +99,9 @@ def benefit_sections(record, linked: dict) -> list[Section]:
                 ),
             )
         )
+    rep = summary.get("reported")
+    if rep:
+        out.append(reported_section(rep, summary.get("assignment")))
     metrics = record.csv("tables/benefit_metrics.csv")
     if metrics is not None and len(metrics):
         out.append(learner_table(metrics, summary.get("heterogeneity_test") or {}, primary))
@@ -200,17 +245,24 @@ def benefit_shap(record, summary: dict) -> list[Section]:
         rest = name.removeprefix("shap_dependence_")
         o, _, feat = rest.partition("_")
         figs.append(fig(path, f"Dependence of the {OUTCOME_TEXT.get(o, o)} benefit on {feat}."))
-    if figs:
+    constant = [OUTCOME_TEXT.get(o, o) for o, v in sur.items() if v.get("constant")]
+    if figs or constant:
+        note = explain.get("note", "")
+        if constant:
+            note = (
+                f"The reported {' and '.join(constant)} benefit is the same for every patient "
+                "(the average effect): there is nothing for SHAP to explain. " + note
+            )
         out.append(
             Section(
                 "shap-benefit",
                 "SHAP on the benefit",
                 "Each dot is a patient: the SHAP value of a feature for a tree surrogate of the "
-                "primary learner's benefit estimates, on the benefit's own scale (percentage points "
+                "reported benefit estimates, on the benefit's own scale (percentage points "
                 "of absolute risk reduction), coloured by the feature's value; it describes the "
                 "model, not causation, and is only as trustworthy as the surrogate's R².",
                 figures=figs,
-                after=paragraph(explain.get("note", ""), "note") if explain.get("note") else "",
+                after=paragraph(note, "note") if note else "",
             )
         )
     path = record.figure("shap_relapse_risk")

@@ -64,17 +64,25 @@ def export_predictor(
     *,
     source: dict | None = None,
     data=None,
+    training=None,
     bootstrap: int = 0,
     seed: int = 0,
     overwrite: bool = False,
     progress=print,
 ) -> tuple[Path, ScoringModel]:
-    """Export a fitted `RelapseRiskPredictor` (the testable core of `export_model`)."""
+    """Export a fitted `RelapseRiskPredictor` (the testable core of `export_model`).
+
+    training: the model's landmark training data when the caller holds it (training does,
+    when it registers a version); else it is rebuilt from ``data`` (see `training_data`).
+    """
     if bootstrap < 0:
         raise RelapseMLError("--bootstrap must be >= 0")
     model = from_predictor(predictor, source)
     model.numbers = numbers_from_model(predictor.model)
-    ld = training_data(predictor, data, required=bootstrap > 0 or model.model_type in TREE_TYPES)
+    ld = training
+    if ld is None:
+        required = bootstrap > 0 or model.model_type in TREE_TYPES
+        ld = training_data(predictor, data, required=required)
     if ld is not None:
         model.background = background_summary(ld.X)
     elif model.model_type == "aalen_johansen":

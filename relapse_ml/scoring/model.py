@@ -131,6 +131,10 @@ def is_mlflow_ref(ref: str) -> bool:
 def load_model(ref: str = DEFAULT_REF) -> ScoringModel:
     """A bundle directory, or a registry / run reference loaded through MLflow."""
     ref = str(ref)
+    if ref.startswith("models:/"):
+        from relapse_ml.scoring.registry import load_registered
+
+        return load_registered(ref)  # from the local bundle cache when it holds the version
     if is_mlflow_ref(ref):
         predictor, source = load_mlflow_predictor(ref)
         return from_predictor(predictor, source)

@@ -22,6 +22,8 @@ from relapse_ml.errors import RelapseMLError
 TOP_LEVEL = ("patient", "measurements", "events", "landmark_day", "extra_columns")
 OUTCOME_EVENTS = ("relapse", "death", "last_followup")
 MAX_DAY = 4000.0
+MAX_BYTES = 20_000_000  # one patient's file (JSON or FHIR Bundle)
+MAX_DEPTH = 40  # nesting of JSON objects and lists
 
 
 @dataclass
@@ -45,19 +47,59 @@ def read_patient_file(
 ) -> PatientRecord:
     """Read, validate and check a single-patient JSON file (errors name the field)."""
     path = Path(path)
+    return patient_from_dict(
+        parse_json(read_text(path), path.name), path.name, landmark_day, default_landmark
+    )
+
+
+def read_text(path: Path) -> str:
+    """A one-patient file's text (at most `MAX_BYTES`), errors in one line."""
     try:
-        text = path.read_text(encoding="utf-8")
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise RelapseMLError(
+                f"{path.name}: {size:,} bytes is too large for one patient's file "
+                f"(at most {MAX_BYTES:,})"
+            )
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RelapseMLError(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError) as err:
         raise RelapseMLError(f"{path}: cannot be read ({type(err).__name__})") from None
+
+
+def parse_json(text: str, label: str):
+    """Strict JSON for one patient: no NaN/Infinity, no repeated key in an object, nested at
+    most `MAX_DEPTH` levels (each refused in one line, never a traceback)."""
+
+    def no_constant(name):
+        raise RelapseMLError(f"{label}: {name} is not a JSON number (numbers must be finite)")
+
+    def no_repeats(pairs):
+        keys = [k for k, _ in pairs]
+        for k in keys:
+            if keys.count(k) > 1:
+                raise RelapseMLError(f"{label}: key '{k[:40]}' appears twice in one object")
+        return dict(pairs)
+
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, parse_constant=no_constant, object_pairs_hook=no_repeats)
     except json.JSONDecodeError as err:
         raise RelapseMLError(
-            f"{path.name}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})"
+            f"{label}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})"
         ) from None
-    return patient_from_dict(doc, path.name, landmark_day, default_landmark)
+    except RecursionError:
+        raise RelapseMLError(f"{label}: nested too deeply (at most {MAX_DEPTH} levels)") from None
+    stack = [(doc, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise RelapseMLError(f"{label}: nested too deeply (at most {MAX_DEPTH} levels)")
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return doc
 
 
 def patient_from_dict(
@@ -134,12 +176,21 @@ def patient_from_dict(
             f"{label}: 'extra_columns' must be an object "
             '{"COLUMN": "number" | "string" | "bool"}'
         )
+    from relapse_ml.data.validate import _IDENTIFIER_NAME
+
+    for name in extras:  # declaring a column does not make a name or a date de-identified
+        if _IDENTIFIER_NAME.search(str(name)):
+            raise RelapseMLError(
+                f"{label}: extra column '{str(name)[:40]}' looks like a calendar date or a direct "
+                "identifier (name, birth date, record number); the format is de-identified"
+            )
     cohort = cohort_from_frames(
         pd.DataFrame([patient]),
         tables["measurements"],
         events,
         meta={"name": label, "extra_columns": extras},
         label=f"{label}: ",
+        pandera=False,  # one patient's few rows: the contract's rules without importing pandera
     )
     check_at_risk(cohort, L)
     return PatientRecord(cohort=cohort, landmark_day=L, source=label, visit_as_followup=added)

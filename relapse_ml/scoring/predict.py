@@ -27,6 +27,7 @@ from relapse_ml.incidence import (
     cumulative_incidence_from_hazards,
     step_at,
 )
+from relapse_ml.scaling import scale_columns
 
 # class names of `relapse_ml.models` -> model names (duck-typed: no sklearn import here)
 MODEL_TYPES = {
@@ -86,6 +87,10 @@ class Standardiser:
     mean: np.ndarray
     scale: np.ndarray
     index: np.ndarray | None = None  # positions of ``columns`` among the feature columns
+    # training range and log offsets (NaN: not logged); None in bundles made before them
+    lower: np.ndarray | None = None
+    upper: np.ndarray | None = None
+    log_offset: np.ndarray | None = None
 
     def bind(self, feature_columns: list[str]) -> Standardiser:
         pos = {c: i for i, c in enumerate(feature_columns)}
@@ -96,9 +101,9 @@ class Standardiser:
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        arr = X[:, self.index]
-        arr = np.where(np.isnan(arr), self.median, arr)
-        return (arr - self.mean) / self.scale
+        return scale_columns(X[:, self.index], lower=self.lower, upper=self.upper,
+                             median=self.median, log_offset=self.log_offset, mean=self.mean,
+                             scale=self.scale)
 
     def to_json(self) -> dict:
         return {
@@ -106,11 +111,14 @@ class Standardiser:
             "median": _list(self.median),
             "mean": _list(self.mean),
             "scale": _list(self.scale),
-        }
+        } | {k: _list(v) for k, v in (("lower", self.lower), ("upper", self.upper),
+                                       ("log_offset", self.log_offset)) if v is not None}
 
     @classmethod
     def from_json(cls, d: dict) -> Standardiser:
-        return cls(list(d["columns"]), _array(d["median"]), _array(d["mean"]), _array(d["scale"]))
+        extra = {k: _array(d[k]) for k in ("lower", "upper", "log_offset") if k in d}
+        return cls(list(d["columns"]), _array(d["median"]), _array(d["mean"]), _array(d["scale"]),
+                   **extra)
 
 
 class AalenJohansenNumbers:
@@ -311,7 +319,9 @@ def numbers_from_model(model):
         return AalenJohansenNumbers(model.event_times_, model.f1_, model.f2_)
     if model_type in ("cox_cs", "fine_gray"):
         p = model.preprocessor_
-        pre = Standardiser(list(p.columns_), _array(p.median_), _array(p.mean_), _array(p.scale_))
+        pre = Standardiser(list(p.columns_), _array(p.median_), _array(p.mean_), _array(p.scale_),
+                           lower=_array(p.lower_), upper=_array(p.upper_),
+                           log_offset=_array(p.log_offset_))
         pre.bind([str(c) for c in model.feature_names_in_])
         cls = CoxNumbers if model_type == "cox_cs" else FineGrayNumbers
         return cls(

@@ -5,7 +5,10 @@
   because one extreme training patient would otherwise widen the range the model has
   "seen" to values it has in fact barely seen; for a 0/1 feature it flags a level that
   fewer than 1 % of training patients had. Missing values are not OOD (see below), and
-  the ``*_missing`` indicators, the arm and the landmark columns are not checked.
+  the ``*_missing`` indicators, the arm and the landmark columns are not checked. A level
+  of an extra string column that no training patient had (`unseen_level_flags`, from the
+  training levels in ``model.info["categories"]``) is OOD too: the patient is scored as
+  the reference level, with this warning, never as a missing value.
 * Data quality: no MRD (flow) result in the 30 days up to the landmark (``stale_mrd``); a
   marker the model uses with no result at all by the landmark (``missing_marker``); a
   feature missing although no training patient had it missing (``missing_input``); a
@@ -140,8 +143,10 @@ def warning_flags(cohort, X: pd.DataFrame, model, landmark_day: float) -> pd.Dat
     L = float(landmark_day)
     out = pd.DataFrame(index=X.index)
     ood = ood_matrix(X, model.training_ranges)
-    out["ood"] = ood.any(axis=1)
+    unseen = unseen_level_flags(cohort, X, model)
+    out["ood"] = ood.any(axis=1) | unseen.any(axis=1)
     out["ood_features"] = _joined(ood)
+    out["unseen_levels"] = _joined(unseen)
     if uses_marker(X.columns, "mrd_mfc"):
         last = last_marker_day(cohort, "mrd_mfc", L).reindex(X.index)
         out["last_mrd_day"] = last
@@ -217,15 +222,30 @@ def patient_warnings(flags: pd.Series, x: pd.Series, model, landmark_day: float)
         )
     if flags["ood"]:
         cols = [c for c in str(flags["ood_features"]).split(";") if c]
-        out.append(
-            _w(
-                "ood",
-                "outside the model's experience (out of distribution): "
-                + "; ".join(ood_text(c, float(x[c]), model.training_ranges) for c in cols),
-                cols,
-            )
-        )
+        texts = [ood_text(c, float(x[c]), model.training_ranges) for c in cols]
+        levels = (model.info or {}).get("categories") or {}
+        for name in [c for c in str(flags.get("unseen_levels", "")).split(";") if c]:
+            texts.append(f"{name} is a level no training patient had (known: "
+                         f"{', '.join(levels.get(name, []))}); scored as the reference level "
+                         f"{(levels.get(name) or ['?'])[0]!r}")
+            cols.append(f"extra_{name}")
+        out.append(_w("ood", "outside the model's experience (out of distribution): " + "; ".join(texts), cols))
     return out
+
+
+def unseen_level_flags(cohort, X: pd.DataFrame, model) -> pd.DataFrame:
+    """Per patient and extra string column: a known value that is none of the training levels.
+
+    The training levels are ``model.info["categories"]`` (`relapse_ml.features.baseline.
+    category_levels` of the training cohort); a model without them gives no flags.
+    """
+    from relapse_ml.features.baseline import unseen_levels
+
+    levels = (getattr(model, "info", None) or {}).get("categories") or {}
+    if not levels:
+        return pd.DataFrame(index=X.index)
+    p = cohort.patients.set_index(cohort.patients["patient_id"].astype(str))
+    return unseen_levels(p, levels).reindex(X.index).fillna(False).astype(bool)
 
 
 def _w(code: str, message: str, features=None) -> dict:

@@ -6,7 +6,7 @@
 """
 
 from relapse_ml.simulate.result import SimulatedTrial
-from relapse_ml.simulate.scenarios import SCENARIOS, ScenarioError
+from relapse_ml.simulate.scenarios import SCENARIOS, ScenarioError, get_scenario
 from relapse_ml.simulate.trial import simulate_trial
 
-__all__ = ["SCENARIOS", "ScenarioError", "SimulatedTrial", "simulate_trial"]
+__all__ = ["SCENARIOS", "ScenarioError", "SimulatedTrial", "get_scenario", "simulate_trial"]

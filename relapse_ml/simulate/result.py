@@ -47,18 +47,21 @@ class SimulatedTrial:
             extra_columns={},
         )
 
-    def write(self, out_dir: str | os.PathLike, overwrite: bool = False) -> Path:
-        """Write the cohort directory (tables, ``truth.csv``, ``meta.json``, ``cohort.json``).
+    def write(self, out_dir: str | os.PathLike, overwrite: bool = False, fmt: str = "csv") -> Path:
+        """Write the cohort directory (tables, ``truth``, ``meta.json``, ``cohort.json``);
+        ``fmt`` "csv" or "parquet" for the four tables.
 
         Everything is written to a temporary sibling directory first and renamed at the
         end, so an interrupted write leaves nothing half-written. An existing non-empty
         directory is replaced only with ``overwrite``.
         """
         with atomic_directory(out_dir, overwrite) as tmp:
-            self.patients.to_csv(tmp / "patients.csv", index=False)
-            self.measurements.to_csv(tmp / "measurements.csv", index=False)
-            self.events.to_csv(tmp / "events.csv", index=False)
-            self.truth.to_csv(tmp / "truth.csv", index=False)
+            for name in ("patients", "measurements", "events", "truth"):
+                df = getattr(self, name)
+                if fmt == "parquet":
+                    df.to_parquet(tmp / f"{name}.parquet", index=False)
+                else:
+                    df.to_csv(tmp / f"{name}.csv", index=False)
             (tmp / "meta.json").write_text(
                 json.dumps(self.meta, indent=2, default=_json_default) + "\n"
             )

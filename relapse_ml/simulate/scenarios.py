@@ -63,3 +63,18 @@ def get_scenario(name: str) -> Scenario:
     if name not in _SCENARIO_PARAMS:
         raise ScenarioError(f"unknown scenario {name!r}; allowed: " + ", ".join(SCENARIOS))
     return _SCENARIO_PARAMS[name]
+
+
+def with_effect(scen: Scenario, effect: dict | None) -> Scenario:
+    """``scen`` with some drug-effect parameters changed; unknown names are an error."""
+    if not effect:
+        return scen
+    from dataclasses import fields, replace
+
+    allowed = [f.name for f in fields(Scenario) if f.name != "name"]
+    bad = [k for k in effect if k not in allowed]
+    if bad:
+        raise ScenarioError(
+            f"unknown effect parameter(s) {', '.join(map(repr, bad))}; allowed: " + ", ".join(allowed)
+        )
+    return replace(scen, **effect)

@@ -15,7 +15,7 @@ from relapse_ml.simulate.observe import Course, build_events, build_measurements
 from relapse_ml.simulate.params import PRE_STEPS, STEP_DAYS, GeneratorParams
 from relapse_ml.simulate.population import Candidates, draw_candidates, population_parameters
 from relapse_ml.simulate.result import SimulatedTrial
-from relapse_ml.simulate.scenarios import DEFAULT_SCENARIO, SCENARIOS, get_scenario
+from relapse_ml.simulate.scenarios import DEFAULT_SCENARIO, SCENARIOS, get_scenario, with_effect
 from relapse_ml.simulate.truth import TRUTH_COLUMNS, landmark_truth
 
 LAST_RANDOMIZATION_DAY = 60
@@ -175,6 +175,7 @@ def simulate_trial(
     screen_failures: bool = False,
     truth: bool = True,
     truth_draws: int = 64,
+    effect: dict | None = None,
 ) -> SimulatedTrial:
     """Simulate the NCT04674345 trial: ``n`` randomized patients in the data contract, with truth.
 
@@ -194,10 +195,11 @@ def simulate_trial(
     suffice when the truth is only averaged over many patients. ``truth=False`` skips the truth (risk columns NaN).
 
     The same seed gives the same candidates, arm assignment and control-arm data in every
-    scenario.
+    scenario. ``effect`` changes the scenario's drug-effect parameters (fields of
+    `scenarios.Scenario`, e.g. ``{"growth_cut": 0.3}``) for design studies.
     """
     _check_args(n, seed, scenario, landmark_day, horizon_days, truth_draws)
-    scen = get_scenario(scenario)
+    scen = with_effect(get_scenario(scenario), effect)
     P = GeneratorParams()
     c, reason, x1, rho1 = _screen_until(int(n), int(seed), scen, P)
     rand_idx = np.flatnonzero(reason == "")
@@ -214,7 +216,7 @@ def simulate_trial(
     x2, rho2 = _run(kin, st, PRE_STEPS, k_last, scen, P, _stream(seed, _STREAM_DRIFT))
 
     course = _course(
-        c, reason, rand_idx, arm_sor, st, x1, rho1, x2, rho2, P, scenario, screen_failures
+        c, reason, rand_idx, arm_sor, st, x1, rho1, x2, rho2, P, scen, screen_failures
     )
     ids = course.ids
     measurements = build_measurements(_stream(seed, _STREAM_MEASURE), course)
@@ -252,7 +254,7 @@ def simulate_trial(
 
 
 def _course(
-    c, reason, rand_idx, arm_sor, st2, x1, rho1, x2, rho2, P, scenario, screen_failures
+    c, reason, rand_idx, arm_sor, st2, x1, rho1, x2, rho2, P, scen, screen_failures
 ) -> Course:
     """Stitch screening and follow-up into one `Course` for the output patients."""
     n_cand = len(reason)
@@ -308,7 +310,7 @@ def _course(
         stop_reason=merged("stop_reason"),
         x_nodes=x_nodes,
         rho_nodes=rho_nodes,
-        harm_scenario=get_scenario(scenario).harm_nrm != 1.0,
+        harm_scenario=scen.harm_nrm != 1.0,
         take_idx=take,
         is_rand=is_rand,
         rand_pos=p2,

@@ -18,8 +18,16 @@ class RelapseRiskPyfunc(mlflow.pyfunc.PythonModel):
         return self.predictor.predict(pd.DataFrame(model_input))
 
 
-def log_predictor(predictor: RelapseRiskPredictor, X_columns: list[str], registered_name: str | None):
-    """Log the predictor as a pyfunc model with a schema-only signature (no example rows)."""
+def log_predictor(predictor: RelapseRiskPredictor, X_columns: list[str], registered_name: str | None,
+                  training=None):
+    """Log the predictor as a pyfunc model with a schema-only signature (no example rows).
+
+    MLflow registers the version only after the model's artifacts are fully written (a
+    process killed before leaves no version). A registered version is then exported to the
+    local bundle cache (`relapse_ml.scoring.registry`), so ``score`` with a registry
+    reference loads it without MLflow; ``training`` (the landmark training data) gives a
+    tree model's drivers their background.
+    """
     import numpy as np
     from mlflow.models import infer_signature
 
@@ -27,10 +35,17 @@ def log_predictor(predictor: RelapseRiskPredictor, X_columns: list[str], registe
     schema_in = pd.DataFrame({c: np.array([np.nan], dtype=float) for c in X_columns})
     schema_out = pd.DataFrame({c: np.array([0.0]) for c in predictor.output_columns()})
     signature = infer_signature(schema_in, schema_out)
-    return mlflow.pyfunc.log_model(
+    info = mlflow.pyfunc.log_model(
         name="model",
         python_model=RelapseRiskPyfunc(predictor),
         signature=signature,
         registered_model_name=registered_name,
         pip_requirements=["relapse-ml"],
     )
+    version = getattr(info, "registered_model_version", None)
+    if registered_name and version is not None:
+        from relapse_ml.scoring.registry import cache_registered
+
+        cache_registered(predictor, mlflow.get_tracking_uri(), registered_name, str(version),
+                         training=training)
+    return info

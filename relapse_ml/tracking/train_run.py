@@ -14,15 +14,19 @@ from relapse_ml.config import TrainConfig, flatten
 from relapse_ml.tracking.store import data_fingerprint, git_commit, resolve_tracking_uri
 
 
-def log_training_run(result, cfg: TrainConfig, cohort, ld) -> None:
-    """Fill ``result.run_id``, ``tracking_uri``, ``model_version`` and ``figures``."""
+def log_training_run(result, cfg: TrainConfig, cohort, ld, force: bool = False) -> None:
+    """Fill ``result.run_id``, ``tracking_uri``, ``model_version`` and ``figures``.
+
+    A final model that failed the registration guard is logged but not registered (unless
+    ``force``); ``result.registration_refused`` then says why.
+    """
     import logging
     import os
     import warnings
 
     import mlflow
 
-    from relapse_ml.train import figures
+    from relapse_ml.tracking.figures import figures
 
     # MLflow's own chatter (database creation, pickling advice) is not for our users
     logging.getLogger("mlflow").setLevel(logging.ERROR)
@@ -30,9 +34,10 @@ def log_training_run(result, cfg: TrainConfig, cohort, ld) -> None:
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     warnings.filterwarnings("ignore", message=".*input example.*")
 
+    from relapse_ml.tracking.lock import open_store
+
     uri = resolve_tracking_uri(cfg.tracking.tracking_uri)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(cfg.tracking.experiment)
+    open_store(uri, cfg.tracking.experiment)  # safe when many processes create the store at once
     fingerprint = data_fingerprint(cohort.patients, cohort.measurements, cohort.events)
     with mlflow.start_run(run_name=cfg.name) as run:
         mlflow.log_params(flatten(cfg))
@@ -73,10 +78,23 @@ def log_training_run(result, cfg: TrainConfig, cohort, ld) -> None:
             mlflow.log_artifact(str(tmp / "training_ranges.json"), artifact_path="model_card")
         result.predictor.info.update({"run_id": run.info.run_id,
                                       "data_fingerprint": fingerprint})
+        for label, w in (result.predictor.info.get("stack_weights") or {}).items():
+            mlflow.log_metric(f"{result.final_model}.weight.{label}", float(w))
+        guard = result.guard
+        if guard is not None:
+            mlflow.log_metrics({f"guard.{k}": v for k, v in guard.to_dict().items()
+                                if isinstance(v, float) and math.isfinite(v)})
+        register_as = cfg.tracking.register_as
+        if register_as and guard is not None and not guard.passed:
+            mlflow.set_tag("relapse_ml.registration", "forced" if force else "refused")
+            mlflow.set_tag("relapse_ml.registration_guard", guard.reason)
+            if not force:
+                result.registration_refused = guard.reason
+                register_as = None
         if cfg.tracking.log_model:
             from relapse_ml.tracking.pyfunc import log_predictor
 
-            info = log_predictor(result.predictor, list(ld.X.columns), cfg.tracking.register_as)
+            info = log_predictor(result.predictor, list(ld.X.columns), register_as, training=ld)
             version = getattr(info, "registered_model_version", None)
             result.model_version = str(version) if version is not None else None
         result.run_id = run.info.run_id

@@ -42,23 +42,18 @@ class StudyTracker:
     """Logs one study to MLflow (``uri`` from `resolve_tracking_uri`)."""
 
     def __init__(self, cfg, uri: str, tags: dict[str, str]):
-        import mlflow
         from mlflow.tracking import MlflowClient
 
+        from relapse_ml.tracking.lock import open_store
+
         _quiet_mlflow()
+
         self.cfg, self.uri, self.tags = cfg, uri, tags
-        mlflow.set_tracking_uri(uri)
+        # creates the store and the experiment under a file lock (many workers start at once)
+        self.experiment_id = open_store(uri, cfg.tracking.experiment)
         self.client = MlflowClient(tracking_uri=uri)
-        exp = self.client.get_experiment_by_name(cfg.tracking.experiment)
-        self.experiment_id = exp.experiment_id if exp else self._create_experiment()
         self.parent_id: str | None = None
         self._warned = False
-
-    def _create_experiment(self) -> str:
-        try:
-            return self.client.create_experiment(self.cfg.tracking.experiment)
-        except Exception:  # another worker created it first
-            return self.client.get_experiment_by_name(self.cfg.tracking.experiment).experiment_id
 
     def attach(self, study, created: bool) -> str:
         """The study's parent run: created by the study's creator, looked up by everyone else."""
@@ -230,7 +225,8 @@ class StudyTracker:
 
                 result.predictor.info["run_id"] = self.parent_id
                 info = log_predictor(
-                    result.predictor, list(ld_train.X.columns), self.cfg.tracking.register_as
+                    result.predictor, list(ld_train.X.columns), self.cfg.tracking.register_as,
+                    training=ld_train,
                 )
                 version = getattr(info, "registered_model_version", None)
                 result.model_version = str(version) if version is not None else None

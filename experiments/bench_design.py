@@ -1,0 +1,218 @@
+"""Benchmark of `relapse-ml design` and of the registry-scale simulator.
+
+design:   trials x 2 sizes x 2 scenarios (configs/design.yaml's study), serially in one
+          process and on a local Dask cluster of ``--workers`` workers: wall time, the cost
+          per trial (mean and sd of the per-trial seconds), the speed-up, and whether both
+          give the same results.csv.
+simulate: ``simulate_cohort`` at each ``--sim-n`` (chunked, 50,000 patients per chunk, with
+          truth, Parquet), on ``--workers`` local workers: wall time and peak memory (the
+          sum of the resident memory of this process and its worker processes, sampled
+          every 0.2 s).
+
+The machine may be shared: the load average before and after each part is recorded next
+to the numbers. Results: ``experiments/results/bench_design.json`` (each part replaces
+its own entry).
+
+    nice -n 10 .venv/bin/python experiments/bench_design.py --part design --trials 200
+    nice -n 10 .venv/bin/python experiments/bench_design.py --part simulate --sim-n 100000 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "experiments" / "results" / "bench_design.json"
+
+
+class PeakMemory:
+    """Peak of the summed RSS of this process and all its descendants (MB), and the CPU
+    seconds they used (user + system; on a shared virtual machine this grows with the load
+    too, so it is no load-free measure of the work)."""
+
+    def __init__(self, every: float = 0.2):
+        import psutil
+
+        self.proc, self.every, self.peak, self._stop = psutil.Process(), every, 0.0, False
+        self.cpu: dict[int, float] = {}
+        t = self.proc.cpu_times()
+        self.cpu0 = t.user + t.system
+
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(self.cpu.values()) - self.cpu0
+
+    def _sample(self) -> float:
+        import psutil
+
+        total = 0
+        for p in [self.proc, *self.proc.children(recursive=True)]:
+            try:
+                total += p.memory_info().rss
+                t = p.cpu_times()
+                self.cpu[p.pid] = t.user + t.system
+            except psutil.Error:
+                pass
+        return total / 2**20
+
+    def _loop(self):
+        while not self._stop:
+            self.peak = max(self.peak, self._sample())
+            time.sleep(self.every)
+
+    def __enter__(self):
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop = True
+        self.thread.join()
+        return False
+
+
+def _load():
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def bench_design(trials: int, workers: int) -> dict:
+    from relapse_ml.config import load_config
+    from relapse_ml.design.config import DesignConfig
+    from relapse_ml.design.runner import run_design
+    from relapse_ml.design.summary import read_table
+
+    cfg = load_config(ROOT / "configs" / "design.yaml", DesignConfig)
+    cfg = cfg.model_copy(update={"tracking": cfg.tracking.model_copy(update={"enabled": False})})
+    tmp = Path(tempfile.mkdtemp(prefix="bench-design-"))
+    out = {"config": "configs/design.yaml", "trials_per_cell": trials,
+           "cells": len(cfg.scenarios) * len(cfg.sizes), "sizes": cfg.sizes,
+           "scenarios": [s.display for s in cfg.scenarios], "workers": workers}
+    try:
+        for mode, w in (("serial", 0), ("dask", workers)):
+            load0 = _load()
+            start = time.perf_counter()
+            res = run_design(cfg, tmp / mode, trials=trials, workers=w, track=False)
+            wall = time.perf_counter() - start
+            secs = np.array(res.run.trial_seconds)
+            out[mode] = {
+                "wall_seconds": round(wall, 1),
+                "trials": res.run.computed,
+                "failed": len(res.run.failed),
+                "trial_seconds_mean": round(float(secs.mean()), 2),
+                "trial_seconds_sd": round(float(secs.std(ddof=1)), 2) if secs.size > 1 else None,
+                "trial_seconds_by_n": _seconds_by_n(tmp / mode),
+                "wall_per_trial": round(wall / max(1, res.run.computed), 2),
+                "load_average_before": load0,
+                "load_average_after": _load(),
+            }
+        out["speedup"] = round(out["serial"]["wall_seconds"] / out["dask"]["wall_seconds"], 2)
+        a, b = read_table(tmp / "serial" / "results.csv"), read_table(tmp / "dask" / "results.csv")
+        out["identical_results"] = bool(a.equals(b))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _seconds_by_n(study: Path) -> dict:
+    """Mean and sd of the per-trial seconds, by sample size (from the trial records)."""
+    from relapse_ml.design.store import load_records
+
+    by: dict = {}
+    for rec in load_records(study):
+        by.setdefault(str(rec["n"]), []).append((rec["seconds"], rec.get("cpu_seconds", np.nan)))
+    out = {}
+    for n, v in sorted(by.items()):
+        wall, cpu = np.array(v).T
+        out[n] = {"trials": len(v), "wall_mean": round(float(wall.mean()), 2),
+                  "wall_sd": round(float(wall.std(ddof=1)), 2) if len(v) > 1 else None,
+                  "cpu_mean": round(float(np.nanmean(cpu)), 2) if np.isfinite(cpu).any() else None,
+                  "cpu_sd": round(float(np.nanstd(cpu, ddof=1)), 2) if np.isfinite(cpu).sum() > 1
+                  else None}
+    return out
+
+
+def bench_simulate(sizes: list[int], workers: int, truth_draws: int) -> dict:
+    from relapse_ml.design.runner import dask_client
+    from relapse_ml.simulate.chunked import CHUNK_SIZE, simulate_cohort
+
+    runs = []
+    for n in sizes:
+        tmp = Path(tempfile.mkdtemp(prefix="bench-sim-"))
+        try:
+            load0 = _load()
+            with PeakMemory() as mem:
+                start = time.perf_counter()
+
+                def say(done, total, mem=mem, start=start, n=n):  # partial numbers, if cut short
+                    print(f"n={n}: chunk {done}/{total} written at "
+                          f"{time.perf_counter() - start:.0f} s, {mem.cpu_seconds:.0f} CPU s, "
+                          f"peak {mem.peak:.0f} MB, load {_load()}", flush=True)
+
+                with dask_client(None, workers) as client:
+                    meta = simulate_cohort(tmp / "c", n, seed=0, fmt="parquet", client=client,
+                                           truth_draws=truth_draws, progress=say)
+                wall = time.perf_counter() - start
+            size_mb = sum(p.stat().st_size for p in (tmp / "c").iterdir()) / 2**20
+            runs.append({
+                "n_randomized": n,
+                "n_screened": meta["n_screened"],
+                "chunks": meta["chunks"]["count"],
+                "chunk_size": CHUNK_SIZE,
+                "truth_draws": truth_draws,
+                "workers": workers,
+                "seconds": round(wall, 1),
+                "cpu_seconds": round(mem.cpu_seconds, 1),
+                "peak_memory_mb": round(mem.peak, 0),
+                "rows": meta["rows"],
+                "parquet_mb": round(size_mb, 1),
+                "load_average_before": load0,
+                "load_average_after": _load(),
+            })
+            print(json.dumps(runs[-1]), flush=True)
+            _save({"simulate": {"runs": runs}})  # each size as soon as it is measured
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return {"what": "simulate_cohort(n, seed=0, fmt='parquet', truth=True) on a LocalCluster; "
+            "cpu_seconds: all processes' user+system CPU as this (virtual) machine counts it "
+            "(inflated under load)",
+            "target": "1,000,000 with truth < 300 s and < 6 GB", "runs": runs}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--part", choices=["design", "simulate", "all"], default="all")
+    ap.add_argument("--trials", type=int, default=200, help="trials per scenario and size")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--sim-n", type=int, nargs="+", default=[100_000, 1_000_000])
+    ap.add_argument("--truth-draws", type=int, default=64)
+    args = ap.parse_args()
+    result = {}
+    result["machine"] = {"cpu_count": os.cpu_count(), "python": platform.python_version(),
+                         "platform": platform.platform()}
+    if args.part in ("design", "all"):
+        result["design"] = bench_design(args.trials, args.workers)
+        print(json.dumps(result["design"], indent=1), flush=True)
+    if args.part in ("simulate", "all"):
+        result["simulate"] = bench_simulate(args.sim_n, args.workers, args.truth_draws)
+    _save(result)
+    print(f"wrote {RESULTS}")
+
+
+def _save(part: dict) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}  # read late: runs may overlap
+    RESULTS.write_text(json.dumps({**old, **part}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Wall time of `relapse-ml train` with the default config (no tracking), by cohort size.
+
+    nice -n 10 python experiments/bench_train.py --sizes 2500 20000 [--variant default stack super]
+
+Wall time depends on what else the machine runs: ``cpu_s`` (this process's CPU time) and the
+load average at the end are recorded beside it.
+
+Variants: ``default`` (configs/default.yaml as shipped), ``stack`` (default + the stacked
+ensemble), ``super`` (default models on stacked landmarks 60–365). Each run appends a row to
+experiments/results/bench_train.csv: size, variant, seconds in total and per model (CV with
+its bootstrap intervals), the final model and its pooled C-index / IPA / calibration slope.
+Rows already present (same size, variant, seed) are skipped: rerunning resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+OUT = Path(__file__).resolve().parent / "results" / "bench_train.csv"
+
+
+def config(variant: str):
+    from relapse_ml.config import TrainConfig, default
+
+    data = default()
+    data.pop("data", None)
+    if variant == "stack":
+        data["models"] = data["models"] + [{"name": "stack"}]
+    if variant == "super":
+        data["landmark"]["super_landmark"] = True
+    return TrainConfig.model_validate(data)
+
+
+def run(n: int, variant: str, seed: int) -> dict:
+    from relapse_ml.data import read_cohort
+    from relapse_ml.simulate import simulate_trial
+    from relapse_ml.train import run_training
+
+    with tempfile.TemporaryDirectory() as tmp:
+        d = simulate_trial(n, seed=seed).write(Path(tmp) / "c")
+        cohort = read_cohort(d)
+        stamps = []
+
+        def progress(msg):
+            stamps.append((time.perf_counter(), str(msg)))
+
+        t0, c0 = time.perf_counter(), time.process_time()
+        result = run_training(config(variant), cohort, track=False, progress=progress)
+        total, cpu = time.perf_counter() - t0, time.process_time() - c0
+        load = os.getloadavg()[0]
+    m = result.metrics[result.metrics["model"] == result.final_model].set_index("metric")["pooled"]
+    row = {"n": n, "variant": variant, "seed": seed, "total_s": round(total, 1),
+           "cpu_s": round(cpu, 1), "load_avg_1min_at_end": round(load, 1),
+           "rows": result.n_rows, "final_model": result.final_model,
+           "c_index": round(m["c_index"], 4), "ipa_tau": round(m["ipa_tau"], 4),
+           "calibration_slope": round(m["calibration_slope"], 3),
+           "guard_passed": result.guard.passed if result.guard else None,
+           "cpu_count": os.cpu_count()}
+    prev = t0
+    for t, msg in stamps:
+        parts = msg.split()
+        if len(parts) > 2 and parts[1] == "C-index":
+            row[f"{parts[0]}_s"] = round(t - prev, 1)
+        prev = t
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", type=int, nargs="+", default=[2500])
+    ap.add_argument("--variant", nargs="+", default=["default"])
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    done = pd.read_csv(OUT) if OUT.exists() else pd.DataFrame(columns=["n", "variant", "seed"])
+    for n in args.sizes:
+        for v in args.variant:
+            if ((done["n"] == n) & (done["variant"] == v) & (done["seed"] == args.seed)).any():
+                print(f"skip n={n} {v}: already in {OUT.name}")
+                continue
+            row = run(n, v, args.seed)
+            print(row, flush=True)
+            done = pd.concat([done, pd.DataFrame([row])], ignore_index=True)
+            OUT.parent.mkdir(parents=True, exist_ok=True)
+            done.to_csv(OUT, index=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+"""The one reported benefit estimate: chosen (or stacked) by the cross-fitted yardstick over
+all learners, the constant (average-effect) learner always among them, then refitted on all
+patients.
+
+`choose` applies the rule of `config.ReportConfig`; `fit_full` refits a learner;
+`selection_procedure` runs cross-fitting → yardstick → choice → refit on one data set (the
+analysis, and each bootstrap replicate of `intervals`). The public entry point with the
+intervals is `individual.reported_benefit`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from relapse_ml.benefit.config import OUTCOMES, BenefitConfig, LearnerSpec
+from relapse_ml.benefit.yardstick import paired, tau_risk_losses
+
+CONSTANT = LearnerSpec(kind="constant", label="constant")
+
+
+def candidate_specs(cfg: BenefitConfig) -> list[LearnerSpec]:
+    """The learners the reported estimate chooses among: ``report.candidates`` (default all),
+    plus a constant learner when none is configured."""
+    names = cfg.report.candidates
+    specs = [s for s in cfg.learners if names is None or s.display in names]
+    if not any(s.kind == "constant" for s in specs):
+        specs = [CONSTANT, *specs]
+    return specs
+
+
+def constant_label(specs) -> str:
+    return next(s.display for s in specs if s.kind == "constant")
+
+
+@dataclass
+class Choice:
+    """The reported estimate of one outcome: ``weights`` {learner: weight} (one learner at
+    weight 1 for ``select``), the rule and the reason in words."""
+
+    outcome: str
+    method: str
+    weights: dict[str, float]
+    reason: str
+    kind: str  # "constant", "risk" (PATH) or "individual"
+
+    @property
+    def learner(self) -> str:
+        return max(self.weights, key=self.weights.get)
+
+
+def choose(specs, estimates: dict, targets: dict, outcome: str, method: str, alpha: float):
+    """Select (or stack) for one outcome by the cross-fitted τ-risk (`config.ReportConfig`)."""
+    phi = targets[outcome]["phi"]
+    kinds = {s.display: s.kind for s in specs}
+    const = constant_label(specs)
+    loss = {lab: tau_risk_losses(estimates[lab].benefit[outcome], phi) for lab in kinds}
+    z_crit = stats.norm.ppf(1 - alpha)
+    if method == "stack":
+        w = stack_weights(np.column_stack([estimates[lab].benefit[outcome] for lab in kinds]), phi)
+        weights = {lab: float(v) for lab, v in zip(kinds, w, strict=True) if v > 1e-6}
+        top = max(weights, key=weights.get)
+        reason = "convex stack minimising the cross-fitted τ-risk: " + ", ".join(
+            f"{lab} {v:.2f}" for lab, v in sorted(weights.items(), key=lambda kv: -kv[1])
+        )
+        kind = _kind(kinds[top]) if weights[top] > 0.5 else "individual"
+        return Choice(outcome, method, weights, reason, kind)
+
+    # the best of m learners is tested at alpha / m (Bonferroni: it was picked as the
+    # minimum); the pre-specified risk-based fallback at alpha
+    m = max(1, len(kinds) - 1)
+    z_best = stats.norm.ppf(1 - alpha / m)
+
+    def beats_constant(lab, z=z_crit):
+        d, se = paired(loss[lab], loss[const])
+        return (d / se if se > 0 else 0.0) < -z, d, se
+
+    best = min(loss, key=lambda lab: loss[lab].mean())
+    if best == const:
+        return Choice(
+            outcome,
+            method,
+            {const: 1.0},
+            "no learner had a lower cross-fitted τ-risk than the trial's average effect",
+            "constant",
+        )
+    pre_specified = kinds[best] == "risk"  # the PATH fallback is tested at alpha anyway
+    ok, d, se = beats_constant(best, z_crit if pre_specified else z_best)
+    if ok:
+        level = f"{alpha:g}" if pre_specified else f"{alpha:g}/{m}, Bonferroni over the learners"
+        reason = (
+            f"{best} has the lowest cross-fitted τ-risk, {d:+.4f} (SE {se:.4f}) below the "
+            f"average effect's (one-sided p < {level})"
+        )
+        return Choice(outcome, method, {best: 1.0}, reason, _kind(kinds[best]))
+    risk = [lab for lab, k in kinds.items() if k == "risk"]
+    if risk and beats_constant(risk[0])[0]:
+        _, d2, se2 = beats_constant(risk[0])
+        reason = (
+            f"the best learner ({best}) did not beat the average effect significantly "
+            f"({d:+.4f}, SE {se:.4f}); the risk-based {risk[0]} did ({d2:+.4f}, SE {se2:.4f})"
+        )
+        return Choice(outcome, method, {risk[0]: 1.0}, reason, "risk")
+    reason = (
+        f"the data cannot tell patients apart: the best learner ({best}) did not beat the "
+        f"trial's average effect significantly (τ-risk {d:+.4f}, SE {se:.4f})"
+    )
+    return Choice(outcome, method, {const: 1.0}, reason, "constant")
+
+
+def _kind(kind: str) -> str:
+    return kind if kind in ("constant", "risk") else "individual"
+
+
+def stack_weights(B: np.ndarray, phi) -> np.ndarray:
+    """Weights w ≥ 0, Σ w = 1 minimising Σ_i (φ_i − Σ_m w_m B_im)² (SLSQP)."""
+    from scipy.optimize import minimize
+
+    B, phi = np.asarray(B, float), np.asarray(phi, float)
+    m = B.shape[1]
+    res = minimize(
+        lambda w: np.mean((phi - B @ w) ** 2),
+        np.full(m, 1.0 / m),
+        jac=lambda w: -2 * B.T @ (phi - B @ w) / phi.size,
+        bounds=[(0.0, 1.0)] * m,
+        constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1.0}],
+        method="SLSQP",
+    )
+    w = np.clip(res.x, 0, None)
+    return w / w.sum()
+
+
+class FittedBenefit:
+    """A learner refitted on all patients: ``predict(X) -> {outcome: benefit}``."""
+
+    def __init__(self, spec, model, kind: str):
+        self.spec, self.model, self.kind = spec, model, kind
+
+    def predict(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
+        if self.kind in ("dr", "r"):
+            return {o: self.model[o].predict(X) for o in OUTCOMES}
+        risk = self.model.predict(X)
+        return {o: risk[o][:, 0] - risk[o][:, 1] for o in OUTCOMES}
+
+
+def fit_full(cfg: BenefitConfig, spec, data, folds, scale=None) -> FittedBenefit:
+    """Refit one learner on all of ``data`` (DR/R: nuisance cross-fitted on ``folds``)."""
+    from relapse_ml.benefit.learners import FoldFits, arm_risk_factory, dr_fit_final
+
+    make = arm_risk_factory(spec, data.tau, list(data.X.columns), scale)
+    if spec.kind in ("dr", "r"):
+        fits = FoldFits(make, data.X, data.time, data.event, data.arm, folds)
+        models = dr_fit_final(
+            fits, data.tau, spec.final, cfg.treatment, cfg.crossfit.seed, kind=spec.kind
+        )
+        return FittedBenefit(spec, models, spec.kind)
+    return FittedBenefit(spec, make().fit(data.X, data.time, data.event, data.arm), spec.kind)
+
+
+@dataclass
+class Reported:
+    """The reported estimate: choices per outcome, the refitted learners, the yardstick."""
+
+    choices: dict[str, Choice]
+    fitted: dict[str, FittedBenefit]  # by learner label (those with weight > 0)
+    yardstick: pd.DataFrame
+    estimates: dict = field(default_factory=dict)  # cross-fitted, by learner
+
+    @property
+    def chosen_learners(self) -> list[str]:
+        """Labels of the learners with weight > 0 (a shrunk S-learner without its scale)."""
+        return sorted({k.split("@")[0] for ch in self.choices.values() for k in ch.weights})
+
+    def predict(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
+        preds = {lab: f.predict(X) for lab, f in self.fitted.items()}
+        out = {}
+        for o, ch in self.choices.items():
+            out[o] = sum(w * preds[lab][o] for lab, w in ch.weights.items())
+        return out
+
+
+def selection_procedure(cfg: BenefitConfig, data, folds, progress=None, estimates=None, cache=None):
+    """Cross-fit the candidates (unless ``estimates`` are given), score them by the
+    yardstick, choose per outcome, refit the chosen learners on all of ``data``."""
+    from relapse_ml.benefit.estimation import cross_fit_learners, evaluation_targets
+    from relapse_ml.benefit.yardstick import yardstick_table
+
+    specs = candidate_specs(cfg)
+    cache = {} if cache is None else cache
+    say = progress or (lambda *a: None)
+    if estimates is None or any(s.display not in estimates for s in specs):
+        done = dict(estimates or {})
+        todo = [s for s in specs if s.display not in done]
+        new, _, _ = cross_fit_learners(cfg, data, say, cache, folds, specs=todo)
+        estimates = {**done, **new}
+    targets, _ = evaluation_targets(cfg, data, folds, cache)
+    table = yardstick_table(estimates, targets, constant_label(specs))
+    choices = {
+        o: choose(specs, estimates, targets, o, cfg.report.method, cfg.report.alpha)
+        for o in OUTCOMES
+    }
+    by_label = {s.display: s for s in specs}
+    fitted = {}
+    for o, ch in choices.items():
+        for lab in ch.weights:
+            spec = by_label[lab]
+            scale = estimates[lab].info.get("scale", {}).get(o) if spec.shrink else None
+            key = lab if scale is None else f"{lab}@{scale:g}"
+            if key not in fitted:
+                if "value" in estimates[lab].info:  # the adjusted (AIPW) average effect
+                    from relapse_ml.benefit.observational import FittedConstant
+
+                    fitted[key] = FittedConstant(estimates[lab].info["value"])
+                else:
+                    fitted[key] = fit_full(cfg, spec, data, folds, scale)
+            if key != lab:  # a shrunk S-learner refitted at this outcome's scale
+                ch.weights = {(key if k == lab else k): w for k, w in ch.weights.items()}
+    return Reported(choices, fitted, table, estimates)

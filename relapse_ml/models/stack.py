@@ -1,0 +1,152 @@
+"""A stacked competing-risk ensemble: a convex combination of member models and the null model.
+
+Weights (methods notes, "Stacking"): inside the training data, each member's out-of-fold
+incidences come from an inner K-fold split; the weights w ≥ 0, Σ w = 1 over the members and
+the Aalen–Johansen null model minimise the out-of-fold IPCW Brier score of relapse
+integrated over a time grid (a quadratic in w: solved by scipy's SLSQP on the simplex).
+The members are then refitted on all the training data. The ensemble predicts
+F_k(t | x) = Σ_m w_m F_k,m(t | x) for both causes: a convex combination of coherent
+incidences is coherent (S + F1 + F2 = 1). On pure noise the null model wins the weight.
+
+Used inside the outer cross-validation as any other model, so its weights are chosen
+without the outer test fold (nested). Given ``groups`` (patient ids of stacked landmark
+rows), the inner split keeps each patient's rows together too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from relapse_ml.errors import ModelError
+from relapse_ml.models.base import CompetingRiskModel
+
+NULL = "aalen_johansen"
+DEFAULT_MEMBERS = (
+    {"name": "cox_cs", "params": {"penalizer": 0.1}},
+    {"name": "fine_gray", "params": {"penalizer": 0.1}},
+    {"name": "xgb_cs", "params": {"n_estimators": 300, "learning_rate": 0.03, "max_depth": 2,
+                                  "min_child_weight": 5}},
+)
+
+
+class StackedCompetingRisk(CompetingRiskModel):
+    """Convex stack of ``members`` (list of ``{"name", "params"[, "label"]}``) and the null model.
+
+    inner_splits: folds of the inner split that produces the out-of-fold predictions;
+    n_times: points of the Brier grid (evenly spaced to the last training time); seed.
+
+    Fitted: ``weights_`` (label → weight, the null model under ``"aalen_johansen"``),
+    ``members_`` (label → model refitted on all rows), ``inner_ibs_`` (label → out-of-fold
+    integrated Brier of each member alone, and ``"stack"`` for the combination).
+    """
+
+    def __init__(self, members=None, inner_splits: int = 3, n_times: int = 10, seed: int = 0):
+        self.members = members
+        self.inner_splits = inner_splits
+        self.n_times = n_times
+        self.seed = seed
+
+    def _specs(self) -> list[tuple[str, str, dict]]:
+        specs = list(self.members) if self.members is not None else list(DEFAULT_MEMBERS)
+        out = []
+        for s in specs:
+            if not isinstance(s, dict) or "name" not in s:
+                raise ModelError("stack members are mappings with a 'name' (and 'params')")
+            if s["name"] in ("stack", NULL):
+                raise ModelError(f"a stack member cannot be '{s['name']}' (the null model is "
+                                 "always included)")
+            out.append((str(s.get("label") or s["name"]), s["name"], dict(s.get("params") or {})))
+        labels = [o[0] for o in out]
+        if not out or len(set(labels)) != len(labels):
+            raise ModelError("a stack needs at least one member, each with a distinct label")
+        return out
+
+    def validate(self) -> StackedCompetingRisk:
+        """Check the members (names, parameters) before any fitting; a ModelError names the fault."""
+        from relapse_ml.models.registry import make_model
+
+        for label, name, params in self._specs():
+            try:
+                make_model(name, **params)
+            except ModelError as err:
+                raise ModelError(f"stack member '{label}': {err}") from None
+        return self
+
+    def _fit(self, X: pd.DataFrame, time: np.ndarray, event: np.ndarray) -> None:
+        from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+        from relapse_ml.evaluation.ipcw import censoring_km, ipcw_weights
+        from relapse_ml.models.aalen_johansen import aalen_johansen
+        from relapse_ml.models.registry import make_model
+
+        specs = self._specs()
+        labels = [NULL] + [s[0] for s in specs]
+        grid = np.linspace(time.max() / self.n_times, time.max() - 0.5, self.n_times)
+        oof = np.full((len(labels), time.size, grid.size), np.nan)
+        groups = getattr(self, "_groups", None)
+        if groups is None:
+            splits = StratifiedKFold(self.inner_splits, shuffle=True, random_state=self.seed
+                                     ).split(np.zeros(time.size), event)
+        else:
+            splits = StratifiedGroupKFold(self.inner_splits, shuffle=True, random_state=self.seed
+                                          ).split(np.zeros(time.size), event, groups)
+        for train, test in splits:
+            oof[0, test] = aalen_johansen(time[train], event[train], grid, cause=1)[None, :]
+            for m, (_, name, params) in enumerate(specs, start=1):
+                model = make_model(name, **params).fit(
+                    X.iloc[train], time[train], event[train],
+                    groups=None if groups is None else groups[train])
+                oof[m, test] = model.predict_cif(X.iloc[test], grid, cause=1)
+        W = ipcw_weights(time, event, grid, censoring_km(time, event))
+        y = ((time[:, None] <= grid[None, :]) & (event[:, None] == 1)).astype(float)
+        q = _trapezoid_weights(grid)
+        A = np.einsum("t,it,mit,kit->mk", q, W, oof, oof) / time.size
+        b = np.einsum("t,it,it,mit->m", q, W, y, oof) / time.size
+        c = float(np.einsum("t,it,it->", q, W, y * y) / time.size)
+        w = _simplex_quadratic(A, b)
+        self.weights_ = dict(zip(labels, (float(x) for x in w), strict=True))
+        self.inner_ibs_ = {lab: float(A[m, m] - 2 * b[m] + c) for m, lab in enumerate(labels)}
+        self.inner_ibs_["stack"] = float(w @ A @ w - 2 * b @ w + c)
+        self.null_ = make_model(NULL).fit(X, time, event)
+        self.members_ = {lab: make_model(name, **params).fit(X, time, event, groups=groups)
+                         for lab, name, params in specs if self.weights_[lab] > 1e-6}
+
+    def _predict_f1_f2(self, X: pd.DataFrame, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        parts = [(self.weights_[NULL], self.null_)] + [
+            (self.weights_[lab], m) for lab, m in self.members_.items()]
+        f1 = np.zeros((len(X), times.size))
+        f2 = np.zeros_like(f1)
+        for w, model in parts:
+            if w > 0:
+                inc = model.predict_cumulative_incidence(X, times)
+                f1 += w * inc[:, 1]
+                f2 += w * inc[:, 2]
+        return f1, f2
+
+
+def _trapezoid_weights(grid: np.ndarray) -> np.ndarray:
+    """q such that Σ q_t f(t_t) is the trapezoidal mean of f over the grid's span."""
+    if grid.size == 1:
+        return np.ones(1)
+    d = np.diff(grid)
+    q = np.zeros(grid.size)
+    q[:-1] += d / 2
+    q[1:] += d / 2
+    return q / (grid[-1] - grid[0])
+
+
+def _simplex_quadratic(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """argmin over the simplex of w'Aw − 2b'w (SLSQP from the best single vertex)."""
+    from scipy.optimize import minimize
+
+    k = b.size
+    start = np.zeros(k)
+    start[int(np.argmin(np.diag(A) - 2 * b))] = 1.0
+    res = minimize(lambda w: w @ A @ w - 2 * b @ w, start, jac=lambda w: 2 * (A @ w) - 2 * b,
+                   method="SLSQP", bounds=[(0.0, 1.0)] * k,
+                   constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1.0,
+                                 "jac": lambda w: np.ones_like(w)}],
+                   options={"ftol": 1e-12, "maxiter": 200})
+    w = np.clip(res.x if res.success else start, 0.0, None)
+    return w / w.sum()
