@@ -42,10 +42,9 @@ def run_individual(scenario: str, n: int, seed: int, n_boot: int) -> dict:
     from relapse_ml.benefit.heterogeneity import truth_agreement
     from relapse_ml.benefit.learners import make_folds
     from relapse_ml.benefit.subgroups import (
+        configured_levels,
         holm,
         interaction_pvalues,
-        subgroup_frame,
-        subgroup_levels,
     )
     from relapse_ml.models import make_model  # noqa: F401  (fail early if models are broken)
     from relapse_ml.simulate import simulate_trial
@@ -111,8 +110,7 @@ def run_individual(scenario: str, n: int, seed: int, n_boot: int) -> dict:
     }
     seq = R.sequential_validation(cfg, data, specs=[cfg.learner(cfg.primary_label)], n_boot=100)
     rec["test_autoc_p"] = seq.get((cfg.primary_label, "relapse"), {}).get("autoc", {}).get("p")
-    frame = subgroup_frame(cohort, data.patient_id, cfg.landmark.landmark_day)
-    levels = subgroup_levels(frame, cfg.subgroups.names)
+    levels = configured_levels(cohort, data.patient_id, cfg)
     p = interaction_pvalues(data.time, data.event, data.arm, levels, "relapse")
     vals = np.array(list(p.values()), float)
     rec["min_holm_relapse"] = float(np.nanmin(holm(vals))) if np.isfinite(vals).any() else None

@@ -91,10 +91,9 @@ def run_trial(study: str, n: int, seed: int, n_boot: int) -> dict:
     from relapse_ml.benefit import run as R
     from relapse_ml.benefit.subgroups import (
         benjamini_hochberg,
+        configured_levels,
         holm,
         interaction_pvalues,
-        subgroup_frame,
-        subgroup_levels,
     )
     from relapse_ml.simulate import simulate_trial
 
@@ -139,8 +138,7 @@ def run_trial(study: str, n: int, seed: int, n_boot: int) -> dict:
                     "spearman"
                 ]
         rec["learners"][label] = per
-    frame = subgroup_frame(cohort, data.patient_id, cfg.landmark.landmark_day)
-    levels = subgroup_levels(frame, cfg.subgroups.names)
+    levels = configured_levels(cohort, data.patient_id, cfg)
     for o in ("relapse", "rfs"):
         p = interaction_pvalues(data.time, data.event, data.arm, levels, o)
         vals = np.array(list(p.values()), float)
