@@ -23,19 +23,10 @@ SIZES = (346, 1000, 3000)
 COX_INTERACTIONS = ("mrd_mfc_latest", "age", "cytogenetic_risk_adverse", "agvhd_max_grade")
 
 
-def study_config(n_boot: int):
-    from relapse_ml.benefit.config import BenefitConfig
-
-    return BenefitConfig(
-        intervals={"n_boot": n_boot},
-        explain={"enabled": False},
-        heterogeneity={"n_boot": 100},
-        subgroups={"exploratory": {"enabled": False}},
-    )
-
-
 def run_individual(scenario: str, n: int, seed: int, n_boot: int) -> dict:
     import warnings
+
+    from benefit_simulation import lean_config
 
     from relapse_ml.benefit import run as R
     from relapse_ml.benefit.config import LearnerSpec
@@ -53,7 +44,7 @@ def run_individual(scenario: str, n: int, seed: int, n_boot: int) -> dict:
     start = time.perf_counter()
     trial = simulate_trial(n=n, seed=seed, scenario=scenario, truth=True)
     cohort = trial.to_cohort()
-    cfg = study_config(n_boot)
+    cfg = lean_config(n_boot=100, interval_boot=n_boot)
     data = R.benefit_data(cohort, cfg)
     folds = make_folds(data.arm, data.event, cfg.crossfit.n_folds, cfg.crossfit.seed)
     estimates, _, cache = R.cross_fit_learners(cfg, data, lambda *a: None, folds=folds)
@@ -197,14 +188,9 @@ def run_study(
     import os
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    done = set()
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by an interrupted write
-            done.add((r["scenario"], r["n"], r["seed"]))
+    from benefit_simulation import done_keys
+
+    done = done_keys(path, ("scenario", "n", "seed"))
     cost = {346: 1, 1000: 2, 3000: 6}  # larger trials come later, in proportion to their cost
     tasks = sorted(
         (

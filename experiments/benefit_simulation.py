@@ -71,12 +71,13 @@ def simulator_fingerprint() -> str:
     return h.hexdigest()[:12]
 
 
-def lean_config(n_boot: int = 200):
-    """The default benefit config without the per-patient bootstrap, SHAP or discovery."""
+def lean_config(n_boot: int = 200, interval_boot: int = 0):
+    """The default benefit config without SHAP or discovery, ``n_boot`` heterogeneity-test
+    replicates and ``interval_boot`` per-patient bootstrap replicates (0: none)."""
     from relapse_ml.benefit.config import BenefitConfig
 
     return BenefitConfig(
-        intervals={"n_boot": 0},
+        intervals={"n_boot": interval_boot},
         explain={"enabled": False},
         heterogeneity={"n_boot": n_boot},
         subgroups={"exploratory": {"enabled": False}},
@@ -233,7 +234,8 @@ def harm_metrics(cohort, trial, data, estimates, truth) -> dict:
 
 
 # -- running --------------------------------------------------------------------------------
-def _done(path: Path) -> set[tuple]:
+def done_keys(path: Path, fields=("study", "n", "seed")) -> set[tuple]:
+    """The ``fields`` of each trial already in the JSON-lines file ``path``."""
     keys = set()
     if path.exists():
         for line in path.read_text().splitlines():
@@ -241,7 +243,7 @@ def _done(path: Path) -> set[tuple]:
                 r = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut by an interrupted write
-            keys.add((r["study"], r["n"], r["seed"]))
+            keys.add(tuple(r[f] for f in fields))
     return keys
 
 
@@ -250,7 +252,7 @@ def _worker_init() -> None:
 
 
 def run(studies, n_trials: int | None, jobs: int, path: Path, n_boot: int, seed0: int) -> None:
-    done = _done(path)
+    done = done_keys(path)
     tasks = []
     for study in studies:
         _, sizes, default_trials, _ = STUDIES[study]
