@@ -184,11 +184,7 @@ def run_study(
 ):
     """Run missing trials (resumable: one JSON line per finished trial in ``path``), seed by
     seed across every cell so that a run cut short leaves every cell with trials."""
-    import json
-    import os
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    from benefit_simulation import done_keys
+    from benefit_simulation import append_trials, done_keys
 
     done = done_keys(path, ("scenario", "n", "seed"))
     cost = {346: 1, 1000: 2, 3000: 6}  # larger trials come later, in proportion to their cost
@@ -202,20 +198,4 @@ def run_study(
         ),
         key=lambda t: ((t[2] - seed0 + 1) * cost.get(t[1], 1), t[1]),
     )
-    print(f"{len(tasks)} trials to run ({len(done)} already in {path})", flush=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.environ["OMP_NUM_THREADS"] = "1"
-    start = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=jobs) as pool, path.open("a") as fh:
-        futures = {pool.submit(run_individual, *t, n_boot): t for t in tasks}
-        for k, fut in enumerate(as_completed(futures), 1):
-            try:
-                rec = fut.result()
-            except Exception as err:  # a failed trial is reported, not fatal
-                print(f"  {futures[fut]}: failed: {type(err).__name__}: {err}", flush=True)
-                continue
-            fh.write(json.dumps(rec, default=float) + "\n")
-            fh.flush()
-            print(
-                f"  {k}/{len(tasks)} {futures[fut]} {time.perf_counter() - start:.0f} s", flush=True
-            )
+    append_trials(run_individual, tasks, n_boot, jobs, path, len(done), every=1)

@@ -261,14 +261,21 @@ def run(studies, n_trials: int | None, jobs: int, path: Path, n_boot: int, seed0
                 seed = seed0 + i
                 if (study, n, seed) not in done:
                     tasks.append((study, n, seed))
-    print(f"{len(tasks)} trials to run ({len(done)} already in {path})", flush=True)
+    append_trials(run_trial, tasks, n_boot, jobs, path, len(done), every=10)
+
+
+def append_trials(fn, tasks, n_boot: int, jobs: int, path: Path, n_done: int, every: int) -> None:
+    """Run ``fn(*task, n_boot)`` for each task in ``jobs`` single-threaded processes, appending
+    each record as one JSON line to ``path`` as it finishes (a failed trial is reported and
+    skipped); progress every ``every`` trials."""
+    print(f"{len(tasks)} trials to run ({n_done} already in {path})", flush=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with (
         ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init) as pool,
         path.open("a") as fh,
     ):
-        futures = {pool.submit(run_trial, *t, n_boot): t for t in tasks}
+        futures = {pool.submit(fn, *t, n_boot): t for t in tasks}
         for k, fut in enumerate(as_completed(futures), 1):
             t = futures[fut]
             try:
@@ -278,8 +285,8 @@ def run(studies, n_trials: int | None, jobs: int, path: Path, n_boot: int, seed0
                 continue
             fh.write(json.dumps(rec, default=float) + "\n")
             fh.flush()
-            if k % 10 == 0 or k == len(tasks):
-                print(f"  {k}/{len(tasks)} done, {time.perf_counter() - start:.0f} s", flush=True)
+            if k % every == 0 or k == len(tasks):
+                print(f"  {k}/{len(tasks)} {t} {time.perf_counter() - start:.0f} s", flush=True)
 
 
 # -- summary --------------------------------------------------------------------------------
