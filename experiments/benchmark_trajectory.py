@@ -13,7 +13,12 @@ trial and scored on the test trial's patients at risk at L:
   log10(MRD + 0.01) latest and peak, MRD ever detected, log10(WT1 + 1), log10 recipient
   chimerism, aGVHD, baseline, arm and arm x log-MRD / arm x log-WT1; and
   ``careful_cox_traj`` (the same with trajectory features);
-- the oracle (the truth's risk under each patient's own arm).
+- the oracle (the truth's risk under each patient's own arm);
+- ``ceiling_default`` / ``ceiling_default_traj``: a "feature ceiling", an XGBoost
+  regression of the training trial's TRUE risk (an evaluation device: truth is read here,
+  never by the toolkit's models) on the default features, without / with the trajectory
+  features; its R² against the test trial's truth shows how much of the truth the
+  features carry at all.
 
 Metrics on the test trial at tau = H - 0.5: Wolbers' C-index for relapse (non-relapse
 death a competing event) and IPA (1 - Brier / Brier of the training Aalen-Johansen).
@@ -40,7 +45,7 @@ STEM = "benchmark_trajectory"
 HORIZON = 730
 TAU = HORIZON - 0.5
 MODELS = ("cox_default", "cox_default_traj", "xgb_default", "xgb_default_traj",
-          "careful_cox", "careful_cox_traj", "oracle")
+          "careful_cox", "careful_cox_traj", "oracle", "ceiling_default", "ceiling_default_traj")
 
 
 def simulate(n: int, seed: int, landmark: int, draws: int):
@@ -89,6 +94,26 @@ def fit_predict(model: str, tr, te) -> np.ndarray:
         return est.predict_cif(Xte, [TAU], cause=1)[:, 0]
 
 
+def ceiling(model: str, tr, te, truth_tr: np.ndarray) -> np.ndarray:
+    """XGBoost regression of the true risk on the features (training trial), test risk."""
+    import xgboost as xgb
+
+    Xtr, Xte = tr.X, te.X
+    if model.endswith("_traj"):
+        step = make_step().fit(tr.X, tr.time, tr.event)
+        Xtr, Xte = step.transform(tr.X), step.transform(te.X)
+    keep = [c for c in Xtr.columns if not c.startswith("_obs:")]
+    params = {"max_depth": 3, "eta": 0.05, "subsample": 0.8, "nthread": 1, "seed": 0}
+    booster = xgb.train(params, xgb.DMatrix(Xtr[keep], label=truth_tr), 400)
+    return np.clip(booster.predict(xgb.DMatrix(Xte[keep])), 0.0, 1.0)
+
+
+def make_step():
+    from relapse_ml.models import make_model
+
+    return make_model("trajectory", model="cox_cs")
+
+
 def metrics(tr, te, risk: np.ndarray) -> dict:
     from relapse_ml.evaluation import brier_score, concordance_index_wolbers, null_prediction
 
@@ -125,11 +150,18 @@ def run(seeds, landmarks, n_train, n_test, draws, out: Path) -> list[dict]:
                   f"({len(tr)} / {len(te)} at risk)", flush=True)
             for m in todo:
                 t0 = time.time()
-                risk = (own_arm_risk(sim_te, te.patient_id) if m == "oracle"
-                        else fit_predict(m, tr, te))
+                truth_te = own_arm_risk(sim_te, te.patient_id)
+                if m == "oracle":
+                    risk = truth_te
+                elif m.startswith("ceiling"):
+                    risk = ceiling(m, tr, te, own_arm_risk(sim_tr, tr.patient_id))
+                else:
+                    risk = fit_predict(m, tr, te)
                 r = {"landmark": L, "seed": s, "model": m, "n_train": n_train,
                      "n_at_risk_train": len(tr), "n_at_risk_test": len(te),
-                     **metrics(tr, te, risk), "seconds": round(time.time() - t0, 1)}
+                     **metrics(tr, te, risk), "seconds": round(time.time() - t0, 1),
+                     "r2_truth": float(1 - np.mean((risk - truth_te) ** 2)
+                                       / np.var(truth_te))}
                 done[(L, s, m, n_train)] = r
                 with out.open("a") as fh:
                     fh.write(json.dumps(r) + "\n")
@@ -146,24 +178,32 @@ def render(rows: list[dict]) -> str:
              "IPA vs the training Aalen–Johansen. Mean ± SD over seeds (n seeds in brackets).",
              ""]
     for L, g in df.groupby("landmark"):
-        lines += [f"## Landmark day {L}", "", "| model | C-index | IPA | mean risk | seeds |",
-                  "|---|---|---|---|---|"]
+        lines += [f"## Landmark day {L}", "",
+                  "| model | C-index | IPA | mean risk | R² vs truth | seeds |",
+                  "|---|---|---|---|---|---|"]
         for m in MODELS:
             s = g[g["model"] == m]
             if s.empty:
                 continue
             lines.append(f"| {m} | {s.c_index.mean():.3f} ± {s.c_index.std(ddof=1):.3f} | "
                          f"{s.ipa.mean():+.3f} ± {s.ipa.std(ddof=1):.3f} | "
-                         f"{s.mean_risk.mean():.3f} | {len(s)} |")
+                         f"{s.mean_risk.mean():.3f} | {_r2(s)} | {len(s)} |")
         piv = g.pivot(index="seed", columns="model", values="c_index")
         for a, b in (("xgb_default_traj", "xgb_default"), ("cox_default_traj", "cox_default"),
-                     ("careful_cox_traj", "careful_cox"), ("xgb_default_traj", "careful_cox")):
+                     ("careful_cox_traj", "careful_cox"), ("xgb_default_traj", "careful_cox"),
+                     ("ceiling_default_traj", "ceiling_default")):
             if a in piv and b in piv:
                 d = (piv[a] - piv[b]).dropna()
                 lines.append(f"\nPaired C difference {a} − {b}: {d.mean():+.4f} ± "
                              f"{d.std(ddof=1):.4f} (SD over {len(d)} seeds)")
         lines.append("")
     return "\n".join(lines)
+
+
+def _r2(s: pd.DataFrame) -> str:
+    if "r2_truth" not in s or s["r2_truth"].isna().all():
+        return "—"
+    return f"{s.r2_truth.mean():.3f} ± {s.r2_truth.std(ddof=1):.3f}"
 
 
 def main(argv=None) -> int:

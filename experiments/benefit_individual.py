@@ -23,29 +23,19 @@ SIZES = (346, 1000, 3000)
 COX_INTERACTIONS = ("mrd_mfc_latest", "age", "cytogenetic_risk_adverse", "agvhd_max_grade")
 
 
-def study_config(n_boot: int):
-    from relapse_ml.benefit.config import BenefitConfig
-
-    return BenefitConfig(
-        intervals={"n_boot": n_boot},
-        explain={"enabled": False},
-        heterogeneity={"n_boot": 100},
-        subgroups={"exploratory": {"enabled": False}},
-    )
-
-
 def run_individual(scenario: str, n: int, seed: int, n_boot: int) -> dict:
     import warnings
+
+    from benefit_simulation import lean_config
 
     from relapse_ml.benefit import run as R
     from relapse_ml.benefit.config import LearnerSpec
     from relapse_ml.benefit.heterogeneity import truth_agreement
     from relapse_ml.benefit.learners import make_folds
     from relapse_ml.benefit.subgroups import (
+        configured_levels,
         holm,
         interaction_pvalues,
-        subgroup_frame,
-        subgroup_levels,
     )
     from relapse_ml.models import make_model  # noqa: F401  (fail early if models are broken)
     from relapse_ml.simulate import simulate_trial
@@ -54,7 +44,7 @@ def run_individual(scenario: str, n: int, seed: int, n_boot: int) -> dict:
     start = time.perf_counter()
     trial = simulate_trial(n=n, seed=seed, scenario=scenario, truth=True)
     cohort = trial.to_cohort()
-    cfg = study_config(n_boot)
+    cfg = lean_config(n_boot=100, interval_boot=n_boot)
     data = R.benefit_data(cohort, cfg)
     folds = make_folds(data.arm, data.event, cfg.crossfit.n_folds, cfg.crossfit.seed)
     estimates, _, cache = R.cross_fit_learners(cfg, data, lambda *a: None, folds=folds)
@@ -111,8 +101,7 @@ def run_individual(scenario: str, n: int, seed: int, n_boot: int) -> dict:
     }
     seq = R.sequential_validation(cfg, data, specs=[cfg.learner(cfg.primary_label)], n_boot=100)
     rec["test_autoc_p"] = seq.get((cfg.primary_label, "relapse"), {}).get("autoc", {}).get("p")
-    frame = subgroup_frame(cohort, data.patient_id, cfg.landmark.landmark_day)
-    levels = subgroup_levels(frame, cfg.subgroups.names)
+    levels = configured_levels(cohort, data.patient_id, cfg)
     p = interaction_pvalues(data.time, data.event, data.arm, levels, "relapse")
     vals = np.array(list(p.values()), float)
     rec["min_holm_relapse"] = float(np.nanmin(holm(vals))) if np.isfinite(vals).any() else None
@@ -195,18 +184,9 @@ def run_study(
 ):
     """Run missing trials (resumable: one JSON line per finished trial in ``path``), seed by
     seed across every cell so that a run cut short leaves every cell with trials."""
-    import json
-    import os
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from benefit_simulation import append_trials, done_keys
 
-    done = set()
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by an interrupted write
-            done.add((r["scenario"], r["n"], r["seed"]))
+    done = done_keys(path, ("scenario", "n", "seed"))
     cost = {346: 1, 1000: 2, 3000: 6}  # larger trials come later, in proportion to their cost
     tasks = sorted(
         (
@@ -218,20 +198,4 @@ def run_study(
         ),
         key=lambda t: ((t[2] - seed0 + 1) * cost.get(t[1], 1), t[1]),
     )
-    print(f"{len(tasks)} trials to run ({len(done)} already in {path})", flush=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.environ["OMP_NUM_THREADS"] = "1"
-    start = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=jobs) as pool, path.open("a") as fh:
-        futures = {pool.submit(run_individual, *t, n_boot): t for t in tasks}
-        for k, fut in enumerate(as_completed(futures), 1):
-            try:
-                rec = fut.result()
-            except Exception as err:  # a failed trial is reported, not fatal
-                print(f"  {futures[fut]}: failed: {type(err).__name__}: {err}", flush=True)
-                continue
-            fh.write(json.dumps(rec, default=float) + "\n")
-            fh.flush()
-            print(
-                f"  {k}/{len(tasks)} {futures[fut]} {time.perf_counter() - start:.0f} s", flush=True
-            )
+    append_trials(run_individual, tasks, n_boot, jobs, path, len(done), every=1)

@@ -71,12 +71,13 @@ def simulator_fingerprint() -> str:
     return h.hexdigest()[:12]
 
 
-def lean_config(n_boot: int = 200):
-    """The default benefit config without the per-patient bootstrap, SHAP or discovery."""
+def lean_config(n_boot: int = 200, interval_boot: int = 0):
+    """The default benefit config without SHAP or discovery, ``n_boot`` heterogeneity-test
+    replicates and ``interval_boot`` per-patient bootstrap replicates (0: none)."""
     from relapse_ml.benefit.config import BenefitConfig
 
     return BenefitConfig(
-        intervals={"n_boot": 0},
+        intervals={"n_boot": interval_boot},
         explain={"enabled": False},
         heterogeneity={"n_boot": n_boot},
         subgroups={"exploratory": {"enabled": False}},
@@ -91,10 +92,9 @@ def run_trial(study: str, n: int, seed: int, n_boot: int) -> dict:
     from relapse_ml.benefit import run as R
     from relapse_ml.benefit.subgroups import (
         benjamini_hochberg,
+        configured_levels,
         holm,
         interaction_pvalues,
-        subgroup_frame,
-        subgroup_levels,
     )
     from relapse_ml.simulate import simulate_trial
 
@@ -139,8 +139,7 @@ def run_trial(study: str, n: int, seed: int, n_boot: int) -> dict:
                     "spearman"
                 ]
         rec["learners"][label] = per
-    frame = subgroup_frame(cohort, data.patient_id, cfg.landmark.landmark_day)
-    levels = subgroup_levels(frame, cfg.subgroups.names)
+    levels = configured_levels(cohort, data.patient_id, cfg)
     for o in ("relapse", "rfs"):
         p = interaction_pvalues(data.time, data.event, data.arm, levels, o)
         vals = np.array(list(p.values()), float)
@@ -235,7 +234,8 @@ def harm_metrics(cohort, trial, data, estimates, truth) -> dict:
 
 
 # -- running --------------------------------------------------------------------------------
-def _done(path: Path) -> set[tuple]:
+def done_keys(path: Path, fields=("study", "n", "seed")) -> set[tuple]:
+    """The ``fields`` of each trial already in the JSON-lines file ``path``."""
     keys = set()
     if path.exists():
         for line in path.read_text().splitlines():
@@ -243,7 +243,7 @@ def _done(path: Path) -> set[tuple]:
                 r = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut by an interrupted write
-            keys.add((r["study"], r["n"], r["seed"]))
+            keys.add(tuple(r[f] for f in fields))
     return keys
 
 
@@ -252,7 +252,7 @@ def _worker_init() -> None:
 
 
 def run(studies, n_trials: int | None, jobs: int, path: Path, n_boot: int, seed0: int) -> None:
-    done = _done(path)
+    done = done_keys(path)
     tasks = []
     for study in studies:
         _, sizes, default_trials, _ = STUDIES[study]
@@ -261,14 +261,21 @@ def run(studies, n_trials: int | None, jobs: int, path: Path, n_boot: int, seed0
                 seed = seed0 + i
                 if (study, n, seed) not in done:
                     tasks.append((study, n, seed))
-    print(f"{len(tasks)} trials to run ({len(done)} already in {path})", flush=True)
+    append_trials(run_trial, tasks, n_boot, jobs, path, len(done), every=10)
+
+
+def append_trials(fn, tasks, n_boot: int, jobs: int, path: Path, n_done: int, every: int) -> None:
+    """Run ``fn(*task, n_boot)`` for each task in ``jobs`` single-threaded processes, appending
+    each record as one JSON line to ``path`` as it finishes (a failed trial is reported and
+    skipped); progress every ``every`` trials."""
+    print(f"{len(tasks)} trials to run ({n_done} already in {path})", flush=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with (
         ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init) as pool,
         path.open("a") as fh,
     ):
-        futures = {pool.submit(run_trial, *t, n_boot): t for t in tasks}
+        futures = {pool.submit(fn, *t, n_boot): t for t in tasks}
         for k, fut in enumerate(as_completed(futures), 1):
             t = futures[fut]
             try:
@@ -278,8 +285,8 @@ def run(studies, n_trials: int | None, jobs: int, path: Path, n_boot: int, seed0
                 continue
             fh.write(json.dumps(rec, default=float) + "\n")
             fh.flush()
-            if k % 10 == 0 or k == len(tasks):
-                print(f"  {k}/{len(tasks)} done, {time.perf_counter() - start:.0f} s", flush=True)
+            if k % every == 0 or k == len(tasks):
+                print(f"  {k}/{len(tasks)} {t} {time.perf_counter() - start:.0f} s", flush=True)
 
 
 # -- summary --------------------------------------------------------------------------------

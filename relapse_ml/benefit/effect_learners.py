@@ -80,20 +80,9 @@ class ShrunkFineGray(FineGray):
         self.scale = scale
 
     def _fit(self, X: pd.DataFrame, time: np.ndarray, event: np.ndarray) -> None:
-        from relapse_ml.models.base import CAUSES
-        from relapse_ml.models.fine_gray import fit_subdistribution_hazard
-
         keep = [c for c in X.columns if self.scale > 0 or not c.startswith(INTERACTION_PREFIX)]
         self.preprocessor_ = _ScaledPreprocessor(LinearPreprocessor().fit(X[keep]), self.scale)
-        Z = self.preprocessor_.transform(X)
-        self.beta_std_, self.baselines_ = {}, {}
-        for cause in CAUSES:
-            beta, base = fit_subdistribution_hazard(Z, time, event, cause, penalizer=self.penalizer)
-            self.beta_std_[cause], self.baselines_[cause] = beta, base
-        self.coef_ = pd.DataFrame(
-            {c: b / self.preprocessor_.scale_ for c, b in self.beta_std_.items()},
-            index=pd.Index(self.preprocessor_.columns_, name="feature"),
-        )
+        self._fit_standardised(self.preprocessor_.transform(X), time, event)
 
 
 class RiskBasedLearner:

@@ -33,47 +33,22 @@ def cross_fit_learners(
         folds = make_folds(data.arm, data.event, cfg.crossfit.n_folds, cfg.crossfit.seed)
     cache = {} if cache is None else cache
     estimates = {}
+    on = (data.X, data.time, data.event, data.arm, folds, data.tau)  # what every fit uses
     for spec in cfg.learners if specs is None else specs:
         if spec.kind == "constant" and cfg.treatment.assignment == "observational":
             from relapse_ml.benefit.observational import cross_fit_adjusted_constant
 
-            nuisance = fold_fits(
-                nuisance_spec(cfg), data.X, data.time, data.event, data.arm, folds, data.tau, cache
-            )
+            nuisance = fold_fits(nuisance_spec(cfg), *on, cache)
             est, value = cross_fit_adjusted_constant(spec, nuisance, data.tau, cfg.treatment)
             est.info["value"] = value
             estimates[spec.display] = est
         elif spec.shrink is not None:
-            nuisance = fold_fits(
-                nuisance_spec(cfg), data.X, data.time, data.event, data.arm, folds, data.tau, cache
-            )
-            est, scale = cross_fit_shrunk(
-                spec,
-                data.X,
-                data.time,
-                data.event,
-                data.arm,
-                folds,
-                data.tau,
-                cfg.treatment,
-                nuisance,
-                cache,
-            )
+            nuisance = fold_fits(nuisance_spec(cfg), *on, cache)
+            est, scale = cross_fit_shrunk(spec, *on, cfg.treatment, nuisance, cache)
             est.info["scale"] = scale
             estimates[spec.display] = est
         else:
-            estimates[spec.display] = cross_fit(
-                spec,
-                data.X,
-                data.time,
-                data.event,
-                data.arm,
-                folds,
-                data.tau,
-                cfg.treatment,
-                cfg.crossfit.seed,
-                cache,
-            )
+            estimates[spec.display] = cross_fit(spec, *on, cfg.treatment, cfg.crossfit.seed, cache)
         b = estimates[spec.display].benefit
         progress(
             f"  {spec.display:<16} mean estimated benefit: relapse "

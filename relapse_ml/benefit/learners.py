@@ -32,7 +32,6 @@ from relapse_ml.benefit.config import (
     TreatmentConfig,
 )
 from relapse_ml.benefit.folds import make_folds  # noqa: F401  (re-exported)
-from relapse_ml.benefit.pseudo import OUTCOME_CAUSES, dr_scores, ipcw_outcome
 from relapse_ml.errors import ConfigError, ModelError
 
 LINEAR_MODELS = ("cox_cs", "fine_gray")
@@ -294,26 +293,20 @@ def dr_fit_final(
     Σ ((Y* − m̂) + (a − ê) b(x))², m̂ = ê μ̂_1 + (1 − ê) μ̂_0, b the benefit (minus the
     effect on risk), i.e. regress −(Y* − m̂)/(a − ê) on x with weights (a − ê)².
     """
-    from relapse_ml.evaluation import censoring_km
+    from relapse_ml.benefit.yardstick import pseudo_targets
 
     rows = ~np.isin(fits.folds, list(excluded))
-    mu = fits.out_of_fold(extra=excluded, rows=rows)
-    t, ev, a = fits.time[rows], fits.event[rows], fits.arm[rows]
-    G = censoring_km(t, ev)
-    e = propensity_scores(
-        fits.X, fits.arm, fits.folds, rows, treatment, excluded, fits.propensity_cache
-    )[rows]
+    targets, _ = pseudo_targets(fits, tau, treatment, rows=rows, extra=excluded)
     models = {}
     for o in OUTCOMES:
-        y = ipcw_outcome(t, ev, tau, G, OUTCOME_CAUSES[o])
-        mu0, mu1 = mu[o][rows, 0], mu[o][rows, 1]
+        p = targets[o]
         model = make_final(final, seed)
         if kind == "r":
-            resid_a = a - e
-            target = -(y - (e * mu1 + (1 - e) * mu0)) / resid_a  # benefit = −effect on risk
+            resid_a = p["arm"] - p["e"]
+            target = -(p["y"] - p["m"]) / resid_a  # benefit = −effect on risk
             models[o] = fit_weighted(model, fits.X.loc[rows], target, resid_a**2)
         else:
-            models[o] = model.fit(fits.X.loc[rows], dr_scores(mu0, mu1, y, a, e))
+            models[o] = model.fit(fits.X.loc[rows], p["phi"])
     return models
 
 

@@ -175,6 +175,12 @@ def subgroup_levels(frame: pd.DataFrame, names) -> dict[str, pd.Series]:
     return {n: SUBGROUPS[n].levels(frame).reset_index(drop=True) for n in names}
 
 
+def configured_levels(cohort, patient_id, cfg) -> dict[str, pd.Series]:
+    """`subgroup_levels` of a `BenefitConfig`'s pre-specified subgroups at its landmark."""
+    frame = subgroup_frame(cohort, patient_id, cfg.landmark.landmark_day)
+    return subgroup_levels(frame, cfg.subgroups.names)
+
+
 # -- estimates within a group ---------------------------------------------------------------
 def outcome_for(event, outcome: str) -> np.ndarray:
     """Event codes with ``outcome``'s causes as 1 and the rest of the events as 2."""

@@ -51,14 +51,12 @@ class SubgroupResult:
 def subgroup_analysis(cfg: BenefitConfig, cohort, data: BenefitData) -> tuple[dict, dict]:
     """Pre-specified subgroup tables and overall rows per outcome."""
     from relapse_ml.benefit.subgroups import (
+        configured_levels,
         overall_row,
-        subgroup_frame,
-        subgroup_levels,
         subgroup_table,
     )
 
-    frame = subgroup_frame(cohort, data.patient_id, cfg.landmark.landmark_day)
-    levels = subgroup_levels(frame, cfg.subgroups.names)
+    levels = configured_levels(cohort, data.patient_id, cfg)
     sg = cfg.subgroups
     tables = {
         o: subgroup_table(

@@ -118,6 +118,16 @@ def empty_measurements() -> pd.DataFrame:
     )
 
 
+def cohort_tables(patients: pd.DataFrame, events: pd.DataFrame, cohort_json: dict) -> dict:
+    """The tables `write_tables` writes, for a data set without lab values."""
+    return {
+        "patients": patients,
+        "measurements": empty_measurements(),
+        "events": events,
+        "cohort_json": cohort_json,
+    }
+
+
 def check_target(out_dir: str | os.PathLike, overwrite: bool = False) -> Path:
     """Refuse a target that is a file, or a non-empty directory unless ``overwrite``."""
     out = Path(out_dir)

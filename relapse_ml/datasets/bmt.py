@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from relapse_ml.datasets._build import empty_measurements, event_rows, finish_events
+from relapse_ml.datasets._build import cohort_tables, event_rows, finish_events
 
 NAME = "bmt"
 SOURCE = (
@@ -138,9 +138,4 @@ def load_bmt(raw: pd.DataFrame | None = None) -> dict:
         },
         "mapping": "docs/datasets.md",
     }
-    return {
-        "patients": patients,
-        "measurements": empty_measurements(),
-        "events": events,
-        "cohort_json": cohort_json,
-    }
+    return cohort_tables(patients, events, cohort_json)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from relapse_ml.datasets._build import empty_measurements, event_rows, finish_events
+from relapse_ml.datasets._build import cohort_tables, event_rows, finish_events
 
 NAME = "myeloid"
 SOURCE = (
@@ -126,9 +126,4 @@ def load_myeloid(raw: pd.DataFrame | None = None) -> dict:
         "adapter_changes": changes,
         "mapping": "docs/datasets.md",
     }
-    return {
-        "patients": patients,
-        "measurements": empty_measurements(),
-        "events": events,
-        "cohort_json": cohort_json,
-    }
+    return cohort_tables(patients, events, cohort_json)

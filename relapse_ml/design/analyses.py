@@ -111,15 +111,13 @@ def subgroup_rows(cohort, data, bcfg, cfg: DesignConfig) -> list[dict]:
     ``subgroups:any`` rejects when any adjusted p-value is below alpha."""
     from relapse_ml.benefit.subgroups import (
         benjamini_hochberg,
+        configured_levels,
         holm,
         interaction_test,
         outcome_for,
-        subgroup_frame,
-        subgroup_levels,
     )
 
-    frame = subgroup_frame(cohort, data.patient_id, bcfg.landmark.landmark_day)
-    levels = subgroup_levels(frame, bcfg.subgroups.names)
+    levels = configured_levels(cohort, data.patient_id, bcfg)
     ev = outcome_for(data.event, cfg.subgroup_outcome)
     tests = {name: interaction_test(data.time, ev, data.arm, lv) for name, lv in levels.items()}
     raw = np.array([t["p"] for t in tests.values()], float)

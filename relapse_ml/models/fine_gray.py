@@ -215,7 +215,10 @@ class FineGray(CompetingRiskModel):
         if self.penalizer < 0:
             raise ModelError("penalizer must be >= 0.")
         self.preprocessor_ = LinearPreprocessor().fit(X)
-        Z = self.preprocessor_.transform(X)
+        self._fit_standardised(self.preprocessor_.transform(X), time, event)
+
+    def _fit_standardised(self, Z: np.ndarray, time: np.ndarray, event: np.ndarray) -> None:
+        """Both causes' models on the preprocessed ``Z``; ``coef_`` back on the feature scale."""
         self.beta_std_, self.baselines_ = {}, {}
         for cause in CAUSES:
             beta, base = fit_subdistribution_hazard(Z, time, event, cause, penalizer=self.penalizer)
