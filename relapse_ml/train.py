@@ -192,7 +192,7 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
     from relapse_ml.registration import check_registration
 
     guard = check_registration(
-        final, _f(metrics.loc[(metrics["model"] == final) & (metrics["metric"] == "ipa_tau"), "pooled"]),
+        final, predictor.info["metrics"]["ipa_tau"],
         cvs[final].oof_cif, cvs[final].times, model.predict_cif(ld.X, [tau], cause=1)[:, 0],
         ld.time, ld.event, tau, cfg.tracking)
     if not guard.passed:
