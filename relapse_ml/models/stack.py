@@ -20,6 +20,7 @@ import pandas as pd
 
 from relapse_ml.errors import ModelError
 from relapse_ml.models.base import CompetingRiskModel
+from relapse_ml.models.catalog import make_single_model
 
 NULL = "aalen_johansen"
 DEFAULT_MEMBERS = (
@@ -64,11 +65,9 @@ class StackedCompetingRisk(CompetingRiskModel):
 
     def validate(self) -> StackedCompetingRisk:
         """Check the members (names, parameters) before any fitting; a ModelError names the fault."""
-        from relapse_ml.models.registry import make_model
-
         for label, name, params in self._specs():
             try:
-                make_model(name, **params)
+                make_single_model(name, **params)
             except ModelError as err:
                 raise ModelError(f"stack member '{label}': {err}") from None
         return self
@@ -78,7 +77,6 @@ class StackedCompetingRisk(CompetingRiskModel):
 
         from relapse_ml.evaluation.ipcw import censoring_km, ipcw_weights
         from relapse_ml.models.aalen_johansen import aalen_johansen
-        from relapse_ml.models.registry import make_model
 
         specs = self._specs()
         labels = [NULL] + [s[0] for s in specs]
@@ -94,7 +92,7 @@ class StackedCompetingRisk(CompetingRiskModel):
         for train, test in splits:
             oof[0, test] = aalen_johansen(time[train], event[train], grid, cause=1)[None, :]
             for m, (_, name, params) in enumerate(specs, start=1):
-                model = make_model(name, **params).fit(
+                model = make_single_model(name, **params).fit(
                     X.iloc[train], time[train], event[train],
                     groups=None if groups is None else groups[train])
                 oof[m, test] = model.predict_cif(X.iloc[test], grid, cause=1)
@@ -108,8 +106,8 @@ class StackedCompetingRisk(CompetingRiskModel):
         self.weights_ = dict(zip(labels, (float(x) for x in w), strict=True))
         self.inner_ibs_ = {lab: float(A[m, m] - 2 * b[m] + c) for m, lab in enumerate(labels)}
         self.inner_ibs_["stack"] = float(w @ A @ w - 2 * b @ w + c)
-        self.null_ = make_model(NULL).fit(X, time, event)
-        self.members_ = {lab: make_model(name, **params).fit(X, time, event, groups=groups)
+        self.null_ = make_single_model(NULL).fit(X, time, event)
+        self.members_ = {lab: make_single_model(name, **params).fit(X, time, event, groups=groups)
                          for lab, name, params in specs if self.weights_[lab] > 1e-6}
 
     def _predict_f1_f2(self, X: pd.DataFrame, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -24,6 +24,7 @@ from relapse_ml.features.trajectory import (
 )
 from relapse_ml.features.trajectory_fit import fit_trajectory_params
 from relapse_ml.models.base import CompetingRiskModel
+from relapse_ml.models.catalog import make_single_model
 
 
 class TrajectoryModel(CompetingRiskModel):
@@ -48,11 +49,9 @@ class TrajectoryModel(CompetingRiskModel):
         self.em_max_iter = em_max_iter
 
     def _fit(self, X: pd.DataFrame, time: np.ndarray, event: np.ndarray) -> None:
-        from relapse_ml.models.registry import make_model
-
         if self.model == "trajectory":
             raise ModelError("the trajectory step's inner model cannot be 'trajectory' itself")
-        inner = make_model(self.model, **(self.model_params or {}))
+        inner = make_single_model(self.model, **(self.model_params or {}))
         columns = [str(c) for c in X.columns]
         h = history_from_columns(X.to_numpy(float), columns)
         self.population_ = fit_trajectory_params(h, max_iter=self.em_max_iter)

@@ -289,3 +289,13 @@ def render_page(record, sections: list[Section], notes: list[str]) -> str:
             "</body></html>",
         ]
     )
+
+
+OUTCOME_TEXT = {"relapse": "relapse", "rfs": "relapse or death"}
+
+
+def fig(path, caption: str) -> Figure:
+    """A run's PNG file as an embedded figure."""
+    from relapse_ml.report.figures import png_data_uri
+
+    return Figure(uri=png_data_uri(path), caption=caption)

@@ -17,21 +17,17 @@ from relapse_ml.report.html import (
     Section,
     consort_html,
     date_text,
+    fig,
     key_values,
     num,
     paragraph,
     pct,
     table,
 )
-
-OUTCOME_TEXT = {"relapse": "relapse", "rfs": "relapse or death"}
-
-
-def fig(path, caption: str) -> Figure:
-    """A run's PNG file as an embedded figure."""
-    from relapse_ml.report.figures import png_data_uri
-
-    return Figure(uri=png_data_uri(path), caption=caption)
+from relapse_ml.report.sections_benefit import benefit_sections, subgroup_sections
+from relapse_ml.report.sections_design import design_sections
+from relapse_ml.report.sections_train import train_sections
+from relapse_ml.report.sections_tune import tune_sections
 
 
 def build_sections(record, cohort, linked: dict, notes: list[str]) -> list[Section]:
@@ -49,12 +45,6 @@ def build_sections(record, cohort, linked: dict, notes: list[str]) -> list[Secti
         for s in (cohort_counts(record, view), consort(cohort, view), incidence(record, view))
         if s is not None
     ]
-    # imported here: the per-kind modules import this one's helpers
-    from relapse_ml.report.sections_benefit import benefit_sections, subgroup_sections
-    from relapse_ml.report.sections_design import design_sections
-    from relapse_ml.report.sections_train import train_sections
-    from relapse_ml.report.sections_tune import tune_sections
-
     kind = {
         "train": train_sections,
         "benefit": benefit_sections,

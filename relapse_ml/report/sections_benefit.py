@@ -7,8 +7,10 @@ import numpy as np
 import pandas as pd
 
 from relapse_ml.report.html import (
+    OUTCOME_TEXT,
     Section,
     ci_pair,
+    fig,
     num,
     paragraph,
     pct,
@@ -17,7 +19,6 @@ from relapse_ml.report.html import (
     table,
     with_ci,
 )
-from relapse_ml.report.sections import OUTCOME_TEXT, fig
 
 KIND_WORDS = {
     "constant": "the trial's average effect for every patient: no evidence that a patient's "

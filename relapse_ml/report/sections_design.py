@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from relapse_ml.report.html import Section, paragraph, pct, table
-from relapse_ml.report.sections import fig
+from relapse_ml.report.html import Section, fig, paragraph, pct, table
 
 SHOWN = (
     ("relapse:gray", "relapse: Gray's test"),

@@ -7,11 +7,11 @@ import pandas as pd
 from relapse_ml.report.html import (
     Section,
     ci_pair,
+    fig,
     num,
     paragraph,
     table,
 )
-from relapse_ml.report.sections import fig
 
 TRAIN_METRICS = (
     ("c_index", "C-index"),

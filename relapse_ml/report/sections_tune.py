@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from relapse_ml.report.html import (
     Section,
+    fig,
     key_values,
     num,
     paragraph,
     table,
     with_ci,
 )
-from relapse_ml.report.sections import fig
 
 TUNE_FIGURES = {
     "optimization_history": "Optimization history: each trial's objective and the best so far.",
