@@ -17,7 +17,7 @@ import numpy as np
 
 from relapse_ml.tuning.config import TuneConfig, TunedModel
 from relapse_ml.tuning.space import suggest
-from relapse_ml.tuning.storage import worker_id
+from relapse_ml.tuning.storage import occupied, worker_id
 
 # trial user attributes (JSON in the storage: aggregates only, never patient rows)
 ATTR_WORKER, ATTR_FOLDS, ATTR_ERROR, ATTR_SURPLUS = "worker", "fold_metrics", "error", "surplus"
@@ -153,6 +153,4 @@ class Objective:
         return float(np.mean(values))
 
     def _is_surplus(self, trial) -> bool:
-        from relapse_ml.tuning.study import occupied
-
         return occupied(trial.study, self.count_running, before=trial.number) >= self.target

@@ -122,3 +122,20 @@ def _is_creation_race(err: Exception) -> bool:
     return any(
         s in text for s in ("already exists", "duplicate key", "unique constraint", "locked")
     )
+
+
+def occupied(study, count_running: bool, before: int | None = None) -> int:
+    """Finished trials, plus running ones when a heartbeat vouches that their workers are alive.
+
+    before: count only trials numbered below this one.
+    """
+    from optuna.trial import TrialState
+
+    states = (TrialState.COMPLETE, TrialState.PRUNED) + (
+        (TrialState.RUNNING,) if count_running else ()
+    )
+    return sum(
+        1
+        for t in study.get_trials(deepcopy=False, states=states)
+        if before is None or t.number < before
+    )

@@ -24,6 +24,7 @@ from relapse_ml.tuning.objective import (
     Objective,
     SearchData,
 )
+from relapse_ml.tuning.storage import occupied
 
 ATTR_FINGERPRINT = "relapse_ml.fingerprint"
 ATTR_TRACKED = "relapse_ml.tracked"  # the creator logs to MLflow: joiners wait for its parent run
@@ -132,23 +133,6 @@ def open_study(cfg: TuneConfig, storage, name: str, fingerprint: str, tracked: b
             "hold-out). Use a new --study name, or rerun with the original config and data"
         )
     return study, False
-
-
-def occupied(study, count_running: bool, before: int | None = None) -> int:
-    """Finished trials, plus running ones when a heartbeat vouches that their workers are alive.
-
-    before: count only trials numbered below this one.
-    """
-    from optuna.trial import TrialState
-
-    states = (TrialState.COMPLETE, TrialState.PRUNED) + (
-        (TrialState.RUNNING,) if count_running else ()
-    )
-    return sum(
-        1
-        for t in study.get_trials(deepcopy=False, states=states)
-        if before is None or t.number < before
-    )
 
 
 def run_trials(
