@@ -1,14 +1,12 @@
 """Trial eligibility (NCT04674345) as code: named criteria, per-patient reasons, CONSORT flow."""
 
-from relapse_ml.eligibility.criteria import (
+from relapse_ml.eligibility.criteria import CRITERIA, CRITERIA_BY_ID, Criterion
+from relapse_ml.eligibility.rules import (
     AGVHD_ACTIVE_MIN_GRADE,
     ANC_RECOVERED,
-    CRITERIA,
-    CRITERIA_BY_ID,
     LVEF_MIN_PCT,
     PLT_RECOVERED,
     SCREENING_WINDOW_DAYS,
-    Criterion,
 )
 from relapse_ml.eligibility.screen import (
     CRITERION_STATUSES,

@@ -41,26 +41,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
-import pandas as pd
-
 from relapse_ml.eligibility._input import (
-    FAILED,
-    MET,
-    NOT_ASSESSABLE,
     ScreeningInput,
     Verdict,
-    fmt,
-    text_where,
 )
-
-SCREENING_WINDOW_DAYS = 60.0  # "within 60 days after transplant" (recovery, aGVHD, infection)
-AGVHD_ACTIVE_MIN_GRADE = 2
-ANC_RECOVERED = 0.5  # 10^9/L
-PLT_RECOVERED = 20.0  # 10^9/L
-LVEF_MIN_PCT = 50.0
-ACUTE_LEUKEMIA = ("AML", "ALL", "MPAL")
-NOT_AML = ("ALL", "MPAL", "MDS")
+from relapse_ml.eligibility.rules import (
+    LVEF_MIN_PCT,
+    acute_leukemia_flt3_negative,
+    alive_relapse_free,
+    ast_alt,
+    flag,
+    hematopoietic_recovery,
+    no_active_agvhd,
+    no_flt3_itd_tkd,
+    no_ph_positive_all,
+    not_aml,
+    numeric,
+)
 
 
 @dataclass(frozen=True)
@@ -90,197 +87,6 @@ class Criterion:
         return verdict
 
 
-def _verdict(failed: np.ndarray, met: np.ndarray, detail: np.ndarray) -> Verdict:
-    """Failed wins over met; neither is not assessable."""
-    code = np.where(failed, FAILED, np.where(met, MET, NOT_ASSESSABLE)).astype(np.int8)
-    return Verdict(code, detail)
-
-
-# ---- rule factories ------------------------------------------------------------------
-def _numeric(column: str, fails: Callable[[np.ndarray], np.ndarray]) -> Callable:
-    """Rule on one numeric column: failed where ``fails(value)``, missing -> not assessable."""
-
-    def rule(d: ScreeningInput) -> Verdict:
-        v = d.number(column)
-        known = ~np.isnan(v)
-        with np.errstate(invalid="ignore"):
-            bad = known & fails(v)
-        detail = fmt(v, bad, column + " {:g}")
-        detail[~known] = d.why_missing(column)
-        return _verdict(bad, known & ~bad, detail)
-
-    return rule
-
-
-def _flag(
-    column: str, cannot_apply: Callable[[ScreeningInput], np.ndarray] | None = None
-) -> Callable:
-    """Rule on one boolean column: true fails, false is met, missing is not assessable.
-
-    ``cannot_apply`` marks patients for whom the condition is impossible (met without the flag).
-    """
-
-    def rule(d: ScreeningInput) -> Verdict:
-        f = d.flag(column)
-        bad = f == 1.0
-        met = f == 0.0
-        if cannot_apply is not None:
-            met |= cannot_apply(d) & ~bad
-        detail = text_where(bad, f"{column} true")
-        detail[~bad & ~met] = d.why_missing(column)
-        return _verdict(bad, met, detail)
-
-    return rule
-
-
-def _flt3(d: ScreeningInput) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """FLT3 status: (negative, mutated, detail for mutated / unknown / missing)."""
-    flt3 = d.text("flt3")
-    negative = flt3 == "negative"
-    mutated = np.isin(flt3, ["itd", "tkd"])
-    detail = fmt(flt3, mutated, "flt3 {}")
-    unknown = ~negative & ~mutated
-    present = pd.notna(flt3)
-    detail[unknown & present] = "flt3 unknown"
-    detail[unknown & ~present] = d.why_missing_each("flt3")[unknown & ~present]
-    return negative, mutated, detail
-
-
-# ---- criteria that need more than one column ----------------------------------------
-def _alive_relapse_free(d: ScreeningInput) -> Verdict:
-    relapse = d.first_event_day("relapse")
-    death = d.first_event_day("death")
-    has_r, has_d = ~np.isnan(relapse), ~np.isnan(death)
-    bad = has_r | has_d
-    detail = fmt(relapse, has_r, "relapse on day {:g}")
-    detail = np.where(~has_r & has_d, fmt(death, has_d, "death on day {:g}"), detail)
-    with np.errstate(invalid="ignore"):
-        ended = d.followup_ended_day < d.as_of_day
-    detail = np.where(
-        ~bad & ended, fmt(d.followup_ended_day, ended, "follow-up ended on day {:g}"), detail
-    )
-    return _verdict(bad, ~bad & ~ended, detail)
-
-
-def _hematopoietic_recovery(d: ScreeningInput) -> Verdict:
-    window = min(SCREENING_WINDOW_DAYS, d.as_of_day)
-    engrafted = ~np.isnan(d.first_event_day("engraftment", max_day=window))
-    anc = d.latest_measurement("anc", 0.0, window)
-    plt = d.latest_measurement("plt", 0.0, window)
-    with np.errstate(invalid="ignore"):
-        counts_ok = (anc >= ANC_RECOVERED) & (plt >= PLT_RECOVERED)
-        ended = d.followup_ended_day < SCREENING_WINDOW_DAYS
-    met = engrafted | counts_ok
-    window_closed = d.as_of_day >= SCREENING_WINDOW_DAYS
-    recorded = "engraftment" in d.records_events
-    bad = ~met & recorded & window_closed & ~ended
-    detail = text_where(bad, f"no engraftment by day {SCREENING_WINDOW_DAYS:g}")
-    unknown = ~met & ~bad
-    if not window_closed:
-        detail[unknown] = (
-            f"not recovered yet on day {d.as_of_day:g} (window runs to day {SCREENING_WINDOW_DAYS:g})"
-        )
-    else:
-        detail[unknown] = "no engraftment event recorded in this cohort"
-        lost = unknown & ended
-        detail[lost] = fmt(d.followup_ended_day, lost, "follow-up ended on day {:g}")[lost]
-    return _verdict(bad, met, detail)
-
-
-def _acute_leukemia_flt3_negative(d: ScreeningInput) -> Verdict:
-    dx = d.text("diagnosis")
-    acute = np.isin(dx, ACUTE_LEUKEMIA)
-    not_acute = pd.notna(dx) & ~acute
-    negative, mutated, flt3_detail = _flt3(d)
-    bad = not_acute | mutated
-    dx_detail = fmt(dx, not_acute, "diagnosis {}")
-    dx_detail[pd.isna(dx)] = d.why_missing_each("diagnosis")[pd.isna(dx)]
-    # name every part that failed or is unknown: "diagnosis MDS, flt3 itd"
-    parts = np.where(acute, "", dx_detail), np.where(negative, "", flt3_detail)
-    detail = np.array(
-        [", ".join(p for p in pair if p) for pair in zip(*parts, strict=True)], dtype=object
-    )
-    if bad.any():  # for a failure, only the failing parts
-        fail_parts = np.where(not_acute, dx_detail, ""), np.where(mutated, flt3_detail, "")
-        fail_text = np.array(
-            [", ".join(p for p in pair if p) for pair in zip(*fail_parts, strict=True)],
-            dtype=object,
-        )
-        detail = np.where(bad, fail_text, detail)
-    return _verdict(bad, acute & negative, detail)
-
-
-def _no_flt3_itd_tkd(d: ScreeningInput) -> Verdict:
-    negative, mutated, detail = _flt3(d)
-    return _verdict(mutated, negative, detail)
-
-
-def _no_ph_positive_all(d: ScreeningInput) -> Verdict:
-    dx = d.text("diagnosis")
-    ph = d.flag("ph_positive")
-    is_all = dx == "ALL"
-    bad = is_all & (ph == 1.0)
-    met = (pd.notna(dx) & ~is_all) | (ph == 0.0)
-    detail = text_where(bad, "Ph-positive ALL")
-    unknown = ~bad & ~met
-    detail[unknown & is_all] = d.why_missing("ph_positive")
-    detail[unknown & ~is_all] = d.why_missing_each("diagnosis")[unknown & ~is_all]
-    return _verdict(bad, met, detail)
-
-
-def _no_active_agvhd(d: ScreeningInput) -> Verdict:
-    window = min(SCREENING_WINDOW_DAYS, d.as_of_day)
-    ev = d.event_rows("agvhd", max_day=window)
-    if "grade" in ev:
-        grade = pd.to_numeric(ev["grade"], errors="coerce")
-    else:
-        grade = pd.Series(np.nan, index=ev.index)
-    active = ev.assign(grade=grade)[grade >= AGVHD_ACTIVE_MIN_GRADE].sort_values(
-        ["row", "day"], kind="stable"
-    )
-    active = active.groupby("row").first()
-    bad = np.zeros(d.n, bool)
-    bad[active.index.to_numpy()] = True
-    detail = np.full(d.n, "", dtype=object)
-    detail[active.index.to_numpy()] = [
-        f"aGVHD grade {g:g} on day {day:g}"
-        for g, day in zip(active["grade"], active["day"], strict=True)
-    ]
-    has_event = np.zeros(d.n, bool)
-    has_event[ev["row"].to_numpy()] = True
-    ungraded = np.zeros(d.n, bool)
-    ungraded[ev.loc[grade.isna(), "row"].to_numpy()] = True
-    ungraded &= ~bad
-    met = ~bad & ~ungraded & (has_event | ("agvhd" in d.records_events))
-    detail[ungraded] = "aGVHD grade missing"
-    detail[~bad & ~ungraded & ~met] = "no aGVHD events recorded in this cohort"
-    return _verdict(bad, met, detail)
-
-
-def _ast_alt(d: ScreeningInput) -> Verdict:
-    ast, alt = d.number("ast_x_uln"), d.number("alt_x_uln")
-    with np.errstate(invalid="ignore"):
-        ast_bad, alt_bad = ast > 2.0, alt > 2.0
-        met = (ast <= 2.0) & (alt <= 2.0)
-    bad = ast_bad | alt_bad
-    parts = fmt(ast, ast_bad, "ast_x_uln {:g}"), fmt(alt, alt_bad, "alt_x_uln {:g}")
-    detail = np.array(
-        [", ".join(p for p in pair if p) for pair in zip(*parts, strict=True)], dtype=object
-    )
-    unknown = ~bad & ~met
-    missing = (
-        np.where(np.isnan(ast), d.why_missing("ast_x_uln"), ""),
-        np.where(np.isnan(alt), d.why_missing("alt_x_uln"), ""),
-    )
-    for i in np.flatnonzero(unknown):
-        detail[i] = ", ".join(p for p in (missing[0][i], missing[1][i]) if p)
-    return _verdict(bad, met, detail)
-
-
-def _not_aml(d: ScreeningInput) -> np.ndarray:
-    return np.isin(d.text("diagnosis"), NOT_AML)
-
-
 CRITERIA: list[Criterion] = [
     Criterion(
         "alive_relapse_free",
@@ -289,7 +95,7 @@ CRITERIA: list[Criterion] = [
         "No relapse and no death on or before the screening day (implied: maintenance is for "
         "patients alive and in remission at randomization); not assessable when follow-up ended earlier.",
         ("events.relapse", "events.death", "events.last_followup"),
-        _alive_relapse_free,
+        alive_relapse_free,
         source="implied",
     ),
     Criterion(
@@ -298,7 +104,7 @@ CRITERIA: list[Criterion] = [
         "age 18–65",
         "Age 18 to 65 years inclusive.",
         ("age",),
-        _numeric("age", lambda v: (v < 18) | (v > 65)),
+        numeric("age", lambda v: (v < 18) | (v > 65)),
     ),
     Criterion(
         "inc_ecog_0_2",
@@ -306,7 +112,7 @@ CRITERIA: list[Criterion] = [
         "ECOG 0–2",
         "ECOG performance status 0, 1 or 2.",
         ("ecog",),
-        _numeric("ecog", lambda v: (v < 0) | (v > 2)),
+        numeric("ecog", lambda v: (v < 0) | (v > 2)),
     ),
     Criterion(
         "inc_first_allo_hsct",
@@ -314,7 +120,7 @@ CRITERIA: list[Criterion] = [
         "first allo-HSCT",
         "This is the patient's first allogeneic transplant (prior_allo_hsct == 0).",
         ("prior_allo_hsct",),
-        _numeric("prior_allo_hsct", lambda v: v != 0),
+        numeric("prior_allo_hsct", lambda v: v != 0),
     ),
     Criterion(
         "inc_hematopoietic_recovery",
@@ -323,7 +129,7 @@ CRITERIA: list[Criterion] = [
         "Engraftment event on or before day 60, or latest ANC >= 0.5 and PLT >= 20 (10^9/L) by day 60; "
         "fails only in a cohort that records engraftment.",
         ("events.engraftment", "measurements.anc", "measurements.plt"),
-        _hematopoietic_recovery,
+        hematopoietic_recovery,
     ),
     Criterion(
         "inc_acute_leukemia_flt3_negative",
@@ -331,7 +137,7 @@ CRITERIA: list[Criterion] = [
         "acute leukemia without FLT3 mutation",
         "Diagnosis AML, ALL or MPAL (MDS fails) and flt3 negative (itd/tkd fail, unknown is not assessable).",
         ("diagnosis", "flt3"),
-        _acute_leukemia_flt3_negative,
+        acute_leukemia_flt3_negative,
     ),
     Criterion(
         "exc_apl",
@@ -339,7 +145,7 @@ CRITERIA: list[Criterion] = [
         "no APL",
         "Not acute promyelocytic leukemia (apl false; met for ALL, MPAL, MDS).",
         ("apl", "diagnosis"),
-        _flag("apl", cannot_apply=_not_aml),
+        flag("apl", cannot_apply=not_aml),
     ),
     Criterion(
         "exc_flt3_itd_tkd",
@@ -347,7 +153,7 @@ CRITERIA: list[Criterion] = [
         "no FLT3-ITD/TKD",
         "No FLT3-ITD or FLT3-TKD mutation (flt3 negative).",
         ("flt3",),
-        _no_flt3_itd_tkd,
+        no_flt3_itd_tkd,
     ),
     Criterion(
         "exc_ph_positive_all",
@@ -355,7 +161,7 @@ CRITERIA: list[Criterion] = [
         "no Ph-positive ALL",
         "Not Philadelphia-positive ALL (ph_positive true with diagnosis ALL fails; other diagnoses are met).",
         ("diagnosis", "ph_positive"),
-        _no_ph_positive_all,
+        no_ph_positive_all,
     ),
     Criterion(
         "exc_cml_blast_crisis",
@@ -363,7 +169,7 @@ CRITERIA: list[Criterion] = [
         "no CML in blast crisis",
         "Not CML in blast crisis.",
         ("cml_blast_crisis",),
-        _flag("cml_blast_crisis"),
+        flag("cml_blast_crisis"),
     ),
     Criterion(
         "exc_sorafenib_intolerance",
@@ -371,7 +177,7 @@ CRITERIA: list[Criterion] = [
         "no sorafenib intolerance",
         "No known intolerance of sorafenib.",
         ("sorafenib_intolerance",),
-        _flag("sorafenib_intolerance"),
+        flag("sorafenib_intolerance"),
     ),
     Criterion(
         "exc_life_expectancy_30d",
@@ -379,7 +185,7 @@ CRITERIA: list[Criterion] = [
         "life expectancy ≥ 30 days",
         "Life expectancy of at least 30 days.",
         ("life_expectancy_days",),
-        _numeric("life_expectancy_days", lambda v: v < 30),
+        numeric("life_expectancy_days", lambda v: v < 30),
     ),
     Criterion(
         "exc_active_agvhd",
@@ -388,7 +194,7 @@ CRITERIA: list[Criterion] = [
         "No acute GVHD of grade >= II with onset on or before day 60 (no resolution event in the "
         "contract: any such onset counts as active).",
         ("events.agvhd",),
-        _no_active_agvhd,
+        no_active_agvhd,
     ),
     Criterion(
         "exc_uncontrolled_infection",
@@ -396,7 +202,7 @@ CRITERIA: list[Criterion] = [
         "no uncontrolled infection by day 60",
         "No uncontrolled infection within 60 days after transplant.",
         ("uncontrolled_infection",),
-        _flag("uncontrolled_infection"),
+        flag("uncontrolled_infection"),
     ),
     Criterion(
         "exc_cardiac_dysfunction",
@@ -404,7 +210,7 @@ CRITERIA: list[Criterion] = [
         "LVEF ≥ 50%",
         "No cardiac dysfunction: LVEF of at least 50 %.",
         ("lvef_pct",),
-        _numeric("lvef_pct", lambda v: v < LVEF_MIN_PCT),
+        numeric("lvef_pct", lambda v: v < LVEF_MIN_PCT),
     ),
     Criterion(
         "exc_pao2_60",
@@ -412,7 +218,7 @@ CRITERIA: list[Criterion] = [
         "PaO2 > 60 mmHg",
         "PaO2 above 60 mmHg (<= 60 fails).",
         ("pao2_mmhg",),
-        _numeric("pao2_mmhg", lambda v: v <= 60),
+        numeric("pao2_mmhg", lambda v: v <= 60),
     ),
     Criterion(
         "exc_bilirubin_3",
@@ -420,7 +226,7 @@ CRITERIA: list[Criterion] = [
         "bilirubin < 3 mg/dL",
         "Total bilirubin below 3 mg/dL (>= 3 fails).",
         ("bilirubin_mg_dl",),
-        _numeric("bilirubin_mg_dl", lambda v: v >= 3),
+        numeric("bilirubin_mg_dl", lambda v: v >= 3),
     ),
     Criterion(
         "exc_ast_alt_2x_uln",
@@ -428,7 +234,7 @@ CRITERIA: list[Criterion] = [
         "AST and ALT ≤ 2× ULN",
         "AST and ALT at most twice the upper limit of normal (either above fails).",
         ("ast_x_uln", "alt_x_uln"),
-        _ast_alt,
+        ast_alt,
     ),
     Criterion(
         "exc_crcl_30",
@@ -436,7 +242,7 @@ CRITERIA: list[Criterion] = [
         "CrCl ≥ 30 mL/min",
         "Creatinine clearance of at least 30 mL/min.",
         ("crcl_ml_min",),
-        _numeric("crcl_ml_min", lambda v: v < 30),
+        numeric("crcl_ml_min", lambda v: v < 30),
     ),
     Criterion(
         "exc_ecog_3_5",
@@ -444,7 +250,7 @@ CRITERIA: list[Criterion] = [
         "ECOG not 3–5",
         "ECOG performance status not 3, 4 or 5.",
         ("ecog",),
-        _numeric("ecog", lambda v: v >= 3),
+        numeric("ecog", lambda v: v >= 3),
     ),
 ]
 
