@@ -4,8 +4,8 @@ Pair (i, j) is comparable when i has the ``cause`` event at T_i ≤ tau and j is
 to be free of it at T_i: T_j > T_i, or j censored at T_j = T_i (as scikit-survival),
 or j had another cause's event at T_j ≤ T_i. Concordant when r_i > r_j; tied risks
 (r_j within [r_i − tied_tol, r_i + tied_tol], as in the AUC) count ½. The IPCW version
-weighs a pair 1/G(T_i−)² when j is still under observation at T_i (Uno; scikit-survival's ``concordance_index_ipcw``) and 1/(G(T_i−) G(T_j−))
-when j had a competing event first (both times must be observed).
+weighs a pair 1/G(T_i−)² when j is still under observation at T_i (Uno; scikit-survival's
+``concordance_index_ipcw``) and 1/(G(T_i−) G(T_j−)) when j had a competing event first (both times must be observed).
 
 Computed in O(n log² n) without forming pairs (`_concordance`); `_concordance_pairs`
 keeps the O(n²) pair-matrix definition as the reference the tests compare against.
