@@ -39,7 +39,7 @@ def test_fast_equals_pair_definition(seed):
         for tau in (None, 3.0, 12.0, 100.0):
             for w in (np.ones(n), w_ipcw, w_random):
                 for cause in (1, 2):
-                    fast = _concordance(t, e, risk, tau, cause, w, w, 1e-8)
+                    fast = _concordance(t, e, risk, tau, cause, w, 1e-8)
                     slow = _concordance_pairs(t, e, risk, tau, cause, w, w, 1e-8)
                     if np.isnan(slow):
                         assert np.isnan(fast)
@@ -88,3 +88,27 @@ def test_single_cause_equals_sksurv_on_a_large_sample():
     expected = sk_ipcw(y, y, risk, tau=120.5)[0]  # between times: sksurv truncates at T < tau
     got = concordance_index_ipcw(t, e, t, e, risk, 120.5, at_event="at")
     assert got == pytest.approx(expected, abs=1e-9)
+
+
+def test_both_indices_in_one_pass_equal_the_single_ones():
+    from relapse_ml.evaluation.concordance import concordance_indices
+
+    rng = np.random.default_rng(11)
+    t, e, risk = _cohort(rng, 300)
+    t_tr, e_tr, _ = _cohort(rng, 300)
+    both = concordance_indices(t_tr, e_tr, t, e, risk, 9.0)
+    assert both["c_index"] == pytest.approx(concordance_index_wolbers(t, e, risk, 9.0), abs=1e-12)
+    assert both["c_index_ipcw"] == pytest.approx(
+        concordance_index_ipcw(t_tr, e_tr, t, e, risk, 9.0), abs=1e-12
+    )
+    assert both["c_index"] != pytest.approx(both["c_index_ipcw"], abs=1e-6)
+
+
+def test_dominance_sums_with_weight_columns_and_empty_blocks():
+    rng = np.random.default_rng(1)
+    pos, rank = rng.integers(0, 5, 20), rng.choice(200, 20, replace=False)  # sparse ranks
+    w = rng.random((20, 2))
+    q_pos, q_rank = rng.integers(0, 6, 30), rng.integers(0, 201, 30)
+    got = _dominance_sums(pos, rank, w, q_pos, q_rank)
+    want = [w[(pos < a) & (rank < b)].sum(axis=0) for a, b in zip(q_pos, q_rank, strict=True)]
+    np.testing.assert_allclose(got, want, atol=1e-12)
