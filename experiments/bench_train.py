@@ -9,13 +9,20 @@ Variants: ``default`` (configs/default.yaml as shipped), ``stack`` (default + th
 ensemble), ``super`` (default models on stacked landmarks 60–365). Each run appends a row to
 experiments/results/bench_train.csv: size, variant, seconds in total and per model (CV with
 its bootstrap intervals), the final model and its pooled C-index / IPA / calibration slope.
-Rows already present (same size, variant, seed) are skipped: rerunning resumes.
+Rows already present (same size, variant, seed, commit) are skipped: rerunning resumes.
+``--profile`` also writes the cProfile statistics (top 40 by cumulative time) to
+experiments/results/profile_train_<n>_<variant>.txt. The JSON file beside the CSV holds the
+same rows.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import os
+import pstats
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +30,14 @@ from pathlib import Path
 import pandas as pd
 
 OUT = Path(__file__).resolve().parent / "results" / "bench_train.csv"
+
+
+def commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, cwd=OUT.parent, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def config(variant: str):
@@ -37,7 +52,7 @@ def config(variant: str):
     return TrainConfig.model_validate(data)
 
 
-def run(n: int, variant: str, seed: int) -> dict:
+def run(n: int, variant: str, seed: int, profile: bool = False) -> dict:
     from relapse_ml.data import read_cohort
     from relapse_ml.simulate import simulate_trial
     from relapse_ml.train import run_training
@@ -50,13 +65,25 @@ def run(n: int, variant: str, seed: int) -> dict:
         def progress(msg):
             stamps.append((time.perf_counter(), str(msg)))
 
+        load0 = os.getloadavg()[0]
+        prof = cProfile.Profile() if profile else None
         t0, c0 = time.perf_counter(), time.process_time()
+        if prof:
+            prof.enable()
         result = run_training(config(variant), cohort, track=False, progress=progress)
+        if prof:
+            prof.disable()
         total, cpu = time.perf_counter() - t0, time.process_time() - c0
         load = os.getloadavg()[0]
+    if prof:
+        buf = io.StringIO()
+        pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(40)
+        pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(25)
+        (OUT.parent / f"profile_train_{n}_{variant}.txt").write_text(buf.getvalue())
     m = result.metrics[result.metrics["model"] == result.final_model].set_index("metric")["pooled"]
     row = {"n": n, "variant": variant, "seed": seed, "total_s": round(total, 1),
-           "cpu_s": round(cpu, 1), "load_avg_1min_at_end": round(load, 1),
+           "cpu_s": round(cpu, 1), "load_avg_1min_at_start": round(load0, 1),
+           "load_avg_1min_at_end": round(load, 1), "commit": commit(),
            "rows": result.n_rows, "final_model": result.final_model,
            "c_index": round(m["c_index"], 4), "ipa_tau": round(m["ipa_tau"], 4),
            "calibration_slope": round(m["calibration_slope"], 3),
@@ -76,18 +103,25 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[2500])
     ap.add_argument("--variant", nargs="+", default=["default"])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
     done = pd.read_csv(OUT) if OUT.exists() else pd.DataFrame(columns=["n", "variant", "seed"])
+    done = done.loc[:, ~done.columns.str.contains(r"\.\d+$")]  # duplicated columns of old rows
+    if "commit" not in done:
+        done["commit"] = "before-3f20504"
+    head = commit()
     for n in args.sizes:
         for v in args.variant:
-            if ((done["n"] == n) & (done["variant"] == v) & (done["seed"] == args.seed)).any():
+            same = (done["n"] == n) & (done["variant"] == v) & (done["seed"] == args.seed)
+            if (same & (done["commit"] == head)).any():
                 print(f"skip n={n} {v}: already in {OUT.name}")
                 continue
-            row = run(n, v, args.seed)
+            row = run(n, v, args.seed, args.profile)
             print(row, flush=True)
             done = pd.concat([done, pd.DataFrame([row])], ignore_index=True)
             OUT.parent.mkdir(parents=True, exist_ok=True)
             done.to_csv(OUT, index=False)
+            done.to_json(OUT.with_suffix(".json"), orient="records", indent=1)
 
 
 if __name__ == "__main__":

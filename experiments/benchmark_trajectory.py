@@ -1,4 +1,4 @@
-"""Benchmark: marker-trajectory features (issue 10, item 1) on independent simulated trials.
+"""Benchmark: every toolkit model beside a careful landmark Cox on independent simulated trials.
 
 For each seed a training trial (``--n-train`` randomized patients, seed s) and an
 independent test trial (``--n-test``, seed 1000 + s) are simulated with their truth at
@@ -9,6 +9,14 @@ trial and scored on the test trial's patients at risk at L:
 - ``cox_default`` / ``xgb_default``: cause-specific Cox / XGBoost on the default features;
 - ``*_traj``: the same inside `TrajectoryModel` (population parameters of the trajectory
   model fitted on the training trial only, posterior features appended);
+- ``default``: the whole default pipeline — `run_training` with ``configs/default.yaml`` as
+  shipped (model choice by cross-validated IPA; bootstrap intervals off, they do not change
+  the choice) on the training trial — scored on the test trial at L. When the default config
+  trains at one landmark (day 60), its score at day 180 is the extrapolation `score
+  --landmark-day 180` makes; ``default_super``: the same config with
+  ``landmark.super_landmark: true`` (one model for every visit day 60–365);
+- ``stack``: the stacked competing-risk ensemble (its default members and the null),
+  fitted at L;
 - ``careful_cox``: a landmark cause-specific Cox a statistician would fit by hand:
   log10(MRD + 0.01) latest and peak, MRD ever detected, log10(WT1 + 1), log10 recipient
   chimerism, aGVHD, baseline, arm and arm x log-MRD / arm x log-WT1; and
@@ -44,8 +52,11 @@ RESULTS = HERE / "results"
 STEM = "benchmark_trajectory"
 HORIZON = 730
 TAU = HORIZON - 0.5
-MODELS = ("cox_default", "cox_default_traj", "xgb_default", "xgb_default_traj",
-          "careful_cox", "careful_cox_traj", "oracle", "ceiling_default", "ceiling_default_traj")
+MODELS = ("careful_cox", "oracle", "default", "xgb_default_traj", "stack", "default_super",
+          "cox_default", "cox_default_traj", "xgb_default", "careful_cox_traj",
+          "ceiling_default", "ceiling_default_traj")
+PIPELINES = ("default", "default_super")
+PEER = "careful_cox"
 
 
 def simulate(n: int, seed: int, landmark: int, draws: int):
@@ -94,6 +105,45 @@ def fit_predict(model: str, tr, te) -> np.ndarray:
         return est.predict_cif(Xte, [TAU], cause=1)[:, 0]
 
 
+def fit_predict_stack(tr, te) -> np.ndarray:
+    from relapse_ml.models import make_model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = make_model("stack").fit(tr.X, tr.time, tr.event, groups=tr.patient_id)
+        return est.predict_cif(te.X, [TAU], cause=1)[:, 0]
+
+
+def pipeline_config(model: str):
+    """configs/default.yaml as shipped; ``default_super``: with stacked landmarks 60–365."""
+    from relapse_ml.config import TrainConfig, default
+
+    data = default()
+    data.pop("data", None)
+    data["evaluation"]["n_boot"] = 0  # intervals do not change the model choice
+    data["landmark"]["horizon_days"] = HORIZON
+    if model == "default_super":
+        data["landmark"]["super_landmark"] = True
+    return TrainConfig.model_validate(data)
+
+
+def fit_predict_pipeline(model: str, sim_tr, sim_te, L: int) -> tuple[np.ndarray, dict]:
+    """Train the default pipeline on the training trial; its risk for the test trial's
+    patients at risk at L (features built as `score` builds them at that landmark)."""
+    from relapse_ml.landmark import add_landmark_columns, landmark_dataset
+    from relapse_ml.train import feature_list, run_training
+
+    cfg = pipeline_config(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = run_training(cfg, sim_tr.to_cohort(), track=False, progress=lambda *a: None)
+        te = landmark_dataset(sim_te.to_cohort(), L, HORIZON, features=feature_list(cfg))
+        X = add_landmark_columns(te.X, L) if cfg.landmark.super_landmark else te.X
+        X = X.reindex(columns=result.predictor.feature_columns)
+        risk = result.predictor.model.predict_cif(X, [TAU], cause=1)[:, 0]
+    return risk, {"final_model": result.final_model, "patient_id": te.patient_id}
+
+
 def ceiling(model: str, tr, te, truth_tr: np.ndarray) -> np.ndarray:
     """XGBoost regression of the true risk on the features (training trial), test risk."""
     import xgboost as xgb
@@ -127,7 +177,7 @@ def metrics(tr, te, risk: np.ndarray) -> dict:
             "ipa": float(1 - bs / bs0), "mean_risk": float(np.mean(risk))}
 
 
-def run(seeds, landmarks, n_train, n_test, draws, out: Path) -> list[dict]:
+def run(seeds, landmarks, n_train, n_test, draws, out: Path, models=MODELS) -> list[dict]:
     from relapse_ml.features import DEFAULT_FEATURES
     from relapse_ml.landmark import landmark_dataset
 
@@ -139,7 +189,7 @@ def run(seeds, landmarks, n_train, n_test, draws, out: Path) -> list[dict]:
     features = [*DEFAULT_FEATURES, "marker_history"]
     for L in landmarks:
         for s in seeds:
-            todo = [m for m in MODELS if (L, s, m, n_train) not in done]
+            todo = [m for m in models if (L, s, m, n_train) not in done]
             if not todo:
                 continue
             t0 = time.time()
@@ -151,8 +201,15 @@ def run(seeds, landmarks, n_train, n_test, draws, out: Path) -> list[dict]:
             for m in todo:
                 t0 = time.time()
                 truth_te = own_arm_risk(sim_te, te.patient_id)
+                extra = {}
                 if m == "oracle":
                     risk = truth_te
+                elif m in PIPELINES:
+                    risk, extra = fit_predict_pipeline(m, sim_tr, sim_te, L)
+                    if not np.array_equal(extra.pop("patient_id"), te.patient_id):
+                        raise RuntimeError("the pipeline's test rows differ from the benchmark's")
+                elif m == "stack":
+                    risk = fit_predict_stack(tr, te)
                 elif m.startswith("ceiling"):
                     risk = ceiling(m, tr, te, own_arm_risk(sim_tr, tr.patient_id))
                 else:
@@ -161,7 +218,7 @@ def run(seeds, landmarks, n_train, n_test, draws, out: Path) -> list[dict]:
                      "n_at_risk_train": len(tr), "n_at_risk_test": len(te),
                      **metrics(tr, te, risk), "seconds": round(time.time() - t0, 1),
                      "r2_truth": float(1 - np.mean((risk - truth_te) ** 2)
-                                       / np.var(truth_te))}
+                                       / np.var(truth_te)), **extra}
                 done[(L, s, m, n_train)] = r
                 with out.open("a") as fh:
                     fh.write(json.dumps(r) + "\n")
@@ -170,40 +227,66 @@ def run(seeds, landmarks, n_train, n_test, draws, out: Path) -> list[dict]:
     return [r for r in done.values() if r["n_train"] == n_train]
 
 
+LABELS = {
+    "careful_cox": "careful landmark Cox (peer, by hand)",
+    "oracle": "oracle (truth, own arm)",
+    "default": "default pipeline (configs/default.yaml)",
+    "default_super": "default pipeline, super-landmark 60–365",
+    "stack": "stacked ensemble",
+    "xgb_default_traj": "trajectory model (XGBoost CS + trajectory features)",
+    "cox_default": "cause-specific Cox, default features",
+    "cox_default_traj": "trajectory model (Cox CS)",
+    "xgb_default": "XGBoost CS, default features",
+    "careful_cox_traj": "careful Cox + trajectory features",
+    "ceiling_default": "feature ceiling (XGB on true risk)",
+    "ceiling_default_traj": "feature ceiling + trajectory features",
+}
+
+
 def render(rows: list[dict]) -> str:
     df = pd.DataFrame(rows)
-    lines = ["# Marker-trajectory features: independent simulated trials", "",
-             f"Train {df['n_train'].iloc[0]:,} randomized / test an independent trial; "
-             "C = Wolbers' C-index for relapse at τ = 729.5 days from L (NRM competing), "
-             "IPA vs the training Aalen–Johansen. Mean ± SD over seeds (n seeds in brackets).",
-             ""]
+    lines = ["# Simulated trials: every model beside a careful landmark Cox", "",
+             f"Train {df['n_train'].iloc[0]:,} randomized / test an independent trial (seed "
+             "1000 + s); C = Wolbers' C-index for relapse at τ = 729.5 days from L (NRM "
+             "competing), IPA vs the training Aalen–Johansen. Mean ± SD over seeds; ΔC = "
+             f"paired difference to `{PEER}` on the same seeds (mean ± SD). Produced by "
+             "`experiments/benchmark_trajectory.py`.", ""]
     for L, g in df.groupby("landmark"):
+        piv = g.pivot(index="seed", columns="model", values="c_index")
         lines += [f"## Landmark day {L}", "",
-                  "| model | C-index | IPA | mean risk | R² vs truth | seeds |",
-                  "|---|---|---|---|---|---|"]
+                  f"| model | C-index | ΔC vs {PEER} | IPA | mean risk | R² vs truth | seeds |",
+                  "|---|---|---|---|---|---|---|"]
         for m in MODELS:
             s = g[g["model"] == m]
             if s.empty:
                 continue
-            lines.append(f"| {m} | {s.c_index.mean():.3f} ± {s.c_index.std(ddof=1):.3f} | "
-                         f"{s.ipa.mean():+.3f} ± {s.ipa.std(ddof=1):.3f} | "
+            name = LABELS.get(m, m)
+            if "final_model" in s and s["final_model"].notna().any():
+                name += f" → {', '.join(sorted(set(s['final_model'].dropna())))}"
+            lines.append(f"| {name} | {s.c_index.mean():.3f} ± {_sd(s.c_index)} | "
+                         f"{_delta(piv, m)} | {s.ipa.mean():+.3f} ± {_sd(s.ipa)} | "
                          f"{s.mean_risk.mean():.3f} | {_r2(s)} | {len(s)} |")
-        piv = g.pivot(index="seed", columns="model", values="c_index")
-        for a, b in (("xgb_default_traj", "xgb_default"), ("cox_default_traj", "cox_default"),
-                     ("careful_cox_traj", "careful_cox"), ("xgb_default_traj", "careful_cox"),
-                     ("ceiling_default_traj", "ceiling_default")):
-            if a in piv and b in piv:
-                d = (piv[a] - piv[b]).dropna()
-                lines.append(f"\nPaired C difference {a} − {b}: {d.mean():+.4f} ± "
-                             f"{d.std(ddof=1):.4f} (SD over {len(d)} seeds)")
         lines.append("")
     return "\n".join(lines)
+
+
+def _sd(x: pd.Series) -> str:
+    return f"{x.std(ddof=1):.3f}" if len(x) > 1 else "—"
+
+
+def _delta(piv: pd.DataFrame, m: str) -> str:
+    if m == PEER or m not in piv or PEER not in piv:
+        return "—"
+    d = (piv[m] - piv[PEER]).dropna()
+    if d.empty:
+        return "—"
+    return f"{d.mean():+.4f} ± {d.std(ddof=1):.4f}" if len(d) > 1 else f"{d.mean():+.4f}"
 
 
 def _r2(s: pd.DataFrame) -> str:
     if "r2_truth" not in s or s["r2_truth"].isna().all():
         return "—"
-    return f"{s.r2_truth.mean():.3f} ± {s.r2_truth.std(ddof=1):.3f}"
+    return f"{s.r2_truth.mean():.3f} ± {_sd(s.r2_truth)}"
 
 
 def main(argv=None) -> int:
@@ -214,10 +297,11 @@ def main(argv=None) -> int:
     ap.add_argument("--n-test", type=int, default=1500)
     ap.add_argument("--truth-draws", type=int, default=32)
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
     rows = run(a.seeds, a.landmarks, a.n_train, a.n_test, a.truth_draws,
-               a.out / f"{STEM}.jsonl")
+               a.out / f"{STEM}.jsonl", models=a.models)
     (a.out / f"{STEM}.md").write_text(render(rows))
     print(render(rows))
     return 0

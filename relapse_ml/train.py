@@ -68,6 +68,13 @@ def landmark_data(cohort: Cohort, cfg: TrainConfig):
                             features=feature_list(cfg))
 
 
+def n_features(X: pd.DataFrame) -> int:
+    """Columns a model reads: the hidden marker histories (``_obs:*``) are raw input, no feature."""
+    from relapse_ml.features.trajectory import HIDDEN_PREFIX
+
+    return sum(not str(c).startswith(HIDDEN_PREFIX) for c in X.columns)
+
+
 def eval_grid(cfg: TrainConfig) -> tuple[np.ndarray, float]:
     """Evaluation times (days from the landmark) and the horizon at which τ-metrics are read."""
     H = float(cfg.landmark.horizon_days)
@@ -137,7 +144,7 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
     H = float(cfg.landmark.horizon_days)
     progress(f"{cohort.name}: {len(ld)} rows at risk ({len(np.unique(ld.patient_id))} patients), "
              f"{int((ld.event == 1).sum())} relapses, {int((ld.event == 2).sum())} non-relapse deaths "
-             f"within {cfg.landmark.horizon_days:g} days of the landmark; {ld.X.shape[1]} features")
+             f"within {cfg.landmark.horizon_days:g} days of the landmark; {n_features(ld.X)} features")
 
     rows, cvs = [], {}
     for spec in cfg.models:

@@ -147,3 +147,18 @@ def test_calibration_table_groups_and_observed_incidence():
     flat = calibration_table(t, e, np.full(t.size, 0.3), TAU)
     assert len(flat) == 1
     assert flat["observed"].iloc[0] == pytest.approx(aalen_johansen(t, e, [TAU])[0])
+
+
+@pytest.mark.parametrize("decimals", [0, 1, 3])
+def test_windowed_smooth_equals_direct_definition_with_ties(decimals):
+    from relapse_ml.evaluation.calibration import _local_linear_smooth_reference
+
+    rng = np.random.default_rng(decimals)
+    for n in (3, 10, 150):
+        x = np.round(rng.normal(size=n), decimals)  # ties, and more tied points than k
+        y = rng.random(n)
+        at = np.r_[np.quantile(x, np.linspace(0, 1, 15)), rng.normal(size=4) * 3]
+        for span in (0.3, 0.75, 1.0):
+            with np.errstate(over="ignore"):
+                want = _local_linear_smooth_reference(x, y, at, span)
+            np.testing.assert_allclose(local_linear_smooth(x, y, at, span), want, atol=1e-12)

@@ -39,20 +39,24 @@ def test_training_tracks_a_run_and_registers_a_usable_model(bmt_dir, tmp_path, m
 
     uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
     monkeypatch.chdir(tmp_path)
-    cfg = parse_config({**FAST, "tracking": {"tracking_uri": uri, "experiment": "t"}})
+    # a label with '+' (not allowed in MLflow names) is logged under a sanitized key
+    models = [dict(m, label="cox+pen") if m["name"] == "cox_cs" else m for m in FAST["models"]]
+    cfg = parse_config({**FAST, "models": models,
+                        "tracking": {"tracking_uri": uri, "experiment": "t"}})
     cohort = read_cohort(bmt_dir)
     result = run_training(cfg, cohort, progress=lambda *a: None)
 
-    assert result.final_model in {"cox_cs", "xgb_cs"}  # the null model is never picked
+    assert result.final_model in {"cox+pen", "xgb_cs"}  # the null model is never picked
     m = result.metrics.set_index(["model", "metric"])["pooled"]
     assert abs(m[("aalen_johansen", "ipa_tau")]) < 0.02  # the null model against itself
-    assert m[("cox_cs", "c_index")] > 0.5  # bmt carries some signal (disease group, GVHD)
+    assert m[("cox+pen", "c_index")] > 0.5  # bmt carries some signal (disease group, GVHD)
     client = mlflow.tracking.MlflowClient(uri)
     run = client.get_run(result.run_id)
     assert run.data.params["landmark.landmark_day"] == "60"
     assert run.data.tags["relapse_ml.kind"] == "train"
     assert len(run.data.tags["relapse_ml.data_fingerprint"]) == 64
-    assert f"{result.final_model}.c_index_ci_low" in run.data.metrics
+    assert "cox_plus_pen.c_index_ci_low" in run.data.metrics
+    assert "xgb_cs.c_index_ci_low" in run.data.metrics
     assert result.model_version == "1"
 
     # artifacts: figures, aggregate tables, the model — and no patient identifier anywhere
@@ -147,3 +151,12 @@ def test_train_cli_json_and_runs_listing(bmt_dir, tmp_path):
     res = _cli("runs", "--json", cwd=tmp_path)
     runs = json.loads(res.stdout)["runs"]
     assert runs[0]["run_id"] == doc["run_id"] and runs[0]["final_model"] == "cox_cs"
+
+
+def test_feature_count_leaves_out_hidden_marker_histories():
+    import pandas as pd
+
+    from relapse_ml.train import n_features
+
+    X = pd.DataFrame(columns=["age", "mrd_mfc_latest", "_obs:mrd_mfc:day", "_obs:mrd_mfc:value"])
+    assert n_features(X) == 2

@@ -83,6 +83,8 @@ def _weighted_auc(r_case, w_case, r_control, w_control, tied_tol: float) -> floa
     order = np.argsort(r_control, kind="mergesort")
     r_sorted = r_control[order]
     cum_w = np.r_[0.0, np.cumsum(w_control[order])]
+    by_risk = np.argsort(r_case)  # sorted needles: the binary searches stay in cache
+    r_case, w_case = r_case[by_risk], w_case[by_risk]
     below = cum_w[np.searchsorted(r_sorted, r_case - tied_tol, side="left")]
     up_to = cum_w[np.searchsorted(r_sorted, r_case + tied_tol, side="right")]
     concordant = w_case @ (below + 0.5 * (up_to - below))

@@ -3,9 +3,12 @@
 Pair (i, j) is comparable when i has the ``cause`` event at T_i ≤ tau and j is known
 to be free of it at T_i: T_j > T_i, or j censored at T_j = T_i (as scikit-survival),
 or j had another cause's event at T_j ≤ T_i. Concordant when r_i > r_j; tied risks
-count ½. The IPCW version weighs a pair 1/G(T_i−)² when j is still under observation
-at T_i (Uno; scikit-survival's ``concordance_index_ipcw``) and 1/(G(T_i−) G(T_j−))
-when j had a competing event first (both times must be observed).
+(r_j within [r_i − tied_tol, r_i + tied_tol], as in the AUC) count ½. The IPCW version
+weighs a pair 1/G(T_i−)² when j is still under observation at T_i (Uno; scikit-survival's
+``concordance_index_ipcw``) and 1/(G(T_i−) G(T_j−)) when j had a competing event first (both times must be observed).
+
+Computed in O(n log² n) without forming pairs (`_concordance`); `_concordance_pairs`
+keeps the O(n²) pair-matrix definition as the reference the tests compare against.
 """
 
 from __future__ import annotations
@@ -30,8 +33,7 @@ def concordance_index_wolbers(
     risk: one score per patient, higher = earlier ``cause`` event (e.g. the CIF at tau).
     """
     t, e = check_outcome(time, event, "test")
-    w = np.ones(t.size)
-    return _concordance(t, e, _check_risk(risk, t.size), tau, cause, w, w, tied_tol)
+    return _concordance(t, e, _check_risk(risk, t.size), tau, cause, np.ones(t.size), tied_tol)
 
 
 def concordance_index_ipcw(
@@ -51,6 +53,24 @@ def concordance_index_ipcw(
     at_event: "before" reads G at T− (methods notes); "at" reads it at T, as
         scikit-survival does (they differ only on ties of events with censorings).
     """
+    return concordance_indices(time_train, event_train, time_test, event_test, risk, tau, cause,
+                               tied_tol=tied_tol, at_event=at_event, plain=False)["c_index_ipcw"]
+
+
+def concordance_indices(
+    time_train,
+    event_train,
+    time_test,
+    event_test,
+    risk,
+    tau: float | None = None,
+    cause: int = 1,
+    *,
+    tied_tol: float = 1e-8,
+    at_event: str = "before",
+    plain: bool = True,
+) -> dict[str, float]:
+    """``c_index`` (unweighted, unless ``plain`` is False) and ``c_index_ipcw`` in one pass."""
     t_train, e_train = check_outcome(time_train, event_train, "train")
     t, e = check_outcome(time_test, event_test, "test")
     if tau is not None:
@@ -59,7 +79,9 @@ def concordance_index_ipcw(
     if at_event not in ("before", "at"):
         raise ValueError(f"at_event must be 'before' or 'at', got {at_event!r}")
     w = _safe_inverse(G.before(t) if at_event == "before" else G.at(t))
-    return _concordance(t, e, _check_risk(risk, t.size), tau, cause, w, w, tied_tol)
+    weights = [np.ones(t.size), w] if plain else [w]
+    values = _concordances(t, e, _check_risk(risk, t.size), tau, cause, weights, tied_tol)
+    return dict(zip(["c_index", "c_index_ipcw"][-len(values) :], values, strict=True))
 
 
 def _check_risk(risk, n: int) -> np.ndarray:
@@ -69,8 +91,117 @@ def _check_risk(risk, n: int) -> np.ndarray:
     return r
 
 
-def _concordance(t, e, r, tau, cause, w_case, w_other, tied_tol) -> float:
+def _concordance(t, e, r, tau, cause, w, tied_tol) -> float:
     """Σ_pairs w (1{r_i > r_j} + ½ tie) / Σ_pairs w over comparable pairs (i a case)."""
+    return _concordances(t, e, r, tau, cause, [w], tied_tol)[0]
+
+
+def _concordances(t, e, r, tau, cause, weights, tied_tol) -> list[float]:
+    """The C-index under each weighting in ``weights`` (one per patient), sharing the counts.
+
+    O(n log² n): every case's sums over its comparable partners are weighted counts of
+    points below a threshold in two orders at once (time and risk), `_dominance_sums`.
+    The at-risk partners' weight w_i² depends on the case only, so their plain counts serve
+    every weighting; a case of weight 0 contributes nothing (as if left out).
+    Ties in risk: r_j within [r_i − tied_tol, r_i + tied_tol] (as the AUC's).
+    """
+    horizon = np.inf if tau is None else float(tau)
+    cases = np.flatnonzero((e == cause) & (t <= horizon))
+    competing = np.flatnonzero((e != 0) & (e != cause))
+    u = np.unique(t, return_inverse=True)[1].ravel()  # time ranks, ties equal
+    order = np.argsort(r, kind="stable")
+    rank = np.empty(r.size, dtype=np.int64)
+    rank[order] = np.arange(r.size)
+    r_sorted = r[order]
+    # per case: partners with r_j < r_i − tol (lo) and with r_j ≤ r_i + tol (hi), in risk ranks
+    lo = np.searchsorted(r_sorted, r[cases] - tied_tol, side="left")
+    hi = np.searchsorted(r_sorted, r[cases] + tied_tol, side="right")
+    thresholds = np.r_[lo, hi, np.full(cases.size, r.size)]
+
+    # j still at risk after T_i: T_j > T_i, or censored at T_j = T_i. With key 2u + (censored),
+    # that is key_j > 2u_i; the position max_key − key_j < max_key − 2u_i orders it "below".
+    key = 2 * u + (e == 0)
+    top = int(key.max()) + 1 if key.size else 1
+    at_risk = _dominance_sums(
+        top - key, rank, np.ones((r.size, 1)), np.tile(top - 2 * u[cases], 3), thresholds
+    ).reshape(3, -1)
+    # j had a competing event at T_j ≤ T_i, weighted w_j (one column per weighting)
+    w_all = np.column_stack(weights)
+    competed = _dominance_sums(
+        u[competing], rank[competing], w_all[competing], np.tile(u[cases] + 1, 3), thresholds
+    ).reshape(3, cases.size, w_all.shape[1])
+
+    values = []
+    for k in range(w_all.shape[1]):
+        wi = w_all[cases, k]
+        below, tied_or_below, every = wi * wi * at_risk + wi * competed[:, :, k]
+        numerator = float(np.sum(below + 0.5 * (tied_or_below - below)))
+        denominator = float(np.sum(every))
+        if denominator == 0:
+            warnings.warn(
+                "C-index undefined: no relapse before the horizon with someone known to be "
+                "relapse-free at that time (returning NaN).",
+                EvaluationWarning,
+                stacklevel=4,
+            )
+            values.append(np.nan)
+        else:
+            values.append(numerator / denominator)
+    return values
+
+
+def _dominance_sums(pos, rank, weight, q_pos, q_rank) -> np.ndarray:
+    """For each query k: Σ weight_j over points j with pos_j < q_pos[k] and rank_j < q_rank[k].
+
+    pos, q_pos: non-negative integers; rank, q_rank: integers ≥ 0; weight: (n,) or (n, m)
+    (then the result is (n_queries, m)). The rank range [0, q) splits into dyadic blocks,
+    one per set bit of q; at each level the points sorted by (block, pos) (a stable radix
+    sort by block of the points sorted by pos) answer "pos < q_pos inside this block" with
+    one binary search.
+    """
+    pos = np.asarray(pos, dtype=np.int64)
+    rank = np.asarray(rank, dtype=np.int64)
+    weight = np.asarray(weight, dtype=float)
+    q_pos = np.asarray(q_pos, dtype=np.int64)
+    q_rank = np.asarray(q_rank, dtype=np.int64)
+    out = np.zeros((q_pos.size, *weight.shape[1:]))
+    if pos.size == 0 or q_pos.size == 0:
+        return out
+    # queries in (rank, pos) order: each level's binary searches then run in key order
+    by_query = np.lexsort((q_pos, q_rank))
+    q_pos, q_rank = q_pos[by_query], q_rank[by_query]
+    sorted_out = _dominance_sums_sorted(pos, rank, weight, q_pos, q_rank, out)
+    out[by_query] = sorted_out
+    return out
+
+
+def _dominance_sums_sorted(pos, rank, weight, q_pos, q_rank, out) -> np.ndarray:
+    out = np.zeros_like(out)
+    stride = int(max(pos.max(), q_pos.max())) + 1
+    by_pos = np.argsort(pos, kind="stable")
+    pos_sorted, rank_by_pos = pos[by_pos], rank[by_pos]
+    level = 0
+    while (1 << level) <= int(q_rank.max()):
+        block = rank_by_pos >> level
+        n_blocks = int(block.max()) + 1
+        small = np.uint16 if n_blocks <= np.iinfo(np.uint16).max else np.int64
+        within = np.argsort(block.astype(small), kind="stable")  # radix sort, keeps pos order
+        keys = block[within] * stride + pos_sorted[within]
+        cum = np.concatenate([np.zeros((1, *weight.shape[1:])),
+                              np.cumsum(weight[by_pos[within]], axis=0)])
+        starts = np.r_[0, np.cumsum(np.bincount(block, minlength=n_blocks))]
+        q = np.flatnonzero((q_rank >> level) & 1)
+        b = (q_rank[q] >> level) - 1
+        inside = b < n_blocks
+        q, b = q[inside], b[inside]
+        end = np.searchsorted(keys, b * stride + q_pos[q], side="left")
+        out[q] += cum[end] - cum[starts[b]]
+        level += 1
+    return out
+
+
+def _concordance_pairs(t, e, r, tau, cause, w_case, w_other, tied_tol) -> float:
+    """The O(n²) definition, pair matrices by blocks of cases (reference for the tests)."""
     horizon = np.inf if tau is None else float(tau)
     cases = np.flatnonzero((e == cause) & (t <= horizon) & (w_case > 0))
     competing = (e != 0) & (e != cause)
@@ -89,12 +220,4 @@ def _concordance(t, e, r, tau, cause, w_case, w_other, tied_tol) -> float:
         score = np.where(np.abs(diff) <= tied_tol, 0.5, (diff > 0).astype(float))
         numerator += float(np.sum(pair_w * score))
         denominator += float(np.sum(pair_w))
-    if denominator == 0:
-        warnings.warn(
-            "C-index undefined: no relapse before the horizon with someone known to be "
-            "relapse-free at that time (returning NaN).",
-            EvaluationWarning,
-            stacklevel=3,
-        )
-        return np.nan
-    return numerator / denominator
+    return numerator / denominator if denominator > 0 else np.nan

@@ -16,7 +16,7 @@ from relapse_ml.evaluation.calibration import (
     calibration_table,
     integrated_calibration_index,
 )
-from relapse_ml.evaluation.concordance import concordance_index_ipcw, concordance_index_wolbers
+from relapse_ml.evaluation.concordance import concordance_indices
 from relapse_ml.evaluation.pseudo import pseudo_observations
 from relapse_ml.evaluation.times import EvaluationWarning, clip_horizon, follow_up_limit
 
@@ -127,8 +127,7 @@ def evaluate(
         "tau": tau,
         "n_test": float(t_test.size),
         "n_cases_tau": float(np.sum((t_test <= tau) & (e_test == cause))),
-        "c_index": concordance_index_wolbers(t_test, e_test, risk, tau, cause),
-        "c_index_ipcw": concordance_index_ipcw(*train_test, risk, tau, cause, at_event=at_event),
+        **concordance_indices(*train_test, risk, tau, cause, at_event=at_event),
         "auc_tau": float(auc.auc[k]),
         "mean_auc": auc.mean_auc,
         "brier_tau": float(brier[k]),

@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 from pathlib import Path
 
 import pandas as pd
 
 DEFAULT_DB = "mlruns.db"
+_NOT_MLFLOW = re.compile(r"[^A-Za-z0-9_\-. /]")
+
+
+def mlflow_key(name: str) -> str:
+    """A metric/param name MLflow accepts (alphanumerics, _ - . space /): '+' → '_plus_',
+    anything else → '_' — a model label such as 'cox+traj' must not crash the run's logging."""
+    return _NOT_MLFLOW.sub("_", str(name).replace("+", "_plus_"))
+
+
+def mlflow_keys(values: dict) -> dict:
+    """``values`` with every key made acceptable to MLflow (`mlflow_key`)."""
+    return {mlflow_key(k): v for k, v in values.items()}
 
 
 def resolve_tracking_uri(configured: str | None = None) -> str:

@@ -11,7 +11,13 @@ import tempfile
 from pathlib import Path
 
 from relapse_ml.config import TrainConfig, flatten
-from relapse_ml.tracking.store import data_fingerprint, git_commit, resolve_tracking_uri
+from relapse_ml.tracking.store import (
+    data_fingerprint,
+    git_commit,
+    mlflow_key,
+    mlflow_keys,
+    resolve_tracking_uri,
+)
 
 
 def log_training_run(result, cfg: TrainConfig, cohort, ld, force: bool = False) -> None:
@@ -40,7 +46,7 @@ def log_training_run(result, cfg: TrainConfig, cohort, ld, force: bool = False) 
     open_store(uri, cfg.tracking.experiment)  # safe when many processes create the store at once
     fingerprint = data_fingerprint(cohort.patients, cohort.measurements, cohort.events)
     with mlflow.start_run(run_name=cfg.name) as run:
-        mlflow.log_params(flatten(cfg))
+        mlflow.log_params(mlflow_keys(flatten(cfg)))
         mlflow.set_tags({
             "relapse_ml.kind": "train",
             "relapse_ml.final_model": result.final_model,
@@ -63,7 +69,7 @@ def log_training_run(result, cfg: TrainConfig, cohort, ld, force: bool = False) 
                 for col in ("oracle", "ratio"):
                     if math.isfinite(r[col]):
                         metrics[f"oracle.{metric}" if col == "oracle" else f"{result.final_model}.{metric}_oracle_ratio"] = float(r[col])
-        mlflow.log_metrics(metrics)
+        mlflow.log_metrics(mlflow_keys(metrics))
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             result.figures = figures(result, ld, cohort, tmp)
@@ -79,10 +85,10 @@ def log_training_run(result, cfg: TrainConfig, cohort, ld, force: bool = False) 
         result.predictor.info.update({"run_id": run.info.run_id,
                                       "data_fingerprint": fingerprint})
         for label, w in (result.predictor.info.get("stack_weights") or {}).items():
-            mlflow.log_metric(f"{result.final_model}.weight.{label}", float(w))
+            mlflow.log_metric(mlflow_key(f"{result.final_model}.weight.{label}"), float(w))
         guard = result.guard
         if guard is not None:
-            mlflow.log_metrics({f"guard.{k}": v for k, v in guard.to_dict().items()
+            mlflow.log_metrics({mlflow_key(f"guard.{k}"): v for k, v in guard.to_dict().items()
                                 if isinstance(v, float) and math.isfinite(v)})
         register_as = cfg.tracking.register_as
         if register_as and guard is not None and not guard.passed:

@@ -101,7 +101,7 @@ def run_tuning(
     import time
 
     from relapse_ml.tracking.store import data_fingerprint, git_commit, resolve_tracking_uri
-    from relapse_ml.train import eval_grid, landmark_data
+    from relapse_ml.train import eval_grid, landmark_data, n_features
     from relapse_ml.tuning.holdout import holdout_split, outer_folds
     from relapse_ml.tuning.objective import Objective, search_data
     from relapse_ml.tuning.storage import default_storage_url, display_url, make_storage
@@ -117,7 +117,7 @@ def run_tuning(
     grid, tau = eval_grid(train_cfg)
     progress(
         f"{cohort.name}: {len(ld)} rows at risk at the landmark, {int((ld.event == 1).sum())} relapses, "
-        f"{int((ld.event == 2).sum())} non-relapse deaths; {ld.X.shape[1]} features"
+        f"{int((ld.event == 2).sum())} non-relapse deaths; {n_features(ld.X)} features"
     )
 
     if cfg.validation.method == "holdout":

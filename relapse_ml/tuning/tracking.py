@@ -203,7 +203,9 @@ class StudyTracker:
                 logged = self.client.get_run(self.parent_id).data.params
                 fresh = {k: v for k, v in params.items() if k not in logged}
                 if fresh:
-                    mlflow.log_params(fresh)
+                    from relapse_ml.tracking.store import mlflow_keys
+
+                    mlflow.log_params(mlflow_keys(fresh))
             mlflow.log_metrics(_finite(result.summary_metrics()))
             with tempfile.TemporaryDirectory() as tmp:
                 tmp = Path(tmp)
@@ -307,8 +309,13 @@ def trials_table(study):
 def _params(mapping: dict):
     from mlflow.entities import Param
 
-    return [Param(str(k), str(v)[:6000]) for k, v in mapping.items()]
+    from relapse_ml.tracking.store import mlflow_key
+
+    return [Param(mlflow_key(k), str(v)[:6000]) for k, v in mapping.items()]
 
 
 def _finite(metrics: dict) -> dict[str, float]:
-    return {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
+    from relapse_ml.tracking.store import mlflow_key
+
+    return {mlflow_key(k): float(v) for k, v in metrics.items()
+            if v is not None and math.isfinite(float(v))}
