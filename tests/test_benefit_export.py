@@ -103,6 +103,13 @@ def test_every_learner_kind_has_an_exact_numpy_twin(setup):
         assert np.ptp(got["relapse"]) > 0 or spec.kind == "constant"
         kinds.add(doc["learners"]["k"]["type"])
     assert kinds == {"s", "t", "risk", "constant", "final"}
+    from relapse_ml.benefit.observational import FittedConstant  # the AIPW average
+
+    rep = Reported({o: Choice(o, "select", {"c": 1.0}, "", "constant") for o in OUTCOMES},
+                   {"c": FittedConstant({"relapse": 0.07, "rfs": -0.02})}, None)
+    files = _Files()
+    lean = LeanReported.from_doc(reported_doc(rep, files, "c/"), files.files, [], data.tau)
+    assert lean.predict(X[:3])["rfs"].tolist() == [-0.02] * 3
 
 
 def _export_with(setup, kind: str, name: str):
