@@ -53,8 +53,16 @@ def setup(tmp_path_factory):
     bundle, _ = export_predictor(predictor, root / "bundle", data=trial, progress=None)
     patient = root / "patient.json"
     patient.write_text(json.dumps(record_from_cohort(cohort, "SIM00001", 60)))
-    return {"root": root, "trial": trial, "cohort": cohort, "cfg": cfg, "data": data, "folds": folds,
-            "bundle": bundle, "patient": patient}
+    return {
+        "root": root,
+        "trial": trial,
+        "cohort": cohort,
+        "cfg": cfg,
+        "data": data,
+        "folds": folds,
+        "bundle": bundle,
+        "patient": patient,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +73,17 @@ def run(setup):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rep, est, lo, hi, info = reported_step(cfg, data, folds, {}, None, lambda *a: None, keep)
-        path = export_benefit(setup["root"] / "export", cfg, data, rep, keep, est, lo, hi,
-                              info={"cohort": "test", "patients": data.n})
+        path = export_benefit(
+            setup["root"] / "export",
+            cfg,
+            data,
+            rep,
+            keep,
+            est,
+            lo,
+            hi,
+            info={"cohort": "test", "patients": data.n},
+        )
     return {"rep": rep, "est": est, "lo": lo, "hi": hi, "info": info, "keep": keep, "path": path}
 
 
@@ -92,8 +109,11 @@ def test_every_learner_kind_has_an_exact_numpy_twin(setup):
     kinds = set()
     for spec in cfg.learners:
         fitted = fit_full(cfg, spec, data, folds, 0.5 if spec.shrink else None)
-        rep = Reported({o: Choice(o, "select", {"k": 1.0}, "", "individual") for o in OUTCOMES},
-                       {"k": fitted}, None)
+        rep = Reported(
+            {o: Choice(o, "select", {"k": 1.0}, "", "individual") for o in OUTCOMES},
+            {"k": fitted},
+            None,
+        )
         files = _Files()
         doc = json.loads(json.dumps(reported_doc(rep, files, "r/")))
         lean = LeanReported.from_doc(doc, files.files, list(data.X.columns), data.tau)
@@ -105,8 +125,11 @@ def test_every_learner_kind_has_an_exact_numpy_twin(setup):
     assert kinds == {"s", "t", "risk", "constant", "final"}
     from relapse_ml.benefit.observational import FittedConstant  # the AIPW average
 
-    rep = Reported({o: Choice(o, "select", {"c": 1.0}, "", "constant") for o in OUTCOMES},
-                   {"c": FittedConstant({"relapse": 0.07, "rfs": -0.02})}, None)
+    rep = Reported(
+        {o: Choice(o, "select", {"c": 1.0}, "", "constant") for o in OUTCOMES},
+        {"c": FittedConstant({"relapse": 0.07, "rfs": -0.02})},
+        None,
+    )
     files = _Files()
     lean = LeanReported.from_doc(reported_doc(rep, files, "c/"), files.files, [], data.tau)
     assert lean.predict(X[:3])["rfs"].tolist() == [-0.02] * 3
@@ -120,8 +143,11 @@ def _export_with(setup, kind: str, name: str):
 
     def rep_on(d, f):
         fitted = fit_full(cfg, spec, d, f)
-        return Reported({o: Choice(o, "select", {spec.display: 1.0}, "test reason", kind)
-                         for o in OUTCOMES}, {spec.display: fitted}, None)
+        return Reported(
+            {o: Choice(o, "select", {spec.display: 1.0}, "test reason", kind) for o in OUTCOMES},
+            {spec.display: fitted},
+            None,
+        )
 
     from relapse_ml.benefit.data import BenefitData
     from relapse_ml.benefit.intervals import resample_rows
@@ -130,22 +156,45 @@ def _export_with(setup, kind: str, name: str):
     reps = []
     for b in range(2):
         rows = resample_rows(data.arm, rng)
-        d = BenefitData(data.X.iloc[rows].reset_index(drop=True), data.time[rows],
-                        data.event[rows], data.arm[rows], data.patient_id[rows], data.tau)
+        d = BenefitData(
+            data.X.iloc[rows].reset_index(drop=True),
+            data.time[rows],
+            data.event[rows],
+            data.arm[rows],
+            data.patient_id[rows],
+            data.tau,
+        )
         reps.append(rep_on(d, make_folds(d.arm, d.event, 3, b, groups=rows)))
     rep = rep_on(data, folds)
     est = rep.predict(data.X)
     draws = {o: np.array([r.predict(data.X)[o] for r in reps]) for o in OUTCOMES}
     lo = {o: np.minimum(np.quantile(draws[o], 0.025, axis=0), est[o]) for o in OUTCOMES}
     hi = {o: np.maximum(np.quantile(draws[o], 0.975, axis=0), est[o]) for o in OUTCOMES}
-    return export_benefit(setup["root"] / name, cfg, data, rep, reps, est, lo, hi,
-                          info={"cohort": "test", "patients": data.n}), est
+    return export_benefit(
+        setup["root"] / name,
+        cfg,
+        data,
+        rep,
+        reps,
+        est,
+        lo,
+        hi,
+        info={"cohort": "test", "patients": data.n},
+    ), est
 
 
 def _score(setup, export, *extra):
-    res = run_relapse_ml("score", "--patient", setup["patient"], "--model", setup["bundle"],
-                         "--json", *(("--benefit", export) if export else ()), *extra,
-                         cwd=setup["root"])
+    res = run_relapse_ml(
+        "score",
+        "--patient",
+        setup["patient"],
+        "--model",
+        setup["bundle"],
+        "--json",
+        *(("--benefit", export) if export else ()),
+        *extra,
+        cwd=setup["root"],
+    )
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)
     assert validate(doc) == []
@@ -162,18 +211,31 @@ def test_constant_choice_says_so_in_words_and_shows_the_average(setup):
     assert rel["benefit"] == pytest.approx(est["relapse"][0], abs=1e-9)  # the average
     average = f"{-100 * est['relapse'][0]:+.1f}".replace("-", "−")
     assert "no evidence that this patient's benefit differs from the average" in rel["statement"]
-    assert f"the trial's average effect applied to this patient: {average} points" in (
-        rel["statement"]
+    assert (
+        f"the trial's average effect applied to this patient: {average} points"
+        in (rel["statement"])
     )
     assert rel["interval"]["low"] <= rel["benefit"] <= rel["interval"]["high"]
     assert be["drivers"] == {"relapse": [], "rfs": []} and doc["drivers"]["benefit"] is None
     assert doc["benefit"][0]["relapse_risk_reduction"] == rel["benefit"]
     assert doc["benefit"][0]["source"] == "benefit_export"
-    text = run_relapse_ml("score", "--patient", setup["patient"], "--model", setup["bundle"],
-                          "--benefit", path, cwd=setup["root"])
+    page = setup["root"] / "constant.html"
+    text = run_relapse_ml(
+        "score",
+        "--patient",
+        setup["patient"],
+        "--model",
+        setup["bundle"],
+        "--benefit",
+        path,
+        "--html",
+        page,
+        cwd=setup["root"],
+    )
     flat = " ".join(text.stdout.split())
     assert "no evidence that this patient's benefit differs from the average" in flat
     assert "Drivers of this patient's estimated benefit" not in flat
+    assert "no evidence that this patient&#x27;s benefit differs" in page.read_text()
 
 
 def test_individual_choice_shows_its_drivers(setup):
@@ -183,8 +245,16 @@ def test_individual_choice_shows_its_drivers(setup):
     assert rel["kind"] == "individual" and "individual estimate" in rel["statement"]
     drivers = doc["benefit_estimate"]["drivers"]["relapse"]
     assert drivers and all(abs(d["effect"]) > 0 for d in drivers)
-    text = run_relapse_ml("score", "--patient", setup["patient"], "--model", setup["bundle"],
-                          "--benefit", path, cwd=setup["root"])
+    text = run_relapse_ml(
+        "score",
+        "--patient",
+        setup["patient"],
+        "--model",
+        setup["bundle"],
+        "--benefit",
+        path,
+        cwd=setup["root"],
+    )
     assert "Drivers of this patient's estimated benefit" in " ".join(text.stdout.split())
 
 
@@ -214,8 +284,16 @@ def test_bad_export_gives_one_line_and_exit_2(setup, run, tmp_path, case):
         f.write_text(f.read_text().replace("1", "2", 1))
     elif case == "empty":
         export.mkdir()
-    res = run_relapse_ml("score", "--patient", setup["patient"], "--model", setup["bundle"],
-                         "--benefit", export, cwd=setup["root"])
+    res = run_relapse_ml(
+        "score",
+        "--patient",
+        setup["patient"],
+        "--model",
+        setup["bundle"],
+        "--benefit",
+        export,
+        cwd=setup["root"],
+    )
     assert res.returncode == 2 and res.stdout == ""
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and expect in lines[0], res.stderr
@@ -225,8 +303,16 @@ def test_benefit_refuses_an_export_dir_that_is_not_one_before_any_work(setup, tm
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "notes.txt").write_text("mine")
-    res = run_relapse_ml("benefit", "--data", setup["trial"], "--no-track",
-                         "--export-benefit", busy, cwd=tmp_path, timeout=60)
+    res = run_relapse_ml(
+        "benefit",
+        "--data",
+        setup["trial"],
+        "--no-track",
+        "--export-benefit",
+        busy,
+        cwd=tmp_path,
+        timeout=60,
+    )
     assert res.returncode == 2 and "is not a benefit export" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
     assert (busy / "notes.txt").read_text() == "mine" and len(list(busy.iterdir())) == 1
@@ -242,6 +328,11 @@ def test_scoring_with_an_export_stays_lean(setup, run):
         " if m in sys.modules];"
         "print(rc, heavy, file=sys.stderr)"
     )
-    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         cwd=setup["root"], timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=setup["root"],
+        timeout=120,
+    )
     assert res.stderr.strip().splitlines()[-1] == "0 []", res.stderr

@@ -74,13 +74,14 @@ def learner_doc(fitted, files: _Files, prefix: str) -> dict:
     if fitted.kind in ("dr", "r"):
         return {
             "type": "final",
-            "outcomes": {
-                o: _final_doc(fitted.model[o], files, f"{prefix}{o}_") for o in OUTCOMES
-            },
+            "outcomes": {o: _final_doc(fitted.model[o], files, f"{prefix}{o}_") for o in OUTCOMES},
         }
     m = fitted.model
     if isinstance(m, ConstantLearner):
-        return {"type": "constant", "benefit": {o: float(m.risk_[o][0] - m.risk_[o][1]) for o in OUTCOMES}}
+        return {
+            "type": "constant",
+            "benefit": {o: float(m.risk_[o][0] - m.risk_[o][1]) for o in OUTCOMES},
+        }
     if isinstance(m, RiskBasedLearner):
         blind = numbers_from_model(m.blind_).to_files()[0]
         return {
@@ -147,7 +148,9 @@ def export_benefit(out, cfg, data, rep, replicates, estimate, lower, upper, info
     files = _Files()
     files.files["reported.json"] = dumps(reported_doc(rep, files, "reported/"))
     for i, r in enumerate(replicates, start=1):
-        files.files[f"bootstrap/{i:03d}.json"] = dumps(reported_doc(r, files, f"bootstrap/{i:03d}/"))
+        files.files[f"bootstrap/{i:03d}.json"] = dumps(
+            reported_doc(r, files, f"bootstrap/{i:03d}/")
+        )
     choices = {
         o: {
             "kind": ch.kind,

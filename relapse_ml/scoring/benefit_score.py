@@ -40,8 +40,7 @@ def statement(kind: str, outcome: str, benefit: float, iv: dict | None, level: f
     change = change_words(benefit, iv, level)
     if kind == "constant":
         return (
-            f"{what}: {AVERAGE_WORDS}; the trial's average effect applied to this patient: "
-            f"{change}"
+            f"{what}: {AVERAGE_WORDS}; the trial's average effect applied to this patient: {change}"
         )
     if kind == "risk":
         return (
