@@ -336,3 +336,29 @@ def test_scoring_with_an_export_stays_lean(setup, run):
         timeout=120,
     )
     assert res.stderr.strip().splitlines()[-1] == "0 []", res.stderr
+
+
+def test_cohort_scores_carry_the_runs_estimates_and_intervals(setup, run):
+    import pandas as pd
+
+    out = setup["root"] / "scores.csv"
+    res = run_relapse_ml(
+        "score",
+        "--cohort",
+        setup["trial"],
+        "--model",
+        setup["bundle"],
+        "--benefit",
+        run["path"],
+        "--intervals",
+        "--out",
+        out,
+        cwd=setup["root"],
+    )
+    assert res.returncode == 0, res.stderr
+    table = pd.read_csv(out, dtype={"patient_id": str}).set_index("patient_id")
+    ids = np.asarray(setup["data"].patient_id).astype(str)
+    for o in OUTCOMES:
+        for suffix, want in (("", run["est"]), ("_low", run["lo"]), ("_high", run["hi"])):
+            got = table.loc[ids, f"benefit_{o}{suffix}"].to_numpy(float)
+            np.testing.assert_allclose(got, want[o], atol=1e-6)

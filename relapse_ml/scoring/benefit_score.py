@@ -156,3 +156,34 @@ def table_items(section: dict) -> list[dict]:
             "source": "benefit_export",
         }
     ]
+
+
+def cohort_columns(bm, cohort, L: float, rows, n: int, intervals: bool) -> dict:
+    """``benefit_<outcome>`` (and with ``intervals`` ``_low``/``_high``) for ``rows`` of the
+    cohort's ``n`` patients (NaN elsewhere), as in ``benefit --save-patient-estimates``."""
+    from relapse_ml.scoring.score import model_features
+
+    x = model_features(bm, cohort, L).to_numpy(float)[rows]
+    est = bm.predict(x)
+    iv = bm.interval(x, est) if intervals else None
+    parts = {"": est} if iv is None else {"": est, "_low": iv[0], "_high": iv[1]}
+    out = {}
+    for o in est:
+        for suffix, values in parts.items():
+            col = np.full(n, np.nan)
+            col[rows] = values[o]
+            out[f"benefit_{o}{suffix}"] = col
+    return out
+
+
+def words(est: dict) -> tuple[str, list[str], list[str]]:
+    """``(title, statements, reasons)`` of a ``benefit_estimate`` from a benefit export."""
+    from relapse_ml.scoring.score import horizon_words
+
+    title = (
+        f"Benefit of sorafenib by {horizon_words(est['horizon_days'])} after day "
+        f"{est['landmark_day']:g}"
+    )
+    outs = est["outcomes"]
+    why = [f"why ({OUTCOME_WORDS[k]}, {o['learner']}): {o['reason']}" for k, o in outs.items()]
+    return title, [o["statement"] for o in outs.values()], why

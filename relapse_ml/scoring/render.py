@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 
+from relapse_ml.scoring.benefit_score import words as benefit_words
 from relapse_ml.scoring.score import horizon_words
 
 WIDTH = 80
@@ -139,20 +140,6 @@ def terminal(doc: dict, console=None) -> None:
     _bullets(con, model_lines(doc["model"]), "")
     con.rule(style="dim")
     con.print(doc["disclaimer"], style="bold")
-
-
-def benefit_words(est: dict) -> tuple[str, list[str], list[str]]:
-    """``(title, statements, reasons)`` of a ``benefit_estimate`` from a benefit export."""
-    L = est["landmark_day"]
-    title = f"Benefit of sorafenib by {horizon_words(est['horizon_days'])} after day {L:g}"
-    outs = est["outcomes"]
-    said = [o["statement"] for o in outs.values()]
-    why = [
-        f"why ({'relapse' if k == 'relapse' else 'relapse or death'}, {o['learner']}): "
-        f"{o['reason']}"
-        for k, o in outs.items()
-    ]
-    return title, said, why
 
 
 def benefit_lines(con, est: dict) -> None:

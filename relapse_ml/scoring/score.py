@@ -156,14 +156,9 @@ def score_cohort(
                 col[rows] = v[:, j]
                 out[f"relapse_reduction_{h:g}d_{name}"] = col
     if benefit is not None:
-        xb = model_features(benefit, cohort, L).to_numpy(float)[rows]
-        est = benefit.predict(xb)
-        iv = benefit.interval(xb, est) if intervals else None
-        for o in est:
-            for name, v in (("", est[o]), *(() if iv is None else (("_low", iv[0][o]), ("_high", iv[1][o])))):
-                col = np.full(len(ids), np.nan)
-                col[rows] = v
-                out[f"benefit_{o}{name}"] = col
+        from relapse_ml.scoring.benefit_score import cohort_columns
+
+        out = out.assign(**cohort_columns(benefit, cohort, L, rows, len(ids), intervals))
     elig = eligibility(cohort, L, complete_record=False).per_patient.set_index("patient_id")
     out["eligibility"] = elig["status"].reindex(ids).astype(str).to_numpy()
     out["eligibility_reasons"] = elig["reasons"].reindex(ids).to_numpy()
