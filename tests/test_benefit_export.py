@@ -245,6 +245,7 @@ def test_individual_choice_shows_its_drivers(setup):
     assert rel["kind"] == "individual" and "individual estimate" in rel["statement"]
     drivers = doc["benefit_estimate"]["drivers"]["relapse"]
     assert drivers and all(abs(d["effect"]) > 0 for d in drivers)
+    fhir = setup["root"] / "ra.json"
     text = run_relapse_ml(
         "score",
         "--patient",
@@ -253,9 +254,13 @@ def test_individual_choice_shows_its_drivers(setup):
         setup["bundle"],
         "--benefit",
         path,
+        "--fhir-out",
+        fhir,
         cwd=setup["root"],
     )
     assert "Drivers of this patient's estimated benefit" in " ".join(text.stdout.split())
+    notes = [n["text"] for n in json.loads(fhir.read_text())["note"]]
+    assert any("sorafenib benefit" in n and rel["statement"] in n for n in notes)
 
 
 def test_without_an_export_the_change_is_labelled_the_prediction_models(setup):
