@@ -24,11 +24,11 @@ demo: install
 	$(BIN)/relapse-ml train --config configs/default.yaml
 	$(BIN)/relapse-ml report --latest train --out $(DEMO)/report.html
 	$(BIN)/relapse-ml export --model models:/relapse-risk/latest --out $(DEMO)/bundle --bootstrap 20 --overwrite
-	$(BIN)/relapse-ml score --patient examples/patient_example.json --model $(DEMO)/bundle --html $(DEMO)/patient.html
-	$(BIN)/relapse-ml score --fhir examples/patient_example_fhir.json --model $(DEMO)/bundle --fhir-out $(DEMO)/risk_assessment.json
-	$(BIN)/relapse-ml score --cohort $(DEMO)/trial --model $(DEMO)/bundle --out $(DEMO)/scores.csv
+	$(BIN)/relapse-ml benefit --config configs/benefit.yaml --data $(DEMO)/trial --out $(DEMO)/benefit --export-benefit $(DEMO)/benefit_model
+	$(BIN)/relapse-ml score --patient examples/patient_example.json --model $(DEMO)/bundle --benefit $(DEMO)/benefit_model --html $(DEMO)/patient.html
+	$(BIN)/relapse-ml score --fhir examples/patient_example_fhir.json --model $(DEMO)/bundle --benefit $(DEMO)/benefit_model --fhir-out $(DEMO)/risk_assessment.json
+	$(BIN)/relapse-ml score --cohort $(DEMO)/trial --model $(DEMO)/bundle --benefit $(DEMO)/benefit_model --out $(DEMO)/scores.csv
 	$(BIN)/relapse-ml tune --config configs/tune_xgboost.yaml --data $(DEMO)/trial --trials 5 --storage sqlite:///$(CURDIR)/$(DEMO)/optuna.db
-	$(BIN)/relapse-ml benefit --config configs/benefit.yaml --data $(DEMO)/trial --out $(DEMO)/benefit
 	$(BIN)/relapse-ml subgroups --config configs/benefit.yaml --data $(DEMO)/trial --out $(DEMO)/subgroups
 	$(BIN)/relapse-ml report --latest benefit --data $(DEMO)/trial --out $(DEMO)/benefit_report.html
 	@echo

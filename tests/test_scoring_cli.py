@@ -120,7 +120,7 @@ def test_terminal_output_fits_80_columns_and_says_what_it_is(setup, tmp_path):
         "Non-relapse death",
         "Relapse-free survival",
         "Drivers of relapse risk",
-        "Drivers of sorafenib benefit",
+        "Drivers of the prediction model's two-arm difference",
         "Trial eligibility",
         "C-index",
         "training data fingerprint",

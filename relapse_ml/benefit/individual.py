@@ -13,10 +13,11 @@ from relapse_ml.benefit.intervals import bootstrap_reported
 from relapse_ml.benefit.reported import selection_procedure
 
 
-def reported_step(cfg: BenefitConfig, data, folds, cache, estimates, progress=print):
+def reported_step(cfg: BenefitConfig, data, folds, cache, estimates, progress=print, keep=None):
     """The reported estimate inside ``relapse-ml benefit``: selection on the analysis'
     cross-fitted estimates, refit, and (``intervals.n_boot`` > 1) the bootstrap that re-runs
-    the selection. Returns ``(reported, estimate, lower, upper, interval_info)``."""
+    the selection. Returns ``(reported, estimate, lower, upper, interval_info)``.
+    keep: a list that receives the replicates' refitted choices (`bootstrap_reported`)."""
     rep = selection_procedure(cfg, data, folds, progress, estimates=estimates, cache=cache)
     est = rep.predict(data.X)
     for o, ch in rep.choices.items():
@@ -26,7 +27,7 @@ def reported_step(cfg: BenefitConfig, data, folds, cache, estimates, progress=pr
             f"  bootstrap of the whole selection ({cfg.intervals.n_boot} replicates, "
             f"{cfg.intervals.n_folds} folds each)..."
         )
-        lo, hi, info = bootstrap_reported(cfg, data, est, progress, rep.chosen_learners)
+        lo, hi, info = bootstrap_reported(cfg, data, est, progress, rep.chosen_learners, keep)
     else:
         nan = {o: np.full(data.n, np.nan) for o in OUTCOMES}
         lo, hi, info = nan, dict(nan), {"n_boot": 0, "n_ok": 0}

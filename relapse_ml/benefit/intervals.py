@@ -50,12 +50,16 @@ def fast_candidates(cfg: BenefitConfig, chosen=()) -> list[str]:
     return [s.display for s in specs if s.display in names]
 
 
-def bootstrap_reported(cfg: BenefitConfig, data, estimate: dict, progress=None, chosen=()):
+def bootstrap_reported(
+    cfg: BenefitConfig, data, estimate: dict, progress=None, chosen=(), keep: list | None = None
+):
     """Percentile intervals of the reported estimate over replicates of the whole procedure.
 
     estimate: the reported estimate on all patients ``{outcome: (n,)}``; the interval is
     widened to contain it when the replicates' percentiles do not (a choice that flips).
     chosen: the learners the analysis chose (always candidates in the replicates).
+    keep: a list that receives each usable replicate's refitted `reported.Reported` (for
+    ``--export-benefit``: a new patient's interval from the same replicates).
     Returns ``(lower, upper, info)``; info: replicates run / usable, how often each kind of
     choice (constant, risk, individual) was made per outcome.
     """
@@ -93,6 +97,8 @@ def bootstrap_reported(cfg: BenefitConfig, data, estimate: dict, progress=None, 
                 pred = rep.predict(data.X)
         except ModelError:
             continue
+        if keep is not None:
+            keep.append(rep)
         for o in OUTCOMES:
             draws[o].append(pred[o])
             k = rep.choices[o].kind

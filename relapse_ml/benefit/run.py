@@ -127,16 +127,23 @@ def run_benefit(
     save_patient_estimates: str | Path | None = None,
     out_dir: str | Path | None = None,
     truth: pd.DataFrame | None = None,
+    export_benefit: str | Path | None = None,
 ) -> BenefitResult:
     """Cross-fit every learner, judge them, explain the primary one, log one MLflow run.
 
     truth: a simulation's truth table (patient_id, benefit, rfs_benefit); default: read
     from the cohort directory when it holds one for this landmark and horizon.
     out_dir: also write the figures and aggregate tables there.
+    export_benefit: also write the reported estimate, with its bootstrap replicates, for
+    ``relapse-ml score --benefit DIR`` (`benefit.export`).
     """
     from relapse_ml.benefit import heterogeneity as H
     from relapse_ml.benefit.observational import OBSERVATIONAL_NOTE, effective_config
 
+    if export_benefit is not None:  # a bad DIR is refused before any work
+        from relapse_ml.benefit.export import check_export_dir
+
+        check_export_dir(export_benefit)
     cfg = effective_config(cfg, cohort)
     data = benefit_data(cohort, cfg)
     c = data.counts()
@@ -165,8 +172,9 @@ def run_benefit(
         metrics, calibration, toc = learner_metrics(
             cfg, data, estimates, scores, truth_frame, sequential=sequential
         )
+        replicates = [] if export_benefit is not None else None
         rep, rep_est, rep_lo, rep_hi, rep_info = reported_step(
-            cfg, data, folds, cache, estimates, progress
+            cfg, data, folds, cache, estimates, progress, keep=replicates
         )
     yard = rep.yardstick.melt(id_vars=["learner", "outcome"], var_name="metric")
     extra = [yard]
@@ -243,6 +251,15 @@ def run_benefit(
         table[f"benefit_{o}_low"] = rep_lo[o]
         table[f"benefit_{o}_high"] = rep_hi[o]
     result.patient_estimates = table
+    if export_benefit is not None:
+        from relapse_ml.benefit.export import export_benefit as write_export
+
+        path = write_export(
+            export_benefit, cfg, data, rep, replicates, rep_est, rep_lo, rep_hi,
+            info={"cohort": cohort.name, "patients": data.n, "n_boot": rep_info.get("n_boot"),
+                  "n_ok": rep_info.get("n_ok"), "observational": result.observational},
+        )
+        export_path = str(path)
     reported_est = BenefitEstimates(
         "reported", "reported", rep_est, {o: np.full((data.n, 2), np.nan) for o in OUTCOMES}
     )
@@ -267,4 +284,6 @@ def run_benefit(
             log_benefit_run(result, cfg, cohort, tables)
         if out_dir is None:
             result.figures = {}
+    if export_benefit is not None:
+        result.saved["benefit_export"] = export_path
     return result

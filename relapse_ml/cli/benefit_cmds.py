@@ -30,6 +30,13 @@ PATIENTS_OPT = typer.Option(
     "(.csv or .parquet). Patient-level: never sent to MLflow.",
 )
 
+EXPORT_OPT = typer.Option(
+    None,
+    "--export-benefit",
+    help="Also write the reported estimate (and its bootstrap replicates) to DIR for "
+    "`relapse-ml score --benefit DIR` (numbers only, no patient rows).",
+)
+
 OUTCOME_TEXT = {"relapse": "relapse", "rfs": "relapse or death"}
 
 
@@ -63,6 +70,7 @@ def benefit_cmd(
     save_patient_estimates: Path | None = PATIENTS_OPT,
     out: Path | None = OUT_OPT,
     no_track: bool = NO_TRACK_OPT,
+    export_benefit: Path | None = EXPORT_OPT,
 ) -> None:
     """Estimate each patient's benefit from sorafenib: cross-fitted learners judged by the
     τ-risk yardstick, one reported estimate (the average effect when the data cannot tell
@@ -77,6 +85,7 @@ def benefit_cmd(
         progress=say,
         save_patient_estimates=save_patient_estimates,
         out_dir=out,
+        export_benefit=export_benefit,
     )
     if as_json:
         emit_json(result.summary())

@@ -30,6 +30,13 @@ FHIR_MAP_OPT = typer.Option(
 )
 FHIR_OUT_OPT = typer.Option(None, "--fhir-out", help="Also write the answer as a FHIR RiskAssessment.")
 OUT_OPT = typer.Option(None, "--out", help="With --cohort: the scores CSV to write.")
+BENEFIT_OPT = typer.Option(
+    None,
+    "--benefit",
+    help="A benefit export (`relapse-ml benefit --export-benefit DIR`): the change with "
+    "sorafenib, its interval and drivers then come from that analysis' reported estimate "
+    "(without it: the prediction model's two-arm difference, not a validated benefit).",
+)
 INTERVALS_OPT = typer.Option(
     False, "--intervals", help="With --cohort: bootstrap intervals of the benefit."
 )
@@ -64,6 +71,7 @@ def score_cmd(
     fhir: Path | None = FHIR_OPT,
     fhir_map: Path | None = FHIR_MAP_OPT,
     fhir_out: Path | None = FHIR_OUT_OPT,
+    benefit: Path | None = BENEFIT_OPT,
 ) -> None:
     """Relapse risk with and without sorafenib, drivers and safety checks (decision support)."""
     from relapse_ml.errors import RelapseMLError
@@ -88,9 +96,16 @@ def score_cmd(
         record = record_from_bundle(fhir, landmark_day, fhir_map)
     from relapse_ml.scoring.model import load_model
 
+    benefit_model = None
+    if benefit is not None:  # the export first: a bad one is refused before the model loads
+        from relapse_ml.scoring.benefit_model import load_benefit
+
+        benefit_model = load_benefit(benefit)
     scoring_model = load_model(model)
     if cohort is not None:
-        _score_cohort(scoring_model, cohort, out, landmark_day, intervals, as_json)
+        _score_cohort(
+            scoring_model, cohort, out, landmark_day, intervals, as_json, benefit_model
+        )
         return
     from relapse_ml.scoring.patient import read_patient_file
     from relapse_ml.scoring.score import score_record
@@ -99,7 +114,7 @@ def score_cmd(
         record = read_patient_file(
             patient, landmark_day, default_landmark=scoring_model.landmark_day
         )
-    doc = score_record(scoring_model, record)
+    doc = score_record(scoring_model, record, benefit_model)
     if fhir_out is not None:
         import json
 
@@ -127,7 +142,9 @@ def score_cmd(
         print(f"HTML summary written to {html_out}", file=sys.stderr)
 
 
-def _score_cohort(model, cohort_dir: Path, out: Path, landmark_day, intervals: bool, as_json: bool):
+def _score_cohort(
+    model, cohort_dir: Path, out: Path, landmark_day, intervals: bool, as_json: bool, benefit=None
+):
     import time
 
     from relapse_ml.data import read_cohort
@@ -137,7 +154,7 @@ def _score_cohort(model, cohort_dir: Path, out: Path, landmark_day, intervals: b
     t0 = time.perf_counter()
     cohort = read_cohort(cohort_dir)
     t1 = time.perf_counter()
-    table = score_cohort(model, cohort, landmark_day, intervals=intervals)
+    table = score_cohort(model, cohort, landmark_day, intervals=intervals, benefit=benefit)
     atomic_write_text(out, table.to_csv(index=False))
     t2 = time.perf_counter()
     summary = {

@@ -202,6 +202,14 @@ def risk_assessment(score: dict) -> dict:
         basis["identifier"] = {"system": "https://relapse-ml.org/fhir/model-id", "value": ident}
     warnings = "; ".join(w["code"] for w in score.get("warnings") or [])
     notes = [{"text": score["disclaimer"]}]
+    est = score.get("benefit_estimate") or {}
+    if est.get("source") == "benefit_export":
+        notes.append({"text": "sorafenib benefit (change in risk with sorafenib, "
+                              f"{est['horizon_days']:g} days after day {est['landmark_day']:g}; "
+                              "reported estimate of a benefit analysis): "
+                              + "; ".join(o["statement"] for o in est["outcomes"].values())})
+    elif est.get("note") and score.get("benefit"):
+        notes.append({"text": f"change with sorafenib: {est['note']}"})
     if warnings:
         notes.append({"text": f"warnings: {warnings}"})
     ra = {

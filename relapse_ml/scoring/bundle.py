@@ -87,10 +87,17 @@ def library_versions(model_type: str) -> dict:
     return out
 
 
-def write_bundle(files: dict[str, bytes], out: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Write ``files`` and their manifest atomically: a temporary sibling, then a rename."""
+def write_bundle(
+    files: dict[str, bytes],
+    out: str | os.PathLike,
+    overwrite: bool = False,
+    fmt: str = FORMAT,
+    version: int = FORMAT_VERSION,
+) -> Path:
+    """Write ``files`` and their manifest atomically: a temporary sibling, then a rename.
+    fmt/version: the manifest's format (a benefit export has its own)."""
     with atomic_directory(out, overwrite) as tmp:
-        manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "files": {}}
+        manifest = {"format": fmt, "format_version": version, "files": {}}
         for name, data in sorted(files.items()):
             path = tmp / name
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,15 +110,20 @@ def write_bundle(files: dict[str, bytes], out: str | os.PathLike, overwrite: boo
     return Path(out)
 
 
-def read_verified(directory: str | os.PathLike) -> tuple[dict, dict[str, bytes], str]:
-    """``(manifest, files, bundle_sha256)`` after checking every file against the manifest."""
+def read_verified(
+    directory: str | os.PathLike,
+    fmt: str = FORMAT,
+    version_ok: int = FORMAT_VERSION,
+    what: str = "model bundle",
+    create: str = "`relapse-ml export --model REF --out DIR`",
+) -> tuple[dict, dict[str, bytes], str]:
+    """``(manifest, files, bundle_sha256)`` after checking every file against the manifest.
+    fmt/version_ok/what/create: the expected format and the words of the errors."""
     d = Path(directory)
     mpath = d / MANIFEST
     if not mpath.is_file():
-        raise BundleError(
-            f"{d}: not a model bundle (no {MANIFEST}); create one with "
-            "`relapse-ml export --model REF --out DIR`"
-        )
+        raise BundleError(f"{d}: not a {what} (no {MANIFEST}); create one with {create}")
+    expected = fmt
     raw = mpath.read_bytes()
     try:
         manifest = json.loads(raw)
@@ -121,12 +133,12 @@ def read_verified(directory: str | os.PathLike) -> tuple[dict, dict[str, bytes],
         raise BundleError(
             f"{d}: {MANIFEST} is damaged (not the bundle manifest format); re-export the bundle"
         ) from None
-    if fmt != FORMAT:
-        raise BundleError(f"{d}: {MANIFEST} is not a relapse-ml bundle manifest (format {fmt!r})")
-    if version != FORMAT_VERSION:
+    if fmt != expected:
+        raise BundleError(f"{d}: {MANIFEST} is not a {what} manifest (format {fmt!r})")
+    if version != version_ok:
         raise BundleError(
-            f"{d}: bundle format version {version!r} is not supported by this "
-            f"relapse-ml (it reads version {FORMAT_VERSION}); re-export the model"
+            f"{d}: {what} format version {version!r} is not supported by this "
+            f"relapse-ml (it reads version {version_ok}); create it again with {create}"
         )
     files = {}
     for name, entry in sorted(entries.items()):

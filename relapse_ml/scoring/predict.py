@@ -34,6 +34,7 @@ MODEL_TYPES = {
     "AalenJohansen": "aalen_johansen",
     "CauseSpecificCox": "cox_cs",
     "FineGray": "fine_gray",
+    "ShrunkFineGray": "fine_gray",  # benefit S-learner: Fine–Gray, interaction columns rescaled
     "XGBoostCauseSpecific": "xgb_cs",
     "XGBoostDirect": "xgb_direct",
     "TrajectoryModel": "trajectory",
@@ -319,9 +320,10 @@ def numbers_from_model(model):
         return AalenJohansenNumbers(model.event_times_, model.f1_, model.f2_)
     if model_type in ("cox_cs", "fine_gray"):
         p = model.preprocessor_
-        pre = Standardiser(list(p.columns_), _array(p.median_), _array(p.mean_), _array(p.scale_),
-                           lower=_array(p.lower_), upper=_array(p.upper_),
-                           log_offset=_array(p.log_offset_))
+        base = getattr(p, "pre", p)  # a rescaled preprocessor (ShrunkFineGray): its scale_
+        pre = Standardiser(list(p.columns_), _array(base.median_), _array(base.mean_),
+                           _array(p.scale_), lower=_array(base.lower_), upper=_array(base.upper_),
+                           log_offset=_array(base.log_offset_))
         pre.bind([str(c) for c in model.feature_names_in_])
         cls = CoxNumbers if model_type == "cox_cs" else FineGrayNumbers
         return cls(

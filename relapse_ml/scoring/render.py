@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 
+from relapse_ml.scoring.benefit_score import words as benefit_words
 from relapse_ml.scoring.score import horizon_words
 
 WIDTH = 80
@@ -64,6 +65,8 @@ def risk_rows(doc: dict) -> list[tuple[str, list[tuple[str, list[str]]]]]:
                     )
                 elif what == "rfs":
                     cells.append(f"{pts(b['rfs_gain'])} {interval_text(b['rfs_interval'])}".strip())
+                elif b.get("source") == "benefit_export":
+                    cells.append("")  # the benefit analysis gives relapse and RFS only
                 else:
                     cells.append(pts(by[(h, "sorafenib")]["nrm"] - by[(h, "control")]["nrm"]))
             rows.append((f"{when} {horizon_words(h)}", cells))
@@ -98,9 +101,19 @@ def terminal(doc: dict, console=None) -> None:
         for label, cells in rows:
             table.add_row(f"  {label}", *cells)
     con.print(table)
-    if doc["benefit"] is not None:
+    est = doc.get("benefit_estimate") or {}
+    if est.get("source") == "benefit_export":
         con.print(
-            "change = with − without sorafenib, in percentage points. "
+            f"change = with − without sorafenib, in percentage points, at "
+            f"{horizon_words(est['horizon_days'])}: the benefit analysis' reported estimate "
+            "(below).",
+            style="dim",
+        )
+    elif doc["benefit"] is not None:
+        con.print(
+            "change = with − without sorafenib, in percentage points: "
+            + est.get("note", "the prediction model's two-arm difference")
+            + ". "
             + (
                 doc["interval"]["note"]
                 if doc["interval"]["available"]
@@ -108,6 +121,7 @@ def terminal(doc: dict, console=None) -> None:
             ),
             style="dim",
         )
+    benefit_lines(con, est)
     _drivers(con, doc)
     e = doc["eligibility"]
     status = {
@@ -126,6 +140,27 @@ def terminal(doc: dict, console=None) -> None:
     _bullets(con, model_lines(doc["model"]), "")
     con.rule(style="dim")
     con.print(doc["disclaimer"], style="bold")
+
+
+def benefit_lines(con, est: dict) -> None:
+    if est.get("source") != "benefit_export":
+        return
+    title, said, why = benefit_words(est)
+    ex = est["export"]
+    con.print(
+        f"\n[bold]{title}[/] [dim](benefit analysis of {ex.get('cohort', '?')}, "
+        f"{ex.get('patients', '?')} patients)[/]"
+    )
+    _bullets(con, said, "•")
+    _bullets(con, [f"[dim]{w}[/]" for w in why] + [f"[dim]{est['note']}[/]"], "")
+    for o, items in (est.get("drivers") or {}).items():
+        if not items:
+            continue
+        words = "relapse" if o == "relapse" else "relapse or death"
+        con.print(f"  [bold]Drivers of this patient's estimated benefit ({words})[/]")
+        _bullets(con, [f"{pts(i['effect'])}  {i['description']}" for i in items], "")
+    if not any((est.get("drivers") or {}).values()):
+        _bullets(con, [f"[dim]{est.get('drivers_note', '')}[/]"], "")
 
 
 def _bullets(con, lines: list[str], marker: str) -> None:
@@ -162,7 +197,8 @@ def _drivers(con, doc: dict) -> None:
         sections.append(
             (
                 "benefit",
-                f"Drivers of sorafenib benefit by {horizon_words(d['horizon_days'])}",
+                "Drivers of the prediction model's two-arm difference by "
+                f"{horizon_words(d['horizon_days'])}",
                 f"points of relapse-risk reduction; typical patient {100 * ref['benefit']:.1f} points",
             )
         )
@@ -245,6 +281,24 @@ def html_page(doc: dict, curves: dict | None = None) -> str:
         for measure, sub in risk_rows(doc)
     )
     parts.append(f"<h2>Risk</h2><table><tr><th></th>{head}</tr>{rows}</table>")
+    est = doc.get("benefit_estimate") or {}
+    if est.get("source") == "benefit_export":
+        title, said, why = benefit_words(est)
+        drivers = "".join(
+            f"<h3>Drivers of this patient's estimated benefit ({e(o)})</h3><ul>"
+            + "".join(f"<li>{pts(i['effect'])} {e(i['description'])}</li>" for i in items)
+            + "</ul>"
+            for o, items in (est.get("drivers") or {}).items()
+            if items
+        )
+        parts.append(
+            f"<h2>{e(title)}</h2><ul>"
+            + "".join(f"<li><b>{e(x)}</b></li>" for x in said)
+            + f"</ul><p class='note'>{e('; '.join(why))}. {e(est['note'])}. "
+            f"{e(est.get('drivers_note', ''))}.</p>{drivers}"
+        )
+    else:
+        parts.append(f"<p class='note'>change: {e(est.get('note', ''))}.</p>")
     parts.append(f"<p class='note'>{e(doc['interval']['note'])}</p>")
     if curves:
         parts.append("<h2>Cumulative incidence from the landmark</h2>" + svg_curves(curves))
@@ -287,7 +341,7 @@ def _html_drivers(doc: dict) -> str:
             "Drivers of relapse risk"
             + (" without sorafenib" if doc["benefit"] is not None else ""),
         ),
-        ("benefit", "Drivers of sorafenib benefit"),
+        ("benefit", "Drivers of the prediction model's two-arm difference"),
     ):
         items = d.get(key)
         if items is None:

@@ -15,7 +15,7 @@ import pandas as pd
 from relapse_ml.errors import ModelError
 from relapse_ml.scoring.model import ScoringModel
 
-SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION = "1.1.0"
 TRIAL = "NCT04674345"
 DISCLAIMER = (
     "Decision support from a research model, not a treatment order: weigh it with "
@@ -109,13 +109,20 @@ def eligibility(cohort, landmark_day: float, complete_record: bool):
 
 # -- many patients ----------------------------------------------------------------------------
 def score_cohort(
-    model: ScoringModel, cohort, landmark_day: float | None = None, intervals: bool = False
+    model: ScoringModel,
+    cohort,
+    landmark_day: float | None = None,
+    intervals: bool = False,
+    benefit=None,
 ) -> pd.DataFrame:
     """One row per patient: risks under each arm at each horizon, benefit, checks.
 
     Patients who relapsed or died on or before the landmark are not at risk: their risks
     are empty (``at_risk`` False). ``intervals``: add bootstrap percentile intervals of the
-    benefit when the model has replicates (K times the prediction cost).
+    benefit when the model has replicates (K times the prediction cost). ``benefit``: a
+    `benefit_model.BenefitModel`: add its reported estimate ``benefit_relapse``,
+    ``benefit_rfs`` (risk without minus with sorafenib) and, with ``intervals``, their
+    ``_low``/``_high`` (the columns of ``relapse-ml benefit --save-patient-estimates``).
     """
     from relapse_ml.scoring.warnings import warning_flags
 
@@ -148,6 +155,10 @@ def score_cohort(
                 col = np.full(len(ids), np.nan)
                 col[rows] = v[:, j]
                 out[f"relapse_reduction_{h:g}d_{name}"] = col
+    if benefit is not None:
+        from relapse_ml.scoring.benefit_score import cohort_columns
+
+        out = out.assign(**cohort_columns(benefit, cohort, L, rows, len(ids), intervals))
     elig = eligibility(cohort, L, complete_record=False).per_patient.set_index("patient_id")
     out["eligibility"] = elig["status"].reindex(ids).astype(str).to_numpy()
     out["eligibility_reasons"] = elig["reasons"].reindex(ids).to_numpy()
@@ -183,8 +194,12 @@ def _codes(flags: pd.DataFrame, elig: np.ndarray) -> np.ndarray:
 
 
 # -- one patient ------------------------------------------------------------------------------
-def score_record(model: ScoringModel, record) -> dict:
-    """The full score document of one patient (`schema.py` documents and checks it)."""
+def score_record(model: ScoringModel, record, benefit_model=None) -> dict:
+    """The full score document of one patient (`schema.py` documents and checks it).
+
+    benefit_model: a `benefit_model.BenefitModel` (``score --benefit DIR``): the change with
+    sorafenib, its interval and the benefit drivers then come from it (`benefit_score`).
+    """
     from relapse_ml import __version__
     from relapse_ml.scoring.warnings import patient_warnings, warning_flags
 
@@ -220,6 +235,7 @@ def score_record(model: ScoringModel, record) -> dict:
                 "rfs_gain": float(s[0] - c[0]),
                 "relapse_interval": None,
                 "rfs_interval": None,
+                "source": "prediction_model",
             }
             if reps is not None:
                 rc, rs = reps["control"][:, 0, :, j], reps["sorafenib"][:, 0, :, j]
@@ -262,6 +278,17 @@ def score_record(model: ScoringModel, record) -> dict:
             }
         )
 
+    from relapse_ml.scoring import benefit_score as B
+
+    drivers = drivers_section(model, cohort, X, L)
+    if benefit_model is not None:
+        estimate, more = B.export_section(benefit_model, cohort, L)
+        warnings.extend(more)
+        benefit = B.table_items(estimate)
+        if drivers.get("benefit") is not None:
+            drivers["benefit"] = None  # the benefit drivers are the export's (benefit_estimate)
+    else:
+        estimate = B.prediction_model_section(model, max(model.horizons))
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "relapse-ml.score",
@@ -273,8 +300,9 @@ def score_record(model: ScoringModel, record) -> dict:
         "model": model_summary(model),
         "risks": risks,
         "benefit": benefit,
+        "benefit_estimate": estimate,
         "interval": interval_summary(model),
-        "drivers": drivers_section(model, cohort, X, L),
+        "drivers": drivers,
         "eligibility": {
             "trial": TRIAL,
             "status": str(elig["status"]),

@@ -1,0 +1,369 @@
+"""`benefit --export-benefit DIR` and `score --benefit DIR`: the numpy evaluation of the
+reported benefit equals the run's own estimates and intervals; the score says in words
+when the estimate is the trial's average, shows drivers only for an individual one, and
+refuses a bad export with one line and exit 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from relapse_ml.benefit.config import OUTCOMES, BenefitConfig
+from relapse_ml.benefit.data import benefit_data
+from relapse_ml.benefit.export import _Files, export_benefit, reported_doc
+from relapse_ml.benefit.individual import reported_step
+from relapse_ml.benefit.learners import make_folds
+from relapse_ml.benefit.reported import Choice, Reported, fit_full
+from relapse_ml.data import read_cohort
+from relapse_ml.scoring.benefit_model import Reported as LeanReported
+from relapse_ml.scoring.benefit_model import load_benefit
+from relapse_ml.scoring.export import export_predictor
+from relapse_ml.scoring.patient import record_from_cohort
+from relapse_ml.scoring.schema import validate
+from tests._helpers_cli import run_relapse_ml
+from tests._helpers_scoring import fit_predictor, simulated_trial_dir
+
+SMALL = {
+    "learners": [
+        {"label": "constant", "kind": "constant"},
+        {"label": "risk_path", "kind": "risk"},
+        {"label": "s_fg", "kind": "s", "interactions": "key"},
+        {"label": "r_ridge", "kind": "r"},
+    ],
+    "primary": "s_fg",
+    "crossfit": {"n_folds": 3},
+    "intervals": {"n_boot": 4, "n_folds": 3},
+}
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bexport")
+    trial = simulated_trial_dir(root, n=400, seed=5)
+    cohort = read_cohort(trial)
+    cfg = BenefitConfig.model_validate(SMALL)
+    data = benefit_data(cohort, cfg)
+    folds = make_folds(data.arm, data.event, cfg.crossfit.n_folds, cfg.crossfit.seed)
+    predictor, _ = fit_predictor(cohort, "fine_gray")
+    bundle, _ = export_predictor(predictor, root / "bundle", data=trial, progress=None)
+    patient = root / "patient.json"
+    patient.write_text(json.dumps(record_from_cohort(cohort, "SIM00001", 60)))
+    return {
+        "root": root,
+        "trial": trial,
+        "cohort": cohort,
+        "cfg": cfg,
+        "data": data,
+        "folds": folds,
+        "bundle": bundle,
+        "patient": patient,
+    }
+
+
+@pytest.fixture(scope="module")
+def run(setup):
+    """The reported step of a benefit run, with its bootstrap replicates, exported."""
+    cfg, data, folds = setup["cfg"], setup["data"], setup["folds"]
+    keep: list = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rep, est, lo, hi, info = reported_step(cfg, data, folds, {}, None, lambda *a: None, keep)
+        path = export_benefit(
+            setup["root"] / "export",
+            cfg,
+            data,
+            rep,
+            keep,
+            est,
+            lo,
+            hi,
+            info={"cohort": "test", "patients": data.n},
+        )
+    return {"rep": rep, "est": est, "lo": lo, "hi": hi, "info": info, "keep": keep, "path": path}
+
+
+def test_export_reproduces_the_runs_estimate_and_interval(setup, run):
+    bm = load_benefit(run["path"])
+    X = setup["data"].X[bm.feature_columns].to_numpy(float)
+    est = bm.predict(X)
+    lo, hi = bm.interval(X)
+    assert len(bm.replicates) == run["info"]["n_ok"] == len(run["keep"]) >= 2
+    for o in OUTCOMES:
+        np.testing.assert_allclose(est[o], run["rep"].predict(setup["data"].X)[o], atol=1e-6)
+        np.testing.assert_allclose(est[o], run["est"][o], atol=1e-6)
+        np.testing.assert_allclose(lo[o], run["lo"][o], atol=1e-6)
+        np.testing.assert_allclose(hi[o], run["hi"][o], atol=1e-6)
+        assert bm.choices[o]["kind"] == run["rep"].choices[o].kind
+
+
+def test_every_learner_kind_has_an_exact_numpy_twin(setup):
+    """S (plain, shrunk), T (Fine–Gray, XGBoost), PATH, constant, R/DR (ridge, XGBoost)."""
+    cfg, data = BenefitConfig(), setup["data"]
+    folds = make_folds(data.arm, data.event, 3, 0)
+    X = data.X.to_numpy(float)
+    kinds = set()
+    for spec in cfg.learners:
+        fitted = fit_full(cfg, spec, data, folds, 0.5 if spec.shrink else None)
+        rep = Reported(
+            {o: Choice(o, "select", {"k": 1.0}, "", "individual") for o in OUTCOMES},
+            {"k": fitted},
+            None,
+        )
+        files = _Files()
+        doc = json.loads(json.dumps(reported_doc(rep, files, "r/")))
+        lean = LeanReported.from_doc(doc, files.files, list(data.X.columns), data.tau)
+        want, got = rep.predict(data.X), lean.predict(X)
+        for o in OUTCOMES:
+            np.testing.assert_allclose(got[o], want[o], atol=1e-9, err_msg=spec.display)
+        assert np.ptp(got["relapse"]) > 0 or spec.kind == "constant"
+        kinds.add(doc["learners"]["k"]["type"])
+    assert kinds == {"s", "t", "risk", "constant", "final"}
+    from relapse_ml.benefit.observational import FittedConstant  # the AIPW average
+
+    rep = Reported(
+        {o: Choice(o, "select", {"c": 1.0}, "", "constant") for o in OUTCOMES},
+        {"c": FittedConstant({"relapse": 0.07, "rfs": -0.02})},
+        None,
+    )
+    files = _Files()
+    lean = LeanReported.from_doc(reported_doc(rep, files, "c/"), files.files, [], data.tau)
+    assert lean.predict(X[:3])["rfs"].tolist() == [-0.02] * 3
+
+
+def _export_with(setup, kind: str, name: str):
+    """An export whose reported relapse choice is ``kind`` (constant or individual s_fg),
+    with two replicates refitted on resamples."""
+    cfg, data, folds = setup["cfg"], setup["data"], setup["folds"]
+    spec = cfg.learner("constant" if kind == "constant" else "s_fg")
+
+    def rep_on(d, f):
+        fitted = fit_full(cfg, spec, d, f)
+        return Reported(
+            {o: Choice(o, "select", {spec.display: 1.0}, "test reason", kind) for o in OUTCOMES},
+            {spec.display: fitted},
+            None,
+        )
+
+    from relapse_ml.benefit.data import BenefitData
+    from relapse_ml.benefit.intervals import resample_rows
+
+    rng = np.random.default_rng(1)
+    reps = []
+    for b in range(2):
+        rows = resample_rows(data.arm, rng)
+        d = BenefitData(
+            data.X.iloc[rows].reset_index(drop=True),
+            data.time[rows],
+            data.event[rows],
+            data.arm[rows],
+            data.patient_id[rows],
+            data.tau,
+        )
+        reps.append(rep_on(d, make_folds(d.arm, d.event, 3, b, groups=rows)))
+    rep = rep_on(data, folds)
+    est = rep.predict(data.X)
+    draws = {o: np.array([r.predict(data.X)[o] for r in reps]) for o in OUTCOMES}
+    lo = {o: np.minimum(np.quantile(draws[o], 0.025, axis=0), est[o]) for o in OUTCOMES}
+    hi = {o: np.maximum(np.quantile(draws[o], 0.975, axis=0), est[o]) for o in OUTCOMES}
+    return export_benefit(
+        setup["root"] / name,
+        cfg,
+        data,
+        rep,
+        reps,
+        est,
+        lo,
+        hi,
+        info={"cohort": "test", "patients": data.n},
+    ), est
+
+
+def _score(setup, export, *extra):
+    res = run_relapse_ml(
+        "score",
+        "--patient",
+        setup["patient"],
+        "--model",
+        setup["bundle"],
+        "--json",
+        *(("--benefit", export) if export else ()),
+        *extra,
+        cwd=setup["root"],
+    )
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert validate(doc) == []
+    return doc
+
+
+def test_constant_choice_says_so_in_words_and_shows_the_average(setup):
+    path, est = _export_with(setup, "constant", "export_constant")
+    doc = _score(setup, path)
+    be = doc["benefit_estimate"]
+    assert be["source"] == "benefit_export"
+    rel = be["outcomes"]["relapse"]
+    assert rel["kind"] == "constant"
+    assert rel["benefit"] == pytest.approx(est["relapse"][0], abs=1e-9)  # the average
+    average = f"{-100 * est['relapse'][0]:+.1f}".replace("-", "−")
+    assert "no evidence that this patient's benefit differs from the average" in rel["statement"]
+    assert (
+        f"the trial's average effect applied to this patient: {average} points"
+        in (rel["statement"])
+    )
+    assert rel["interval"]["low"] <= rel["benefit"] <= rel["interval"]["high"]
+    assert be["drivers"] == {"relapse": [], "rfs": []} and doc["drivers"]["benefit"] is None
+    assert doc["benefit"][0]["relapse_risk_reduction"] == rel["benefit"]
+    assert doc["benefit"][0]["source"] == "benefit_export"
+    page = setup["root"] / "constant.html"
+    text = run_relapse_ml(
+        "score",
+        "--patient",
+        setup["patient"],
+        "--model",
+        setup["bundle"],
+        "--benefit",
+        path,
+        "--html",
+        page,
+        cwd=setup["root"],
+    )
+    flat = " ".join(text.stdout.split())
+    assert "no evidence that this patient's benefit differs from the average" in flat
+    assert "Drivers of this patient's estimated benefit" not in flat
+    assert "no evidence that this patient&#x27;s benefit differs" in page.read_text()
+
+
+def test_individual_choice_shows_its_drivers(setup):
+    path, est = _export_with(setup, "individual", "export_individual")
+    doc = _score(setup, path)
+    rel = doc["benefit_estimate"]["outcomes"]["relapse"]
+    assert rel["kind"] == "individual" and "individual estimate" in rel["statement"]
+    drivers = doc["benefit_estimate"]["drivers"]["relapse"]
+    assert drivers and all(abs(d["effect"]) > 0 for d in drivers)
+    fhir = setup["root"] / "ra.json"
+    text = run_relapse_ml(
+        "score",
+        "--patient",
+        setup["patient"],
+        "--model",
+        setup["bundle"],
+        "--benefit",
+        path,
+        "--fhir-out",
+        fhir,
+        cwd=setup["root"],
+    )
+    assert "Drivers of this patient's estimated benefit" in " ".join(text.stdout.split())
+    notes = [n["text"] for n in json.loads(fhir.read_text())["note"]]
+    assert any("sorafenib benefit" in n and rel["statement"] in n for n in notes)
+
+
+def test_without_an_export_the_change_is_labelled_the_prediction_models(setup):
+    doc = _score(setup, None)
+    assert doc["benefit_estimate"]["source"] == "prediction_model"
+    assert "not a validated individual benefit" in doc["benefit_estimate"]["note"]
+    assert all(b["source"] == "prediction_model" for b in doc["benefit"])
+
+
+@pytest.mark.parametrize("case", ["missing", "bundle", "tampered", "empty"])
+def test_bad_export_gives_one_line_and_exit_2(setup, run, tmp_path, case):
+    import shutil
+
+    export = tmp_path / "x"
+    expect = {
+        "missing": "no such directory",
+        "bundle": "not a benefit export manifest",
+        "tampered": "does not match its SHA-256",
+        "empty": "not a benefit export (no manifest.json)",
+    }[case]
+    if case == "bundle":
+        export = setup["bundle"]
+    elif case == "tampered":
+        shutil.copytree(run["path"], export)
+        f = export / "reported.json"
+        f.write_text(f.read_text().replace("1", "2", 1))
+    elif case == "empty":
+        export.mkdir()
+    res = run_relapse_ml(
+        "score",
+        "--patient",
+        setup["patient"],
+        "--model",
+        setup["bundle"],
+        "--benefit",
+        export,
+        cwd=setup["root"],
+    )
+    assert res.returncode == 2 and res.stdout == ""
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and expect in lines[0], res.stderr
+
+
+def test_benefit_refuses_an_export_dir_that_is_not_one_before_any_work(setup, tmp_path):
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    res = run_relapse_ml(
+        "benefit",
+        "--data",
+        setup["trial"],
+        "--no-track",
+        "--export-benefit",
+        busy,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert res.returncode == 2 and "is not a benefit export" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert (busy / "notes.txt").read_text() == "mine" and len(list(busy.iterdir())) == 1
+
+
+def test_scoring_with_an_export_stays_lean(setup, run):
+    """The cold ``score --benefit`` path imports neither scikit-learn nor SciPy."""
+    script = (
+        "import sys; from relapse_ml.cli import app, _common;"
+        f"rc = _common.run(app, ['score', '--patient', {str(setup['patient'])!r}, '--model', "
+        f"{str(setup['bundle'])!r}, '--benefit', {str(run['path'])!r}, '--json']);"
+        "heavy = [m for m in ('sklearn', 'scipy', 'mlflow', 'shap', 'lifelines', 'pydantic')"
+        " if m in sys.modules];"
+        "print(rc, heavy, file=sys.stderr)"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=setup["root"],
+        timeout=120,
+    )
+    assert res.stderr.strip().splitlines()[-1] == "0 []", res.stderr
+
+
+def test_cohort_scores_carry_the_runs_estimates_and_intervals(setup, run):
+    import pandas as pd
+
+    out = setup["root"] / "scores.csv"
+    res = run_relapse_ml(
+        "score",
+        "--cohort",
+        setup["trial"],
+        "--model",
+        setup["bundle"],
+        "--benefit",
+        run["path"],
+        "--intervals",
+        "--out",
+        out,
+        cwd=setup["root"],
+    )
+    assert res.returncode == 0, res.stderr
+    table = pd.read_csv(out, dtype={"patient_id": str}).set_index("patient_id")
+    ids = np.asarray(setup["data"].patient_id).astype(str)
+    for o in OUTCOMES:
+        for suffix, want in (("", run["est"]), ("_low", run["lo"]), ("_high", run["hi"])):
+            got = table.loc[ids, f"benefit_{o}{suffix}"].to_numpy(float)
+            np.testing.assert_allclose(got, want[o], atol=1e-6)
