@@ -14,7 +14,7 @@ from relapse_ml.errors import ModelError, RelapseMLError
 from relapse_ml.models import MODEL_NAMES, make_model
 from relapse_ml.scoring.bundle import BundleError, load_bundle, read_verified
 from relapse_ml.scoring.export import export_predictor
-from relapse_ml.scoring.predict import numbers_from_model
+from relapse_ml.scoring.numbers import numbers_from_model
 from tests._helpers_scoring import fit_predictor, simulated_trial_dir
 
 TIMES = np.array([0.0, 30.0, 100.0, 364.5, 365.0, 500.0, 729.5, 730.0, 2000.0])
@@ -218,7 +218,7 @@ def test_bootstrap_replicates_are_refits_on_patient_resamples(bundles, trial, tm
 def test_super_landmark_bundle_adds_the_landmark_columns(trial, tmp_path):
     from relapse_ml.landmark import super_landmark_dataset
     from relapse_ml.predictor import RelapseRiskPredictor, training_ranges
-    from relapse_ml.scoring.score import model_features
+    from relapse_ml.scoring.inputs import model_features
 
     d, cohort = trial
     ld = super_landmark_dataset(

@@ -201,7 +201,7 @@ def test_bad_input_gives_one_line_and_exit_2(setup, tmp_path, case):
 
 def test_a_model_missing_from_the_registry_is_a_one_line_error(setup, monkeypatch):
     from relapse_ml.errors import RelapseMLError
-    from relapse_ml.scoring.model import load_model
+    from relapse_ml.scoring.load import load_model
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{setup['root']}/mlruns.db")
     with pytest.raises(RelapseMLError) as err:

@@ -18,7 +18,8 @@ import pytest
 from relapse_ml.data import read_cohort
 from relapse_ml.errors import RelapseMLError
 from relapse_ml.scoring import registry
-from relapse_ml.scoring.model import from_predictor, load_model
+from relapse_ml.scoring.load import load_model
+from relapse_ml.scoring.model import from_predictor
 from relapse_ml.scoring.patient import patient_from_dict, record_from_cohort
 from relapse_ml.scoring.score import score_record
 from tests._helpers_scoring import fit_predictor, simulated_trial_dir

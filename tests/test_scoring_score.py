@@ -294,7 +294,7 @@ def test_drivers_in_the_document_add_up_and_describe_the_data(bundle, base_doc):
     )
     # all groups together explain risk(patient) - risk(reference) exactly
     record = patient_from_dict(copy.deepcopy(doc), "t")
-    from relapse_ml.scoring.score import model_features
+    from relapse_ml.scoring.inputs import model_features
 
     X = model_features(bundle, record.cohort, 60.0)
     x = X.to_numpy(float)[0]
@@ -366,7 +366,7 @@ def test_declared_extra_columns_score_as_in_the_cohort():
     model = from_predictor(predictor)
     table = score_cohort(model, cohort, 60).set_index("patient_id")
     pids = [p for p in table.index[table["at_risk"]][:3]]
-    from relapse_ml.scoring.score import model_features
+    from relapse_ml.scoring.inputs import model_features
 
     full = model_features(model, cohort, 60)
     for pid in pids:

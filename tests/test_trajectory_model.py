@@ -129,7 +129,7 @@ def test_bundle_scores_one_patient_as_the_fitted_model(tmp_path):
     from relapse_ml.predictor import RelapseRiskPredictor, training_ranges
     from relapse_ml.scoring.bundle import load_bundle
     from relapse_ml.scoring.export import export_predictor
-    from relapse_ml.scoring.score import model_features
+    from relapse_ml.scoring.inputs import model_features
     from tests._helpers_scoring import simulated_trial_dir
 
     d = simulated_trial_dir(tmp_path, n=200, seed=7)

@@ -22,7 +22,8 @@ from relapse_ml.benefit.config import OUTCOMES
 from relapse_ml.errors import ModelError, RelapseMLError
 from relapse_ml.scoring.benefit_model import FORMAT, FORMAT_VERSION, load_benefit
 from relapse_ml.scoring.bundle import MANIFEST, write_bundle
-from relapse_ml.scoring.predict import _booster_json, _list, dumps, numbers_from_model
+from relapse_ml.scoring.numbers import numbers_from_model
+from relapse_ml.scoring.predict import _booster_json, _list, dumps
 
 EXPORT_TOLERANCE = 1e-6
 

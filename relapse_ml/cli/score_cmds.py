@@ -94,7 +94,7 @@ def score_cmd(
         from relapse_ml.fhir.record import record_from_bundle
 
         record = record_from_bundle(fhir, landmark_day, fhir_map)
-    from relapse_ml.scoring.model import load_model
+    from relapse_ml.scoring.load import load_model
 
     benefit_model = None
     if benefit is not None:  # the export first: a bad one is refused before the model loads

@@ -7,7 +7,8 @@ imported only where needed, so ``relapse-ml score`` with a bundle starts in abou
 """
 
 from relapse_ml.scoring.bundle import BundleError, load_bundle
-from relapse_ml.scoring.model import DEFAULT_REF, ScoringModel, from_predictor, load_model
+from relapse_ml.scoring.load import load_model
+from relapse_ml.scoring.model import DEFAULT_REF, ScoringModel, from_predictor
 from relapse_ml.scoring.patient import PatientRecord, patient_from_dict, read_patient_file
 from relapse_ml.scoring.schema import validate as validate_score_document
 from relapse_ml.scoring.score import SCHEMA_VERSION, score_cohort, score_record

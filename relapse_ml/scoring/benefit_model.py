@@ -28,12 +28,12 @@ import numpy as np
 
 from relapse_ml.errors import ModelError
 from relapse_ml.scoring.bundle import BundleError, read_verified
+from relapse_ml.scoring.numbers import numbers_from_files
 from relapse_ml.scoring.predict import (
     Standardiser,
     _array,
     _booster,
     load_xgboost,
-    numbers_from_files,
 )
 
 FORMAT = "relapse-ml-benefit"

@@ -66,7 +66,7 @@ def prediction_model_section(model, horizon: float) -> dict:
 
 def export_section(bm, cohort, L: float) -> tuple[dict, list[dict]]:
     """``(benefit_estimate, warnings)`` of one patient from a `benefit_model.BenefitModel`."""
-    from relapse_ml.scoring.score import model_features
+    from relapse_ml.scoring.inputs import model_features
 
     X = model_features(bm, cohort, L)
     x = X.to_numpy(float)
@@ -161,7 +161,7 @@ def table_items(section: dict) -> list[dict]:
 def cohort_columns(bm, cohort, L: float, rows, n: int, intervals: bool) -> dict:
     """``benefit_<outcome>`` (and with ``intervals`` ``_low``/``_high``) for ``rows`` of the
     cohort's ``n`` patients (NaN elsewhere), as in ``benefit --save-patient-estimates``."""
-    from relapse_ml.scoring.score import model_features
+    from relapse_ml.scoring.inputs import model_features
 
     x = model_features(bm, cohort, L).to_numpy(float)[rows]
     est = bm.predict(x)
@@ -178,7 +178,7 @@ def cohort_columns(bm, cohort, L: float, rows, n: int, intervals: bool) -> dict:
 
 def words(est: dict) -> tuple[str, list[str], list[str]]:
     """``(title, statements, reasons)`` of a ``benefit_estimate`` from a benefit export."""
-    from relapse_ml.scoring.score import horizon_words
+    from relapse_ml.scoring.inputs import horizon_words
 
     title = (
         f"Benefit of sorafenib by {horizon_words(est['horizon_days'])} after day "

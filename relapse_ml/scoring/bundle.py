@@ -30,7 +30,8 @@ from pathlib import Path
 
 from relapse_ml.errors import ModelError, RelapseMLError
 from relapse_ml.scoring.model import ScoringModel
-from relapse_ml.scoring.predict import TREE_TYPES, dumps, numbers_from_files
+from relapse_ml.scoring.numbers import numbers_from_files
+from relapse_ml.scoring.predict import TREE_TYPES, dumps
 from relapse_ml.utils import atomic_directory
 
 FORMAT = "relapse-ml-bundle"

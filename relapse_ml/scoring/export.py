@@ -24,7 +24,8 @@ from relapse_ml.scoring.model import (
     is_mlflow_ref,
     load_mlflow_predictor,
 )
-from relapse_ml.scoring.predict import TREE_TYPES, numbers_from_model
+from relapse_ml.scoring.numbers import numbers_from_model
+from relapse_ml.scoring.predict import TREE_TYPES
 
 EXPORT_TOLERANCE = 1e-9
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -126,27 +125,6 @@ def linear_background(model) -> dict | None:
 
 def is_mlflow_ref(ref: str) -> bool:
     return ref.startswith(("models:/", "runs:/"))
-
-
-def load_model(ref: str = DEFAULT_REF) -> ScoringModel:
-    """A bundle directory, or a registry / run reference loaded through MLflow."""
-    ref = str(ref)
-    if ref.startswith("models:/"):
-        from relapse_ml.scoring.registry import load_registered
-
-        return load_registered(ref)  # from the local bundle cache when it holds the version
-    if is_mlflow_ref(ref):
-        predictor, source = load_mlflow_predictor(ref)
-        return from_predictor(predictor, source)
-    path = Path(ref)
-    if path.is_dir():
-        from relapse_ml.scoring.bundle import load_bundle
-
-        return load_bundle(path)
-    raise RelapseMLError(
-        f"unknown model reference '{ref}': give a bundle directory (relapse-ml export), "
-        "models:/relapse-risk/latest, models:/relapse-risk/VERSION or runs:/RUN_ID/model"
-    )
 
 
 def load_mlflow_predictor(ref: str):

@@ -302,8 +302,8 @@ NUMBERS = {
 }
 
 
-def numbers_from_model(model):
-    """The lean twin of a fitted `relapse_ml.models` model (refuses unknown types)."""
+def single_numbers_from_model(model):
+    """The lean twin of a fitted single `relapse_ml.models` model (refuses other types)."""
     model_type = MODEL_TYPES.get(type(model).__name__)
     if model_type is None:
         raise ModelError(
@@ -313,9 +313,7 @@ def numbers_from_model(model):
     if not getattr(model, "is_fitted_", False):
         raise ModelError(f"the {model_type} model is not fitted; nothing to export")
     if model_type == "trajectory":
-        from relapse_ml.scoring.trajectory_numbers import TrajectoryNumbers
-
-        return TrajectoryNumbers.of(model)
+        raise ModelError("a trajectory step is not a single model (see scoring/numbers.py)")
     if model_type == "aalen_johansen":
         return AalenJohansenNumbers(model.event_times_, model.f1_, model.f2_)
     if model_type in ("cox_cs", "fine_gray"):
@@ -345,12 +343,9 @@ def numbers_from_model(model):
     )
 
 
-def numbers_from_files(model_type: str, spec: dict, files: dict[str, bytes], feature_columns):
-    """Rebuild a lean model from its JSON ``spec`` and extra ``files`` (booster JSON bytes)."""
-    if model_type == "trajectory":
-        from relapse_ml.scoring.trajectory_numbers import TrajectoryNumbers
-
-        return TrajectoryNumbers.from_files(spec, files, list(feature_columns))
+def single_numbers_from_files(model_type: str, spec: dict, files: dict[str, bytes],
+                              feature_columns):
+    """Rebuild a lean single model from its JSON ``spec`` and extra ``files`` (booster JSON bytes)."""
     if model_type not in NUMBERS:
         raise ModelError(
             f"unknown model type '{model_type}' in the bundle; "

@@ -10,7 +10,7 @@ import html
 import json
 
 from relapse_ml.scoring.benefit_score import words as benefit_words
-from relapse_ml.scoring.score import horizon_words
+from relapse_ml.scoring.inputs import horizon_words
 
 WIDTH = 80
 ARM_WORDS = {"control": "without sorafenib", "sorafenib": "with sorafenib", "observed": "risk"}

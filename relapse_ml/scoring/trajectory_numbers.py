@@ -15,6 +15,12 @@ from relapse_ml.features.trajectory import (
     history_from_columns,
     trajectory_features,
 )
+from relapse_ml.scoring.predict import (
+    TREE_TYPES,
+    single_numbers_from_files,
+    single_numbers_from_model,
+    xgboost_version,
+)
 
 
 class TrajectoryNumbers:
@@ -35,8 +41,6 @@ class TrajectoryNumbers:
         return self.inner.predict_incidence(np.column_stack(cols), times)
 
     def to_files(self):
-        from relapse_ml.scoring.predict import TREE_TYPES, xgboost_version
-
         spec, files = self.inner.to_files()
         return {
             "population": self.params.to_json(),
@@ -50,7 +54,6 @@ class TrajectoryNumbers:
     @classmethod
     def from_files(cls, spec, files, feature_columns):
         from relapse_ml.errors import ModelError
-        from relapse_ml.scoring.predict import numbers_from_files, xgboost_version
 
         want = spec.get("xgboost")
         if want and str(want).split(".")[:2] != str(xgboost_version()).split(".")[:2]:
@@ -59,14 +62,12 @@ class TrajectoryNumbers:
                 f"{xgboost_version()} (major.minor must match); re-export the model here or "
                 f"install xgboost {want}"
             )
-        inner = numbers_from_files(spec["inner_type"], spec["inner_spec"], files,
+        inner = single_numbers_from_files(spec["inner_type"], spec["inner_spec"], files,
                                    spec["inner_columns"])
         return cls(TrajectoryParams.from_json(spec["population"]), inner,
                    spec["inner_columns"], feature_columns)
 
     @classmethod
     def of(cls, model) -> TrajectoryNumbers:
-        from relapse_ml.scoring.predict import numbers_from_model
-
-        return cls(model.population_, numbers_from_model(model.model_), model.inner_columns_,
+        return cls(model.population_, single_numbers_from_model(model.model_), model.inner_columns_,
                    [str(c) for c in model.feature_names_in_])
