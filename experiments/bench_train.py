@@ -57,6 +57,7 @@ def run(n: int, variant: str, seed: int, profile: bool = False) -> dict:
     from relapse_ml.simulate import simulate_trial
     from relapse_ml.train import run_training
 
+    code = commit()  # the code this run imports (HEAD may move while it runs)
     with tempfile.TemporaryDirectory() as tmp:
         d = simulate_trial(n, seed=seed).write(Path(tmp) / "c")
         cohort = read_cohort(d)
@@ -83,7 +84,7 @@ def run(n: int, variant: str, seed: int, profile: bool = False) -> dict:
     m = result.metrics[result.metrics["model"] == result.final_model].set_index("metric")["pooled"]
     row = {"n": n, "variant": variant, "seed": seed, "total_s": round(total, 1),
            "cpu_s": round(cpu, 1), "load_avg_1min_at_start": round(load0, 1),
-           "load_avg_1min_at_end": round(load, 1), "commit": commit(),
+           "load_avg_1min_at_end": round(load, 1), "commit": code,
            "rows": result.n_rows, "final_model": result.final_model,
            "c_index": round(m["c_index"], 4), "ipa_tau": round(m["ipa_tau"], 4),
            "calibration_slope": round(m["calibration_slope"], 3),

@@ -62,3 +62,18 @@ def check_registration(model_label: str, ipa: float, oof_cif: np.ndarray, oof_ti
                 break
     return GuardResult(ipa=float(ipa), mean_oof=mean_oof, mean_final=mean_final,
                        aalen_johansen=aj, allowed_gap=allowed, reason=reason)
+
+
+def check_tuned_model(model_label: str, ipa: float, held_out: list[dict], model, X_all, tau: float,
+                      tracking) -> GuardResult:
+    """The same guard for `relapse-ml tune`'s model: its IPA on the data the search never saw
+    (hold-out, or the mean over outer folds), its incidence on those rows against their
+    Aalen–Johansen estimate, and the refitted model's in-sample mean incidence.
+
+    held_out: one ``{"time", "event", "cif_tau": {"tuned": ...}}`` per test part."""
+    time = np.concatenate([np.asarray(h["time"], float) for h in held_out])
+    event = np.concatenate([np.asarray(h["event"]) for h in held_out])
+    cif = np.concatenate([np.asarray(h["cif_tau"]["tuned"], float) for h in held_out])
+    final = model.predict_cif(X_all, [tau], cause=1)[:, 0]
+    return check_registration(model_label, ipa, cif[None, :, None], np.array([tau]), final,
+                              time, event, tau, tracking)

@@ -146,6 +146,11 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
              f"{int((ld.event == 1).sum())} relapses, {int((ld.event == 2).sum())} non-relapse deaths "
              f"within {cfg.landmark.horizon_days:g} days of the landmark; {n_features(ld.X)} features")
 
+    if given is None:  # one stratified split for every model (and splitting only once)
+        from relapse_ml.evaluation.crossval import fold_labels
+
+        given = fold_labels(ld.event, ld.patient_id, cfg.evaluation.n_splits,
+                            cfg.evaluation.n_repeats, cfg.evaluation.seed)
     rows, cvs = [], {}
     for spec in cfg.models:
         factory = partial(make_model, spec.name, **model_params(spec, cfg))

@@ -207,3 +207,21 @@ def test_cross_validation_summary_and_reproducibility():
     np.testing.assert_allclose(
         cv.oof_null_cif[0, test0][0], aalen_johansen(t[~test0], e[~test0], cv.times)
     )
+
+
+def test_fold_labels_are_the_splits_cross_validate_makes():
+    from relapse_ml.evaluation.crossval import fold_labels
+
+    x, t, e = _administrative(240, seed=5)
+    X = pd.DataFrame({"x": x})
+    groups = np.repeat(np.arange(120), 2)  # two rows per patient
+    labels = fold_labels(e, groups, n_splits=4, n_repeats=2, seed=3)
+    assert labels.shape == (2, 240) and set(np.unique(labels)) == {0, 1, 2, 3}
+    for r in range(2):  # a patient's rows share a fold
+        assert np.all(labels[r, ::2] == labels[r, 1::2])
+    kw = {"groups": groups, "tau": 600.0, "n_splits": 4, "n_repeats": 2, "seed": 3, "n_boot": 0}
+    own = cross_validate(KnownHazardModel, X, t, e, **kw)
+    given = cross_validate(KnownHazardModel, X, t, e, folds=labels, **kw)
+    np.testing.assert_array_equal(own.test_fold, labels)
+    np.testing.assert_allclose(own.oof_cif, given.oof_cif)
+    pd.testing.assert_frame_equal(own.folds, given.folds)

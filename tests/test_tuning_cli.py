@@ -156,3 +156,24 @@ def test_bad_config_is_exit_2_one_line(workdir):
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "search_space.learning_rate" in lines[0] and "below high" in lines[0]
     assert not (workdir / "optuna.db").exists()
+
+
+def test_tuned_model_failing_the_guard_is_not_registered_unless_forced(workdir):
+    from mlflow.tracking import MlflowClient
+
+    # an unreachable minimum IPA: the guard refuses whatever the search finds
+    cfg = quick_config(study={"n_trials": 1, "pruner": "none"}, tracking={"min_ipa": 0.99})
+    write_config(cfg, workdir / "tune.yaml")
+    res = run_cli("tune", "--config", "tune.yaml", "--data", "cohort", "--json", cwd=workdir)
+    assert res.returncode == 2, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["model_version"] is None and "below 0.99" in doc["registration_refused"]
+    assert doc["guard"]["ipa"] == pytest.approx(doc["validation"]["tuned"]["ipa_tau"])
+    assert res.stderr.strip().splitlines()[-1].startswith("error: not registered")
+    client = MlflowClient(f"sqlite:///{workdir / 'mlruns.db'}")
+    assert client.get_run(doc["run_id"]).data.tags["relapse_ml.registration"] == "refused"
+
+    forced = run_cli("tune", "--config", "tune.yaml", "--data", "cohort", "--force", "--json",
+                     cwd=workdir)
+    assert forced.returncode == 0, forced.stderr
+    assert json.loads(forced.stdout)["model_version"] == "1"

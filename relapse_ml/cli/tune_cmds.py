@@ -67,6 +67,9 @@ def tune_cmd(
     as_json: bool = JSON_OPT,
     no_track: bool = NO_TRACK_OPT,
     no_finalize: bool = NO_FINALIZE_OPT,
+    force: bool = typer.Option(
+        False, "--force", help="Register the tuned model even when it fails the registration "
+        "guard (hold-out IPA below tracking.min_ipa or mean incidence far from Aalen–Johansen)."),
 ) -> None:
     """Tune a model's hyper-parameters with Optuna; validate the best on data the search never saw."""
     import sys
@@ -94,6 +97,7 @@ def tune_cmd(
             track=not no_track,
             finalize=not no_finalize,
             progress=say,
+            force=force,
         )
     except KeyboardInterrupt:
         where = display_url(storage or cfg.study.storage or default_storage_url())
@@ -107,8 +111,11 @@ def tune_cmd(
         raise SystemExit(130) from None
     if as_json:
         emit_json(result.to_dict())
-        return
-    _print_summary(result)
+    else:
+        _print_summary(result)
+    from relapse_ml.cli.train_cmds import _refuse
+
+    _refuse(result)  # exit 2 with one line when the guard kept the model out of the registry
 
 
 def _print_summary(r) -> None:

@@ -80,7 +80,7 @@ def cumulative_dynamic_auc(
 
 def _weighted_auc(r_case, w_case, r_control, w_control, tied_tol: float) -> float:
     """Σ w_i w_j (1{r_i > r_j} + ½ tie) / (Σ w_i Σ w_j), in O(n log n) by sorting controls."""
-    order = np.argsort(r_control, kind="mergesort")
+    order = np.argsort(r_control)  # ties are resolved by value below: no stable sort needed
     r_sorted = r_control[order]
     cum_w = np.r_[0.0, np.cumsum(w_control[order])]
     by_risk = np.argsort(r_case)  # sorted needles: the binary searches stay in cache

@@ -109,7 +109,7 @@ def _concordances(t, e, r, tau, cause, weights, tied_tol) -> list[float]:
     cases = np.flatnonzero((e == cause) & (t <= horizon))
     competing = np.flatnonzero((e != 0) & (e != cause))
     u = np.unique(t, return_inverse=True)[1].ravel()  # time ranks, ties equal
-    order = np.argsort(r, kind="stable")
+    order = np.argsort(r)  # any order of tied risks: thresholds are found by value
     rank = np.empty(r.size, dtype=np.int64)
     rank[order] = np.arange(r.size)
     r_sorted = r[order]
@@ -178,14 +178,13 @@ def _dominance_sums(pos, rank, weight, q_pos, q_rank) -> np.ndarray:
 def _dominance_sums_sorted(pos, rank, weight, q_pos, q_rank, out) -> np.ndarray:
     out = np.zeros_like(out)
     stride = int(max(pos.max(), q_pos.max())) + 1
-    by_pos = np.argsort(pos, kind="stable")
+    by_pos = np.argsort(_small(pos, stride), kind="stable")
     pos_sorted, rank_by_pos = pos[by_pos], rank[by_pos]
     level = 0
     while (1 << level) <= int(q_rank.max()):
         block = rank_by_pos >> level
         n_blocks = int(block.max()) + 1
-        small = np.uint16 if n_blocks <= np.iinfo(np.uint16).max else np.int64
-        within = np.argsort(block.astype(small), kind="stable")  # radix sort, keeps pos order
+        within = np.argsort(_small(block, n_blocks), kind="stable")  # radix: keeps pos order
         keys = block[within] * stride + pos_sorted[within]
         cum = np.concatenate([np.zeros((1, *weight.shape[1:])),
                               np.cumsum(weight[by_pos[within]], axis=0)])
@@ -198,6 +197,11 @@ def _dominance_sums_sorted(pos, rank, weight, q_pos, q_rank, out) -> np.ndarray:
         out[q] += cum[end] - cum[starts[b]]
         level += 1
     return out
+
+
+def _small(values: np.ndarray, bound: int) -> np.ndarray:
+    """``values`` (in [0, bound)) as uint16 when they fit: numpy sorts those by radix, O(n)."""
+    return values.astype(np.uint16) if bound <= np.iinfo(np.uint16).max else values
 
 
 def _concordance_pairs(t, e, r, tau, cause, w_case, w_other, tied_tol) -> float:

@@ -80,8 +80,6 @@ def cross_validate(
         ``n_splits``/``n_repeats`` follow from it.
     extra_times: also keep all three out-of-fold incidences at these times (``oof_incidence``).
     """
-    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
-
     t, e = check_outcome(time, event, "cv")
     grid = default_eval_times(t, e, cause=cause) if times is None else check_times(times)
     tau = float(grid[-1]) if tau is None else float(tau)
@@ -93,7 +91,12 @@ def cross_validate(
         if given.ndim != 2 or given.shape[1] != n:
             raise ValueError(f"folds must be (n_repeats, {n}), got shape {given.shape}")
         n_repeats = given.shape[0]
-    seeds = np.random.SeedSequence(seed).generate_state(n_repeats)
+    if given is None:
+        # the stratified (group) splits as fold labels: the same labels as `fold_labels` gives
+        # (compute them once there and pass ``folds`` to compare several models on one split)
+        labels = fold_labels(e, groups, n_splits, n_repeats, seed)
+    else:
+        labels = given
     extra = None if extra_times is None else check_times(extra_times)
     oof_inc = None if extra is None else np.full((n_repeats, n, 3, extra.size), np.nan)
     oof = np.full((n_repeats, n, grid.size), np.nan)
@@ -102,15 +105,7 @@ def cross_validate(
     rows = []
     n_warned = 0
     for r in range(n_repeats):
-        if given is not None:
-            splits = _given_splits(given[r])
-        elif groups is None:
-            splitter = StratifiedKFold(n_splits, shuffle=True, random_state=int(seeds[r]))
-            splits = splitter.split(np.zeros(n), e)
-        else:
-            splitter = StratifiedGroupKFold(n_splits, shuffle=True, random_state=int(seeds[r]))
-            splits = splitter.split(np.zeros(n), e, np.asarray(groups))
-        for k, (train, test) in enumerate(splits):
+        for k, (train, test) in enumerate(_given_splits(labels[r])):
             model = make_model()
             if groups is not None and _takes_groups(model):
                 model = model.fit(_take(X, train), t[train], e[train],
@@ -193,6 +188,29 @@ def cross_validate(
     else:
         summary["ci_low"] = summary["ci_high"] = np.nan
     return CVResult(folds, summary, oof, oof_null, test_fold, grid, tau, pooled, oof_inc, extra)
+
+
+def fold_labels(event, groups=None, n_splits: int = 5, n_repeats: int = 1,
+                seed: int = 0) -> np.ndarray:
+    """``(n_repeats, n)`` fold label per row: stratified by event code, all rows of a patient in
+    one fold (sklearn's StratifiedGroupKFold; StratifiedKFold without ``groups``), repeat r
+    shuffled with the r-th seed drawn from ``seed`` — the splits `cross_validate` makes."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    e = np.asarray(event)
+    n = e.size
+    seeds = np.random.SeedSequence(seed).generate_state(n_repeats)
+    labels = np.full((n_repeats, n), -1)
+    for r in range(n_repeats):
+        if groups is None:
+            splitter = StratifiedKFold(n_splits, shuffle=True, random_state=int(seeds[r]))
+            splits = splitter.split(np.zeros(n), e)
+        else:
+            splitter = StratifiedGroupKFold(n_splits, shuffle=True, random_state=int(seeds[r]))
+            splits = splitter.split(np.zeros(n), e, np.asarray(groups))
+        for k, (_, test) in enumerate(splits):
+            labels[r, test] = k
+    return labels
 
 
 def _takes_groups(model) -> bool:

@@ -40,6 +40,8 @@ class TuneResult:
     tracking_uri: str | None = None
     model_version: str | None = None
     outer_studies: list[str] = field(default_factory=list)
+    guard: object = None  # registration.GuardResult of the tuned model
+    registration_refused: str | None = None  # why the tuned model was not registered
 
     def summary_metrics(self) -> dict[str, float]:
         """Flat metrics for the parent run: best value, trial counts, timing, validation."""
@@ -75,8 +77,11 @@ class TuneResult:
             "tracking_uri",
             "model_version",
             "outer_studies",
+            "registration_refused",
         )
-        return {k: getattr(self, k) for k in keys}
+        out = {k: getattr(self, k) for k in keys}
+        out["guard"] = self.guard.to_dict() if self.guard is not None else None
+        return out
 
 
 def run_tuning(
@@ -90,12 +95,14 @@ def run_tuning(
     track: bool = True,
     finalize: bool = True,
     progress=print,
+    force: bool = False,
 ) -> TuneResult:
     """Run (or resume) the study until it holds ``n_trials`` finished trials, then validate.
 
     n_trials / timeout / storage / study_name: override the config's ``study`` section.
     finalize: refit the best trial, score it and the untuned parameters on the test part,
-        and (with ``track``) log the parent run and register the model. Workers of a
+        and (with ``track``) log the parent run and register the model — only when it passes
+        the registration guard (`relapse_ml.registration`) or ``force`` is set. Workers of a
         distributed study run with ``finalize=False``; one final call finalizes.
     """
     import time
@@ -219,10 +226,18 @@ def run_tuning(
             f"study '{name}': no trial has completed yet, so there is nothing to refit; "
             "run more trials (or look at the failed trials' errors)"
         )
-    result.validation, fitted, fit_ld = _validate(cfg, parts, studies, grid, tau, progress)
+    result.validation, fitted, fit_ld, held = _validate(cfg, parts, studies, grid, tau, progress)
     result.predictor = _predictor(cfg, fitted, fit_ld, result)
+    from relapse_ml.registration import check_tuned_model
+
+    result.guard = check_tuned_model(
+        result.best["model"], float(result.validation["tuned"].get("ipa_tau", np.nan)), held,
+        fitted, fit_ld.X, float(held[0]["tau"]), cfg.tracking)
+    if not result.guard.passed:
+        progress(f"warning: {result.guard.reason}")
     if tracker is not None:
-        tracker.finalize(main, result, cohort, fit_ld, extra_studies=[st for st, _ in studies[1:]])
+        tracker.finalize(main, result, cohort, fit_ld, extra_studies=[st for st, _ in studies[1:]],
+                         force=force)
     return result
 
 
@@ -257,7 +272,8 @@ def _durations(study) -> dict[str, float | None]:
 
 
 def _validate(cfg: TuneConfig, parts, studies, grid, tau, progress):
-    """Score tuned vs untuned on the test part(s); returns (validation dict, fitted tuned model, its rows)."""
+    """Score tuned vs untuned on the test part(s); returns (validation dict, fitted tuned model,
+    its rows, the tuned model's held-out incidences for the registration guard)."""
     from relapse_ml.models import make_model
     from relapse_ml.tuning.holdout import compare_on_test
     from relapse_ml.tuning.objective import model_params
@@ -302,9 +318,9 @@ def _validate(cfg: TuneConfig, parts, studies, grid, tau, progress):
             "tuned_params": pair["tuned"][1],
             "default_params": pair["default"][1],
         }
-        return out, cmp["models"]["tuned"], train_ld
+        return out, cmp["models"]["tuned"], train_ld, [cmp["held_out"] | {"tau": cmp["tau"]}]
 
-    folds = []
+    folds, held = [], []
     for (study_name, train_ld, test_ld), (study, _) in zip(parts[1:], studies[1:], strict=True):
         best, pair = fits(study)
         progress(
@@ -312,6 +328,7 @@ def _validate(cfg: TuneConfig, parts, studies, grid, tau, progress):
             f"{len(test_ld)} outer-test rows"
         )
         cmp = compare_on_test(train_ld, test_ld, pair, grid, tau, n_boot=0, seed=seed)
+        held.append(cmp["held_out"] | {"tau": cmp["tau"]})
         folds.append(
             {
                 "study": study_name,
@@ -346,7 +363,7 @@ def _validate(cfg: TuneConfig, parts, studies, grid, tau, progress):
         "tuned_params": pair["tuned"][1],
         "default_params": pair["default"][1],
     }
-    return out, model, all_ld
+    return out, model, all_ld, held
 
 
 def _predictor(cfg: TuneConfig, model, fit_ld, result: TuneResult):

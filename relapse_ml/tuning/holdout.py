@@ -142,4 +142,7 @@ def compare_on_test(
         "n_train": len(ld_train),
         "n_test": len(ld_test),
         "tau": tau,
+        # what the registration guard reads: each model's incidence at tau on the test rows
+        "held_out": {"time": ld_test.time, "event": ld_test.event,
+                     "cif_tau": {k: c[:, int(np.argmin(np.abs(grid - tau)))] for k, c in cifs.items()}},
     }

@@ -178,7 +178,7 @@ class StudyTracker:
             run.info.run_id, status=RunStatus.to_string(status), end_time=end
         )
 
-    def finalize(self, study, result, cohort, ld_train, extra_studies=()) -> None:
+    def finalize(self, study, result, cohort, ld_train, extra_studies=(), force=False) -> None:
         """Parent run: best parameters, validation metrics, figures, trial table, the registered model.
 
         Fills ``result.run_id``, ``result.tracking_uri`` and ``result.model_version``.
@@ -222,12 +222,25 @@ class StudyTracker:
                     json.dumps(result.to_dict(), indent=1, default=str)
                 )
                 mlflow.log_artifact(str(tmp / "tuning_result.json"), artifact_path="tables")
+            register_as = self.cfg.tracking.register_as
+            guard = result.guard
+            if guard is not None:
+                from relapse_ml.tracking.store import mlflow_key
+
+                mlflow.log_metrics({mlflow_key(f"guard.{k}"): v for k, v in guard.to_dict().items()
+                                    if isinstance(v, float) and math.isfinite(v)})
+                if register_as and not guard.passed:
+                    mlflow.set_tag("relapse_ml.registration", "forced" if force else "refused")
+                    mlflow.set_tag("relapse_ml.registration_guard", guard.reason)
+                    if not force:
+                        result.registration_refused = guard.reason
+                        register_as = None
             if result.predictor is not None and self.cfg.tracking.log_model:
                 from relapse_ml.tracking.pyfunc import log_predictor
 
                 result.predictor.info["run_id"] = self.parent_id
                 info = log_predictor(
-                    result.predictor, list(ld_train.X.columns), self.cfg.tracking.register_as,
+                    result.predictor, list(ld_train.X.columns), register_as,
                     training=ld_train,
                 )
                 version = getattr(info, "registered_model_version", None)
