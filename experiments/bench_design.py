@@ -85,41 +85,57 @@ def _load():
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def bench_design(trials: int, workers: int) -> dict:
+def bench_design(trials: int, workers: int, analyses: list[str], force: bool = False) -> dict:
+    """Serial, then on ``workers`` local Dask workers; each mode is saved as soon as it is
+    measured, and a rerun skips a mode already measured with the same trials (resumable)."""
     from relapse_ml.config import load_config
     from relapse_ml.design.config import DesignConfig
     from relapse_ml.design.runner import run_design
     from relapse_ml.design.summary import read_table
 
     cfg = load_config(ROOT / "configs" / "design.yaml", DesignConfig)
-    cfg = cfg.model_copy(update={"tracking": cfg.tracking.model_copy(update={"enabled": False})})
-    tmp = Path(tempfile.mkdtemp(prefix="bench-design-"))
-    out = {"config": "configs/design.yaml", "trials_per_cell": trials,
-           "cells": len(cfg.scenarios) * len(cfg.sizes), "sizes": cfg.sizes,
-           "scenarios": [s.display for s in cfg.scenarios], "workers": workers}
-    try:
-        for mode, w in (("serial", 0), ("dask", workers)):
-            load0 = _load()
+    cfg = cfg.model_copy(update={"analyses": analyses,
+                                 "tracking": cfg.tracking.model_copy(update={"enabled": False})})
+    keep = ROOT / "experiments" / "results" / "bench_design_runs"  # results.csv of each mode
+    old = json.loads(RESULTS.read_text()).get("design", {}) if RESULTS.exists() else {}
+    head = {"config": "configs/design.yaml", "analyses": analyses, "trials_per_cell": trials,
+            "cells": len(cfg.scenarios) * len(cfg.sizes), "sizes": cfg.sizes,
+            "scenarios": [s.display for s in cfg.scenarios], "workers": workers}
+    same = all(old.get(k) == v for k, v in head.items())
+    out = {**old, **head} if same and not force else dict(head)
+    for mode, w in (("serial", 0), ("dask", workers)):
+        if mode in out:
+            print(f"{mode}: measured already ({out[mode]['wall_seconds']} s), skipped", flush=True)
+            continue
+        tmp = keep / mode
+        shutil.rmtree(tmp, ignore_errors=True)  # a cut-short run is timed again from scratch
+        load0 = _load()
+        with PeakMemory() as mem:
             start = time.perf_counter()
-            res = run_design(cfg, tmp / mode, trials=trials, workers=w, track=False)
+            res = run_design(cfg, tmp, trials=trials, workers=w, track=False)
             wall = time.perf_counter() - start
-            secs = np.array(res.run.trial_seconds)
-            out[mode] = {
-                "wall_seconds": round(wall, 1),
-                "trials": res.run.computed,
-                "failed": len(res.run.failed),
-                "trial_seconds_mean": round(float(secs.mean()), 2),
-                "trial_seconds_sd": round(float(secs.std(ddof=1)), 2) if secs.size > 1 else None,
-                "trial_seconds_by_n": _seconds_by_n(tmp / mode),
-                "wall_per_trial": round(wall / max(1, res.run.computed), 2),
-                "load_average_before": load0,
-                "load_average_after": _load(),
-            }
-        out["speedup"] = round(out["serial"]["wall_seconds"] / out["dask"]["wall_seconds"], 2)
-        a, b = read_table(tmp / "serial" / "results.csv"), read_table(tmp / "dask" / "results.csv")
-        out["identical_results"] = bool(a.equals(b))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        secs = np.array(res.run.trial_seconds)
+        out[mode] = {
+            "wall_seconds": round(wall, 1),
+            "cpu_seconds_all_processes": round(mem.cpu_seconds, 1),
+            "trials": res.run.computed,
+            "failed": len(res.run.failed),
+            "trial_seconds_mean": round(float(secs.mean()), 3),
+            "trial_seconds_sd": round(float(secs.std(ddof=1)), 3) if secs.size > 1 else None,
+            "trial_seconds_by_n": _seconds_by_n(tmp),
+            "wall_per_trial": round(wall / max(1, res.run.computed), 3),
+            "peak_memory_mb": round(mem.peak, 0),
+            "load_average_before": load0,
+            "load_average_after": _load(),
+        }
+        print(mode, json.dumps(out[mode]), flush=True)
+        _save({"design": out})
+    out["speedup"] = round(out["serial"]["wall_seconds"] / out["dask"]["wall_seconds"], 2)
+    a, b = (read_table(keep / m / "results.csv") for m in ("serial", "dask"))
+    out["identical_results"] = bool(a.equals(b))
+    if not out["identical_results"]:
+        num = [c for c in ("statistic", "p_value", "estimate") if c in a]
+        out["max_abs_difference"] = {c: float((a[c] - b[c]).abs().max()) for c in num}
     return out
 
 
@@ -145,7 +161,8 @@ def bench_simulate(sizes: list[int], workers: int, truth_draws: int) -> dict:
     from relapse_ml.design.runner import dask_client
     from relapse_ml.simulate.chunked import CHUNK_SIZE, simulate_cohort
 
-    runs = []
+    old = json.loads(RESULTS.read_text()).get("simulate", {}) if RESULTS.exists() else {}
+    runs = [r for r in old.get("runs", []) if r["n_randomized"] not in sizes]  # other sizes kept
     for n in sizes:
         tmp = Path(tempfile.mkdtemp(prefix="bench-sim-"))
         try:
@@ -164,6 +181,7 @@ def bench_simulate(sizes: list[int], workers: int, truth_draws: int) -> dict:
                 wall = time.perf_counter() - start
             size_mb = sum(p.stat().st_size for p in (tmp / "c").iterdir()) / 2**20
             runs.append({
+                "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                 "n_randomized": n,
                 "n_screened": meta["n_screened"],
                 "chunks": meta["chunks"]["count"],
@@ -179,7 +197,8 @@ def bench_simulate(sizes: list[int], workers: int, truth_draws: int) -> dict:
                 "load_average_after": _load(),
             })
             print(json.dumps(runs[-1]), flush=True)
-            _save({"simulate": {"runs": runs}})  # each size as soon as it is measured
+            runs.sort(key=lambda r: r["n_randomized"])
+            _save({"simulate": {**old, "runs": runs}})  # each size as soon as it is measured
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return {"what": "simulate_cohort(n, seed=0, fmt='parquet', truth=True) on a LocalCluster; "
@@ -195,12 +214,15 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--sim-n", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--truth-draws", type=int, default=64)
+    ap.add_argument("--analyses", nargs="+", default=["primary"],
+                    help="the analyses each trial runs (default: the cheap primary comparison)")
+    ap.add_argument("--force", action="store_true", help="measure again what is measured")
     args = ap.parse_args()
     result = {}
     result["machine"] = {"cpu_count": os.cpu_count(), "python": platform.python_version(),
                          "platform": platform.platform()}
     if args.part in ("design", "all"):
-        result["design"] = bench_design(args.trials, args.workers)
+        result["design"] = bench_design(args.trials, args.workers, args.analyses, args.force)
         print(json.dumps(result["design"], indent=1), flush=True)
     if args.part in ("simulate", "all"):
         result["simulate"] = bench_simulate(args.sim_n, args.workers, args.truth_draws)
