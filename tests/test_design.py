@@ -222,3 +222,15 @@ def test_cli_runs_a_study_and_resumes_it(tmp_path):
     info = json.loads(again.stdout)
     assert (info["skipped_finished"], info["computed"]) == (1, 1)
     assert len(read_table(tmp_path / "o" / "results.csv")) == 2 * 6
+
+
+def test_cli_prints_the_reported_benefits_accuracy(serial_run, capsys):
+    from relapse_ml.cli.design_cmds import _print_accuracy
+
+    _, res = serial_run
+    _print_accuracy(res.summary)
+    out = capsys.readouterr().out
+    assert "reported individual relapse benefit" in out and "RMSE ÷ average's" in out
+    ratio = res.summary.set_index(["scenario", "analysis"]).loc[
+        ("null", "benefit:relapse:rmse_ratio"), "mean_estimate"]
+    assert f"{ratio:.2f}" in out
