@@ -13,7 +13,9 @@ The machine may be shared: the load average before and after each part is record
 to the numbers. Results: ``experiments/results/bench_design.json`` (each part replaces
 its own entry).
 
-    nice -n 10 .venv/bin/python experiments/bench_design.py --part design --trials 200
+    nice -n 10 .venv/bin/python experiments/bench_design.py --part design --trials 200 --rounds 3
+    nice -n 10 .venv/bin/python experiments/bench_design.py --part design --trials 10 \
+        --analyses primary heterogeneity subgroups benefit_accuracy     # -> design_full
     nice -n 10 .venv/bin/python experiments/bench_design.py --part simulate --sim-n 100000 1000000
 """
 
@@ -85,42 +87,85 @@ def _load():
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def bench_design(trials: int, workers: int) -> dict:
+def bench_design(trials: int, workers: int, analyses: list[str], rounds: int = 1,
+                 entry: str = "design", force: bool = False) -> dict:
+    """``rounds`` rounds of serial and ``workers`` local Dask workers, interleaved (odd
+    rounds serial first, even rounds Dask first) so that both modes see a similar load on a
+    shared machine. Each run is saved as soon as it is measured; a rerun skips the runs
+    already measured with the same settings (resumable) and adds rounds up to ``rounds``."""
     from relapse_ml.config import load_config
     from relapse_ml.design.config import DesignConfig
-    from relapse_ml.design.runner import run_design
-    from relapse_ml.design.summary import read_table
 
     cfg = load_config(ROOT / "configs" / "design.yaml", DesignConfig)
-    cfg = cfg.model_copy(update={"tracking": cfg.tracking.model_copy(update={"enabled": False})})
-    tmp = Path(tempfile.mkdtemp(prefix="bench-design-"))
-    out = {"config": "configs/design.yaml", "trials_per_cell": trials,
-           "cells": len(cfg.scenarios) * len(cfg.sizes), "sizes": cfg.sizes,
-           "scenarios": [s.display for s in cfg.scenarios], "workers": workers}
-    try:
-        for mode, w in (("serial", 0), ("dask", workers)):
-            load0 = _load()
-            start = time.perf_counter()
-            res = run_design(cfg, tmp / mode, trials=trials, workers=w, track=False)
-            wall = time.perf_counter() - start
-            secs = np.array(res.run.trial_seconds)
-            out[mode] = {
-                "wall_seconds": round(wall, 1),
-                "trials": res.run.computed,
-                "failed": len(res.run.failed),
-                "trial_seconds_mean": round(float(secs.mean()), 2),
-                "trial_seconds_sd": round(float(secs.std(ddof=1)), 2) if secs.size > 1 else None,
-                "trial_seconds_by_n": _seconds_by_n(tmp / mode),
-                "wall_per_trial": round(wall / max(1, res.run.computed), 2),
-                "load_average_before": load0,
-                "load_average_after": _load(),
-            }
-        out["speedup"] = round(out["serial"]["wall_seconds"] / out["dask"]["wall_seconds"], 2)
-        a, b = read_table(tmp / "serial" / "results.csv"), read_table(tmp / "dask" / "results.csv")
-        out["identical_results"] = bool(a.equals(b))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    cfg = cfg.model_copy(update={"analyses": analyses,
+                                 "tracking": cfg.tracking.model_copy(update={"enabled": False})})
+    keep = ROOT / "experiments" / "results" / "bench_design_runs" / entry
+    old = json.loads(RESULTS.read_text()).get(entry, {}) if RESULTS.exists() else {}
+    head = {"config": "configs/design.yaml", "analyses": analyses, "trials_per_cell": trials,
+            "cells": len(cfg.scenarios) * len(cfg.sizes), "sizes": cfg.sizes,
+            "scenarios": [s.display for s in cfg.scenarios], "workers": workers}
+    same = all(old.get(k) == v for k, v in head.items()) and not force
+    out = {**old, **head} if same else dict(head)
+    if same and "serial" in out and "rounds" not in out:  # a one-round result of before
+        out["rounds"] = [{m: out.pop(m) for m in ("serial", "dask") if m in out}]
+    out.setdefault("rounds", [])
+    for r in range(rounds):
+        if r >= len(out["rounds"]):
+            out["rounds"].append({})
+        rnd = out["rounds"][r]
+        order = (("serial", 0), ("dask", workers))
+        for mode, w in order if r % 2 == 0 else order[::-1]:
+            if mode in rnd:
+                print(f"round {r + 1} {mode}: measured ({rnd[mode]['wall_seconds']} s)", flush=True)
+                continue
+            rnd[mode] = _measure(cfg, keep / f"round{r + 1}_{mode}", trials, w)
+            print(f"round {r + 1}", mode, json.dumps(rnd[mode]), flush=True)
+            _save({entry: out})
+        rnd["speedup"] = round(rnd["serial"]["wall_seconds"] / rnd["dask"]["wall_seconds"], 2)
+        rnd["identical_results"] = _same_results(keep, r + 1)
+    sp = [rnd["speedup"] for rnd in out["rounds"]]
+    out["speedup_per_round"] = sp
+    out["speedup_median"] = round(float(np.median(sp)), 2)
+    for k in ("serial", "dask", "speedup", "identical_results", "max_abs_difference"):
+        out.pop(k, None)
     return out
+
+
+def _measure(cfg, study: Path, trials: int, workers: int) -> dict:
+    from relapse_ml.design.runner import run_design
+
+    shutil.rmtree(study, ignore_errors=True)  # a cut-short run is timed again from scratch
+    load0 = _load()
+    with PeakMemory() as mem:
+        start = time.perf_counter()
+        res = run_design(cfg, study, trials=trials, workers=workers, track=False)
+        wall = time.perf_counter() - start
+    secs = np.array(res.run.trial_seconds)
+    return {
+        "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "wall_seconds": round(wall, 1),
+        "cpu_seconds_all_processes": round(mem.cpu_seconds, 1),
+        "trials": res.run.computed,
+        "failed": len(res.run.failed),
+        "trial_seconds_mean": round(float(secs.mean()), 3),
+        "trial_seconds_sd": round(float(secs.std(ddof=1)), 3) if secs.size > 1 else None,
+        "trial_seconds_by_n": _seconds_by_n(study),
+        "wall_per_trial": round(wall / max(1, res.run.computed), 3),
+        "peak_memory_mb": round(mem.peak, 0),
+        "load_average_before": load0,
+        "load_average_after": _load(),
+    }
+
+
+def _same_results(keep: Path, r: int):
+    """Whether the round's serial and Dask results.csv are identical (None if one is gone)."""
+    from relapse_ml.design.summary import read_table
+
+    paths = [keep / f"round{r}_{m}" / "results.csv" for m in ("serial", "dask")]
+    if not all(p.exists() for p in paths):
+        return None
+    a, b = (read_table(p) for p in paths)
+    return bool(a.equals(b))
 
 
 def _seconds_by_n(study: Path) -> dict:
@@ -145,7 +190,8 @@ def bench_simulate(sizes: list[int], workers: int, truth_draws: int) -> dict:
     from relapse_ml.design.runner import dask_client
     from relapse_ml.simulate.chunked import CHUNK_SIZE, simulate_cohort
 
-    runs = []
+    old = json.loads(RESULTS.read_text()).get("simulate", {}) if RESULTS.exists() else {}
+    runs = [r for r in old.get("runs", []) if r["n_randomized"] not in sizes]  # other sizes kept
     for n in sizes:
         tmp = Path(tempfile.mkdtemp(prefix="bench-sim-"))
         try:
@@ -164,6 +210,7 @@ def bench_simulate(sizes: list[int], workers: int, truth_draws: int) -> dict:
                 wall = time.perf_counter() - start
             size_mb = sum(p.stat().st_size for p in (tmp / "c").iterdir()) / 2**20
             runs.append({
+                "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                 "n_randomized": n,
                 "n_screened": meta["n_screened"],
                 "chunks": meta["chunks"]["count"],
@@ -179,7 +226,8 @@ def bench_simulate(sizes: list[int], workers: int, truth_draws: int) -> dict:
                 "load_average_after": _load(),
             })
             print(json.dumps(runs[-1]), flush=True)
-            _save({"simulate": {"runs": runs}})  # each size as soon as it is measured
+            runs.sort(key=lambda r: r["n_randomized"])
+            _save({"simulate": {**old, "runs": runs}})  # each size as soon as it is measured
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return {"what": "simulate_cohort(n, seed=0, fmt='parquet', truth=True) on a LocalCluster; "
@@ -195,13 +243,22 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--sim-n", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--truth-draws", type=int, default=64)
+    ap.add_argument("--analyses", nargs="+", default=["primary"],
+                    help="the analyses each trial runs (default: the cheap primary comparison)")
+    ap.add_argument("--rounds", type=int, default=1, help="interleaved serial/Dask rounds")
+    ap.add_argument("--entry", default=None,
+                    help="key in the results file (default: design, or design_full when the "
+                    "analyses are not just primary)")
+    ap.add_argument("--force", action="store_true", help="measure again what is measured")
     args = ap.parse_args()
     result = {}
     result["machine"] = {"cpu_count": os.cpu_count(), "python": platform.python_version(),
                          "platform": platform.platform()}
     if args.part in ("design", "all"):
-        result["design"] = bench_design(args.trials, args.workers)
-        print(json.dumps(result["design"], indent=1), flush=True)
+        entry = args.entry or ("design" if args.analyses == ["primary"] else "design_full")
+        result[entry] = bench_design(args.trials, args.workers, args.analyses, args.rounds,
+                                     entry, args.force)
+        print(json.dumps(result[entry], indent=1), flush=True)
     if args.part in ("simulate", "all"):
         result["simulate"] = bench_simulate(args.sim_n, args.workers, args.truth_draws)
     _save(result)

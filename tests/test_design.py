@@ -28,6 +28,7 @@ SMALL = {
     "analyses": ["primary", "heterogeneity", "subgroups", "benefit_accuracy"],
     "subgroups": ["mrd_detectable", "age_band"],
     "truth_draws": 4,
+    "accuracy": {"learners": "trial", "n_boot": 2},
     "tracking": {"enabled": False},
 }
 FAST = {**SMALL, "analyses": ["primary"], "scenarios": [{"name": "null"}]}
@@ -55,7 +56,8 @@ def test_serial_study_writes_unique_results_and_a_summary(serial_run):
     assert set(df["scenario"]) == {"null", "uniform_strong"}
     assert set(df["seed"]) == {7, 8}
     for a in ("relapse:gray", "rfs:hr", "heterogeneity:autoc", "subgroup:mrd_detectable",
-              "subgroups:any", "benefit:relapse:spearman"):
+              "subgroups:any", "benefit:relapse:rmse_ratio", "benefit:rfs:coverage",
+              "benefit:relapse:individual"):
         assert a in set(df["analysis"])
     s = read_table(out / "summary.csv")
     row = s[(s.scenario == "null") & (s.analysis == "relapse:gray")].iloc[0]
@@ -220,3 +222,15 @@ def test_cli_runs_a_study_and_resumes_it(tmp_path):
     info = json.loads(again.stdout)
     assert (info["skipped_finished"], info["computed"]) == (1, 1)
     assert len(read_table(tmp_path / "o" / "results.csv")) == 2 * 6
+
+
+def test_cli_prints_the_reported_benefits_accuracy(serial_run, capsys):
+    from relapse_ml.cli.design_cmds import _print_accuracy
+
+    _, res = serial_run
+    _print_accuracy(res.summary)
+    out = capsys.readouterr().out
+    assert "reported individual relapse benefit" in out and "RMSE ÷ average's" in out
+    ratio = res.summary.set_index(["scenario", "analysis"]).loc[
+        ("null", "benefit:relapse:rmse_ratio"), "mean_estimate"]
+    assert f"{ratio:.2f}" in out

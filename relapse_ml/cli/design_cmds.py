@@ -83,10 +83,28 @@ def design_cmd(
                       sort=False)
         print("\nrejection rate (95% CI):")
         print(table.to_string())
+    _print_accuracy(res.summary)
     print(f"\nresults: {info['results']}\nsummary: {info['summary']}")
     if info["run_id"]:
         print(f"MLflow run {info['run_id']} ({info['tracking_uri']}); "
               f"report: relapse-ml report --run {info['run_id']} --out design.html")
+
+
+ACCURACY = {"rmse_ratio": "RMSE ÷ average's", "coverage": "coverage",
+            "spearman": "Spearman", "individual": "individual reported"}
+
+
+def _print_accuracy(summary) -> None:
+    """Mean over trials of the reported relapse benefit's accuracy, per scenario and n."""
+    keys = {f"benefit:relapse:{k}": v for k, v in ACCURACY.items()}
+    s = summary[summary["analysis"].isin(keys)]
+    if not len(s):
+        return
+    table = s.assign(analysis=s["analysis"].map(keys)).pivot_table(
+        index=["scenario", "n"], columns="analysis", values="mean_estimate", aggfunc="first",
+        sort=False)
+    print("\nreported individual relapse benefit against the truth (mean over trials):")
+    print(table[[v for v in ACCURACY.values() if v in table.columns]].round(2).to_string())
 
 
 class _progress:

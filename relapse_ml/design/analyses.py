@@ -1,7 +1,8 @@
 """One simulated trial, analysed as the trial would be: `run_trial` returns its result rows.
 
 Every analysis reads only what a trial team would have (the contract tables); the truth
-is used only to score the reported individual benefit (``benefit_accuracy``). The
+is used only to score the reported individual benefit (``benefit_accuracy``,
+`design.accuracy`). The
 analysis population is the benefit package's: randomized patients alive and relapse-free
 at the landmark (day 60, the last randomization day), followed for ``horizon_days``.
 """
@@ -33,21 +34,6 @@ RESULT_COLUMNS = (
     "note",
 )
 Z95 = 1.959963984540054
-
-
-def reported_benefit(cohort, data, bcfg) -> dict[str, np.ndarray]:
-    """ADAPTER — the individual benefit the toolkit reports for each patient of ``data``:
-    ``{"relapse": ..., "rfs": ...}`` (control − sorafenib risk at the horizon).
-
-    Today: the primary learner's cross-fitted estimate (``benefit.estimation``). This is
-    the one place to switch to the benefit package's reporting function once it exists.
-    """
-    from relapse_ml.benefit.estimation import cross_fit_learners
-
-    primary = bcfg.primary_label
-    lean = bcfg.model_copy(update={"learners": [bcfg.learner(primary)]})
-    estimates, _, _ = cross_fit_learners(lean, data, progress=lambda *a: None)
-    return {o: np.asarray(v, float) for o, v in estimates[primary].benefit.items()}
 
 
 def _row(analysis, statistic=np.nan, p=np.nan, alpha=0.05, **extra) -> dict:
@@ -93,16 +79,47 @@ def primary_rows(data, cfg: DesignConfig) -> list[dict]:
 
 def heterogeneity_rows(data, bcfg, cfg: DesignConfig, seed: int) -> list[dict]:
     """The pre-specified heterogeneity test: sequential-validation AUTOC of the primary
-    learner for relapse, two-sided (`benefit.estimation.sequential_validation`)."""
+    learner for relapse, two-sided (`benefit.estimation.sequential_validation`), as
+    ``heterogeneity:autoc``; every other learner of the per-trial benefit config
+    (``benefit.learners``) the same way, as ``heterogeneity:autoc:LABEL``."""
     from relapse_ml.benefit.estimation import sequential_validation
 
     primary = bcfg.primary_label
-    seq = sequential_validation(bcfg, data, specs=[bcfg.learner(primary)], seed=seed + 1)
-    a = seq.get((primary, "relapse"), {}).get("autoc")
-    if a is None:
-        return [_row("heterogeneity:autoc", note="no sequential fold could be fitted")]
-    return [_row("heterogeneity:autoc", a["z"], a["p"], cfg.alpha, estimate=a["estimate"],
-                 ci_low=a["low"], ci_high=a["high"])]
+    specs = [bcfg.learner(primary), *[s for s in bcfg.learners if s.display != primary]]
+    seq = sequential_validation(bcfg, data, specs=specs, seed=seed + 1)
+    rows = []
+    for spec in specs:
+        name = "heterogeneity:autoc" + ("" if spec.display == primary else f":{spec.display}")
+        a = seq.get((spec.display, "relapse"), {}).get("autoc")
+        if a is None:
+            rows.append(_row(name, note="no sequential fold could be fitted"))
+            continue
+        rows.append(_row(name, a["z"], a["p"], cfg.alpha, estimate=a["estimate"],
+                         ci_low=a["low"], ci_high=a["high"]))
+    return rows
+
+
+def oracle_rows(data, bcfg, cfg: DesignConfig, truth) -> list[dict]:
+    """The AUTOC test with the TRUE benefit as the ranking (evaluation only: it reads the
+    truth): the power no learner can beat with these outcomes. The ranking owes nothing to
+    the outcomes, so it is held fixed and all patients are evaluated with the cross-fitted
+    DR scores. ``oracle:{relapse,rfs}:autoc``."""
+    from relapse_ml.benefit.data import TRUTH_COLUMNS
+    from relapse_ml.benefit.estimation import evaluation_scores
+    from relapse_ml.benefit.heterogeneity import rate_test
+    from relapse_ml.benefit.learners import make_folds
+
+    if truth is None:
+        return [_row("oracle:relapse:autoc", note="truth missing")]
+    folds = make_folds(data.arm, data.event, bcfg.crossfit.n_folds, bcfg.crossfit.seed)
+    scores, _ = evaluation_scores(bcfg, data, folds, {})
+    rows = []
+    for o, col in TRUTH_COLUMNS.items():
+        r = rate_test(truth[col].to_numpy(float), scores[o])
+        z = r["autoc"] / r["autoc_se"] if r["autoc_se"] > 0 else np.nan
+        rows.append(_row(f"oracle:{o}:autoc", z, r["autoc_p"], cfg.alpha, estimate=r["autoc"],
+                         ci_low=r["autoc_low"], ci_high=r["autoc_high"]))
+    return rows
 
 
 def subgroup_rows(cohort, data, bcfg, cfg: DesignConfig) -> list[dict]:
@@ -136,23 +153,6 @@ def subgroup_rows(cohort, data, bcfg, cfg: DesignConfig) -> list[dict]:
     return rows
 
 
-def accuracy_rows(cohort, data, bcfg, truth) -> list[dict]:
-    """How close the reported individual benefit is to the truth: Spearman, RMSE and bias
-    (`benefit.heterogeneity.truth_agreement`), per outcome. No test: ``reject`` empty."""
-    from relapse_ml.benefit.data import TRUTH_COLUMNS
-    from relapse_ml.benefit.heterogeneity import truth_agreement
-
-    if truth is None:
-        return [_row("benefit:relapse:spearman", note="truth missing")]
-    est = reported_benefit(cohort, data, bcfg)
-    rows = []
-    for outcome in ("relapse", "rfs"):
-        agree = truth_agreement(est[outcome], truth[TRUTH_COLUMNS[outcome]])
-        for name in ("spearman", "rmse", "bias"):
-            rows.append(_row(f"benefit:{outcome}:{name}", agree[name], estimate=agree[name]))
-    return rows
-
-
 def run_trial(cfg: DesignConfig, scenario: str, n: int, seed: int) -> dict:
     """`_run_trial` with the numerical libraries on one thread, so that a trial gives the
     same numbers in this process and on any worker (threaded BLAS sums in another order)."""
@@ -167,13 +167,14 @@ def _run_trial(cfg: DesignConfig, scenario: str, n: int, seed: int) -> dict:
     patients and run the configured analyses: ``{"scenario", "n", "seed", "rows", "seconds",
     "cpu_seconds"}`` with rows of `RESULT_COLUMNS`. Deterministic: the same arguments give
     the same rows in any process of the same installation."""
-    from relapse_ml.benefit.data import align_truth, benefit_data
+    from relapse_ml.benefit.data import benefit_data
+    from relapse_ml.design.accuracy import accuracy_rows, read_truth
     from relapse_ml.errors import RelapseMLError
     from relapse_ml.simulate import simulate_trial
 
     start = time.perf_counter(), time.process_time()
     spec = cfg.scenario(scenario)
-    need_truth = "benefit_accuracy" in cfg.analyses
+    need_truth = bool({"benefit_accuracy", "oracle"} & set(cfg.analyses))
     trial = simulate_trial(n=int(n), seed=int(seed), scenario=spec.name,
                            landmark_day=int(cfg.landmark_day), horizon_days=int(cfg.horizon_days),
                            truth=need_truth, truth_draws=cfg.truth_draws, effect=spec.effect)
@@ -192,9 +193,12 @@ def _run_trial(cfg: DesignConfig, scenario: str, n: int, seed: int) -> dict:
             rows += heterogeneity_rows(data, bcfg, cfg, seed)
         if "subgroups" in cfg.analyses:
             rows += subgroup_rows(cohort, data, bcfg, cfg)
-        if need_truth:
-            truth = align_truth(trial.truth, data.patient_id)
-            rows += accuracy_rows(cohort, data, bcfg, truth)
+        truth = read_truth(trial.truth, data.patient_id) if need_truth else None  # evaluation
+        if "oracle" in cfg.analyses:
+            rows += oracle_rows(data, bcfg, cfg, truth)
+        if "benefit_accuracy" in cfg.analyses:
+            for r in accuracy_rows(data, cfg.reported_config(), truth, cfg.accuracy.careful_cox):
+                rows.append(_row(r.pop("analysis"), r.pop("statistic", np.nan), **r))
     return _finish(rows, scenario, n, seed, data.n, start)
 
 

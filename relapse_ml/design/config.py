@@ -12,7 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from relapse_ml.config import _Strict
 
-ANALYSES = ("primary", "heterogeneity", "subgroups", "benefit_accuracy")
+ANALYSES = ("primary", "heterogeneity", "subgroups", "benefit_accuracy", "oracle")
 
 
 class ScenarioSpec(_Strict):
@@ -50,6 +50,22 @@ class ScenarioSpec(_Strict):
     @property
     def display(self) -> str:
         return self.label or self.name
+
+
+class AccuracyConfig(_Strict):
+    """The ``benefit_accuracy`` analysis: the reported individual benefit
+    (`benefit.individual.reported_benefit`) scored against the truth.
+
+    learners: the candidates the reported estimate chooses among — ``default``: the benefit
+    package's default learners (what ``relapse-ml benefit`` reports from); ``trial``: the
+    per-trial benefit config's (``benefit.learners``; cheap). n_boot: bootstrap replicates
+    of its intervals, each re-running the choice (0: no intervals and no coverage).
+    careful_cox: also the Spearman of a careful cross-fitted Cox S-learner (one more fit).
+    """
+
+    learners: Literal["default", "trial"] = "default"
+    n_boot: int = Field(20, ge=0, le=2000)
+    careful_cox: bool = False
 
 
 class DesignTracking(_Strict):
@@ -98,14 +114,15 @@ class DesignConfig(_Strict):
     landmark_day: float = Field(60, ge=60, le=4000)
     horizon_days: float = Field(730, gt=0, le=3590)
     incidence_day: float | None = Field(None, gt=0)  # None: horizon_days - 0.5
-    analyses: list[Literal["primary", "heterogeneity", "subgroups", "benefit_accuracy"]] = Field(
-        default_factory=lambda: list(ANALYSES)
-    )
+    analyses: list[
+        Literal["primary", "heterogeneity", "subgroups", "benefit_accuracy", "oracle"]
+    ] = Field(default_factory=lambda: list(ANALYSES[:4]))
     subgroups: list[str] | None = None  # None: the benefit package's pre-specified list
     subgroup_outcome: Literal["relapse", "rfs"] = "relapse"
     subgroup_correction: Literal["holm", "bh"] = "holm"
     truth_draws: int = Field(16, ge=2)
     benefit: dict[str, Any] = Field(default_factory=dict)
+    accuracy: AccuracyConfig = Field(default_factory=AccuracyConfig)
     tracking: DesignTracking = Field(default_factory=DesignTracking)
 
     @field_validator("sizes")
@@ -152,21 +169,35 @@ class DesignConfig(_Strict):
         if self.incidence_day is not None and self.incidence_day > self.horizon_days:
             raise ValueError("incidence_day must be <= horizon_days")
         self.benefit_config()  # a bad benefit section fails here, with its key named
+        if "benefit_accuracy" in self.analyses:
+            self.reported_config()
         return self
 
-    def benefit_config(self):
-        """The `BenefitConfig` each trial's benefit analyses use."""
+    def benefit_config(self, reported: bool = False):
+        """The `BenefitConfig` each trial's benefit analyses use; with ``reported``, that of
+        the reported estimate (``accuracy``: its learners and bootstrap replicates)."""
         from relapse_ml.benefit.config import BenefitConfig
         from relapse_ml.config import ConfigError, parse_config
 
         merged = {**_lean_benefit(), **self.benefit}
+        if merged.get("learners") == "default":  # the benefit package's default learners
+            merged.pop("learners")
         merged["landmark"] = {"landmark_day": self.landmark_day, "horizon_days": self.horizon_days}
         if self.subgroups is not None:
             merged["subgroups"] = {**merged.get("subgroups", {}), "names": self.subgroups}
+        if reported:
+            if self.accuracy.learners == "default":
+                merged.pop("learners", None)
+                merged.pop("primary", None)
+            merged["intervals"] = {**merged.get("intervals", {}), "n_boot": self.accuracy.n_boot}
         try:
             return parse_config(merged, BenefitConfig, "benefit")
         except ConfigError as err:
             raise ValueError(str(err).replace("\n", "; ")) from None
+
+    def reported_config(self):
+        """The `BenefitConfig` of the reported individual benefit (``benefit_accuracy``)."""
+        return self.benefit_config(reported=True)
 
     @property
     def tau(self) -> float:

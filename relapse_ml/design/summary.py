@@ -30,6 +30,7 @@ POWER_ANALYSES = (
     "rfs:gray",
     "heterogeneity:autoc",
     "subgroups:any",
+    "oracle:relapse:autoc",
 )
 
 
