@@ -104,8 +104,8 @@ def _print_accuracy(summary) -> None:
         index=["scenario", "n"], columns="analysis", values="mean_estimate", aggfunc="first",
         sort=False)
     print("\nreported individual relapse benefit against the truth (mean over trials):")
-    shown = table[[v for v in ACCURACY.values() if v in table.columns]]
-    print(shown.to_string(float_format=lambda v: f"{v:.2f}"))
+    table = table[[v for v in ACCURACY.values() if v in table.columns]]
+    print(table.apply(lambda c: c.map(lambda v: f"{v:.2f}" if v == v else "–")).to_string())
 
 
 class _progress:
