@@ -158,9 +158,13 @@ def render_tables() -> str:
             continue
         found = True
         s = read_table(path)
-        study_cfg = json.loads((study_dir(study) / "study.json").read_text())
-        lines.append(f"<!-- {study}: {path.relative_to(ROOT)}; config "
-                     f"{config_path(study).relative_to(ROOT)}; seed {study_cfg.get('seed')} -->")
+        study_cfg = json.loads((study_dir(study) / "study.json").read_text()).get("study", {})
+        trials = int(s["trials"].max()) if len(s) else 0
+        seed = study_cfg.get("seed")
+        lines.append(f"Study `{study}`: {path.relative_to(ROOT)} (config "
+                     f"{config_path(study).relative_to(ROOT)}, {trials} trials per cell, seeds "
+                     f"{seed}–{seed + trials - 1 if seed is not None else '?'}).")
+        lines.append("")
         if study == "individual":
             lines += accuracy_table(s)
         else:
