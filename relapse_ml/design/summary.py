@@ -126,7 +126,7 @@ def log_design_run(cfg, out: Path, summary: pd.DataFrame, figures: dict, run) ->
     import mlflow
 
     from relapse_ml.config import flatten
-    from relapse_ml.tracking.store import git_commit, resolve_tracking_uri
+    from relapse_ml.tracking.store import git_commit, mlflow_keys, resolve_tracking_uri
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     uri = resolve_tracking_uri(cfg.tracking.tracking_uri)
@@ -155,18 +155,12 @@ def log_design_run(cfg, out: Path, summary: pd.DataFrame, figures: dict, run) ->
         metrics["trials_total"] = float(run.tasks)
         if run.trial_seconds:
             metrics["mean_trial_seconds"] = float(np.mean(run.trial_seconds))
-        mlflow.log_metrics({_safe(k): v for k, v in metrics.items()})
+        mlflow.log_metrics(mlflow_keys(metrics))
         mlflow.log_artifact(str(out / "summary.csv"), artifact_path="tables")
         mlflow.log_artifact(str(out / "results.csv"), artifact_path="tables")
         for path in figures.values():
             mlflow.log_artifact(str(path), artifact_path="figures")
         return r.info.run_id, uri
-
-
-def _safe(key: str) -> str:
-    import re
-
-    return re.sub(r"[^A-Za-z0-9_\-. /]", "_", key)
 
 
 def read_table(path) -> pd.DataFrame:
