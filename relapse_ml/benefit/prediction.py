@@ -45,7 +45,9 @@ def reported_cross_fitted(rep, outcome: str) -> np.ndarray:
     """The reported estimate's cross-fitted values (weights of the choice over the
     learners' cross-fitted estimates; a shrunk S-learner's label carries ``@scale``)."""
     ch = rep.choices[outcome]
-    return sum(w * rep.estimates[lab.split("@")[0]].benefit[outcome] for lab, w in ch.weights.items())
+    return sum(
+        w * rep.estimates[lab.split("@")[0]].benefit[outcome] for lab, w in ch.weights.items()
+    )
 
 
 def path_variance_bound(time, event, arm, tau: float, outcome: str) -> dict:
