@@ -83,6 +83,7 @@ def run(setup):
             lo,
             hi,
             info={"cohort": "test", "patients": data.n},
+            interval_info=info,
         )
     return {"rep": rep, "est": est, "lo": lo, "hi": hi, "info": info, "keep": keep, "path": path}
 

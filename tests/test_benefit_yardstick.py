@@ -187,7 +187,7 @@ def test_bootstrap_re_runs_the_selection_in_every_replicate(monkeypatch):
     from relapse_ml.benefit import intervals as IV
 
     data = synthetic(n=200, seed=5, effect=0.4)
-    cfg = cfg_with(intervals={"n_boot": 4, "n_folds": 3})
+    cfg = cfg_with(intervals={"n_boot": 4, "n_folds": 3, "n_jobs": 1})  # counted in-process
     folds = make_folds(data.arm, data.event, 5, 0)
     rep = RP.selection_procedure(cfg, data, folds)
     est = rep.predict(data.X)
@@ -206,6 +206,21 @@ def test_bootstrap_re_runs_the_selection_in_every_replicate(monkeypatch):
         assert np.isfinite(lo[o]).all() and np.isfinite(hi[o]).all()
         assert (lo[o] <= est[o] + 1e-12).all() and (est[o] <= hi[o] + 1e-12).all()
         assert np.median(hi[o] - lo[o]) > 0  # the average effect's own uncertainty
+
+
+def test_bootstrap_on_worker_processes_gives_the_same_intervals():
+    from relapse_ml.benefit import intervals as IV
+
+    data = synthetic(n=160, seed=6, effect=0.4)
+    est = {o: np.full(data.n, 0.05) for o in ("relapse", "rfs")}
+    out = {}
+    for jobs in (1, 2):
+        cfg = cfg_with(intervals={"n_boot": 3, "n_folds": 3, "n_jobs": jobs})
+        out[jobs] = IV.bootstrap_reported(cfg, data, est)
+    assert out[1][2]["n_ok"] == out[2][2]["n_ok"] == 3
+    for o in ("relapse", "rfs"):
+        np.testing.assert_allclose(out[1][0][o], out[2][0][o], rtol=1e-10)
+        np.testing.assert_allclose(out[1][1][o], out[2][1][o], rtol=1e-10)
 
 
 def test_bad_learner_options_are_config_errors():

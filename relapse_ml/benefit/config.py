@@ -150,6 +150,11 @@ class IntervalConfig(_Strict):
     always added, so the replicates re-run the choice that was made.
     learners: extra learners that also get a (fixed-learner) bootstrap interval, for
     comparison; None: none.
+    n_jobs: worker processes for the replicates (joblib; 1 = in this process).
+    The results do not depend on it: each replicate's rows and seed are drawn first.
+    prediction: widen each interval by the heterogeneity the reported estimate leaves
+    unexplained (`benefit.prediction`), so that it aims at the patient's own benefit; False:
+    the interval of the estimate only.
     """
 
     n_boot: int = Field(50, ge=0, le=2000)
@@ -157,6 +162,8 @@ class IntervalConfig(_Strict):
     n_folds: int = Field(3, ge=2, le=20)
     candidates: list[str] | None = None
     learners: list[str] | None = None
+    n_jobs: int = Field(2, ge=1, le=64)
+    prediction: bool = True
 
 
 class ReportConfig(_Strict):

@@ -109,7 +109,10 @@ def learner_doc(fitted, files: _Files, prefix: str) -> dict:
 
 def _final_doc(model, files: _Files, prefix: str) -> dict:
     if hasattr(model, "steps"):  # the ridge pipeline of `learners.make_final`
-        imp, qt, sc, ridge = (step for _, step in model.steps)
+        # imputer, quantile scores (normal, or uniform then `learners.normal_scores` — the
+        # same numbers), scaler, ridge
+        steps = [step for _, step in model.steps]
+        imp, qt, sc, ridge = steps[0], steps[1], steps[-2], steps[-1]
         med = np.where(np.isnan(imp.statistics_), 0.0, imp.statistics_)
         return {
             "name": "ridge",
@@ -139,10 +142,18 @@ def reported_doc(rep, files: _Files, prefix: str) -> dict:
 
 
 # -- the export -------------------------------------------------------------------------------
-def export_benefit(out, cfg, data, rep, replicates, estimate, lower, upper, info=None) -> Path:
+def export_benefit(
+    out, cfg, data, rep, replicates, estimate, lower, upper, info=None, interval_info=None
+) -> Path:
     """Write the export of a benefit run (``rep`` and its bootstrap ``replicates``, both
     `reported.Reported`) to ``out``; check it reproduces ``estimate``/``lower``/``upper``
-    (the run's values on ``data``'s patients) before keeping it."""
+    (the run's values on ``data``'s patients) before keeping it.
+
+    interval_info: the interval step's info; when the run widened its intervals to
+    prediction intervals of each patient's own benefit (`benefit.prediction`), its
+    ``unexplained`` σ_u² per outcome is exported and a new patient's interval is widened
+    the same way."""
+    unexplained = {o: v["sigma2"] for o, v in (interval_info or {}).get("unexplained", {}).items()}
     from relapse_ml.scoring.drivers import background_summary
 
     out = check_export_dir(out)
@@ -169,6 +180,7 @@ def export_benefit(out, cfg, data, rep, replicates, estimate, lower, upper, info
         "horizon_days": float(cfg.landmark.horizon_days),
         "tau": float(data.tau),
         "level": float(cfg.intervals.level),
+        "unexplained_variance": {o: float(v) for o, v in unexplained.items()},
         "choices": choices,
         "background": _no_nan(background_summary(data.X)),
         "info": _no_nan(info or {}),

@@ -27,11 +27,30 @@ def reported_step(cfg: BenefitConfig, data, folds, cache, estimates, progress=pr
             f"  bootstrap of the whole selection ({cfg.intervals.n_boot} replicates, "
             f"{cfg.intervals.n_folds} folds each)..."
         )
-        lo, hi, info = bootstrap_reported(cfg, data, est, progress, rep.chosen_learners, keep)
+        lo, hi, info = reported_intervals(cfg, data, rep, est, progress, keep)
     else:
         nan = {o: np.full(data.n, np.nan) for o in OUTCOMES}
         lo, hi, info = nan, dict(nan), {"n_boot": 0, "n_ok": 0}
     return rep, est, lo, hi, info
+
+
+def reported_intervals(cfg: BenefitConfig, data, rep, est: dict, progress=None, keep=None):
+    """The bootstrap that re-runs the selection (`intervals.bootstrap_reported`), widened
+    to prediction intervals of each patient's own benefit by the heterogeneity the
+    reported estimate leaves unexplained (`prediction`; ``intervals.prediction``).
+    Returns ``(lower, upper, info)``."""
+    from relapse_ml.benefit.prediction import unexplained_variance, widen
+
+    lo, hi, info = bootstrap_reported(cfg, data, est, progress, rep.chosen_learners, keep)
+    if not cfg.intervals.prediction or info["n_ok"] < 2:
+        return lo, hi, info
+    parts = unexplained_variance(rep, rep.targets, data)
+    info["unexplained"] = parts
+    info["estimate_median_width"] = info.get("median_width")
+    for o in OUTCOMES:
+        lo[o], hi[o] = widen(est[o], lo[o], hi[o], parts[o]["sigma2"], cfg.intervals.level)
+    info["median_width"] = {o: float(np.median(hi[o] - lo[o])) for o in OUTCOMES}
+    return lo, hi, info
 
 
 def reported_truth_rows(est: dict, lo: dict, hi: dict, data, truth) -> list[dict]:
@@ -82,7 +101,7 @@ def reported_benefit(cohort_or_data, cfg: BenefitConfig | None = None, progress=
     folds = make_folds(data.arm, data.event, cfg.crossfit.n_folds, cfg.crossfit.seed)
     rep = selection_procedure(cfg, data, folds, progress)
     est = rep.predict(data.X)
-    lo, hi, info = bootstrap_reported(cfg, data, est, progress, rep.chosen_learners)
+    lo, hi, info = reported_intervals(cfg, data, rep, est, progress)
     frame = pd.DataFrame({"patient_id": data.patient_id})
     for o in OUTCOMES:
         frame[f"benefit_{o}"] = est[o]

@@ -50,6 +50,36 @@ def fast_candidates(cfg: BenefitConfig, chosen=()) -> list[str]:
     return [s.display for s in specs if s.display in names]
 
 
+def _replicate(inner: BenefitConfig, data, rows, seed: int, keep: bool = False):
+    """One bootstrap replicate of the whole selection procedure on ``data``'s ``rows``:
+    ``(prediction at every original patient, choice kinds, the refitted `Reported` when
+    ``keep`` else None)`` or None when it fails."""
+    import warnings
+
+    from threadpoolctl import threadpool_limits
+
+    from relapse_ml.benefit.data import BenefitData
+    from relapse_ml.benefit.reported import selection_procedure
+
+    d = BenefitData(
+        X=data.X.iloc[rows].reset_index(drop=True),
+        time=data.time[rows],
+        event=data.event[rows],
+        arm=data.arm[rows],
+        patient_id=np.asarray(data.patient_id)[rows],
+        tau=data.tau,
+    )
+    folds = make_folds(d.arm, d.event, inner.crossfit.n_folds, seed, groups=rows)
+    try:
+        with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
+            warnings.simplefilter("ignore")
+            rep = selection_procedure(inner, d, folds)
+            pred = rep.predict(data.X)
+    except ModelError:
+        return None
+    return pred, {o: rep.choices[o].kind for o in OUTCOMES}, (rep if keep else None)
+
+
 def bootstrap_reported(
     cfg: BenefitConfig, data, estimate: dict, progress=None, chosen=(), keep: list | None = None
 ):
@@ -60,14 +90,11 @@ def bootstrap_reported(
     chosen: the learners the analysis chose (always candidates in the replicates).
     keep: a list that receives each usable replicate's refitted `reported.Reported` (for
     ``--export-benefit``: a new patient's interval from the same replicates).
+    The replicates' rows and seeds are drawn before any is run, so the intervals are the
+    same whether they run in this process or on ``intervals.n_jobs`` worker processes.
     Returns ``(lower, upper, info)``; info: replicates run / usable, how often each kind of
     choice (constant, risk, individual) was made per outcome.
     """
-    import warnings
-
-    from relapse_ml.benefit.data import BenefitData
-    from relapse_ml.benefit.reported import selection_procedure
-
     ic = cfg.intervals
     n_boot = ic.n_boot
     rng = np.random.default_rng(np.random.SeedSequence([cfg.crossfit.seed, 7919]))
@@ -77,32 +104,17 @@ def bootstrap_reported(
             "report": cfg.report.model_copy(update={"candidates": fast_candidates(cfg, chosen)}),
         }
     )
+    jobs = [(resample_rows(data.arm, rng), cfg.crossfit.seed + b + 1) for b in range(n_boot)]
     draws = {o: [] for o in OUTCOMES}
     kinds = {o: {} for o in OUTCOMES}
-    for b in range(n_boot):
-        rows = resample_rows(data.arm, rng)
-        d = BenefitData(
-            X=data.X.iloc[rows].reset_index(drop=True),
-            time=data.time[rows],
-            event=data.event[rows],
-            arm=data.arm[rows],
-            patient_id=np.asarray(data.patient_id)[rows],
-            tau=data.tau,
-        )
-        folds = make_folds(d.arm, d.event, ic.n_folds, cfg.crossfit.seed + b + 1, groups=rows)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                rep = selection_procedure(inner, d, folds)
-                pred = rep.predict(data.X)
-        except ModelError:
-            continue
-        if keep is not None:
-            keep.append(rep)
-        for o in OUTCOMES:
-            draws[o].append(pred[o])
-            k = rep.choices[o].kind
-            kinds[o][k] = kinds[o].get(k, 0) + 1
+    for b, out in enumerate(_run_replicates(inner, data, jobs, ic.n_jobs, keep is not None)):
+        if out is not None:
+            pred, kind, rep = out
+            if keep is not None:
+                keep.append(rep)
+            for o in OUTCOMES:
+                draws[o].append(pred[o])
+                kinds[o][kind[o]] = kinds[o].get(kind[o], 0) + 1
         if progress and (b + 1) % max(1, n_boot // 5) == 0:
             progress(f"    bootstrap of the reported estimate: {b + 1}/{n_boot} replicates")
     n_ok = len(draws[OUTCOMES[0]])
@@ -125,6 +137,17 @@ def bootstrap_reported(
         upper[o] = np.maximum(np.quantile(arr, 1 - alpha, axis=0), estimate[o])
     info["median_width"] = {o: float(np.median(upper[o] - lower[o])) for o in OUTCOMES}
     return lower, upper, info
+
+
+def _run_replicates(inner, data, jobs, n_jobs: int, keep: bool = False):
+    """The replicates' results in order: in this process (``n_jobs`` 1, or a single
+    replicate) or on a joblib process pool (each worker on one BLAS thread)."""
+    if n_jobs == 1 or len(jobs) < 2:
+        return (_replicate(inner, data, rows, seed, keep) for rows, seed in jobs)
+    from joblib import Parallel, delayed
+
+    pool = Parallel(n_jobs=n_jobs, return_as="generator", batch_size=1)
+    return pool(delayed(_replicate)(inner, data, rows, seed, keep) for rows, seed in jobs)
 
 
 def bootstrap_intervals(

@@ -168,6 +168,7 @@ class Reported:
     fitted: dict[str, FittedBenefit]  # by learner label (those with weight > 0)
     yardstick: pd.DataFrame
     estimates: dict = field(default_factory=dict)  # cross-fitted, by learner
+    targets: dict = field(default_factory=dict)  # the yardstick's DR scores, by outcome
 
     @property
     def chosen_learners(self) -> list[str]:
@@ -218,4 +219,4 @@ def selection_procedure(cfg: BenefitConfig, data, folds, progress=None, estimate
                     fitted[key] = fit_full(cfg, spec, data, folds, scale)
             if key != lab:  # a shrunk S-learner refitted at this outcome's scale
                 ch.weights = {(key if k == lab else k): w for k, w in ch.weights.items()}
-    return Reported(choices, fitted, table, estimates)
+    return Reported(choices, fitted, table, estimates, targets)

@@ -156,6 +156,16 @@ def benefit_cmd(
                 + ", ".join(f"{k} {v}" for k, v in info["choices"][o].items())
                 + f"); median width {100 * rep['median_interval_width']:.1f} points"
             )
+            u = info.get("unexplained", {}).get(o)
+            if u:
+                print(
+                    f"      widened to cover each patient's own benefit by the spread the "
+                    f"estimate leaves unexplained: ±{196 * u['sigma2'] ** 0.5:.1f} points "
+                    f"(σ² {u['sigma2']:.4f} = max of {u['v_path']:.4f}, the most a common "
+                    f"relative effect allows, and {u['explained_best']:.4f}, found by "
+                    f"{u['best']}, minus {u['explained_reported']:.4f} explained by "
+                    "the estimate; docs/benefit.md)"
+                )
         if truth:
             r, a = m.loc[("reported", o)], m.loc[("trial_average", o)]
             print(

@@ -23,6 +23,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 
@@ -218,6 +219,7 @@ class BenefitModel:
     replicates: list[Reported]
     level: float
     background: dict
+    unexplained: dict = field(default_factory=dict)  # {outcome: σ_u²}; empty: no widening
     info: dict = field(default_factory=dict)
     source: dict = field(default_factory=dict)
     super_landmark: bool = False  # for `score.model_features`
@@ -227,7 +229,8 @@ class BenefitModel:
 
     def interval(self, X: np.ndarray, estimate: dict | None = None):
         """``(lower, upper)`` per outcome: percentiles of the replicates' predictions,
-        widened to contain ``estimate``; None without replicates."""
+        widened to contain ``estimate`` and, when the run made prediction intervals, by the
+        heterogeneity its estimate leaves unexplained (`widen`); None without replicates."""
         if len(self.replicates) < 2:
             return None
         X = np.asarray(X, dtype=float)
@@ -239,7 +242,20 @@ class BenefitModel:
             arr = np.asarray([d[o] for d in draws])
             lo[o] = np.minimum(np.quantile(arr, a, axis=0), est[o])
             hi[o] = np.maximum(np.quantile(arr, 1 - a, axis=0), est[o])
+            if o in self.unexplained:
+                lo[o], hi[o] = widen(est[o], lo[o], hi[o], self.unexplained[o], self.level)
         return lo, hi
+
+
+def widen(estimate, lower, upper, sigma2: float, level: float):
+    """Prediction interval (`relapse_ml.benefit.prediction`): each side's half-width h
+    becomes sqrt(h² + (z σ_u)²), z the normal quantile of ``level``."""
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    est = np.asarray(estimate, float)
+    extra = (z * np.sqrt(max(sigma2, 0.0))) ** 2
+    lo = est - np.sqrt((est - np.asarray(lower, float)) ** 2 + extra)
+    hi = est + np.sqrt((np.asarray(upper, float) - est) ** 2 + extra)
+    return lo, hi
 
 
 def load_benefit(directory: str | os.PathLike) -> BenefitModel:
@@ -268,6 +284,7 @@ def load_benefit(directory: str | os.PathLike) -> BenefitModel:
             replicates=reps,
             level=float(meta["level"]),
             background=meta["background"],
+            unexplained={o: float(v) for o, v in meta.get("unexplained_variance", {}).items()},
             info=meta.get("info", {}),
             source={"kind": "benefit export", "ref": str(d), "sha256": digest},
         )

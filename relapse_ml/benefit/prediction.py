@@ -1,0 +1,90 @@
+"""Per-patient intervals that aim at each patient's OWN benefit, not at the estimate's mean.
+
+The bootstrap of `intervals.bootstrap_reported` gives the uncertainty of the reported
+estimate τ̂(x) — where it would land on another trial of the same size. When the estimate
+is the trial's average (or the risk-based one), a patient's own benefit τ_i differs from
+it by heterogeneity the estimate does not explain, and an interval of the estimate alone
+covers the average, not the patient. Each interval is therefore widened to a prediction
+interval,
+
+    τ̂_i ± sqrt(h_i² + (z σ_u)²),
+
+h_i the bootstrap half-width on that side, z the normal quantile of the level, σ_u² the
+heterogeneity left unexplained by the reported estimate:
+
+    V̂     = max(V_path, max_L D_L)          total variance of the benefit across patients
+    σ_u²  = max(0, V̂ − D_reported)
+
+* D_L = τ-risk(constant) − τ-risk(L), cross-fitted (`yardstick`): an estimate of
+  MSE(average) − MSE(L) = the part of Var(τ) that learner L explains. It is a LOWER bound
+  of Var(τ): heterogeneity no learner finds (and any driven by what the data do not
+  record, e.g. the latent disease burden) is not in it.
+* V_path = τ̄² (1 − p₀) / p₀ + SE(τ̄)² (1 − p₀) / p₀: the largest variance of the absolute
+  benefit when every patient keeps the trial's relative effect (risk under sorafenib =
+  RR × risk under control, RR = p₁ / p₀, the PATH assumption) and individual risks are as
+  spread as a risk with mean p₀ can be (Var(risk) ≤ p₀(1 − p₀)); τ̄ = p₀ − p₁ the trial's
+  Aalen–Johansen average, τ̄² + SE² its expected square given the estimate. An upper bound
+  under that assumption; an effect that changes sign across patients (harm in a
+  subgroup) is outside it and counts only through D_L.
+
+The assumption is stated in ``docs/benefit.md``: without it nothing in data of one outcome
+per patient identifies how much patients with the same recorded features differ.
+Modelling code only: no simulation truth is read here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from relapse_ml.benefit.config import OUTCOMES
+from relapse_ml.benefit.yardstick import tau_risk_losses
+from relapse_ml.scoring.benefit_model import widen  # noqa: F401 (one implementation, numpy-only)
+
+
+def reported_cross_fitted(rep, outcome: str) -> np.ndarray:
+    """The reported estimate's cross-fitted values (weights of the choice over the
+    learners' cross-fitted estimates; a shrunk S-learner's label carries ``@scale``)."""
+    ch = rep.choices[outcome]
+    return sum(
+        w * rep.estimates[lab.split("@")[0]].benefit[outcome] for lab, w in ch.weights.items()
+    )
+
+
+def path_variance_bound(time, event, arm, tau: float, outcome: str) -> dict:
+    """V_path (module docstring) from the trial's Aalen–Johansen risks by arm."""
+    from relapse_ml.benefit.subgroups import Z95, incidence_by_arm, outcome_for
+
+    aj = incidence_by_arm(time, outcome_for(event, outcome), arm, tau)
+    p0, diff = float(aj["inc_control"]), float(aj["diff"])
+    se = (float(aj["diff_high"]) - diff) / Z95
+    p0 = min(max(p0, 1e-3), 1 - 1e-3)
+    return {"v_path": (diff**2 + se**2) * (1 - p0) / p0, "p0": p0, "average": diff, "se": se}
+
+
+def unexplained_variance(rep, targets: dict, data) -> dict[str, dict]:
+    """σ_u² per outcome and its parts (module docstring).
+
+    rep: a `reported.Reported` with the cross-fitted ``estimates`` (the constant learner
+    among them); targets: the yardstick's DR scores ``{outcome: {"phi": ...}}``.
+    """
+    from relapse_ml.benefit.reported import CONSTANT
+
+    out = {}
+    const = next(lab for lab, e in rep.estimates.items() if e.kind == CONSTANT.kind)
+    for o in OUTCOMES:
+        phi = targets[o]["phi"]
+        risk = {lab: tau_risk_losses(e.benefit[o], phi).mean() for lab, e in rep.estimates.items()}
+        explained = {lab: risk[const] - r for lab, r in risk.items()}
+        d_rep = risk[const] - tau_risk_losses(reported_cross_fitted(rep, o), phi).mean()
+        bound = path_variance_bound(data.time, data.event, data.arm, data.tau, o)
+        best = max(explained, key=explained.get)
+        v_total = max(bound["v_path"], explained[best])
+        out[o] = {
+            "sigma2": float(max(0.0, v_total - d_rep)),
+            "v_total": float(v_total),
+            "v_path": float(bound["v_path"]),
+            "explained_best": float(explained[best]),
+            "best": best,
+            "explained_reported": float(d_rep),
+        }
+    return out
