@@ -10,23 +10,52 @@ import pandas as pd
 
 from relapse_ml.data import contract as C
 from relapse_ml.errors import RelapseMLError
-from relapse_ml.simulate.disease import Kinetics, State, drug_sensitivity, start_drug, step
+from relapse_ml.simulate.disease import (
+    Kinetics,
+    State,
+    drug_sensitivity,
+    node_day,
+    start_drug,
+    step,
+)
 from relapse_ml.simulate.observe import Course, build_events, build_measurements, interpolate_nodes
 from relapse_ml.simulate.params import PRE_STEPS, STEP_DAYS, GeneratorParams
 from relapse_ml.simulate.population import Candidates, draw_candidates, population_parameters
 from relapse_ml.simulate.result import SimulatedTrial
 from relapse_ml.simulate.scenarios import DEFAULT_SCENARIO, SCENARIOS, get_scenario, with_effect
-from relapse_ml.simulate.truth import TRUTH_COLUMNS, landmark_truth
+from relapse_ml.simulate.truth import (
+    TRUTH_AT_COLUMNS,
+    TRUTH_COLUMNS,
+    landmark_truth,
+    truth_at_landmark,
+)
 
 LAST_RANDOMIZATION_DAY = 60
 MAX_DAY = 3650  # landmark + horizon must stay inside ten years
 # seed-sequence keys of the independent random streams (candidate batches use 0, 1, 2, ...)
 _STREAM_ARMS, _STREAM_MEASURE, _STREAM_EVENTS, _STREAM_TRUTH = 10_001, 10_002, 10_004, 10_003
 _STREAM_DRIFT = 10_005  # growth-drift noise: (key, batch) before randomization, (key,) after
+_STREAM_TRUTH_AT = 10_006  # truth at later landmarks: (key, landmark day)
 
 
 def _stream(seed: int, *key: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
+
+
+def _check_truth_landmarks(truth_landmarks, horizon_days) -> list[float]:
+    try:
+        days = sorted({float(d) for d in truth_landmarks})
+    except (TypeError, ValueError):
+        raise RelapseMLError(
+            f"truth_landmarks must be a list of days, got {truth_landmarks!r}"
+        ) from None
+    for d in days:
+        if not math.isfinite(d) or d < LAST_RANDOMIZATION_DAY or d + horizon_days > MAX_DAY:
+            raise RelapseMLError(
+                f"every truth landmark must be a day >= {LAST_RANDOMIZATION_DAY} (the last "
+                f"randomization day) with landmark + horizon_days <= {MAX_DAY}, got {d:g}"
+            )
+    return days
 
 
 def _check_args(n, seed, scenario, landmark_day, horizon_days, truth_draws) -> None:
@@ -75,14 +104,29 @@ def _concat(parts):
 
 
 def _run(
-    kin: Kinetics, st: State, k_from: int, k_to: int, scen, P, rng: np.random.Generator
+    kin: Kinetics,
+    st: State,
+    k_from: int,
+    k_to: int,
+    scen,
+    P,
+    rng: np.random.Generator,
+    snapshots: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sample the course from node ``k_from`` to ``k_to``; burden and chimerism at every node.
 
     ``rng`` draws the growth-drift noise, one standard normal per patient and step.
+    ``snapshots`` (landmark day -> list) collects, for each landmark L, the state of the
+    patients still event-free at the last node at or before L: ``(rows, state, node)``
+    per node (a copy of those rows only, so memory grows with the landmarks asked for).
     """
     xs, rhos = [st.x.astype(np.float32)], [st.lrho.astype(np.float32)]
     for k in range(k_from, k_to):
+        for day, parts in (snapshots or {}).items():
+            here = (node_day(kin.rand_day, k) <= day) & (day < node_day(kin.rand_day, k + 1))
+            rows = np.flatnonzero(here & np.isnan(st.t_relapse) & np.isnan(st.t_nrm))
+            if rows.size:
+                parts.append((rows, st.take(rows), k))
         step(kin, st, k, scen, P, sample=True, z=rng.standard_normal(len(st)))
         xs.append(st.x.astype(np.float32))
         rhos.append(st.lrho.astype(np.float32))
@@ -176,6 +220,7 @@ def simulate_trial(
     truth: bool = True,
     truth_draws: int = 64,
     effect: dict | None = None,
+    truth_landmarks=(),
 ) -> SimulatedTrial:
     """Simulate the NCT04674345 trial: ``n`` randomized patients in the data contract, with truth.
 
@@ -197,8 +242,16 @@ def simulate_trial(
     The same seed gives the same candidates, arm assignment and control-arm data in every
     scenario. ``effect`` changes the scenario's drug-effect parameters (fields of
     `scenarios.Scenario`, e.g. ``{"growth_cut": 0.3}``) for design studies.
+
+    ``truth_landmarks`` (days >= 60, e.g. ``[60, 90, 180, 365]``) adds the truth at later
+    visits, in ``truth_at_landmarks`` (one row per landmark and patient randomized and
+    alive and relapse-free at it): the risk of relapse (and of relapse or death) in
+    (L, L + horizon_days] given the latent state at L (the last 14-day grid node at or
+    before L), the arm actually received with its drug course so far, and being alive
+    and relapse-free at L (`truth.truth_at_landmark`; ``truth_draws`` paths at most).
     """
     _check_args(n, seed, scenario, landmark_day, horizon_days, truth_draws)
+    later = _check_truth_landmarks(truth_landmarks, horizon_days) if truth else []
     scen = with_effect(get_scenario(scenario), effect)
     P = GeneratorParams()
     c, reason, x1, rho1 = _screen_until(int(n), int(seed), scen, P)
@@ -213,7 +266,10 @@ def simulate_trial(
     start_drug(st, kin, arm_sor, P)
     end = c.followup_end[rand_idx]
     k_last = PRE_STEPS + int(math.ceil((end.max() - kin.rand_day.min()) / STEP_DAYS)) + 1
-    x2, rho2 = _run(kin, st, PRE_STEPS, k_last, scen, P, _stream(seed, _STREAM_DRIFT))
+    snapshots = {day: [] for day in later}
+    x2, rho2 = _run(
+        kin, st, PRE_STEPS, k_last, scen, P, _stream(seed, _STREAM_DRIFT), snapshots
+    )
 
     course = _course(
         c, reason, rand_idx, arm_sor, st, x1, rho1, x2, rho2, P, scen, screen_failures
@@ -237,6 +293,9 @@ def simulate_trial(
         truth_draws if truth else 0,
         _stream(seed, _STREAM_TRUTH),
     )
+    at_landmarks = _truth_at_landmarks_table(
+        ids, course, kin, snapshots, scen, P, horizon_days, truth_draws, seed
+    )
     meta = _meta(
         n,
         seed,
@@ -250,7 +309,8 @@ def simulate_trial(
         reason,
         screen_failures,
     )
-    return SimulatedTrial(patients, measurements, events, truth_df, meta)
+    meta["truth"]["landmarks"] = later
+    return SimulatedTrial(patients, measurements, events, truth_df, meta, at_landmarks)
 
 
 def _course(
@@ -366,6 +426,43 @@ def _truth_table(
     df["burden_randomization"] = np.where(course.is_rand, np.round(x_r.astype(float), 4), np.nan)
     df["screen_reason"] = np.where(course.is_rand, "randomized", reason[course.take_idx])
     return df
+
+
+def _truth_at_landmarks_table(
+    ids, course, kin, snapshots, scen, P, horizon, draws, seed
+) -> pd.DataFrame:
+    """Long table of the truth at each later landmark (see `simulate_trial`)."""
+    cols = ["patient_id", "landmark_day", "arm", *TRUTH_AT_COLUMNS, "burden_landmark"]
+    out = []
+    pid = np.flatnonzero(course.is_rand)  # output row of each randomized patient, by position
+    pid = pid[np.argsort(course.rand_pos[pid])]
+    for day in list(snapshots):
+        parts = snapshots.pop(day)  # each landmark's copy is freed once its truth is known
+        if not parts:
+            continue
+        rows = np.concatenate([p[0] for p in parts])
+        state = _concat([p[1] for p in parts])
+        node = np.concatenate([np.full(len(p[0]), p[2]) for p in parts])
+        out_rows = pid[rows]
+        keep = ~(course.t_relapse[out_rows] <= day) & ~(course.t_death[out_rows] <= day)
+        rows, node, out_rows = rows[keep], node[keep], out_rows[keep]
+        state = state.take(np.flatnonzero(keep))
+        res = truth_at_landmark(
+            kin.take(rows), state, node, scen, P, day, float(horizon), int(draws),
+            _stream(seed, _STREAM_TRUTH_AT, int(round(day))),
+        )
+        df = pd.DataFrame({"patient_id": ids[out_rows], "landmark_day": day,
+                           "arm": np.where(course.on_sorafenib[out_rows], "sorafenib", "control")})
+        for name in TRUTH_AT_COLUMNS:
+            df[name] = res[name]
+        x_l = interpolate_nodes(
+            course.x_nodes[out_rows], course.rand_day[out_rows], np.full((len(out_rows), 1), day)
+        )[:, 0]
+        df["burden_landmark"] = np.round(x_l.astype(float), 4)
+        out.append(df.sort_values("patient_id"))
+    if not out:
+        return pd.DataFrame({c: [] for c in cols})
+    return pd.concat(out, ignore_index=True)[cols]
 
 
 def _meta(
