@@ -51,6 +51,14 @@ HORIZON = 730
 TAU = HORIZON - 0.5
 LANDMARKS = (60, 90, 120, 180, 270, 365)
 MODELS = ("day60_default", "super_default", "careful_cox", "oracle")
+# candidate defaults: one model fitted directly (no CV) on the stacked landmarks 60-365 with
+# the default config's parameters; ``traj_*`` inside the trajectory step
+VARIANTS = ("super_xgb", "super_cox", "super_traj_xgb", "super_traj_cox", "super_traj_default")
+# pipelines (run_training): name -> (super_landmark, with the trajectory step's XGBoost added)
+PIPELINES = {"day60_default": (False, False), "super_default": (True, False),
+             "super_traj_default": (True, True)}
+TRAJ_XGB = {"name": "trajectory", "label": "xgb_cs_trajectory",
+            "params": {"model": "xgb_cs", "model_params": None}}
 
 
 def simulate(n: int, seed: int, truth_draws: int, landmarks=()):
@@ -60,17 +68,27 @@ def simulate(n: int, seed: int, truth_draws: int, landmarks=()):
                           truth_draws=truth_draws, truth_landmarks=landmarks)
 
 
-def pipeline_config(super_landmark: bool):
+def pipeline_config(super_landmark: bool, n_boot: int | None = None, traj: bool = False):
+    """The default config with the super-landmark switch set; ``n_boot`` bootstrap
+    replicates of the CV metrics' intervals (None: the default's; they do not change the
+    choice of the final model, which reads the pooled IPA); ``traj`` adds the trajectory
+    step around the default XGBoost (same parameters) unless the default has it."""
     from relapse_ml.config import TrainConfig, default
 
     data = default()
     data.pop("data", None)
     data["landmark"]["super_landmark"] = bool(super_landmark)
+    if traj and not any(m["name"] == "trajectory" for m in data["models"]):
+        xgb = next(m for m in data["models"] if m["name"] == "xgb_cs")
+        spec = {**TRAJ_XGB, "params": {"model": "xgb_cs", "model_params": xgb.get("params")}}
+        data["models"] = [*data["models"], spec]
     data["landmark"]["landmark_day"] = 60
+    if n_boot is not None:
+        data["evaluation"]["n_boot"] = int(n_boot)
     return TrainConfig.model_validate(data)
 
 
-def train_pipeline(cohort, super_landmark: bool):
+def train_pipeline(cohort, super_landmark: bool, n_boot: int | None = None, traj: bool = False):
     """``run_training`` (no tracking) and its cost: total, cross-validation, final fit."""
     from relapse_ml.train import run_training
 
@@ -82,7 +100,7 @@ def train_pipeline(cohort, super_landmark: bool):
     t0, c0 = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = run_training(pipeline_config(super_landmark), cohort, track=False,
+        result = run_training(pipeline_config(super_landmark, n_boot, traj), cohort, track=False,
                               progress=progress)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     cv_end = [s for s in stamps if "C-index" in s[2]]
@@ -91,6 +109,7 @@ def train_pipeline(cohort, super_landmark: bool):
     cost = {"train_wall_s": round(wall, 1), "train_cpu_s": round(cpu, 1),
             "cv_wall_s": round(cv_wall, 1), "cv_cpu_s": round(cv_cpu, 1),
             "final_model": result.final_model, "rows": int(result.n_rows),
+            "n_boot": int(pipeline_config(super_landmark, n_boot, traj).evaluation.n_boot),
             "load_avg_1min": round(os.getloadavg()[0], 2)}
     return result.predictor, cost
 
@@ -109,13 +128,45 @@ def predict_pipeline(predictor, cohort, L: float, patient_id) -> np.ndarray:
         return predictor.model.predict_cif(X.reset_index(drop=True), [TAU], cause=1)[:, 0]
 
 
+def fit_variant(name: str, stacked):
+    """A candidate default fitted on the stacked landmark rows (patients as groups)."""
+    from relapse_ml.config import default
+    from relapse_ml.models import make_model
+
+    inner = "xgb_cs" if name.endswith("xgb") else "cox_cs"
+    params = next((m.get("params") or {}) for m in default()["models"] if m["name"] == inner)
+    if "_traj_" in name:
+        est = make_model("trajectory", model=inner, model_params=params)
+    else:
+        est = make_model(inner, **params)
+    t0 = time.process_time()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(stacked.X, stacked.time, stacked.event, groups=stacked.patient_id)
+    return est, time.process_time() - t0
+
+
+def predict_variant(est, columns, cohort, L: float, patient_id) -> np.ndarray:
+    from relapse_ml.features import DEFAULT_FEATURES, build_features
+    from relapse_ml.landmark import add_landmark_columns
+
+    X = build_features(cohort, float(L), [*DEFAULT_FEATURES, "marker_history"])
+    X = add_landmark_columns(X.reindex(patient_id), float(L)).reindex(columns=columns)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return est.predict_cif(X.astype(float).reset_index(drop=True), [TAU], cause=1)[:, 0]
+
+
 def careful_cox(tr, te) -> np.ndarray:
     from relapse_ml.models import make_model
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        est = make_model("cox_cs").fit(careful_features(tr.X), tr.time, tr.event)
-        return est.predict_cif(careful_features(te.X), [TAU], cause=1)[:, 0]
+        Xtr = careful_features(tr.X)
+        est = make_model("cox_cs").fit(Xtr, tr.time, tr.event)
+        # a level absent from one trial's training columns is a 0 there (reference coding)
+        Xte = careful_features(te.X).reindex(columns=Xtr.columns, fill_value=0.0)
+        return est.predict_cif(Xte, [TAU], cause=1)[:, 0]
 
 
 def metrics(tr, te, risk: np.ndarray, truth: np.ndarray) -> dict:
@@ -144,15 +195,17 @@ def _append(out: Path, row: dict) -> None:
         fh.write(json.dumps(row) + "\n")
 
 
-def run(seeds, landmarks, n_train, n_test, draws, out: Path) -> list[dict]:
+def run(seeds, landmarks, n_train, n_test, draws, out: Path, n_boot: int,
+        variants=()) -> list[dict]:
     from relapse_ml.features import DEFAULT_FEATURES
-    from relapse_ml.landmark import landmark_dataset
+    from relapse_ml.landmark import LANDMARK_COLUMNS, landmark_dataset, super_landmark_dataset
 
     rows = _load(out)
-    done = {(r["kind"], r["seed"], r.get("landmark"), r.get("model")) for r in rows
-            if r["n_train"] == n_train}
+    done = {(r["kind"], r["seed"], r.get("landmark"), r.get("model"), r.get("n_boot"))
+            for r in rows if r["n_train"] == n_train}
     for s in seeds:
-        todo = [(L, m) for L in landmarks for m in MODELS if ("eval", s, L, m) not in done]
+        todo = [(L, m) for L in landmarks for m in (*MODELS, *variants)
+                if ("eval", s, L, m, None) not in done]
         if not todo:
             continue
         t0 = time.time()
@@ -161,15 +214,30 @@ def run(seeds, landmarks, n_train, n_test, draws, out: Path) -> list[dict]:
         tr_c, te_c = sim_tr.to_cohort(), sim_te.to_cohort()
         print(f"seed {s}: simulated in {time.time() - t0:.0f}s", flush=True)
         predictors = {}
-        for name, sup in (("day60_default", False), ("super_default", True)):
+        for name, (sup, traj) in PIPELINES.items():
             if not any(m == name for _, m in todo):
                 continue
-            predictors[name], cost = train_pipeline(tr_c, sup)
-            if ("train", s, None, name) not in done:
+            predictors[name], cost = train_pipeline(tr_c, sup, n_boot, traj)
+            if ("train", s, None, name, n_boot) not in done:
                 row = {"kind": "train", "seed": s, "model": name, "n_train": n_train, **cost}
                 _append(out, row)
                 rows.append(row)
             print(f"  {name}: trained {cost}", flush=True)
+        fitted = {}
+        todo_variants = sorted({m for _, m in todo if m in variants and m not in PIPELINES})
+        if todo_variants:
+            stacked = super_landmark_dataset(tr_c, LANDMARKS, HORIZON,
+                                             features=[*DEFAULT_FEATURES, "marker_history"])
+            for name in todo_variants:
+                est, cpu = fit_variant(name, stacked)
+                fitted[name] = (est, list(stacked.X.columns))
+                row = {"kind": "fit", "seed": s, "model": name, "n_train": n_train,
+                       "fit_cpu_s": round(cpu, 1), "rows": len(stacked),
+                       "load_avg_1min": round(os.getloadavg()[0], 2)}
+                _append(out, row)
+                rows.append(row)
+                print(f"  {name}: fitted in {cpu:.0f} CPU s", flush=True)
+            assert all(c in stacked.X.columns for c in LANDMARK_COLUMNS)
         truth = sim_te.truth_at_landmarks.set_index(["landmark_day", "patient_id"])["risk"]
         for L in landmarks:
             models = [m for (LL, m) in todo if LL == L]
@@ -185,6 +253,8 @@ def run(seeds, landmarks, n_train, n_test, draws, out: Path) -> list[dict]:
                     risk = t_l
                 elif m == "careful_cox":
                     risk = careful_cox(tr, te)
+                elif m in fitted:
+                    risk = predict_variant(*fitted[m], te_c, L, te.patient_id)
                 else:
                     risk = predict_pipeline(predictors[m], te_c, L, te.patient_id)
                 row = {"kind": "eval", "seed": s, "landmark": L, "model": m, "n_train": n_train,
@@ -216,7 +286,7 @@ def render(rows: list[dict]) -> str:
              "| L | model | C-index | IPA | slope vs truth | mean pred − true | RMSE vs truth | seeds |",
              "|---|---|---|---|---|---|---|---|"]
     for L, g in ev.groupby("landmark"):
-        for m in MODELS:
+        for m in (*MODELS, *VARIANTS):
             s = g[g["model"] == m]
             if s.empty:
                 continue
@@ -225,8 +295,9 @@ def render(rows: list[dict]) -> str:
                          f"{_ms(s.rmse_truth, '.3f')} | {len(s)} |")
     lines += ["", "Paired C differences (mean ± SD over seeds):", ""]
     piv = ev.pivot_table(index=["landmark", "seed"], columns="model", values="c_index")
-    for a, b in (("super_default", "careful_cox"), ("super_default", "day60_default"),
-                 ("day60_default", "careful_cox")):
+    pairs = [("super_default", "careful_cox"), ("super_default", "day60_default"),
+             ("day60_default", "careful_cox")] + [(v, "careful_cox") for v in VARIANTS]
+    for a, b in pairs:
         if a in piv and b in piv:
             d = (piv[a] - piv[b]).groupby(level=0)
             parts = [f"day {L:g}: {v.mean():+.3f} ± {v.std(ddof=1):.3f}" for L, v in d]
@@ -236,8 +307,8 @@ def render(rows: list[dict]) -> str:
                   "bootstrap intervals, i.e. evaluation; the rest is data preparation and the final fit):",
                   "", "| pipeline | rows | final model | wall s | CPU s | of which CV CPU s | load avg | seeds |",
                   "|---|---|---|---|---|---|---|---|"]
-        for m, g in trn.groupby("model"):
-            lines.append(f"| {m} | {int(g.rows.mean())} | {', '.join(sorted(set(g.final_model)))} | "
+        for (m, nb), g in trn.groupby(["model", "n_boot"]):
+            lines.append(f"| {m} (n_boot {nb}) | {int(g.rows.mean())} | {', '.join(sorted(set(g.final_model)))} | "
                          f"{_ms(g.train_wall_s, '.0f')} | {_ms(g.train_cpu_s, '.0f')} | "
                          f"{_ms(g.cv_cpu_s, '.0f')} | {g.load_avg_1min.mean():.1f} | {len(g)} |")
     return "\n".join(lines) + "\n"
@@ -250,10 +321,15 @@ def main(argv=None) -> int:
     ap.add_argument("--n-train", type=int, default=2500)
     ap.add_argument("--n-test", type=int, default=1500)
     ap.add_argument("--truth-draws", type=int, default=32)
+    ap.add_argument("--n-boot", type=int, default=0,
+                    help="bootstrap replicates of the pipelines' CV intervals (default config: 200)")
+    ap.add_argument("--variants", nargs="*", default=[], choices=VARIANTS,
+                    help="candidate defaults fitted directly on the stacked landmarks")
     ap.add_argument("--out", type=Path, default=RESULTS)
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
-    rows = run(a.seeds, a.landmarks, a.n_train, a.n_test, a.truth_draws, a.out / f"{STEM}.jsonl")
+    rows = run(a.seeds, a.landmarks, a.n_train, a.n_test, a.truth_draws, a.out / f"{STEM}.jsonl", a.n_boot,
+               a.variants)
     (a.out / f"{STEM}.md").write_text(render(rows))
     print(render(rows))
     return 0
