@@ -75,3 +75,24 @@ def test_stacked_rows_up_to_a_landmark_ignore_data_after_it(fitted):
         pd.testing.assert_frame_equal(xa, xb, check_exact=True)
     later = changed.select(changed.landmark_day == 180.0)
     assert (later.X["mrd_mfc_latest"] == 30.0).all()  # the later rows do see it
+
+
+def test_a_super_landmark_model_scores_every_visit_without_an_extrapolation_warning(fitted):
+    """`score --landmark-day 90/180` with a super-landmark model: no extrapolation warning
+    inside days 60-365, the warning outside; the landmark columns follow the visit."""
+    from relapse_ml.scoring.patient import patient_from_dict, record_from_cohort
+    from relapse_ml.scoring.score import score_record
+
+    cohort, _, model = fitted
+    assert model.supported_landmarks == (60.0, 365.0)
+    T = cohort.outcome["time"]
+    pid = str(T[T > 500].index[0])
+    days = []
+    for L, outside in ((90.0, False), (180.0, False), (365.0, False), (400.0, True)):
+        doc = patient_from_dict(record_from_cohort(cohort, pid, landmark_day=L), "test")
+        out = score_record(model, doc)
+        codes = {w["code"] for w in out["warnings"]}
+        assert ("landmark_outside_model" in codes) is outside, (L, codes)
+        assert "early_landmark" not in codes
+        days.append(model_features(model, cohort, L).loc[pid, "landmark_day"])
+    assert days == [90.0, 180.0, 365.0, 400.0]
