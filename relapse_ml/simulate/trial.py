@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, fields
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
@@ -13,22 +13,18 @@ from relapse_ml.errors import RelapseMLError
 from relapse_ml.simulate.disease import (
     Kinetics,
     State,
+    concat_rows,
     drug_sensitivity,
     node_day,
     start_drug,
     step,
 )
-from relapse_ml.simulate.observe import Course, build_events, build_measurements, interpolate_nodes
+from relapse_ml.simulate.observe import Course, build_events, build_measurements
 from relapse_ml.simulate.params import PRE_STEPS, STEP_DAYS, GeneratorParams
 from relapse_ml.simulate.population import Candidates, draw_candidates, population_parameters
 from relapse_ml.simulate.result import SimulatedTrial
 from relapse_ml.simulate.scenarios import DEFAULT_SCENARIO, SCENARIOS, get_scenario, with_effect
-from relapse_ml.simulate.truth import (
-    TRUTH_AT_COLUMNS,
-    TRUTH_COLUMNS,
-    landmark_truth,
-    truth_at_landmark,
-)
+from relapse_ml.simulate.truth_tables import truth_at_landmarks_table, truth_table
 
 LAST_RANDOMIZATION_DAY = 60
 MAX_DAY = 3650  # landmark + horizon must stay inside ten years
@@ -93,14 +89,6 @@ def _check_args(n, seed, scenario, landmark_day, horizon_days, truth_draws) -> N
         raise RelapseMLError(
             f"truth_draws must be a power of two >= 2 (a balanced Sobol set), got {truth_draws!r}"
         )
-
-
-def _concat(parts):
-    """Concatenate dataclasses of arrays row-wise."""
-    first = parts[0]
-    return type(first)(
-        **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(first)}
-    )
 
 
 def _run(
@@ -199,8 +187,8 @@ def _screen_until(n: int, seed: int, scen, P: GeneratorParams):
         patients={
             k: np.concatenate([x.patients[k] for x in batches])[keep] for k in batches[0].patients
         },
-        kinetics=_concat([x.kinetics for x in batches]).take(keep),
-        state=_concat(states).take(keep),
+        kinetics=concat_rows([x.kinetics for x in batches]).take(keep),
+        state=concat_rows(states).take(keep),
         followup_end=np.concatenate([x.followup_end for x in batches])[keep],
         e_post_relapse=np.concatenate([x.e_post_relapse for x in batches])[keep],
         declined=np.concatenate([x.declined for x in batches])[keep],
@@ -279,7 +267,7 @@ def simulate_trial(
     events = build_events(_stream(seed, _STREAM_EVENTS), course, P)
     patients = _patients_table(c, ids, course.take_idx, arm_sor, rand_idx)
 
-    truth_df = _truth_table(
+    truth_df = truth_table(
         ids,
         course,
         rand_idx,
@@ -293,8 +281,9 @@ def simulate_trial(
         truth_draws if truth else 0,
         _stream(seed, _STREAM_TRUTH),
     )
-    at_landmarks = _truth_at_landmarks_table(
-        ids, course, kin, snapshots, scen, P, horizon_days, truth_draws, seed
+    at_landmarks = truth_at_landmarks_table(
+        ids, course, kin, snapshots, scen, P, horizon_days, truth_draws,
+        lambda day: _stream(seed, _STREAM_TRUTH_AT, int(round(day))),
     )
     meta = _meta(
         n,
@@ -400,69 +389,6 @@ def _patients_table(c: Candidates, ids, take, arm_sor, rand_idx) -> pd.DataFrame
     for name in C.SCREENING_BOOL:
         df[name] = df[name].astype(bool)
     return df
-
-
-def _truth_table(
-    ids, course, rand_idx, reason, kin, at_r, scen, P, landmark, horizon, draws, rng
-) -> pd.DataFrame:
-    n = len(ids)
-    L = float(landmark)
-    at_risk = course.is_rand & ~(course.t_relapse <= L) & ~(course.t_death <= L)
-    df = pd.DataFrame({"patient_id": ids, "at_risk_at_landmark": at_risk})
-    for name in TRUTH_COLUMNS:
-        df[name] = np.nan
-    if draws and at_risk.any():
-        # computed for every randomized patient (then masked), so that which patients are
-        # at risk in their assigned arm cannot change anyone's random numbers
-        res = landmark_truth(kin, at_r, scen, P, L, float(horizon), int(draws), rng)
-        rows = np.flatnonzero(course.is_rand)
-        keep = at_risk[rows]
-        for name in TRUTH_COLUMNS:
-            df.loc[rows[keep], name] = res[name][course.rand_pos[rows[keep]]]
-    x_l = interpolate_nodes(course.x_nodes, course.rand_day, np.full((n, 1), L))[:, 0]
-    df["burden_landmark"] = np.where(at_risk, np.round(x_l.astype(float), 4), np.nan)
-    r_day = course.rand_day
-    x_r = interpolate_nodes(course.x_nodes, r_day, r_day[:, None])[:, 0]
-    df["burden_randomization"] = np.where(course.is_rand, np.round(x_r.astype(float), 4), np.nan)
-    df["screen_reason"] = np.where(course.is_rand, "randomized", reason[course.take_idx])
-    return df
-
-
-def _truth_at_landmarks_table(
-    ids, course, kin, snapshots, scen, P, horizon, draws, seed
-) -> pd.DataFrame:
-    """Long table of the truth at each later landmark (see `simulate_trial`)."""
-    cols = ["patient_id", "landmark_day", "arm", *TRUTH_AT_COLUMNS, "burden_landmark"]
-    out = []
-    pid = np.flatnonzero(course.is_rand)  # output row of each randomized patient, by position
-    pid = pid[np.argsort(course.rand_pos[pid])]
-    for day in list(snapshots):
-        parts = snapshots.pop(day)  # each landmark's copy is freed once its truth is known
-        if not parts:
-            continue
-        rows = np.concatenate([p[0] for p in parts])
-        state = _concat([p[1] for p in parts])
-        node = np.concatenate([np.full(len(p[0]), p[2]) for p in parts])
-        out_rows = pid[rows]
-        keep = ~(course.t_relapse[out_rows] <= day) & ~(course.t_death[out_rows] <= day)
-        rows, node, out_rows = rows[keep], node[keep], out_rows[keep]
-        state = state.take(np.flatnonzero(keep))
-        res = truth_at_landmark(
-            kin.take(rows), state, node, scen, P, day, float(horizon), int(draws),
-            _stream(seed, _STREAM_TRUTH_AT, int(round(day))),
-        )
-        df = pd.DataFrame({"patient_id": ids[out_rows], "landmark_day": day,
-                           "arm": np.where(course.on_sorafenib[out_rows], "sorafenib", "control")})
-        for name in TRUTH_AT_COLUMNS:
-            df[name] = res[name]
-        x_l = interpolate_nodes(
-            course.x_nodes[out_rows], course.rand_day[out_rows], np.full((len(out_rows), 1), day)
-        )[:, 0]
-        df["burden_landmark"] = np.round(x_l.astype(float), 4)
-        out.append(df.sort_values("patient_id"))
-    if not out:
-        return pd.DataFrame({c: [] for c in cols})
-    return pd.concat(out, ignore_index=True)[cols]
 
 
 def _meta(
