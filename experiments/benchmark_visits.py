@@ -341,6 +341,21 @@ def render(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_cost(rows: list[dict]) -> str:
+    """The ``--cost`` measurements (full training with the config's bootstrap intervals)."""
+    if not rows:
+        return ""
+    lines = ["", "Training cost with bootstrap intervals (`--cost`; CPU s of the process, wall s, "
+             "load average; `evaluation_code` says which evaluation code ran):", "",
+             "| pipeline | patients | rows | n_boot | CPU s | of which CV CPU s | wall s | load | evaluation code |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['n_train']:,} | {r['rows']:,} | {r['n_boot']} | "
+                     f"{r['train_cpu_s']:.0f} | {r['cv_cpu_s']:.0f} | {r['train_wall_s']:.0f} | "
+                     f"{r['load_avg_1min']:.1f} | {r.get('evaluation_code', 'this branch')} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
@@ -364,7 +379,7 @@ def main(argv=None) -> int:
         return 0
     rows = run(a.seeds, a.landmarks, a.n_train, a.n_test, a.truth_draws, a.out / f"{STEM}.jsonl", a.n_boot,
                a.variants)
-    (a.out / f"{STEM}.md").write_text(render(rows))
+    (a.out / f"{STEM}.md").write_text(render(rows) + render_cost(_load(a.out / f"{STEM}_cost.jsonl")))
     print(render(rows))
     return 0
 
