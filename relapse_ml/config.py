@@ -39,7 +39,13 @@ class _Strict(BaseModel):
 
 
 class LandmarkConfig(_Strict):
-    """Landmark day L, horizon H counted from L, and the super-landmark option."""
+    """Landmark day L, horizon H counted from L, and the super-landmark option.
+
+    The default trains one model on the stacked landmarks (``super_landmark: true``), valid
+    at every visit from the first to the last of ``landmarks``. A config that names its own
+    ``landmark_day`` without saying ``super_landmark`` asks for that one landmark: it trains
+    there (the one exception to "missing keys come from the defaults").
+    """
 
     landmark_day: float = Field(default_factory=lambda: default("landmark", "landmark_day"),
                                 ge=0, le=4000)
@@ -47,6 +53,13 @@ class LandmarkConfig(_Strict):
                                 gt=0, le=4000)
     super_landmark: bool = _from_defaults("landmark", "super_landmark")
     landmarks: list[float] = _from_defaults("landmark", "landmarks")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named_day_means_one_landmark(cls, data):
+        if isinstance(data, dict) and "landmark_day" in data and "super_landmark" not in data:
+            data = {**data, "super_landmark": False}
+        return data
 
     @field_validator("landmarks")
     @classmethod

@@ -24,6 +24,7 @@ def quick_config(**sections) -> TuneConfig:
     """xgb_cs with 30 trees and no early stopping, 2 inner folds, few bootstrap replicates."""
     data = {
         "name": "t",
+        "landmark": {"super_landmark": False},  # day 60 only (the default: every visit)
         "models": [
             {
                 "name": "xgb_cs",

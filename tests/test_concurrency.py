@@ -22,6 +22,7 @@ from relapse_ml.datasets import import_dataset
 
 TINY = """
 name: tiny
+landmark: {super_landmark: false}   # day 60 only (the default trains at every visit)
 models:
   - {name: cox_cs, params: {penalizer: 0.5}}
 features: [baseline]

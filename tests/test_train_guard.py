@@ -57,7 +57,9 @@ def test_the_train_command_without_config_trains_the_default_models(monkeypatch,
     with pytest.raises(Stop):
         main(["--debug", "train", "--no-track"])
     assert seen["cfg"] == load_config(ROOT / "configs" / "default.yaml")
-    assert {m.name for m in seen["cfg"].models} == {"aalen_johansen", "cox_cs", "fine_gray", "xgb_cs"}
+    assert {m.name for m in seen["cfg"].models} == {"aalen_johansen", "cox_cs", "fine_gray", "xgb_cs",
+                                                    "trajectory"}
+    assert seen["cfg"].landmark.super_landmark  # one model for every visit
 
 
 def _guard(ipa, oof_mean, final_mean, n=400):

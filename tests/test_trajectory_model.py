@@ -117,7 +117,8 @@ def test_config_turns_the_step_on_and_adds_the_histories():
 
     cfg = parse_config({"models": [{"name": "trajectory", "params": {"model": "xgb_cs"}}]})
     assert feature_list(cfg)[-1] == "marker_history"
-    assert feature_list(parse_config({})) is None
+    assert feature_list(parse_config({"models": [{"name": "xgb_cs"}]})) is None
+    assert feature_list(parse_config({}))[-1] == "marker_history"  # the default has the step
     from relapse_ml.train import model_params
 
     cfg = parse_config({"models": [{"name": "trajectory", "params": {"model": "xgb_direct"}}]})

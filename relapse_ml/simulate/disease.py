@@ -71,6 +71,14 @@ class _Arrays:
         return len(getattr(self, fields(self)[0].name))
 
 
+def concat_rows(parts):
+    """Concatenate dataclasses of arrays (`Kinetics`, `State`) row-wise."""
+    first = parts[0]
+    return type(first)(
+        **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(first)}
+    )
+
+
 @dataclass
 class Kinetics(_Arrays):
     """Per-patient constants of the course."""

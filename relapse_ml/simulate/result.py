@@ -14,13 +14,16 @@ from relapse_ml.utils import atomic_directory
 
 @dataclass
 class SimulatedTrial:
-    """A simulated trial: the three contract tables, ``truth`` (one row per patient) and ``meta``."""
+    """A simulated trial: the three contract tables, ``truth`` (one row per patient), ``meta``
+    and ``truth_at_landmarks`` (one row per later landmark and patient at risk at it; empty
+    unless asked for)."""
 
     patients: pd.DataFrame
     measurements: pd.DataFrame
     events: pd.DataFrame
     truth: pd.DataFrame
     meta: dict = field(default_factory=dict)
+    truth_at_landmarks: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def name(self) -> str:
@@ -56,8 +59,10 @@ class SimulatedTrial:
         directory is replaced only with ``overwrite``.
         """
         with atomic_directory(out_dir, overwrite) as tmp:
-            for name in ("patients", "measurements", "events", "truth"):
+            for name in ("patients", "measurements", "events", "truth", "truth_at_landmarks"):
                 df = getattr(self, name)
+                if name == "truth_at_landmarks" and df.empty:
+                    continue
                 if fmt == "parquet":
                     df.to_parquet(tmp / f"{name}.parquet", index=False)
                 else:

@@ -3,30 +3,55 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, fields
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
 
 from relapse_ml.data import contract as C
 from relapse_ml.errors import RelapseMLError
-from relapse_ml.simulate.disease import Kinetics, State, drug_sensitivity, start_drug, step
-from relapse_ml.simulate.observe import Course, build_events, build_measurements, interpolate_nodes
+from relapse_ml.simulate.disease import (
+    Kinetics,
+    State,
+    concat_rows,
+    drug_sensitivity,
+    node_day,
+    start_drug,
+    step,
+)
+from relapse_ml.simulate.observe import Course, build_events, build_measurements
 from relapse_ml.simulate.params import PRE_STEPS, STEP_DAYS, GeneratorParams
 from relapse_ml.simulate.population import Candidates, draw_candidates, population_parameters
 from relapse_ml.simulate.result import SimulatedTrial
 from relapse_ml.simulate.scenarios import DEFAULT_SCENARIO, SCENARIOS, get_scenario, with_effect
-from relapse_ml.simulate.truth import TRUTH_COLUMNS, landmark_truth
+from relapse_ml.simulate.truth_tables import truth_at_landmarks_table, truth_table
 
 LAST_RANDOMIZATION_DAY = 60
 MAX_DAY = 3650  # landmark + horizon must stay inside ten years
 # seed-sequence keys of the independent random streams (candidate batches use 0, 1, 2, ...)
 _STREAM_ARMS, _STREAM_MEASURE, _STREAM_EVENTS, _STREAM_TRUTH = 10_001, 10_002, 10_004, 10_003
 _STREAM_DRIFT = 10_005  # growth-drift noise: (key, batch) before randomization, (key,) after
+_STREAM_TRUTH_AT = 10_006  # truth at later landmarks: (key, landmark day)
 
 
 def _stream(seed: int, *key: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
+
+
+def _check_truth_landmarks(truth_landmarks, horizon_days) -> list[float]:
+    try:
+        days = sorted({float(d) for d in truth_landmarks})
+    except (TypeError, ValueError):
+        raise RelapseMLError(
+            f"truth_landmarks must be a list of days, got {truth_landmarks!r}"
+        ) from None
+    for d in days:
+        if not math.isfinite(d) or d < LAST_RANDOMIZATION_DAY or d + horizon_days > MAX_DAY:
+            raise RelapseMLError(
+                f"every truth landmark must be a day >= {LAST_RANDOMIZATION_DAY} (the last "
+                f"randomization day) with landmark + horizon_days <= {MAX_DAY}, got {d:g}"
+            )
+    return days
 
 
 def _check_args(n, seed, scenario, landmark_day, horizon_days, truth_draws) -> None:
@@ -66,23 +91,30 @@ def _check_args(n, seed, scenario, landmark_day, horizon_days, truth_draws) -> N
         )
 
 
-def _concat(parts):
-    """Concatenate dataclasses of arrays row-wise."""
-    first = parts[0]
-    return type(first)(
-        **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(first)}
-    )
-
-
 def _run(
-    kin: Kinetics, st: State, k_from: int, k_to: int, scen, P, rng: np.random.Generator
+    kin: Kinetics,
+    st: State,
+    k_from: int,
+    k_to: int,
+    scen,
+    P,
+    rng: np.random.Generator,
+    snapshots: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sample the course from node ``k_from`` to ``k_to``; burden and chimerism at every node.
 
     ``rng`` draws the growth-drift noise, one standard normal per patient and step.
+    ``snapshots`` (landmark day -> list) collects, for each landmark L, the state of the
+    patients still event-free at the last node at or before L: ``(rows, state, node)``
+    per node (a copy of those rows only, so memory grows with the landmarks asked for).
     """
     xs, rhos = [st.x.astype(np.float32)], [st.lrho.astype(np.float32)]
     for k in range(k_from, k_to):
+        for day, parts in (snapshots or {}).items():
+            here = (node_day(kin.rand_day, k) <= day) & (day < node_day(kin.rand_day, k + 1))
+            rows = np.flatnonzero(here & np.isnan(st.t_relapse) & np.isnan(st.t_nrm))
+            if rows.size:
+                parts.append((rows, st.take(rows), k))
         step(kin, st, k, scen, P, sample=True, z=rng.standard_normal(len(st)))
         xs.append(st.x.astype(np.float32))
         rhos.append(st.lrho.astype(np.float32))
@@ -155,8 +187,8 @@ def _screen_until(n: int, seed: int, scen, P: GeneratorParams):
         patients={
             k: np.concatenate([x.patients[k] for x in batches])[keep] for k in batches[0].patients
         },
-        kinetics=_concat([x.kinetics for x in batches]).take(keep),
-        state=_concat(states).take(keep),
+        kinetics=concat_rows([x.kinetics for x in batches]).take(keep),
+        state=concat_rows(states).take(keep),
         followup_end=np.concatenate([x.followup_end for x in batches])[keep],
         e_post_relapse=np.concatenate([x.e_post_relapse for x in batches])[keep],
         declined=np.concatenate([x.declined for x in batches])[keep],
@@ -176,6 +208,7 @@ def simulate_trial(
     truth: bool = True,
     truth_draws: int = 64,
     effect: dict | None = None,
+    truth_landmarks=(),
 ) -> SimulatedTrial:
     """Simulate the NCT04674345 trial: ``n`` randomized patients in the data contract, with truth.
 
@@ -197,8 +230,16 @@ def simulate_trial(
     The same seed gives the same candidates, arm assignment and control-arm data in every
     scenario. ``effect`` changes the scenario's drug-effect parameters (fields of
     `scenarios.Scenario`, e.g. ``{"growth_cut": 0.3}``) for design studies.
+
+    ``truth_landmarks`` (days >= 60, e.g. ``[60, 90, 180, 365]``) adds the truth at later
+    visits, in ``truth_at_landmarks`` (one row per landmark and patient randomized and
+    alive and relapse-free at it): the risk of relapse (and of relapse or death) in
+    (L, L + horizon_days] given the latent state at L (the last 14-day grid node at or
+    before L), the arm actually received with its drug course so far, and being alive
+    and relapse-free at L (`truth.truth_at_landmark`; ``truth_draws`` paths at most).
     """
     _check_args(n, seed, scenario, landmark_day, horizon_days, truth_draws)
+    later = _check_truth_landmarks(truth_landmarks, horizon_days) if truth else []
     scen = with_effect(get_scenario(scenario), effect)
     P = GeneratorParams()
     c, reason, x1, rho1 = _screen_until(int(n), int(seed), scen, P)
@@ -213,7 +254,10 @@ def simulate_trial(
     start_drug(st, kin, arm_sor, P)
     end = c.followup_end[rand_idx]
     k_last = PRE_STEPS + int(math.ceil((end.max() - kin.rand_day.min()) / STEP_DAYS)) + 1
-    x2, rho2 = _run(kin, st, PRE_STEPS, k_last, scen, P, _stream(seed, _STREAM_DRIFT))
+    snapshots = {day: [] for day in later}
+    x2, rho2 = _run(
+        kin, st, PRE_STEPS, k_last, scen, P, _stream(seed, _STREAM_DRIFT), snapshots
+    )
 
     course = _course(
         c, reason, rand_idx, arm_sor, st, x1, rho1, x2, rho2, P, scen, screen_failures
@@ -223,7 +267,7 @@ def simulate_trial(
     events = build_events(_stream(seed, _STREAM_EVENTS), course, P)
     patients = _patients_table(c, ids, course.take_idx, arm_sor, rand_idx)
 
-    truth_df = _truth_table(
+    truth_df = truth_table(
         ids,
         course,
         rand_idx,
@@ -236,6 +280,10 @@ def simulate_trial(
         horizon_days,
         truth_draws if truth else 0,
         _stream(seed, _STREAM_TRUTH),
+    )
+    at_landmarks = truth_at_landmarks_table(
+        ids, course, kin, snapshots, scen, P, horizon_days, truth_draws,
+        lambda day: _stream(seed, _STREAM_TRUTH_AT, int(round(day))),
     )
     meta = _meta(
         n,
@@ -250,7 +298,8 @@ def simulate_trial(
         reason,
         screen_failures,
     )
-    return SimulatedTrial(patients, measurements, events, truth_df, meta)
+    meta["truth"]["landmarks"] = later
+    return SimulatedTrial(patients, measurements, events, truth_df, meta, at_landmarks)
 
 
 def _course(
@@ -339,32 +388,6 @@ def _patients_table(c: Candidates, ids, take, arm_sor, rand_idx) -> pd.DataFrame
         df[name] = df[name].astype(int)
     for name in C.SCREENING_BOOL:
         df[name] = df[name].astype(bool)
-    return df
-
-
-def _truth_table(
-    ids, course, rand_idx, reason, kin, at_r, scen, P, landmark, horizon, draws, rng
-) -> pd.DataFrame:
-    n = len(ids)
-    L = float(landmark)
-    at_risk = course.is_rand & ~(course.t_relapse <= L) & ~(course.t_death <= L)
-    df = pd.DataFrame({"patient_id": ids, "at_risk_at_landmark": at_risk})
-    for name in TRUTH_COLUMNS:
-        df[name] = np.nan
-    if draws and at_risk.any():
-        # computed for every randomized patient (then masked), so that which patients are
-        # at risk in their assigned arm cannot change anyone's random numbers
-        res = landmark_truth(kin, at_r, scen, P, L, float(horizon), int(draws), rng)
-        rows = np.flatnonzero(course.is_rand)
-        keep = at_risk[rows]
-        for name in TRUTH_COLUMNS:
-            df.loc[rows[keep], name] = res[name][course.rand_pos[rows[keep]]]
-    x_l = interpolate_nodes(course.x_nodes, course.rand_day, np.full((n, 1), L))[:, 0]
-    df["burden_landmark"] = np.where(at_risk, np.round(x_l.astype(float), 4), np.nan)
-    r_day = course.rand_day
-    x_r = interpolate_nodes(course.x_nodes, r_day, r_day[:, None])[:, 0]
-    df["burden_randomization"] = np.where(course.is_rand, np.round(x_r.astype(float), 4), np.nan)
-    df["screen_reason"] = np.where(course.is_rand, "randomized", reason[course.take_idx])
     return df
 
 

@@ -1,0 +1,388 @@
+"""Benchmark: every visit (issue 10, item 5) — one model for days 60–365, judged against truth.
+
+For each seed a training trial (``--n-train`` randomized, seed s) and an independent test
+trial (``--n-test``, seed 1000 + s) are simulated; the test trial carries the simulator's
+truth at every landmark (`simulate_trial(truth_landmarks=...)`: each patient's risk of
+relapse in (L, L + 730] given the latent state at L and the arm received). Compared at
+landmarks 60, 90, 120, 180, 270, 365 on the test patients at risk at L:
+
+- ``day60_default``: the previous default training pipeline (``default_config.yaml`` before
+  this study: the null model, cause-specific Cox, Fine–Gray and XGBoost at landmark day 60,
+  its cross-validated choice of final model) scored at L — the extrapolation
+  `score --landmark-day L` did;
+- ``super_default``: the same four models with ``landmark.super_landmark: true`` (stacked
+  landmarks 60–365, the landmark as a feature), scored at L;
+- ``super_traj_default`` (with ``--variants``): the same plus the trajectory step around the
+  XGBoost — the new default;
+- ``careful_cox``: the peer, a landmark cause-specific Cox a statistician fits by hand AT
+  THAT LANDMARK (log-MRD latest/peak, MRD ever, log-WT1, log recipient chimerism, aGVHD,
+  baseline, arm and arm × log-MRD / log-WT1; `benchmark_trajectory.careful_features`);
+- ``oracle``: the truth itself (a ceiling: C-index with the truth as the score).
+
+Metrics: Wolbers' C-index for relapse at τ = 729.5 days from L (non-relapse death
+competing); IPA (1 − Brier / Brier of the training Aalen–Johansen at L); against the truth:
+calibration slope (OLS of true on predicted risk; 1 = right spread), mean difference
+(predicted − true) and RMSE. Training cost of the two pipelines (``run_training`` without
+tracking: cross-validation with bootstrap intervals + final fit): wall and CPU seconds,
+with the cross-validation (evaluation) part and the final fit timed apart, and the load
+average. Each (seed, part) is appended to ``benchmark_visits.jsonl``; a rerun skips
+finished parts (resumable). Run it niced:
+
+    nice -n 10 .venv/bin/python experiments/benchmark_visits.py --seeds 1 2 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from benchmark_trajectory import careful_features  # noqa: E402  (the one careful design)
+
+RESULTS = HERE / "results"
+STEM = "benchmark_visits"
+HORIZON = 730
+TAU = HORIZON - 0.5
+LANDMARKS = (60, 90, 120, 180, 270, 365)
+MODELS = ("day60_default", "super_default", "careful_cox", "oracle")
+# candidate defaults: one model fitted directly (no CV) on the stacked landmarks 60-365 with
+# the default config's parameters; ``traj_*`` inside the trajectory step
+VARIANTS = ("super_xgb", "super_cox", "super_traj_xgb", "super_traj_cox", "super_traj_default")
+# pipelines (run_training): name -> (super_landmark, with the trajectory step's XGBoost added)
+PIPELINES = {"day60_default": (False, False), "super_default": (True, False),
+             "super_traj_default": (True, True)}
+TRAJ_XGB = {"name": "trajectory", "label": "xgb_cs_trajectory",
+            "params": {"model": "xgb_cs", "model_params": None}}
+
+
+def simulate(n: int, seed: int, truth_draws: int, landmarks=()):
+    from relapse_ml.simulate import simulate_trial
+
+    return simulate_trial(n=n, seed=seed, horizon_days=HORIZON, truth=bool(landmarks),
+                          truth_draws=truth_draws, truth_landmarks=landmarks)
+
+
+def pipeline_config(super_landmark: bool, n_boot: int | None = None, traj: bool = False):
+    """The default config with the super-landmark switch set; ``n_boot`` bootstrap
+    replicates of the CV metrics' intervals (None: the default's; they do not change the
+    choice of the final model, which reads the pooled IPA); ``traj`` adds the trajectory
+    step around the default XGBoost (same parameters) unless the default has it."""
+    from relapse_ml.config import TrainConfig, default
+
+    data = default()
+    data.pop("data", None)
+    data["landmark"]["super_landmark"] = bool(super_landmark)
+    # the four models of the previous default; ``traj`` adds the trajectory step (the new default)
+    data["models"] = [m for m in data["models"] if m["name"] != "trajectory"]
+    if traj:
+        xgb = next(m for m in data["models"] if m["name"] == "xgb_cs")
+        spec = {**TRAJ_XGB, "params": {"model": "xgb_cs", "model_params": xgb.get("params")}}
+        data["models"] = [*data["models"], spec]
+    data["landmark"]["landmark_day"] = 60
+    if n_boot is not None:
+        data["evaluation"]["n_boot"] = int(n_boot)
+    return TrainConfig.model_validate(data)
+
+
+def train_pipeline(cohort, super_landmark: bool, n_boot: int | None = None, traj: bool = False):
+    """``run_training`` (no tracking) and its cost: total, cross-validation, final fit."""
+    from relapse_ml.train import run_training
+
+    stamps = []
+
+    def progress(msg):
+        stamps.append((time.perf_counter(), time.process_time(), str(msg)))
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = run_training(pipeline_config(super_landmark, n_boot, traj), cohort, track=False,
+                              progress=progress)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    cv_end = [s for s in stamps if "C-index" in s[2]]
+    cv_wall = cv_end[-1][0] - stamps[0][0] if cv_end else float("nan")
+    cv_cpu = cv_end[-1][1] - stamps[0][1] if cv_end else float("nan")
+    cost = {"train_wall_s": round(wall, 1), "train_cpu_s": round(cpu, 1),
+            "cv_wall_s": round(cv_wall, 1), "cv_cpu_s": round(cv_cpu, 1),
+            "final_model": result.final_model, "rows": int(result.n_rows),
+            "n_boot": int(pipeline_config(super_landmark, n_boot, traj).evaluation.n_boot),
+            "load_avg_1min": round(os.getloadavg()[0], 2)}
+    return result.predictor, cost
+
+
+def predict_pipeline(predictor, cohort, L: float, patient_id) -> np.ndarray:
+    """The pipeline's relapse incidence at τ under each patient's own arm, at landmark L."""
+    from relapse_ml.features import build_features
+    from relapse_ml.landmark import add_landmark_columns
+
+    X = build_features(cohort, float(L), predictor.features).reindex(patient_id)
+    if predictor.super_landmark:
+        X = add_landmark_columns(X, float(L))
+    X = X.reindex(columns=predictor.feature_columns).astype(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return predictor.model.predict_cif(X.reset_index(drop=True), [TAU], cause=1)[:, 0]
+
+
+def fit_variant(name: str, stacked):
+    """A candidate default fitted on the stacked landmark rows (patients as groups)."""
+    from relapse_ml.config import default
+    from relapse_ml.models import make_model
+
+    inner = "xgb_cs" if name.endswith("xgb") else "cox_cs"
+    params = next((m.get("params") or {}) for m in default()["models"] if m["name"] == inner)
+    if "_traj_" in name:
+        est = make_model("trajectory", model=inner, model_params=params)
+    else:
+        est = make_model(inner, **params)
+    t0 = time.process_time()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(stacked.X, stacked.time, stacked.event, groups=stacked.patient_id)
+    return est, time.process_time() - t0
+
+
+def predict_variant(est, columns, cohort, L: float, patient_id) -> np.ndarray:
+    from relapse_ml.features import DEFAULT_FEATURES, build_features
+    from relapse_ml.landmark import add_landmark_columns
+
+    X = build_features(cohort, float(L), [*DEFAULT_FEATURES, "marker_history"])
+    X = add_landmark_columns(X.reindex(patient_id), float(L)).reindex(columns=columns)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return est.predict_cif(X.astype(float).reset_index(drop=True), [TAU], cause=1)[:, 0]
+
+
+def careful_cox(tr, te) -> np.ndarray:
+    from relapse_ml.models import make_model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        Xtr = careful_features(tr.X)
+        est = make_model("cox_cs").fit(Xtr, tr.time, tr.event)
+        # a level absent from one trial's training columns is a 0 there (reference coding)
+        Xte = careful_features(te.X).reindex(columns=Xtr.columns, fill_value=0.0)
+        return est.predict_cif(Xte, [TAU], cause=1)[:, 0]
+
+
+def metrics(tr, te, risk: np.ndarray, truth: np.ndarray) -> dict:
+    from relapse_ml.evaluation import brier_score, concordance_index_wolbers, null_prediction
+
+    grid = np.array([TAU])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bs = brier_score(tr.time, tr.event, te.time, te.event, risk[:, None], grid)[0]
+        null = null_prediction(tr.time, tr.event, len(te), grid)
+        bs0 = brier_score(tr.time, tr.event, te.time, te.event, null, grid)[0]
+    slope = float(np.polyfit(risk, truth, 1)[0]) if np.ptp(risk) > 0 else float("nan")
+    return {"c_index": float(concordance_index_wolbers(te.time, te.event, risk, TAU)),
+            "ipa": float(1 - bs / bs0), "mean_risk": float(np.mean(risk)),
+            "mean_truth": float(np.mean(truth)), "cal_slope_truth": slope,
+            "mean_diff_truth": float(np.mean(risk - truth)),
+            "rmse_truth": float(np.sqrt(np.mean((risk - truth) ** 2)))}
+
+
+def _load(out: Path) -> list[dict]:
+    return [json.loads(x) for x in out.read_text().splitlines()] if out.exists() else []
+
+
+def _append(out: Path, row: dict) -> None:
+    with out.open("a") as fh:
+        fh.write(json.dumps(row) + "\n")
+
+
+def run(seeds, landmarks, n_train, n_test, draws, out: Path, n_boot: int,
+        variants=()) -> list[dict]:
+    from relapse_ml.features import DEFAULT_FEATURES
+    from relapse_ml.landmark import LANDMARK_COLUMNS, landmark_dataset, super_landmark_dataset
+
+    rows = _load(out)
+    done = {(r["kind"], r["seed"], r.get("landmark"), r.get("model"), r.get("n_boot"))
+            for r in rows if r["n_train"] == n_train}
+    for s in seeds:
+        todo = [(L, m) for L in landmarks for m in (*MODELS, *variants)
+                if ("eval", s, L, m, None) not in done]
+        if not todo:
+            continue
+        t0 = time.time()
+        sim_tr = simulate(n_train, s, draws)
+        sim_te = simulate(n_test, 1000 + s, draws, landmarks=list(landmarks))
+        tr_c, te_c = sim_tr.to_cohort(), sim_te.to_cohort()
+        print(f"seed {s}: simulated in {time.time() - t0:.0f}s", flush=True)
+        predictors = {}
+        for name, (sup, traj) in PIPELINES.items():
+            if not any(m == name for _, m in todo):
+                continue
+            predictors[name], cost = train_pipeline(tr_c, sup, n_boot, traj)
+            if ("train", s, None, name, n_boot) not in done:
+                row = {"kind": "train", "seed": s, "model": name, "n_train": n_train, **cost}
+                _append(out, row)
+                rows.append(row)
+            print(f"  {name}: trained {cost}", flush=True)
+        fitted = {}
+        todo_variants = sorted({m for _, m in todo if m in variants and m not in PIPELINES})
+        if todo_variants:
+            stacked = super_landmark_dataset(tr_c, LANDMARKS, HORIZON,
+                                             features=[*DEFAULT_FEATURES, "marker_history"])
+            for name in todo_variants:
+                est, cpu = fit_variant(name, stacked)
+                fitted[name] = (est, list(stacked.X.columns))
+                row = {"kind": "fit", "seed": s, "model": name, "n_train": n_train,
+                       "fit_cpu_s": round(cpu, 1), "rows": len(stacked),
+                       "load_avg_1min": round(os.getloadavg()[0], 2)}
+                _append(out, row)
+                rows.append(row)
+                print(f"  {name}: fitted in {cpu:.0f} CPU s", flush=True)
+            assert all(c in stacked.X.columns for c in LANDMARK_COLUMNS)
+        truth = sim_te.truth_at_landmarks.set_index(["landmark_day", "patient_id"])["risk"]
+        for L in landmarks:
+            models = [m for (LL, m) in todo if LL == L]
+            if not models:
+                continue
+            tr = landmark_dataset(tr_c, L, HORIZON, features=DEFAULT_FEATURES)
+            te = landmark_dataset(te_c, L, HORIZON, features=DEFAULT_FEATURES)
+            t_l = truth.loc[float(L)].reindex(te.patient_id).to_numpy(float)
+            keep = ~np.isnan(t_l)
+            te, t_l = te.select(keep), t_l[keep]
+            for m in models:
+                if m == "oracle":
+                    risk = t_l
+                elif m == "careful_cox":
+                    risk = careful_cox(tr, te)
+                elif m in fitted:
+                    risk = predict_variant(*fitted[m], te_c, L, te.patient_id)
+                else:
+                    risk = predict_pipeline(predictors[m], te_c, L, te.patient_id)
+                row = {"kind": "eval", "seed": s, "landmark": L, "model": m, "n_train": n_train,
+                       "n_test": n_test, "n_at_risk_test": len(te), "n_dropped_no_truth": int((~keep).sum()),
+                       **metrics(tr, te, risk, t_l)}
+                _append(out, row)
+                rows.append(row)
+                print(f"  L={L} {m:<14} C {row['c_index']:.3f}  IPA {row['ipa']:+.3f}  "
+                      f"slope {row['cal_slope_truth']:.2f}  RMSE {row['rmse_truth']:.3f}",
+                      flush=True)
+    return [r for r in rows if r["n_train"] == n_train]
+
+
+def cost(sizes, pipeline: str, n_boot: int | None, out: Path) -> None:
+    """Training cost of one pipeline (seed 1) at each size, with ``n_boot`` bootstrap
+    intervals (None: the default config's); one ``kind: cost`` row per size."""
+    import resource
+
+    sup, traj = PIPELINES[pipeline]
+    for n in sizes:
+        cohort = simulate(n, 1, 4).to_cohort()
+        r0 = resource.getrusage(resource.RUSAGE_SELF)
+        _, row = train_pipeline(cohort, sup, n_boot, traj)
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        row.update(kind="cost", seed=1, model=pipeline, n_train=n,
+                   rusage_cpu_s=round((r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime), 1),
+                   max_rss_mb=round(r1.ru_maxrss / 1024))
+        _append(out, row)
+        print(row, flush=True)
+
+
+def _ms(s: pd.Series, fmt: str) -> str:
+    if s.isna().all():
+        return "—"
+    sd = s.std(ddof=1) if len(s) > 1 else float("nan")
+    return f"{s.mean():{fmt}} ± {sd:{fmt.lstrip('+')}}"
+
+
+def render(rows: list[dict]) -> str:
+    df = pd.DataFrame(rows)
+    ev, trn = df[df["kind"] == "eval"], df[df["kind"] == "train"]
+    lines = ["# Every visit: one model for days 60–365, judged against the truth at each landmark",
+             "", f"Train {int(df['n_train'].iloc[0]):,} randomized / test an independent trial "
+             f"({int(ev['n_test'].iloc[0]):,}); truth = the simulator's risk given the latent state at L and the arm "
+             "received. C = Wolbers' C-index for relapse at τ = 729.5 days from L. Mean ± SD "
+             "over seeds.", "",
+             "| L | model | C-index | IPA | slope vs truth | mean pred − true | RMSE vs truth | seeds |",
+             "|---|---|---|---|---|---|---|---|"]
+    for L, g in ev.groupby("landmark"):
+        for m in (*MODELS, *VARIANTS):
+            s = g[g["model"] == m]
+            if s.empty:
+                continue
+            lines.append(f"| {L:g} | {m} | {_ms(s.c_index, '.3f')} | {_ms(s.ipa, '+.3f')} | "
+                         f"{_ms(s.cal_slope_truth, '.2f')} | {_ms(s.mean_diff_truth, '+.3f')} | "
+                         f"{_ms(s.rmse_truth, '.3f')} | {len(s)} |")
+    lines += ["", "Paired C differences (mean ± SD over seeds):", ""]
+    piv = ev.pivot_table(index=["landmark", "seed"], columns="model", values="c_index")
+    pairs = [("super_default", "careful_cox"), ("super_default", "day60_default"),
+             ("day60_default", "careful_cox"), ("super_traj_default", "day60_default")] + [
+        (v, "careful_cox") for v in VARIANTS]
+    for a, b in pairs:
+        if a in piv and b in piv:
+            d = (piv[a] - piv[b]).groupby(level=0)
+            parts = [f"day {L:g}: {v.mean():+.3f} ± {v.std(ddof=1):.3f}" for L, v in d]
+            lines.append(f"- {a} − {b}: " + "; ".join(parts))
+    if not trn.empty:
+        lines += ["", "Training cost (`run_training`, no tracking). CV = the cross-validation: "
+                  "5-fold fits of every model, their metrics and, when n_boot > 0, the metrics' "
+                  "bootstrap intervals (evaluation); the rest is the data set and the final fit. "
+                  "n_boot 0 leaves the choice of the final model unchanged (it reads the pooled "
+                  "IPA); the default config has n_boot 200:",
+                  "", "| pipeline | rows | final model | wall s | CPU s | of which CV CPU s | load avg | seeds |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for (m, nb), g in trn.groupby(["model", "n_boot"]):
+            lines.append(f"| {m} (n_boot {nb}) | {int(g.rows.mean())} | {', '.join(sorted(set(g.final_model)))} | "
+                         f"{_ms(g.train_wall_s, '.0f')} | {_ms(g.train_cpu_s, '.0f')} | "
+                         f"{_ms(g.cv_cpu_s, '.0f')} | {g.load_avg_1min.mean():.1f} | {len(g)} |")
+    return "\n".join(lines) + "\n"
+
+
+def render_cost(rows: list[dict]) -> str:
+    """The ``--cost`` measurements (full training with the config's bootstrap intervals)."""
+    if not rows:
+        return ""
+    lines = ["", "Training cost with bootstrap intervals (`--cost`; CPU s of the process, wall s, "
+             "load average; `evaluation_code` says which evaluation code ran):", "",
+             "| pipeline | patients | rows | n_boot | CPU s | of which CV CPU s | wall s | load | evaluation code |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['n_train']:,} | {r['rows']:,} | {r['n_boot']} | "
+                     f"{r['train_cpu_s']:.0f} | {r['cv_cpu_s']:.0f} | {r['train_wall_s']:.0f} | "
+                     f"{r['load_avg_1min']:.1f} | {r.get('evaluation_code', 'this branch')} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--landmarks", type=int, nargs="+", default=list(LANDMARKS))
+    ap.add_argument("--n-train", type=int, default=2500)
+    ap.add_argument("--n-test", type=int, default=1500)
+    ap.add_argument("--truth-draws", type=int, default=32)
+    ap.add_argument("--n-boot", type=int, default=0,
+                    help="bootstrap replicates of the pipelines' CV intervals (-1: the default "
+                         "config's, 200)")
+    ap.add_argument("--variants", nargs="*", default=[], choices=VARIANTS,
+                    help="candidate defaults fitted directly on the stacked landmarks")
+    ap.add_argument("--cost", type=int, nargs="*", default=None, metavar="N",
+                    help="only measure the training cost of --pipeline at these sizes")
+    ap.add_argument("--pipeline", default="super_traj_default", choices=sorted(PIPELINES))
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    a = ap.parse_args(argv)
+    a.out.mkdir(parents=True, exist_ok=True)
+    if a.cost is not None:
+        cost(a.cost, a.pipeline, None if a.n_boot < 0 else a.n_boot, a.out / f"{STEM}_cost.jsonl")
+        return 0
+    rows = run(a.seeds, a.landmarks, a.n_train, a.n_test, a.truth_draws, a.out / f"{STEM}.jsonl", a.n_boot,
+               a.variants)
+    (a.out / f"{STEM}.md").write_text(render(rows) + render_cost(_load(a.out / f"{STEM}_cost.jsonl")))
+    print(render(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
