@@ -155,6 +155,7 @@ def benefit_cmd(
                 f"selection ({info['n_ok']}/{info['n_boot']} replicates; chosen: "
                 + ", ".join(f"{k} {v}" for k, v in info["choices"][o].items())
                 + f"); median width {100 * rep['median_interval_width']:.1f} points"
+                + (" after the widening below" if info.get("unexplained") else "")
             )
             u = info.get("unexplained", {}).get(o)
             if u:
