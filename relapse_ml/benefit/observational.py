@@ -2,7 +2,7 @@
 
 A cohort directory whose ``cohort.json`` says ``"randomized": false`` (or a config with
 ``treatment.assignment: observational``) is analysed as an observational comparison: P(arm
-= 1 | x) comes from a cross-fitted logistic regression (`learners.propensity_scores`), and
+= 1 | x) comes from a cross-fitted logistic regression (`propensity.propensity_scores`), and
 the constant learner is the doubly robust (AIPW) average effect — the mean DR score of the
 training rows — instead of the unadjusted Aalen–Johansen difference, which would carry the
 confounding. The output says plainly that the comparison is observational.

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from relapse_ml.benefit.config import OUTCOMES, TreatmentConfig
+from relapse_ml.benefit.propensity import propensity_scores
 from relapse_ml.benefit.pseudo import OUTCOME_CAUSES, dr_scores, ipcw_outcome
 
 
@@ -37,7 +38,6 @@ def pseudo_targets(
     Returns ``({outcome: {"phi", "y", "m", "e", "arm"}}, mu)`` (arrays over ``rows``;
     ``mu[o]`` is (n, 2) over all rows, NaN outside ``rows``).
     """
-    from relapse_ml.benefit.learners import propensity_scores
     from relapse_ml.evaluation import censoring_km
 
     n = len(nuisance.folds)
