@@ -152,6 +152,7 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
         given = fold_labels(ld.event, ld.patient_id, cfg.evaluation.n_splits,
                             cfg.evaluation.n_repeats, cfg.evaluation.seed)
     rows, cvs = [], {}
+    width = max(16, *(len(spec.display) for spec in cfg.models))
     for spec in cfg.models:
         factory = partial(make_model, spec.name, **model_params(spec, cfg))
         factory()  # fail fast on a bad parameter, before any fitting
@@ -166,7 +167,7 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
         for metric, r in cv.summary.iterrows():
             rows.append({"model": spec.display, "metric": metric, **r.to_dict()})
         s = cv.summary
-        progress(f"  {spec.display:<16} C-index {s.loc['c_index', 'pooled']:.3f}  "
+        progress(f"  {spec.display:<{width}} C-index {s.loc['c_index', 'pooled']:.3f}  "
                  f"AUC(τ) {s.loc['auc_tau', 'pooled']:.3f}  IPA(τ) {s.loc['ipa_tau', 'pooled']:+.3f}")
     metrics = pd.DataFrame(rows)
 
