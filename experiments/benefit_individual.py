@@ -29,14 +29,11 @@ def run_individual(scenario: str, n: int, seed: int, n_boot: int) -> dict:
     from benefit_simulation import lean_config
 
     from relapse_ml.benefit import run as R
+    from relapse_ml.benefit.arm_stats import holm
     from relapse_ml.benefit.config import LearnerSpec
     from relapse_ml.benefit.heterogeneity import truth_agreement
     from relapse_ml.benefit.learners import make_folds
-    from relapse_ml.benefit.subgroups import (
-        configured_levels,
-        holm,
-        interaction_pvalues,
-    )
+    from relapse_ml.benefit.subgroups import configured_levels, interaction_pvalues
     from relapse_ml.models import make_model  # noqa: F401  (fail early if models are broken)
     from relapse_ml.simulate import simulate_trial
 

@@ -14,14 +14,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from relapse_ml.benefit.arm_stats import holm
 from relapse_ml.benefit.config import BenefitConfig
 from relapse_ml.benefit.run import benefit_data, sequential_validation
-from relapse_ml.benefit.subgroups import (
-    holm,
-    interaction_pvalues,
-    subgroup_frame,
-    subgroup_levels,
-)
+from relapse_ml.benefit.subgroups import interaction_pvalues, subgroup_frame, subgroup_levels
 
 N_REPLICATES = 20
 MAX_REJECTIONS = 4  # P(X >= 5) = 0.0026 for X ~ Binomial(20, 0.05)

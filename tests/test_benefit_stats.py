@@ -9,14 +9,14 @@ import pytest
 from scipy import stats
 
 from relapse_ml.benefit import heterogeneity as H
-from relapse_ml.benefit.pseudo import dr_scores, ipcw_outcome, status_known
-from relapse_ml.benefit.subgroups import (
+from relapse_ml.benefit.arm_stats import (
     benjamini_hochberg,
     holm,
     incidence_by_arm,
     interaction_test,
     outcome_for,
 )
+from relapse_ml.benefit.pseudo import dr_scores, ipcw_outcome, status_known
 
 
 def _outcome(n: int, seed: int):

@@ -96,7 +96,7 @@ def baseline_risk(cfg: BenefitConfig, data: BenefitData, folds, cache) -> dict[s
 def average_benefit(scores: dict, data: BenefitData) -> dict[str, dict]:
     """The average benefit per outcome: the mean DR score (AIPW) with its 95% CI, and the
     unadjusted Aalen–Johansen difference between arms."""
-    from relapse_ml.benefit.subgroups import Z95, incidence_by_arm, outcome_for
+    from relapse_ml.benefit.arm_stats import Z95, incidence_by_arm, outcome_for
 
     out = {}
     for o in OUTCOMES:

@@ -42,8 +42,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from relapse_ml.benefit.arm_stats import arm_hazard_ratio, incidence_by_arm, outcome_for
 from relapse_ml.benefit.pseudo import status_known
-from relapse_ml.benefit.subgroups import arm_hazard_ratio, incidence_by_arm, outcome_for
 
 
 # -- TOC and RATE ---------------------------------------------------------------------------

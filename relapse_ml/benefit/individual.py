@@ -57,8 +57,8 @@ def reported_truth_rows(est: dict, lo: dict, hi: dict, data, truth) -> list[dict
     """Agreement of the reported estimate and of the trial's Aalen–Johansen average (all
     patients) with a simulation's true benefit (evaluation only)."""
     from relapse_ml.benefit import heterogeneity as H
+    from relapse_ml.benefit.arm_stats import incidence_by_arm, outcome_for
     from relapse_ml.benefit.data import TRUTH_COLUMNS
-    from relapse_ml.benefit.subgroups import incidence_by_arm, outcome_for
 
     rows = []
     for o in OUTCOMES:

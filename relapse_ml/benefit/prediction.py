@@ -52,7 +52,7 @@ def reported_cross_fitted(rep, outcome: str) -> np.ndarray:
 
 def path_variance_bound(time, event, arm, tau: float, outcome: str) -> dict:
     """V_path (module docstring) from the trial's Aalen–Johansen risks by arm."""
-    from relapse_ml.benefit.subgroups import Z95, incidence_by_arm, outcome_for
+    from relapse_ml.benefit.arm_stats import Z95, incidence_by_arm, outcome_for
 
     aj = incidence_by_arm(time, outcome_for(event, outcome), arm, tau)
     p0, diff = float(aj["inc_control"]), float(aj["diff"])

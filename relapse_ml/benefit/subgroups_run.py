@@ -50,11 +50,7 @@ class SubgroupResult:
 
 def subgroup_analysis(cfg: BenefitConfig, cohort, data: BenefitData) -> tuple[dict, dict]:
     """Pre-specified subgroup tables and overall rows per outcome."""
-    from relapse_ml.benefit.subgroups import (
-        configured_levels,
-        overall_row,
-        subgroup_table,
-    )
+    from relapse_ml.benefit.subgroups import configured_levels, overall_row, subgroup_table
 
     levels = configured_levels(cohort, data.patient_id, cfg)
     sg = cfg.subgroups

@@ -60,7 +60,7 @@ def primary_rows(data, cfg: DesignConfig) -> list[dict]:
     """Relapse and relapse-free survival, sorafenib vs control: Gray's test, the
     cause-specific hazard ratio (Cox; for RFS the all-cause one) and the difference in
     incidence at ``incidence_day`` (control − sorafenib, Aalen–Johansen, jackknife SE)."""
-    from relapse_ml.benefit.subgroups import arm_hazard_ratio, incidence_by_arm, outcome_for
+    from relapse_ml.benefit.arm_stats import arm_hazard_ratio, incidence_by_arm, outcome_for
 
     rows = []
     for outcome in ("relapse", "rfs"):
@@ -126,13 +126,13 @@ def subgroup_rows(cohort, data, bcfg, cfg: DesignConfig) -> list[dict]:
     """Each pre-specified subgroup's arm x subgroup interaction (Cox Wald test), with Holm
     and Benjamini–Hochberg adjusted p-values; ``reject`` uses the configured correction.
     ``subgroups:any`` rejects when any adjusted p-value is below alpha."""
-    from relapse_ml.benefit.subgroups import (
+    from relapse_ml.benefit.arm_stats import (
         benjamini_hochberg,
-        configured_levels,
         holm,
         interaction_test,
         outcome_for,
     )
+    from relapse_ml.benefit.subgroups import configured_levels
 
     levels = configured_levels(cohort, data.patient_id, bcfg)
     ev = outcome_for(data.event, cfg.subgroup_outcome)
