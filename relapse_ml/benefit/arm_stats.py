@@ -138,15 +138,11 @@ def holm(p) -> np.ndarray:
 
 
 def benjamini_hochberg(p) -> np.ndarray:
-    """Benjamini–Hochberg step-up adjusted p-values (NaN entries stay NaN, not counted)."""
+    """Benjamini–Hochberg adjusted p-values (`scipy.stats.false_discovery_control`); NaN
+    entries stay NaN and are not counted."""
     p = np.asarray(p, dtype=float)
     out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(~np.isnan(p))
-    m = ok.size
-    if m == 0:
-        return out
-    order = ok[np.argsort(p[ok], kind="stable")]
-    scaled = m * p[order] / np.arange(1, m + 1)
-    adj = np.minimum.accumulate(scaled[::-1])[::-1]
-    out[order] = np.minimum(adj, 1.0)
+    ok = ~np.isnan(p)
+    if ok.any():
+        out[ok] = stats.false_discovery_control(p[ok], method="bh")
     return out
