@@ -47,6 +47,7 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from benchmark_trajectory import careful_features  # noqa: E402  (the one careful design)
+from benchmark_trajectory import metrics as observed_metrics  # noqa: E402
 
 RESULTS = HERE / "results"
 STEM = "benchmark_visits"
@@ -175,17 +176,9 @@ def careful_cox(tr, te) -> np.ndarray:
 
 
 def metrics(tr, te, risk: np.ndarray, truth: np.ndarray) -> dict:
-    from relapse_ml.evaluation import brier_score, concordance_index_wolbers, null_prediction
-
-    grid = np.array([TAU])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        bs = brier_score(tr.time, tr.event, te.time, te.event, risk[:, None], grid)[0]
-        null = null_prediction(tr.time, tr.event, len(te), grid)
-        bs0 = brier_score(tr.time, tr.event, te.time, te.event, null, grid)[0]
+    """`benchmark_trajectory.metrics` (C-index, IPA, mean risk at TAU) and agreement with the truth."""
     slope = float(np.polyfit(risk, truth, 1)[0]) if np.ptp(risk) > 0 else float("nan")
-    return {"c_index": float(concordance_index_wolbers(te.time, te.event, risk, TAU)),
-            "ipa": float(1 - bs / bs0), "mean_risk": float(np.mean(risk)),
+    return {**observed_metrics(tr, te, risk),
             "mean_truth": float(np.mean(truth)), "cal_slope_truth": slope,
             "mean_diff_truth": float(np.mean(risk - truth)),
             "rmse_truth": float(np.sqrt(np.mean((risk - truth) ** 2)))}
