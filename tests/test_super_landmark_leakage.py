@@ -11,8 +11,8 @@ from relapse_ml.data.cohort import Cohort
 from relapse_ml.landmark import DEFAULT_LANDMARKS, super_landmark_dataset
 from relapse_ml.models import make_model
 from relapse_ml.predictor import RelapseRiskPredictor, training_ranges
+from relapse_ml.scoring.inputs import model_features
 from relapse_ml.scoring.model import from_predictor
-from relapse_ml.scoring.score import model_features
 from relapse_ml.simulate import simulate_trial
 
 FEATURES = None  # the default feature set

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from relapse_ml.scoring.inputs import horizon_words, model_features  # noqa: F401 (re-exported)
+from relapse_ml.scoring.inputs import model_features
 from relapse_ml.scoring.model import ScoringModel
 
 SCHEMA_VERSION = "1.1.0"
