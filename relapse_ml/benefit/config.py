@@ -173,13 +173,24 @@ class ReportConfig(_Strict):
     constant (average-effect) learner by a one-sided paired z-test at ``alpha`` / (number of
     other candidates) — it was picked as the minimum; otherwise the risk-based learner if
     *it* beats the constant at ``alpha``, else the constant. ``stack``: a
-    convex combination of the candidates minimising the cross-fitted τ-risk.
-    candidates: learner labels (None: every configured learner). Both methods always
-    consider the constant learner.
+    convex combination of the stack candidates minimising the cross-fitted τ-risk.
+    ``auto`` (default): ``stack`` for an outcome with at least ``min_events`` events by the
+    horizon among the patients analysed, ``select`` below — with fewer events the τ-risk
+    cannot tell the stack's gains from its over-fitting (the simulation study in the README:
+    at n = 346 the stack was more than 5% less accurate than the average in 3–4 of 20 trials
+    per scenario, at n ≥ 1,000 it was on average 3–8% more accurate and never worse than the
+    average by more than 9%).
+    candidates: learner labels (None: every configured learner). Every method always
+    considers the constant learner.
+    stack_candidates: the labels a stack combines (None: the candidates except T-learners
+    and learners with a boosted final stage — kept for comparison: in simulation they were
+    less accurate than the average at every size, and their noise spoils the weights).
     """
 
-    method: Literal["select", "stack"] = "select"
+    method: Literal["select", "stack", "auto"] = "auto"
     candidates: list[str] | None = None
+    stack_candidates: list[str] | None = None
+    min_events: int = Field(200, ge=1)
     alpha: float = Field(0.05, gt=0, lt=0.5)
 
 

@@ -52,22 +52,64 @@ class Choice:
         return max(self.weights, key=self.weights.get)
 
 
-def choose(specs, estimates: dict, targets: dict, outcome: str, method: str, alpha: float):
-    """Select (or stack) for one outcome by the cross-fitted τ-risk (`config.ReportConfig`)."""
+def stack_labels(specs, names=None) -> list[str]:
+    """The learners a stack combines: ``names`` (the constant always among them), else every
+    candidate but T-learners and learners with a boosted final stage (`config.ReportConfig`)."""
+    if names is not None:
+        return [s.display for s in specs if s.display in names or s.kind == "constant"]
+    return [
+        s.display
+        for s in specs
+        if s.kind != "t" and not (s.kind in ("r", "dr") and s.final.name != "ridge")
+    ]
+
+
+def outcome_events(time, event, tau: float, outcome: str) -> int:
+    """Events of ``outcome`` by the horizon: the information a choice rests on."""
+    from relapse_ml.benefit.pseudo import OUTCOME_CAUSES
+
+    hit = np.isin(np.asarray(event), OUTCOME_CAUSES[outcome]) & (np.asarray(time) <= tau)
+    return int(hit.sum())
+
+
+def choose(
+    specs,
+    estimates: dict,
+    targets: dict,
+    outcome: str,
+    method: str,
+    alpha: float,
+    n_events: int | None = None,
+    min_events: int = 200,
+    stack_names=None,
+):
+    """Select (or stack) for one outcome by the cross-fitted τ-risk (`config.ReportConfig`).
+
+    ``auto`` stacks when ``n_events`` (events of the outcome by the horizon) reaches
+    ``min_events`` and selects otherwise; the reason says which and why."""
     phi = targets[outcome]["phi"]
     kinds = {s.display: s.kind for s in specs}
     const = constant_label(specs)
-    loss = {lab: tau_risk_losses(estimates[lab].benefit[outcome], phi) for lab in kinds}
-    z_crit = stats.norm.ppf(1 - alpha)
+    why = ""
+    if method == "auto":
+        enough = n_events is not None and n_events >= min_events
+        method = "stack" if enough else "select"
+        why = (
+            f"{n_events} events ≥ {min_events}: " if enough
+            else f"{n_events} events < {min_events}, too few to stack (the stricter rule): "
+        )
     if method == "stack":
-        w = stack_weights(np.column_stack([estimates[lab].benefit[outcome] for lab in kinds]), phi)
-        weights = {lab: float(v) for lab, v in zip(kinds, w, strict=True) if v > 1e-6}
+        labels = stack_labels(specs, stack_names)
+        B = np.column_stack([estimates[lab].benefit[outcome] for lab in labels])
+        w = stack_weights(B, phi)
+        weights = {lab: float(v) for lab, v in zip(labels, w, strict=True) if v > 1e-6}
         top = max(weights, key=weights.get)
-        reason = "convex stack minimising the cross-fitted τ-risk: " + ", ".join(
+        reason = why + "convex stack minimising the cross-fitted τ-risk: " + ", ".join(
             f"{lab} {v:.2f}" for lab, v in sorted(weights.items(), key=lambda kv: -kv[1])
         )
-        kind = _kind(kinds[top]) if weights[top] > 0.5 else "individual"
-        return Choice(outcome, method, weights, reason, kind)
+        return Choice(outcome, method, weights, reason, _stack_kind(specs, weights))
+    loss = {lab: tau_risk_losses(estimates[lab].benefit[outcome], phi) for lab in kinds}
+    z_crit = stats.norm.ppf(1 - alpha)
 
     # the best of m learners is tested at alpha / m (Bonferroni: it was picked as the
     # minimum); the pre-specified risk-based fallback at alpha
@@ -84,14 +126,14 @@ def choose(specs, estimates: dict, targets: dict, outcome: str, method: str, alp
             outcome,
             method,
             {const: 1.0},
-            "no learner had a lower cross-fitted τ-risk than the trial's average effect",
+            why + "no learner had a lower cross-fitted τ-risk than the trial's average effect",
             "constant",
         )
     pre_specified = kinds[best] == "risk"  # the PATH fallback is tested at alpha anyway
     ok, d, se = beats_constant(best, z_crit if pre_specified else z_best)
     if ok:
         level = f"{alpha:g}" if pre_specified else f"{alpha:g}/{m}, Bonferroni over the learners"
-        reason = (
+        reason = why + (
             f"{best} has the lowest cross-fitted τ-risk, {d:+.4f} (SE {se:.4f}) below the "
             f"average effect's (one-sided p < {level})"
         )
@@ -99,16 +141,30 @@ def choose(specs, estimates: dict, targets: dict, outcome: str, method: str, alp
     risk = [lab for lab, k in kinds.items() if k == "risk"]
     if risk and beats_constant(risk[0])[0]:
         _, d2, se2 = beats_constant(risk[0])
-        reason = (
+        reason = why + (
             f"the best learner ({best}) did not beat the average effect significantly "
             f"({d:+.4f}, SE {se:.4f}); the risk-based {risk[0]} did ({d2:+.4f}, SE {se2:.4f})"
         )
         return Choice(outcome, method, {risk[0]: 1.0}, reason, "risk")
-    reason = (
+    reason = why + (
         f"the data cannot tell patients apart: the best learner ({best}) did not beat the "
         f"trial's average effect significantly (τ-risk {d:+.4f}, SE {se:.4f})"
     )
     return Choice(outcome, method, {const: 1.0}, reason, "constant")
+
+
+def _stack_kind(specs, weights: dict) -> str:
+    """``constant`` when the stack is the constant alone, ``risk`` when every member's
+    benefit follows baseline risk (the constant, PATH, an S-learner without arm
+    interactions), else ``individual``."""
+    by = {s.display: s for s in specs}
+    members = [by[lab] for lab in weights]
+    if all(m.kind == "constant" for m in members):
+        return "constant"
+    if all(m.kind in ("constant", "risk") or (m.kind == "s" and m.interactions == [])
+           for m in members):
+        return "risk"
+    return "individual"
 
 
 def _kind(kind: str) -> str:
@@ -199,8 +255,13 @@ def selection_procedure(cfg: BenefitConfig, data, folds, progress=None, estimate
         estimates = {**done, **new}
     targets, _ = evaluation_targets(cfg, data, folds, cache)
     table = yardstick_table(estimates, targets, constant_label(specs))
+    r = cfg.report
     choices = {
-        o: choose(specs, estimates, targets, o, cfg.report.method, cfg.report.alpha)
+        o: choose(
+            specs, estimates, targets, o, r.method, r.alpha,
+            n_events=outcome_events(data.time, data.event, data.tau, o),
+            min_events=r.min_events, stack_names=r.stack_candidates,
+        )
         for o in OUTCOMES
     }
     by_label = {s.display: s for s in specs}
