@@ -91,7 +91,8 @@ def run_individual(scenario: str, n: int, seed: int, n_boot: int) -> dict:
                 "tau_risk": float(yard.loc[(label, o), "tau_risk"]),
             }
         rec["learners"][o] = per
-        rec["reported"][o]["ceiling_rmse_ratio"] = ceiling_ratio(data.X, true)
+        if o == "relapse":  # the table's outcome
+            rec["reported"][o]["ceiling_rmse_ratio"] = ceiling_ratio(data.X, true)
         truly_best = min(per, key=lambda k: per[k]["rmse"])
         picked = min(per, key=lambda k: per[k]["tau_risk"])
         rec["reported"][o]["truly_best"] = truly_best
@@ -130,7 +131,7 @@ def ceiling_ratio(X, true) -> float:
     from sklearn.model_selection import KFold, cross_val_predict
 
     true = np.asarray(true, float)
-    model = HistGradientBoostingRegressor(max_iter=300, learning_rate=0.05, random_state=0)
+    model = HistGradientBoostingRegressor(max_iter=150, learning_rate=0.1, random_state=0)
     pred = cross_val_predict(model, np.asarray(X, float), true,
                              cv=KFold(5, shuffle=True, random_state=0))
     average = np.sqrt(np.mean((true - true.mean()) ** 2))

@@ -16,6 +16,7 @@ SPECS = [
     LearnerSpec(kind="risk", label="risk_path"),
     LearnerSpec(kind="s", label="s_key", interactions="key"),
     LearnerSpec(kind="s", label="s_risk", interactions=[]),
+    LearnerSpec(kind="s", label="s_shrunk", interactions="key", shrink=[0, 0.5, 1]),
     LearnerSpec(kind="t", label="t_fg"),
     LearnerSpec(kind="r", label="r_ridge"),
     LearnerSpec(kind="r", label="r_xgb", final=FinalStage(name="xgb", params={})),
@@ -24,7 +25,8 @@ SPECS = [
 
 def fake(n=4000, seed=0):
     """Cross-fitted estimates and DR scores: the truth is 0.1 + 0.05 x; s_key estimates it
-    well, t_fg and r_xgb are the truth plus large noise, the rest are flat."""
+    well (s_shrunk exactly: left out of a stack all the same), t_fg and r_xgb are the truth
+    plus large noise, the rest are flat."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=n)
     truth = 0.1 + 0.05 * x
@@ -33,6 +35,7 @@ def fake(n=4000, seed=0):
         "risk_path": np.full(n, 0.1) + 0.001 * x,
         "s_key": truth + rng.normal(scale=0.01, size=n),
         "s_risk": np.full(n, 0.1),
+        "s_shrunk": truth,
         "t_fg": truth + rng.normal(scale=0.2, size=n),
         "r_ridge": np.full(n, 0.1),
         "r_xgb": truth + rng.normal(scale=0.2, size=n),
@@ -55,7 +58,7 @@ def test_auto_stacks_only_with_enough_events():
     assert sum(many.weights.values()) == pytest.approx(1.0)
 
 
-def test_stack_leaves_out_t_and_boosted_learners_unless_named():
+def test_stack_leaves_out_t_boosted_and_shrunk_learners_unless_named():
     assert RP.stack_labels(SPECS) == ["constant", "risk_path", "s_key", "s_risk", "r_ridge"]
     # named: those and the constant, always
     assert RP.stack_labels(SPECS, ["t_fg", "s_key"]) == ["constant", "s_key", "t_fg"]

@@ -184,7 +184,9 @@ class ReportConfig(_Strict):
     considers the constant learner.
     stack_candidates: the labels a stack combines (None: the candidates except T-learners
     and learners with a boosted final stage — kept for comparison: in simulation they were
-    less accurate than the average at every size, and their noise spoils the weights).
+    less accurate than the average at every size, and their noise spoils the weights — and
+    S-learners with a tuned shrinkage: the stack's weight between the S-learner and the one
+    without interactions does that job, without re-tuning in every bootstrap replicate).
     """
 
     method: Literal["select", "stack", "auto"] = "auto"

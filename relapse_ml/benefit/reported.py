@@ -54,13 +54,16 @@ class Choice:
 
 def stack_labels(specs, names=None) -> list[str]:
     """The learners a stack combines: ``names`` (the constant always among them), else every
-    candidate but T-learners and learners with a boosted final stage (`config.ReportConfig`)."""
+    candidate but T-learners, learners with a boosted final stage and S-learners with a tuned
+    shrinkage (`config.ReportConfig`)."""
     if names is not None:
         return [s.display for s in specs if s.display in names or s.kind == "constant"]
     return [
         s.display
         for s in specs
-        if s.kind != "t" and not (s.kind in ("r", "dr") and s.final.name != "ridge")
+        if s.kind != "t"
+        and not (s.kind in ("r", "dr") and s.final.name != "ridge")
+        and s.shrink is None
     ]
 
 
