@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from relapse_ml.benefit import groups as G
 from relapse_ml.benefit import heterogeneity as H
 from relapse_ml.benefit.arm_stats import (
     benjamini_hochberg,
@@ -223,7 +224,7 @@ def test_concordance_and_c_for_benefit():
             if obs[i] < obs[j]:
                 comp += 1
                 conc += 1.0 if pred[j] > pred[i] else 0.5 if pred[j] == pred[i] else 0.0
-    c, n = H.concordance(pred, obs)
+    c, n = G.concordance(pred, obs)
     assert n == comp and c == pytest.approx(conc / comp)
     # a benefit that only the top-predicted pairs have gives c-for-benefit 1
     n = 40
@@ -233,11 +234,11 @@ def test_concordance_and_c_for_benefit():
     event = np.zeros(n, int)
     top_control = (arm == 0) & (predicted >= 15)
     time[top_control], event[top_control] = 10.0, 1
-    res = H.c_for_benefit(predicted, time, event, arm, tau=50.0)
+    res = G.c_for_benefit(predicted, time, event, arm, tau=50.0)
     assert res["n_pairs"] == 20 and res["c_for_benefit"] == pytest.approx(1.0)
     # patients censored before tau are left out and counted
     time[0], event[0] = 5.0, 0
-    assert H.c_for_benefit(predicted, time, event, arm, tau=50.0)["n_unknown_status"] == 1
+    assert G.c_for_benefit(predicted, time, event, arm, tau=50.0)["n_unknown_status"] == 1
 
 
 def test_incidence_by_arm_and_interaction_test():

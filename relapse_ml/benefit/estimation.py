@@ -215,6 +215,7 @@ def learner_metrics(
 
     Returns ``(metrics (learner, outcome, metric, value), calibration tables, TOC curves)``.
     """
+    from relapse_ml.benefit import groups as G
     from relapse_ml.benefit import heterogeneity as H
 
     n_boot = cfg.heterogeneity.n_boot if n_boot is None else n_boot
@@ -262,7 +263,7 @@ def learner_metrics(
                     }
                 )
             if calibration:
-                cfb = H.c_for_benefit(
+                cfb = G.c_for_benefit(
                     b,
                     data.time,
                     data.event,
@@ -280,7 +281,7 @@ def learner_metrics(
                         "c_for_benefit_pairs": cfb["n_pairs"],
                     }
                 )
-                tables[(label, o)] = H.benefit_calibration(
+                tables[(label, o)] = G.benefit_calibration(
                     b, data.time, data.event, data.arm, data.tau, cfg.heterogeneity.n_groups, o
                 )
                 curves[(label, o)] = H.toc_curve(b, phi)

@@ -106,7 +106,6 @@ def choose(
         B = np.column_stack([estimates[lab].benefit[outcome] for lab in labels])
         w = stack_weights(B, phi)
         weights = {lab: float(v) for lab, v in zip(labels, w, strict=True) if v > 1e-6}
-        top = max(weights, key=weights.get)
         reason = why + "convex stack minimising the cross-fitted τ-risk: " + ", ".join(
             f"{lab} {v:.2f}" for lab, v in sorted(weights.items(), key=lambda kv: -kv[1])
         )

@@ -148,7 +148,7 @@ def _run_benefit(
     export_benefit: also write the reported estimate, with its bootstrap replicates, for
     ``relapse-ml score --benefit DIR`` (`benefit.export`).
     """
-    from relapse_ml.benefit import heterogeneity as H
+    from relapse_ml.benefit import groups as G
     from relapse_ml.benefit.observational import OBSERVATIONAL_NOTE, effective_config
 
     if export_benefit is not None:  # a bad DIR is refused before any work
@@ -194,7 +194,7 @@ def _run_benefit(
     metrics = pd.concat([metrics, *extra], ignore_index=True)
     base = baseline_risk(cfg, data, folds, cache)
     risk_based = {
-        o: H.risk_based(
+        o: G.risk_based(
             base[o], data.time, data.event, data.arm, data.tau, cfg.heterogeneity.risk_groups, o
         )
         for o in OUTCOMES
