@@ -174,13 +174,16 @@ def summarize_individual(records: list[dict]) -> tuple[dict, str]:
         "'estimate only': the bootstrap interval of the estimate before widening; width: "
         "median width in risk units; rfs: relapse or death). The last two columns count trials in which the "
         "pre-specified heterogeneity test / any Holm-corrected subgroup was significant at 5% "
-        "(false positives under the null).",
+        "(false positives under the null). Trials: all (with per-patient intervals: the "
+        "interval columns are over these only; the others ran without the bootstrap, "
+        "`--n-boot 0`, to afford more trials). ρ reported: over the trials that reported "
+        "a non-constant estimate; 'average = 0': every trial, the average's ρ counted as 0.",
         "",
         "| scenario | n | trials | RMSE ratio | ceiling | RMSE reported | RMSE average | coverage | "
         "coverage, estimate only | width | coverage rfs | "
-        "ρ reported | ρ careful Cox | reported = average | yardstick picks truly best | "
+        "ρ reported | ρ reported, average = 0 | ρ careful Cox | reported = average | yardstick picks truly best | "
         "AUTOC test p<0.05 | any Holm subgroup p<0.05 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for sc in SCENARIOS:
         for n in SIZES:
@@ -188,18 +191,24 @@ def summarize_individual(records: list[dict]) -> tuple[dict, str]:
             if not rs:
                 continue
             g = [r["reported"]["relapse"] for r in rs]
+            rb = [r for r in rs if r["n_boot"] > 0]  # trials with intervals
+            gb = [r["reported"]["relapse"] for r in rb]
             cell = {
                 "trials": len(rs),
+                "trials_with_intervals": len(rb),
                 "n_boot": sorted({r["n_boot"] for r in rs}),
                 "rmse_ratio": [x.get("reported.truth_rmse_ratio") for x in g],
                 "ceiling": [x.get("ceiling_rmse_ratio") for x in g],
                 "rmse_reported": [x.get("reported.truth_rmse") for x in g],
                 "rmse_average": [x.get("trial_average.truth_rmse") for x in g],
-                "coverage": [x.get("reported.truth_coverage") for x in g],
-                "coverage_estimate_only": [x.get("coverage_estimate_only") for x in g],
-                "median_width": [x.get("median_width") for x in g],
-                "coverage_rfs": [r["reported"]["rfs"].get("reported.truth_coverage") for r in rs],
+                "coverage": [x.get("reported.truth_coverage") for x in gb],
+                "coverage_estimate_only": [x.get("coverage_estimate_only") for x in gb],
+                "median_width": [x.get("median_width") for x in gb],
+                "coverage_rfs": [r["reported"]["rfs"].get("reported.truth_coverage") for r in rb],
                 "spearman": [x.get("reported.truth_spearman") for x in g],
+                "spearman_average_0": [
+                    0.0 if x["kind"] == "constant" else x.get("reported.truth_spearman") for x in g
+                ],
                 "cox_spearman": [r["cox_spearman"]["relapse"] for r in rs],
                 "kinds": [x["kind"] for x in g],
                 "yardstick_picks_best": [x["yardstick_best"] == x["truly_best"] for x in g],
@@ -210,23 +219,26 @@ def summarize_individual(records: list[dict]) -> tuple[dict, str]:
                 "holm_positive": [
                     r["min_holm_relapse"] is not None and r["min_holm_relapse"] < 0.05 for r in rs
                 ],
-                "no_missing": all(x["no_missing"] for x in g),
+                "no_missing": all(x["no_missing"] for x in gb),
                 "mean_seconds": float(np.mean([r["seconds"] for r in rs])),
             }
             out[f"{sc}/{n}"] = cell
             k = len(rs)
             lines.append(
-                f"| {sc} | {n:,} | {k} | {_ms(cell['rmse_ratio'])} | {_ms(cell['ceiling'])} | "
+                f"| {sc} | {n:,} | {k} ({len(rb)}) | {_ms(cell['rmse_ratio'])} | "
+                f"{_ms(cell['ceiling'])} | "
                 f"{_ms(cell['rmse_reported'], 3)} | {_ms(cell['rmse_average'], 3)} | "
                 f"{_ms(cell['coverage'])} | {_ms(cell['coverage_estimate_only'])} | "
                 f"{_ms(cell['median_width'], 3)} | {_ms(cell['coverage_rfs'])} | "
-                f"{_ms(cell['spearman'])} | {_ms(cell['cox_spearman'])} | "
+                f"{_ms(cell['spearman'])} | {_ms(cell['spearman_average_0'])} | "
+                f"{_ms(cell['cox_spearman'])} | "
                 f"{sum(x == 'constant' for x in cell['kinds'])}/{k} | "
                 f"{sum(cell['yardstick_picks_best'])}/{k} | {sum(cell['test_positive'])}/{k} | "
                 f"{sum(cell['holm_positive'])}/{k} |"
             )
     boots = sorted({r["n_boot"] for r in recs})
-    lines += ["", f"Bootstrap replicates per trial: {boots}; {len(recs)} trials in all.", ""]
+    lines += ["", f"Bootstrap replicates per trial: {boots}; {len(recs)} trials in all "
+              f"({sum(r['n_boot'] > 0 for r in recs)} with intervals).", ""]
     return out, "\n".join(lines) + "\n"
 
 
