@@ -368,3 +368,28 @@ def test_cohort_scores_carry_the_runs_estimates_and_intervals(setup, run):
         for suffix, want in (("", run["est"]), ("_low", run["lo"]), ("_high", run["hi"])):
             got = table.loc[ids, f"benefit_{o}{suffix}"].to_numpy(float)
             np.testing.assert_allclose(got, want[o], atol=1e-6)
+
+
+def test_a_stacked_estimate_exports_and_reproduces(setup, tmp_path):
+    """`report.method: auto` with enough events stacks; the export carries the weights and
+    its numpy evaluation equals the run's stack, interval included."""
+    cfg = BenefitConfig.model_validate(
+        {**SMALL, "report": {"min_events": 1}, "intervals": {"n_boot": 2, "n_folds": 3}}
+    )
+    data, folds = setup["data"], setup["folds"]
+    keep: list = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rep, est, lo, hi, info = reported_step(cfg, data, folds, {}, None, lambda *a: None, keep)
+        path = export_benefit(tmp_path / "export", cfg, data, rep, keep, est, lo, hi,
+                              interval_info=info)
+    assert all(ch.method == "stack" for ch in rep.choices.values())
+    bm = load_benefit(path)
+    X = data.X[bm.feature_columns].to_numpy(float)
+    got, (glo, ghi) = bm.predict(X), bm.interval(X)
+    for o in OUTCOMES:
+        assert bm.choices[o]["weights"] == pytest.approx(rep.choices[o].weights)
+        assert bm.choices[o]["method"] == "stack"
+        np.testing.assert_allclose(got[o], est[o], atol=1e-6)
+        np.testing.assert_allclose(glo[o], lo[o], atol=1e-6)
+        np.testing.assert_allclose(ghi[o], hi[o], atol=1e-6)
