@@ -95,8 +95,8 @@ def oracle_risk(cohort: Cohort, cfg: TrainConfig, patient_id, landmark_day) -> n
     ``landmark_day``: in a single-landmark run whose ``truth`` (meta.json) was computed at this
     landmark and horizon, that truth (given the latent state at randomization); otherwise
     ``truth_at_landmarks`` (given the latent state at the row's landmark; `relapse-ml simulate
-    --truth-landmarks`), NaN for a row it does not cover. None when the cohort has no truth
-    for this horizon.
+    --truth-landmarks`), NaN for a row it does not cover (every row when a simulated cohort has
+    no such file). None when the cohort has no truth for this horizon.
     """
     if cohort.path is None or not (cohort.path / "meta.json").exists():
         return None
@@ -114,8 +114,8 @@ def oracle_risk(cohort: Cohort, cfg: TrainConfig, patient_id, landmark_day) -> n
                         truth["risk_sorafenib"].reindex(pid).to_numpy(float),
                         truth["risk_control"].reindex(pid).to_numpy(float))
     at = _truth_file(cohort.path, "truth_at_landmarks")
-    if at is None:
-        return None
+    if at is None:  # a simulated cohort without it: no row has truth (the note says so)
+        return np.full(len(pid), np.nan) if truth is not None else None
     at = at.set_index([at["landmark_day"].astype(float), "patient_id"])["risk"]
     return at.reindex(pd.MultiIndex.from_arrays([day, pid])).to_numpy(float)
 

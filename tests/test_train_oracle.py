@@ -70,7 +70,7 @@ def sim_dir(tmp_path_factory):
 
 
 def test_super_landmark_run_compares_with_the_truth_at_each_landmark(sim_dir, tmp_path):
-    from relapse_ml.train import landmark_data, run_training
+    from relapse_ml.train import landmark_data, oracle_comparison, run_training
 
     cfg = parse_config(TINY)
     result = run_training(cfg, read_cohort(sim_dir), track=False, progress=lambda *a: None)
@@ -97,10 +97,15 @@ def test_super_landmark_run_compares_with_the_truth_at_each_landmark(sim_dir, tm
                                truth[rows], result.tau, tables=False)
     assert t.loc[(90.0, "ipa_tau"), "oracle"] == pytest.approx(oracle90["ipa_tau"])
 
-    # modelling never reads the truth: without the truth files the metrics are identical
+    # a simulated cohort without truth at the landmarks says so, for every landmark
     bare = tmp_path / "bare"
     shutil.copytree(sim_dir, bare)
     (bare / "truth_at_landmarks.csv").unlink()
+    pooled, by, note = oracle_comparison(read_cohort(bare), cfg, ld, cv, result.tau)
+    assert pooled is None and by is None
+    assert note.startswith("no truth at landmark day 60, 90, 180")
+
+    # modelling never reads the truth: without the truth files the metrics are identical
     (bare / "truth.csv").unlink()
     plain = run_training(cfg, read_cohort(bare), track=False, progress=lambda *a: None)
     assert plain.oracle is None and plain.oracle_by_landmark is None
