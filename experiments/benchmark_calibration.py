@@ -145,6 +145,26 @@ def _meets(n: int, slope: pd.Series, gap: pd.Series, null: bool = False) -> str:
     return "no (" + ", ".join(w for w, ok in (("slope", slope_ok), ("gap", gap_ok)) if not ok) + ")"
 
 
+def compact(pooled: pd.DataFrame) -> list[str]:
+    """One row per size: each model's pooled slope / gap (mean (min–max) over seeds)."""
+    models = [m for m in dict.fromkeys(pooled["model"]) if m != NULL_MODEL]
+
+    def cell(g, col, f):
+        v = g[col]
+        return f"{v.mean():{f}}" if len(v) == 1 else f"{v.mean():{f}} ({v.min():{f}}–{v.max():{f}})"
+
+    out = ["| n | " + " | ".join(f"{m} slope / gap" for m in models) + " | null model gap |",
+           "|---:|" + "---|" * (len(models) + 1)]
+    for n in sorted(pooled["n"].unique()):
+        g = pooled[pooled["n"] == n]
+        cells = [f"{cell(h, 'slope', '.2f')} / {cell(h, 'gap', '+.3f')}"
+                 for h in (g[g["model"] == m] for m in models)]
+        null = g[g["model"] == NULL_MODEL]
+        cells.append(cell(null, "gap", "+.3f") if len(null) else "—")
+        out.append(f"| {int(n):,} | " + " | ".join(cells) + " |")
+    return out
+
+
 def render(rows: list[dict]) -> tuple[str, dict]:
     df = pd.DataFrame([r for r in rows if r["kind"] == "calibration"])
     cost = pd.DataFrame([r for r in rows if r["kind"] == "cost"])
@@ -181,6 +201,7 @@ def render(rows: list[dict]) -> tuple[str, dict]:
                                   "slope": g["slope"].tolist(), "gap": g["gap"].tolist(),
                                   "mean_pred": g["mean_pred"].tolist(), "aj": g["aj"].tolist(),
                                   "met": met})
+    lines += ["", "## Compact (as quoted in the README)", "", *compact(pooled)]
     per = df[df["landmark"] != "pooled"]
     if not per.empty:
         lines += ["", "## By landmark day (slope / mean pred − AJ; mean over seeds)", ""]
