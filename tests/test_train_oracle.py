@@ -141,6 +141,7 @@ def test_cli_simulate_then_train_prints_the_oracle_per_landmark(tmp_path):
                        cwd=tmp_path)
     assert "against the simulation oracle" in r.stdout and "day 90" in r.stdout
     assert "no truth at landmark day 120" in r.stdout
+    assert "CI nan" not in r.stdout  # no interval without bootstrap replicates (n_boot 0)
 
 
 def test_single_landmark_run_keeps_the_truth_at_randomization(sim_dir):

@@ -62,7 +62,9 @@ def train_cmd(config: Path | None = CONFIG_OPT, data: Path | None = DATA_OPT, as
     for m in ("c_index", "c_index_ipcw", "auc_tau", "brier_tau", "ipa_tau", "ibs", "calibration_slope", "ici"):
         if m in final.index:
             r = final.loc[m]
-            print(f"  {m:<18} {r['pooled']:.3f}  (95% CI {r['ci_low']:.3f}–{r['ci_high']:.3f})")
+            ci = (f"  (95% CI {r['ci_low']:.3f}–{r['ci_high']:.3f})"
+                  if r["ci_low"] == r["ci_low"] else "")  # none with evaluation.n_boot 0
+            print(f"  {m:<18} {r['pooled']:.3f}{ci}")
     _print_oracle(result)
     if result.run_id:
         from relapse_ml.tracking.store import ui_command
