@@ -37,6 +37,8 @@ class TrainResult:
     events: dict
     tau: float
     oracle: pd.DataFrame | None = None  # metric × (model, oracle, ratio) for the final model
+    oracle_by_landmark: pd.DataFrame | None = None  # the same per landmark (and "pooled")
+    oracle_note: str | None = None  # landmarks (or rows) without truth, in words
     run_id: str | None = None
     tracking_uri: str | None = None
     model_version: str | None = None
@@ -86,26 +88,81 @@ def eval_grid(cfg: TrainConfig) -> tuple[np.ndarray, float]:
     return np.union1d(grid, [tau]), tau
 
 
-def oracle_risk(cohort: Cohort, cfg: TrainConfig, patient_id: np.ndarray) -> np.ndarray | None:
-    """The truth file's relapse risk under each patient's own arm (evaluation only).
+def oracle_risk(cohort: Cohort, cfg: TrainConfig, patient_id, landmark_day) -> np.ndarray | None:
+    """Each row's true relapse risk in (L, L + horizon] under the arm received (evaluation only).
 
-    Only for a simulated cohort whose truth was computed at this landmark and horizon.
+    Read from a simulated cohort's truth files, for rows given by ``patient_id`` and
+    ``landmark_day``: in a single-landmark run whose ``truth`` (meta.json) was computed at this
+    landmark and horizon, that truth (given the latent state at randomization); otherwise
+    ``truth_at_landmarks`` (given the latent state at the row's landmark; `relapse-ml simulate
+    --truth-landmarks`), NaN for a row it does not cover (every row when a simulated cohort has
+    no such file). None when the cohort has no truth for this horizon.
     """
-    if cohort.path is None or cfg.landmark.super_landmark:
+    if cohort.path is None or not (cohort.path / "meta.json").exists():
         return None
-    truth_path, meta_path = cohort.path / "truth.csv", cohort.path / "meta.json"
-    if not (truth_path.exists() and meta_path.exists()):
+    meta = json.loads((cohort.path / "meta.json").read_text())
+    if float(meta.get("horizon_days", -1)) != float(cfg.landmark.horizon_days):
         return None
-    meta = json.loads(meta_path.read_text())
-    if (float(meta.get("landmark_day", -1)) != float(cfg.landmark.landmark_day)
-            or float(meta.get("horizon_days", -1)) != float(cfg.landmark.horizon_days)):
-        return None
-    truth = pd.read_csv(truth_path, dtype={"patient_id": str}).set_index("patient_id")
-    arm = cohort.patients.set_index("patient_id")["arm"].reindex(patient_id)
-    risk = np.where(arm.to_numpy() == "sorafenib",
-                    truth["risk_sorafenib"].reindex(patient_id).to_numpy(float),
-                    truth["risk_control"].reindex(patient_id).to_numpy(float))
-    return None if np.isnan(risk).any() else risk
+    pid = pd.Index(np.asarray(patient_id).astype(str))
+    day = np.asarray(landmark_day, dtype=float)
+    truth = _truth_file(cohort.path, "truth")
+    if (truth is not None and not cfg.landmark.super_landmark
+            and float(meta.get("landmark_day", -1)) == float(cfg.landmark.landmark_day)):
+        truth = truth.set_index("patient_id")
+        arm = cohort.patients.set_index("patient_id")["arm"].reindex(pid).to_numpy()
+        return np.where(arm == "sorafenib",
+                        truth["risk_sorafenib"].reindex(pid).to_numpy(float),
+                        truth["risk_control"].reindex(pid).to_numpy(float))
+    at = _truth_file(cohort.path, "truth_at_landmarks")
+    if at is None:  # a simulated cohort without it: no row has truth (the note says so)
+        return np.full(len(pid), np.nan) if truth is not None else None
+    at = at.set_index([at["landmark_day"].astype(float), "patient_id"])["risk"]
+    return at.reindex(pd.MultiIndex.from_arrays([day, pid])).to_numpy(float)
+
+
+def _truth_file(directory: Path, name: str) -> pd.DataFrame | None:
+    for ext, read in (("csv", partial(pd.read_csv, dtype={"patient_id": str})),
+                      ("parquet", pd.read_parquet)):
+        if (directory / f"{name}.{ext}").exists():
+            df = read(directory / f"{name}.{ext}")
+            return df.assign(patient_id=df["patient_id"].astype(str))
+    return None
+
+
+def oracle_comparison(cohort: Cohort, cfg: TrainConfig, ld, cv, tau: float):
+    """The final model's out-of-fold metrics beside the oracle's (`oracle_risk`), per landmark
+    and pooled over the stacked landmarks; ``(pooled, by_landmark, note)`` or Nones.
+
+    pooled: metric × (model, oracle, ratio) on every row with truth; by_landmark: the same per
+    landmark (`evaluation.oracle.compare_by_landmark`); note: a plain sentence on the
+    landmarks (or rows) without truth, None when every row has it.
+    """
+    from relapse_ml.evaluation import EvaluationWarning
+    from relapse_ml.evaluation.oracle import compare_by_landmark
+
+    risk = oracle_risk(cohort, cfg, ld.patient_id, ld.landmark_day)
+    if risk is None:
+        return None, None, None
+    j = int(np.argmin(np.abs(np.asarray(cv.times, float) - tau)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EvaluationWarning)
+        table, coverage = compare_by_landmark(ld.time, ld.event, ld.landmark_day,
+                                              cv.oof_cif[..., j], risk, tau)
+    notes = []
+    none = [f"{d:g}" for d, r in coverage.iterrows() if r["rows_with_truth"] == 0]
+    if none:
+        notes.append(f"no truth at landmark day {', '.join(none)} (simulate with --truth-landmarks "
+                     "to have it)")
+    part = [f"day {d:g} {r['rows'] - r['rows_with_truth']} of {r['rows']}"
+            for d, r in coverage.iterrows() if 0 < r["rows_with_truth"] < r["rows"]]
+    if part:
+        notes.append("rows without truth left out: " + ", ".join(part))
+    note = "; ".join(notes) or None
+    if table.empty:
+        return None, None, note
+    label = "pooled" if (table["landmark"] == "pooled").any() else table["landmark"].iloc[0]
+    pooled = table[table["landmark"] == label].drop(columns="landmark").set_index("metric")
+    return pooled, table, note
 
 
 def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progress=print,
@@ -122,12 +179,7 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
 
     if save_oof is not None:
         F.check_writable(save_oof)
-    from relapse_ml.evaluation import (
-        EvaluationWarning,
-        compare_with_oracle,
-        cross_validate,
-        evaluate_oracle,
-    )
+    from relapse_ml.evaluation import EvaluationWarning, cross_validate
     from relapse_ml.models import make_model
     from relapse_ml.predictor import RelapseRiskPredictor, training_ranges
 
@@ -211,20 +263,13 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
     if not guard.passed:
         progress(f"warning: {guard.reason}")
 
-    oracle = None
-    risk = oracle_risk(cohort, cfg, ld.patient_id)
-    if risk is not None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", EvaluationWarning)
-            o = evaluate_oracle(ld.time, ld.event, ld.time, ld.event, risk, tau, tables=False)
-            cv = cvs[final]
-            pooled = {k: v for k, v in cv.pooled[0].items() if isinstance(v, float)}
-            oracle = compare_with_oracle(pooled, o)
+    oracle, oracle_by_landmark, oracle_note = oracle_comparison(cohort, cfg, ld, cvs[final], tau)
     result = TrainResult(metrics=metrics, final_model=final, predictor=predictor, n_rows=len(ld),
                          n_patients=int(len(np.unique(ld.patient_id))),
                          events={"relapse": int((ld.event == 1).sum()), "nrm": int((ld.event == 2).sum()),
                                  "censored": int((ld.event == 0).sum())},
-                         tau=tau, oracle=oracle, cv=cvs, guard=guard)
+                         tau=tau, oracle=oracle, cv=cvs, guard=guard,
+                         oracle_by_landmark=oracle_by_landmark, oracle_note=oracle_note)
     if track:
         from relapse_ml.tracking.train_run import log_training_run
 

@@ -74,6 +74,12 @@ def simulate_cmd(
     chunk_size: int = typer.Option(50_000, "--chunk-size", help="Patients per chunk above which the cohort is simulated in chunks (part of the cohort's identity: the same seed and chunk size give the same cohort)."),
     scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler for the chunks (tcp://host:8786); default: a local cluster."),
     workers: int | None = typer.Option(None, "--workers", min=0, help="Local cluster size for the chunks (default: one per core); 0: serially here."),
+    truth_landmarks: str | None = typer.Option(
+        None, "--truth-landmarks", help="Also write the truth at these visit days "
+        "(truth_at_landmarks: each patient's risk given the latent state at the day), "
+        "comma-separated, e.g. 60,90,180,365; 'none' to skip. Default: the default config's "
+        "landmarks (those with day + horizon inside ten years), so `train` can set its "
+        "super-landmark model beside the truth at every visit."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output directory."),
     as_json: bool = JSON_OPT,
 ) -> None:
@@ -82,9 +88,11 @@ def simulate_cmd(
 
     if fmt not in ("csv", "parquet"):
         raise RelapseMLError(f"--format {fmt!r}: allowed: csv, parquet")
+    days = parse_truth_landmarks(truth_landmarks, horizon_days)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise RelapseMLError(f"{out}: directory exists and is not empty; choose another --out or add --overwrite")
-    kwargs = {"scenario": scenario, "landmark_day": landmark_day, "horizon_days": horizon_days}
+    kwargs = {"scenario": scenario, "landmark_day": landmark_day, "horizon_days": horizon_days,
+              "truth_landmarks": days}
     if n <= chunk_size:
         from relapse_ml.simulate import get_scenario, simulate_trial
 
@@ -92,16 +100,48 @@ def simulate_cmd(
         trial = simulate_trial(n=n, seed=seed, screen_failures=screen_failures, **kwargs)
         trial.write(out, overwrite=overwrite, fmt=fmt)
         rows = {"patients": len(trial.patients), "measurements": len(trial.measurements),
-                "events": len(trial.events)}
+                "events": len(trial.events), "truth_at_landmarks": len(trial.truth_at_landmarks)}
     else:
         rows = _simulate_chunked(out, n, seed, fmt, chunk_size, scheduler, workers, overwrite,
                                  screen_failures, kwargs, as_json)
     info = {"out": str(out), "patients": int(rows["patients"]), "scenario": scenario, "seed": seed,
-            "measurements": int(rows["measurements"]), "events": int(rows["events"]), "format": fmt}
+            "measurements": int(rows["measurements"]), "events": int(rows["events"]), "format": fmt,
+            "truth_landmarks": days}
     if as_json:
         emit_json(info)
     else:
         print(f"simulated {info['patients']} patients (scenario {scenario}, seed {seed}) → {out}")
+
+
+def parse_truth_landmarks(text: str | None, horizon_days: float) -> list[float]:
+    """``--truth-landmarks``: days >= the last randomization day with day + horizon inside the
+    simulator's ten years; None: the default config's landmarks that fit; 'none': no days."""
+    from relapse_ml.errors import RelapseMLError
+    from relapse_ml.simulate.trial import LAST_RANDOMIZATION_DAY, MAX_DAY
+
+    def fits(d: float) -> bool:
+        return LAST_RANDOMIZATION_DAY <= d and d + horizon_days <= MAX_DAY
+
+    if text is None:
+        from relapse_ml.config import default
+
+        return [float(d) for d in default("landmark", "landmarks") if fits(float(d))]
+    if text.strip().lower() == "none":
+        return []
+    allowed = (f"allowed: comma-separated days >= {LAST_RANDOMIZATION_DAY} with day + "
+               f"--horizon-days ({horizon_days:g}) <= {MAX_DAY}, e.g. 60,90,180,365, or 'none'")
+    days = []
+    for token in text.split(","):
+        try:
+            d = float(token)
+        except ValueError:
+            raise RelapseMLError(f"--truth-landmarks {text!r}: {token.strip()!r} is not a day; "
+                                 f"{allowed}") from None
+        if not fits(d):  # also catches nan and inf
+            raise RelapseMLError(f"--truth-landmarks {text!r}: day {token.strip()} is out of range; "
+                                 f"{allowed}")
+        days.append(d)
+    return sorted(set(days))
 
 
 def _simulate_chunked(out, n, seed, fmt, chunk_size, scheduler, workers, overwrite,

@@ -49,6 +49,9 @@ def train_cmd(config: Path | None = CONFIG_OPT, data: Path | None = DATA_OPT, as
             "patients": result.n_patients, "events": result.events,
             "metrics": result.metrics.to_dict(orient="records"),
             "oracle": None if result.oracle is None else result.oracle.reset_index().to_dict(orient="records"),
+            "oracle_by_landmark": (None if result.oracle_by_landmark is None
+                                   else result.oracle_by_landmark.to_dict(orient="records")),
+            "oracle_note": result.oracle_note,
             "guard": None if result.guard is None else result.guard.to_dict(),
             "registration_refused": result.registration_refused,
         })
@@ -59,13 +62,10 @@ def train_cmd(config: Path | None = CONFIG_OPT, data: Path | None = DATA_OPT, as
     for m in ("c_index", "c_index_ipcw", "auc_tau", "brier_tau", "ipa_tau", "ibs", "calibration_slope", "ici"):
         if m in final.index:
             r = final.loc[m]
-            print(f"  {m:<18} {r['pooled']:.3f}  (95% CI {r['ci_low']:.3f}–{r['ci_high']:.3f})")
-    if result.oracle is not None:
-        print("\nagainst the simulation oracle (true risks; a ceiling, not a target):")
-        for m in ("c_index", "auc_tau", "ipa_tau"):
-            if m in result.oracle.index:
-                r = result.oracle.loc[m]
-                print(f"  {m:<18} model {r['model']:.3f}  oracle {r['oracle']:.3f}  ratio {r['ratio']:.2f}")
+            ci = (f"  (95% CI {r['ci_low']:.3f}–{r['ci_high']:.3f})"
+                  if r["ci_low"] == r["ci_low"] else "")  # none with evaluation.n_boot 0
+            print(f"  {m:<18} {r['pooled']:.3f}{ci}")
+    _print_oracle(result)
     if result.run_id:
         from relapse_ml.tracking.store import ui_command
 
@@ -73,6 +73,26 @@ def train_cmd(config: Path | None = CONFIG_OPT, data: Path | None = DATA_OPT, as
               + (f"; registered as relapse-risk version {result.model_version}" if result.model_version else ""))
         print(f"see it with: {ui_command(result.tracking_uri)}")
     _refuse(result)
+
+
+def _print_oracle(result) -> None:
+    """The final model beside the simulation oracle: pooled, then per landmark if stacked."""
+    if result.oracle is not None:
+        print("\nagainst the simulation oracle (true risks; a ceiling, not a target):")
+        for m in ("c_index", "auc_tau", "ipa_tau", "calibration_slope"):
+            if m in result.oracle.index:
+                r = result.oracle.loc[m]
+                print(f"  {m:<18} model {r['model']:.3f}  oracle {r['oracle']:.3f}  ratio {r['ratio']:.2f}")
+    by = result.oracle_by_landmark
+    if by is not None and (by["landmark"] == "pooled").any():
+        print("  by landmark day (model / oracle):")
+        wide = by[by["landmark"] != "pooled"].pivot(index="landmark", columns="metric")
+        for day in wide.index:
+            cells = [f"{m} {wide.loc[day, ('model', m)]:.3f} / {wide.loc[day, ('oracle', m)]:.3f}"
+                     for m in ("c_index", "ipa_tau") if ("model", m) in wide.columns]
+            print(f"    day {float(day):<6g} " + "   ".join(cells))
+    if result.oracle_note:
+        print(f"  note: {result.oracle_note}")
 
 
 def _refuse(result) -> None:

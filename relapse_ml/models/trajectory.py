@@ -57,7 +57,9 @@ class TrajectoryModel(CompetingRiskModel):
         self.population_ = fit_trajectory_params(h, max_iter=self.em_max_iter)
         Xin = self._inner_frame(X, h)
         self.inner_columns_ = list(Xin.columns)
-        self.model_ = inner.fit(Xin, time, event)
+        # the patient ids of stacked landmark rows go on, so the inner XGBoost's early-stopping
+        # split holds out whole patients (rows of one patient on both sides stop it too late)
+        self.model_ = inner.fit(Xin, time, event, groups=getattr(self, "_groups", None))
 
     def _inner_frame(self, X: pd.DataFrame, h) -> pd.DataFrame:
         visible = X[[c for c in X.columns if not str(c).startswith(HIDDEN_PREFIX)]]

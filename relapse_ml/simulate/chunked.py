@@ -26,6 +26,7 @@ from relapse_ml.errors import RelapseMLError
 
 CHUNK_SIZE = 50_000
 TABLES = ("patients", "measurements", "events", "truth")
+LANDMARK_TRUTH = "truth_at_landmarks"  # written too when `simulate_trial` made it (truth_landmarks)
 _CHUNK_KEY = 20_001  # spawn key of the chunk seeds
 
 
@@ -53,8 +54,10 @@ def simulate_chunk(index: int, size: int, seed: int, offset: int, width: int, kw
     old = trial.patients["patient_id"].to_numpy()
     new = np.array([f"SIM{offset + i + 1:0{width}d}" for i in range(len(old))], dtype=object)
     tables = {}
-    for name in TABLES:
+    for name in (*TABLES, LANDMARK_TRUTH):
         df = getattr(trial, name)
+        if name == LANDMARK_TRUTH and df.empty:
+            continue
         codes = pd.Categorical(df["patient_id"], categories=old).codes
         tables[name] = df.assign(patient_id=new[codes])
     return {"index": index, "tables": tables, "meta": trial.meta}
@@ -66,7 +69,7 @@ class _Writer:
     def __init__(self, directory: Path, fmt: str):
         self.dir, self.fmt = directory, fmt
         self.pq: dict = {}
-        self.rows = dict.fromkeys(TABLES, 0)
+        self.rows = dict.fromkeys(TABLES, 0)  # (+ truth_at_landmarks once a chunk has it)
 
     def add(self, tables: dict) -> None:
         for name, df in tables.items():
@@ -84,8 +87,8 @@ class _Writer:
                 self.pq[name].write_table(table)
             else:
                 path = self.dir / f"{name}.csv"
-                df.to_csv(path, mode="a", header=self.rows[name] == 0, index=False)
-            self.rows[name] += len(df)
+                df.to_csv(path, mode="a", header=self.rows.get(name, 0) == 0, index=False)
+            self.rows[name] = self.rows.get(name, 0) + len(df)
 
     def close(self) -> None:
         for w in self.pq.values():
@@ -126,7 +129,8 @@ def simulate_cohort(
     ``client``: a `distributed.Client` to compute chunks in parallel (None: serially here);
     at most two chunks per worker are in flight, so the memory of the writer stays
     bounded. ``kwargs`` go to `simulate_trial` (scenario, landmark_day, horizon_days,
-    truth, truth_draws, effect). Written to a temporary directory renamed at the end.
+    truth, truth_draws, effect, truth_landmarks: each chunk's truth at those landmarks is
+    written to ``truth_at_landmarks``, exactly the one-piece tables of its chunk). Written to a temporary directory renamed at the end.
     Returns the cohort's meta.
     """
     from relapse_ml.utils import atomic_directory

@@ -1,0 +1,67 @@
+"""experiments/benchmark_calibration.py on tiny data: its numbers against direct calculations."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "benchmark_calibration.py"
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("benchmark_calibration", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+bc = _load_script()
+
+
+def test_calibration_rows_and_table():
+    from relapse_ml.config import parse_config
+    from relapse_ml.models.aalen_johansen import aalen_johansen
+    from relapse_ml.simulate import simulate_trial
+    from relapse_ml.train import landmark_data, run_training
+
+    cfg = parse_config({"landmark": {"landmarks": [60, 120]},
+                        "models": [{"name": "aalen_johansen"}, {"name": "cox_cs"}],
+                        "features": ["baseline", "mrd_mfc", "gvhd"],
+                        "evaluation": {"n_splits": 3, "n_boot": 0}})
+    cohort = simulate_trial(n=300, seed=2, truth=False).to_cohort()
+    result = run_training(cfg, cohort, track=False, progress=lambda *a: None)
+    ld = landmark_data(cohort, cfg)
+    rows = pd.DataFrame(bc.calibration_rows(result, ld, 300, 2))
+    assert set(rows["landmark"]) == {"pooled", 60.0, 120.0}
+    cox = rows[rows["model"] == "cox_cs"].set_index("landmark")
+    assert cox.loc[60.0, "rows"] + cox.loc[120.0, "rows"] == cox.loc["pooled", "rows"] == len(ld)
+    cv = result.cv["cox_cs"]
+    j = int(np.argmin(np.abs(cv.times - result.tau)))
+    m = ld.landmark_day == 120.0
+    assert cox.loc[120.0, "mean_pred"] == pytest.approx(cv.oof_cif[0, m, j].mean())
+    aj = aalen_johansen(ld.time[m], ld.event[m], [result.tau], cause=1)[0]
+    assert cox.loc[120.0, "aj"] == pytest.approx(aj)
+    assert cox.loc["pooled", "slope"] == pytest.approx(cv.summary.loc["calibration_slope", "pooled"])
+    assert 0.3 < cox.loc["pooled", "slope"] < 2  # a sane cox model on 300 patients
+
+    md, js = bc.render([{"kind": "cost", "n": 300, "seed": 2, "rows": len(ld), "train_wall_s": 1.0,
+                         "train_cpu_s": 1.0, "load_avg_1min_at_start": 1, "load_avg_1min_at_end": 1,
+                         "final_model": "cox_cs"}, *rows.to_dict(orient="records")])
+    assert "| 300 | 2 | aalen_johansen | — (constant) |" in md
+    assert {r["model"] for r in js["pooled"]} == {"aalen_johansen", "cox_cs"}
+
+
+def test_target_reading():
+    ok, low = pd.Series([0.95, 1.05]), pd.Series([0.85, 1.0])
+    small, big = pd.Series([0.01, -0.015]), pd.Series([0.01, 0.03])
+    assert bc._meets(2000, ok, small) == "yes"
+    assert bc._meets(2000, low, small) == "no (slope)"
+    assert bc._meets(5000, low, big) == "no (slope, gap)"
+    assert bc._meets(346, low, small) == "yes"  # the slope counts from n = 2,000
+    assert bc._meets(20000, low, small, null=True) == "yes"
