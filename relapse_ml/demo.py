@@ -14,6 +14,13 @@ from relapse_ml.errors import RelapseMLError
 DEMO_PARAMS = {"n": 346, "seed": 0, "scenario": "mrd_driven", "landmark_day": 60, "horizon_days": 730}
 
 
+def demo_truth_landmarks() -> list[float]:
+    """The default config's stacked landmarks (the visits the default model serves)."""
+    from relapse_ml.config import default
+
+    return [float(d) for d in default("landmark", "landmarks")]
+
+
 def cache_root() -> Path:
     return Path(os.environ.get("RELAPSE_ML_CACHE", Path.home() / ".cache" / "relapse-ml"))
 
@@ -35,11 +42,12 @@ def demo_cohort_dir() -> Path:
     """Directory of the demo cohort, simulated on first use (atomic, so safe to race)."""
     from relapse_ml.simulate import simulate_trial
 
-    tag = "demo-{n}-{seed}-{scenario}".format(**DEMO_PARAMS)
+    tag = "demo-{n}-{seed}-{scenario}-tl".format(**DEMO_PARAMS)  # tl: with truth at every visit
     path = cache_root() / f"{tag}-{simulator_fingerprint()}"
     if (path / "patients.csv").exists():
         return path
-    trial = simulate_trial(**DEMO_PARAMS)
+    # the truth at every visit the default model serves, so `train` shows the oracle per visit
+    trial = simulate_trial(**DEMO_PARAMS, truth_landmarks=demo_truth_landmarks())
     try:
         trial.write(path)
     except (RelapseMLError, OSError):
