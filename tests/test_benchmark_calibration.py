@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "benchmark_calibration.py"
+from tests._helpers_experiments import load_experiment
 
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("benchmark_calibration", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bc = _load_script()
+bc = load_experiment("benchmark_calibration")
 
 
 def test_calibration_rows_and_table():

@@ -6,24 +6,18 @@ script's core pieces are checked against independent calculations where one exis
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "benchmark_models.py"
+from tests._helpers_experiments import load_experiment
 
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location("benchmark_models", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
+    return load_experiment("benchmark_models")
 
 
 bm = _load_script()

@@ -10,6 +10,7 @@ import pytest
 from relapse_ml.config import parse_config
 from relapse_ml.design.accuracy import accuracy_rows, read_truth
 from relapse_ml.design.config import DesignConfig
+from tests._helpers_experiments import load_experiment
 
 COLS = ["benefit", "rfs_benefit"]
 
@@ -109,16 +110,11 @@ def test_every_learners_heterogeneity_test_and_the_true_rankings(tmp_path):
 
 
 def test_benefit_simulation_tables_come_from_the_design_summary(tmp_path, monkeypatch):
-    import importlib.util
-    from pathlib import Path
 
     from relapse_ml.design.runner import run_design
     from relapse_ml.design.summary import read_table
 
-    script = Path(__file__).resolve().parent.parent / "experiments" / "benefit_simulation.py"
-    spec = importlib.util.spec_from_file_location("benefit_simulation_script", script)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_experiment("benefit_simulation", "benefit_simulation_script")
     cfg = parse_config({"analyses": ["subgroups", "benefit_accuracy"], "sizes": [150],
                         "trials": 2, "truth_draws": 2, "scenarios": [{"name": "null"}],
                         "subgroups": ["mrd_detectable"],

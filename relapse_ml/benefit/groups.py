@@ -28,27 +28,33 @@ def benefit_groups(predicted, n_groups: int) -> np.ndarray:
     return risk_groups(np.asarray(predicted, float), n_groups)
 
 
+def _quantile_groups(score, time, event, arm, outcome: str, n_groups: int):
+    """Per quantile group of ``score``: ``(group, mask, counts, (score, time, outcome events,
+    arm))``, the inputs as arrays."""
+    score, time = np.asarray(score, float), np.asarray(time, float)
+    arm, ev = np.asarray(arm).astype(int), outcome_for(event, outcome)
+    groups = benefit_groups(score, n_groups)
+    for g in np.unique(groups):
+        m = groups == g
+        counts = {
+            "n": int(m.sum()),
+            "n_control": int((m & (arm == 0)).sum()),
+            "n_sorafenib": int((m & (arm == 1)).sum()),
+        }
+        yield int(g), m, counts, (score, time, ev, arm)
+
+
 def benefit_calibration(
     predicted, time, event, arm, tau: float, n_groups: int = 5, outcome: str = "relapse"
 ) -> pd.DataFrame:
     """Observed (Aalen–Johansen by arm) vs mean predicted benefit per predicted-benefit group."""
-    predicted = np.asarray(predicted, float)
-    time = np.asarray(time, float)
-    arm = np.asarray(arm).astype(int)
-    ev = outcome_for(event, outcome)
-    groups = benefit_groups(predicted, n_groups)
     rows = []
-    for g in np.unique(groups):
-        m = groups == g
-        row = {
-            "group": int(g),
-            "n": int(m.sum()),
-            "n_control": int((m & (arm == 0)).sum()),
-            "n_sorafenib": int((m & (arm == 1)).sum()),
-            "mean_predicted": float(predicted[m].mean()),
-        }
+    for g, m, counts, (pred, t, ev, a) in _quantile_groups(
+        predicted, time, event, arm, outcome, n_groups
+    ):
+        row = {"group": g, **counts, "mean_predicted": float(pred[m].mean())}
         if row["n_control"] and row["n_sorafenib"]:
-            inc = incidence_by_arm(time[m], ev[m], arm[m], tau)
+            inc = incidence_by_arm(t[m], ev[m], a[m], tau)
             row.update(
                 {
                     "observed": inc["diff"],
@@ -160,26 +166,13 @@ def risk_based(
     baseline_risk, time, event, arm, tau: float, n_groups: int = 4, outcome: str = "relapse"
 ) -> pd.DataFrame:
     """Benefit by quantile group of baseline predicted risk: absolute and relative scale."""
-    risk = np.asarray(baseline_risk, float)
-    time = np.asarray(time, float)
-    arm = np.asarray(arm).astype(int)
-    ev = outcome_for(event, outcome)
-    groups = benefit_groups(risk, n_groups)
     rows = []
-    for g in np.unique(groups):
-        m = groups == g
-        row = {
-            "risk_group": int(g) + 1,
-            "n": int(m.sum()),
-            "n_control": int((m & (arm == 0)).sum()),
-            "n_sorafenib": int((m & (arm == 1)).sum()),
-            "mean_baseline_risk": float(risk[m].mean()),
-        }
+    for g, m, counts, (risk, t, ev, a) in _quantile_groups(
+        baseline_risk, time, event, arm, outcome, n_groups
+    ):
+        row = {"risk_group": g + 1, **counts, "mean_baseline_risk": float(risk[m].mean())}
         if row["n_control"] and row["n_sorafenib"]:
-            row.update(incidence_by_arm(time[m], ev[m], arm[m], tau))
-            row.update(arm_hazard_ratio(time[m], ev[m], arm[m]))
+            row.update(incidence_by_arm(t[m], ev[m], a[m], tau))
+            row.update(arm_hazard_ratio(t[m], ev[m], a[m]))
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-# -- agreement with a simulation's truth ----------------------------------------------------
