@@ -49,7 +49,8 @@ class Choice:
 
     @property
     def learner(self) -> str:
-        return max(self.weights, key=self.weights.get)
+        """The chosen learner's label; ``stack`` for a stack of several."""
+        return "stack" if len(self.weights) > 1 else next(iter(self.weights))
 
 
 def stack_labels(specs, names=None) -> list[str]:
