@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from relapse_ml.evaluation._inputs import check_outcome, check_times
-from relapse_ml.evaluation.bootstrap import bootstrap_ci
+from relapse_ml.evaluation.bootstrap import bootstrap_ci, bootstrap_ci_counts
+from relapse_ml.evaluation.replicates import PooledReplicates
 from relapse_ml.evaluation.scoring import evaluate, scalar_metrics
 from relapse_ml.evaluation.times import (
     EvaluationWarning,
@@ -65,6 +66,8 @@ def cross_validate(
     n_groups: int = 10,
     folds: np.ndarray | None = None,
     extra_times=None,
+    weighted_bootstrap: bool = True,
+    n_jobs: int = -1,
 ) -> CVResult:
     """Fit ``make_model()`` on K − 1 folds and evaluate on the held-out fold, repeatedly.
 
@@ -79,6 +82,10 @@ def cross_validate(
         file so that other tools use the same splits); replaces the stratified splitter, and
         ``n_splits``/``n_repeats`` follow from it.
     extra_times: also keep all three out-of-fold incidences at these times (``oof_incidence``).
+    weighted_bootstrap: evaluate each bootstrap replicate by frequency weights on the data
+        sorted once (`replicates.PooledReplicates`; the same draws and, up to rounding, the
+        same intervals as resampling rows, False); n_jobs: threads for the replicates
+        (-1: every core).
     """
     t, e = check_outcome(time, event, "cv")
     grid = default_eval_times(t, e, cause=cause) if times is None else check_times(times)
@@ -155,25 +162,25 @@ def cross_validate(
         for r in range(n_repeats)
     ]
 
+    def pooled_one(r: int, index: np.ndarray) -> dict[str, float]:
+        """Repeat r's pooled metrics on the rows ``index`` (a bootstrap replicate's)."""
+        return scalar_metrics(evaluate(t[index], e[index], t[index], e[index], oof[r, index],
+                                       grid, tau, cause, null_cif=oof_null[r, index],
+                                       tables=False))
+
     def pooled_metrics(index: np.ndarray) -> dict[str, float]:
-        values = [
-            scalar_metrics(
-                evaluate(
-                    t[index],
-                    e[index],
-                    t[index],
-                    e[index],
-                    oof[r, index],
-                    grid,
-                    tau,
-                    cause,
-                    null_cif=oof_null[r, index],
-                    tables=False,
-                )
-            )
-            for r in range(n_repeats)
-        ]
-        return pd.DataFrame(values).mean().to_dict()
+        return pd.DataFrame([pooled_one(r, index) for r in range(n_repeats)]).mean().to_dict()
+
+    def pooled_counts(counts: np.ndarray) -> list[dict[str, float]]:
+        """Replicates as row counts: each repeat's `PooledReplicates`, else the rows."""
+        per_repeat = [engine.metrics_batch(counts) for engine in engines]
+        out = []
+        for i, c in enumerate(counts):
+            values = [p[i] if p[i] is not None
+                      else pooled_one(r, np.repeat(np.arange(n), c.astype(np.int64)))
+                      for r, p in enumerate(per_repeat)]
+            out.append(pd.DataFrame(values).mean().to_dict())
+        return out
 
     bookkeeping = ("repeat", "fold", "n_train", "n_test", "tau", "n_cases_tau")
     metric_names = [c for c in folds.columns if c not in bookkeeping]
@@ -181,8 +188,14 @@ def cross_validate(
         {"mean": folds[metric_names].mean(), "sd": folds[metric_names].std(ddof=1)}
     )
     summary["pooled"] = pd.DataFrame([scalar_metrics(p) for p in pooled]).mean()[metric_names]
-    if n_boot > 0:
+    if n_boot > 0 and weighted_bootstrap:
+        engines = [PooledReplicates(t, e, oof[r], oof_null[r], grid, tau, cause)
+                   for r in range(n_repeats)]
+        ci = bootstrap_ci_counts(pooled_counts, n, groups=groups, n_boot=n_boot, seed=seed,
+                                 n_jobs=n_jobs)
+    elif n_boot > 0:
         ci = bootstrap_ci(pooled_metrics, np.arange(n), groups=groups, n_boot=n_boot, seed=seed)
+    if n_boot > 0:
         summary["ci_low"] = ci["ci_low"][metric_names]
         summary["ci_high"] = ci["ci_high"][metric_names]
     else:
