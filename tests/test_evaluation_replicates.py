@@ -141,3 +141,19 @@ def test_cross_validation_intervals_weighted_equal_resampled_rows_and_threads_ag
     pd.testing.assert_frame_equal(weighted, plain, rtol=1e-8)
     pd.testing.assert_frame_equal(threads, weighted, rtol=0, atol=0)
     assert (plain["ci_low"] < plain["ci_high"]).loc[["c_index", "ipa_tau", "ici"]].all()
+
+
+@pytest.mark.parametrize("block", [4, 16, 64])
+def test_block_smoother_equals_the_direct_window_sums(block):
+    from relapse_ml.evaluation.calibration import smooth_sorted
+    from relapse_ml.evaluation.loess import BlockSmoother
+
+    rng = np.random.default_rng(block)
+    x = np.sort(np.r_[np.full(40, -3.0), rng.normal(-1.5, 1.0, 560)])  # ties at the low end
+    y = rng.normal(0.2, 0.5, x.size)
+    smoother = BlockSmoother(x, block=block)
+    for span in (0.3, 0.75):
+        counts = rng.multinomial(x.size, np.full(x.size, 1 / x.size)).astype(float)
+        at = np.unique(weighted_quantile(x, counts, np.linspace(0, 1, 60)))
+        np.testing.assert_allclose(smoother.smooth(y, counts, at, span),
+                                   smooth_sorted(x, y, at, span, counts), rtol=0, atol=1e-11)

@@ -84,8 +84,8 @@ def cross_validate(
     extra_times: also keep all three out-of-fold incidences at these times (``oof_incidence``).
     weighted_bootstrap: evaluate each bootstrap replicate by frequency weights on the data
         sorted once (`replicates.PooledReplicates`; the same draws and, up to rounding, the
-        same intervals as resampling rows, False); n_jobs: threads for the replicates
-        (-1: every core).
+        same intervals as resampling rows, False); n_jobs: threads for the folds' fits and
+        for the replicates (-1: every core; the results do not depend on it).
     """
     t, e = check_outcome(time, event, "cv")
     grid = default_eval_times(t, e, cause=cause) if times is None else check_times(times)
@@ -109,43 +109,48 @@ def cross_validate(
     oof = np.full((n_repeats, n, grid.size), np.nan)
     oof_null = np.full_like(oof, np.nan)
     test_fold = np.full((n_repeats, n), -1)
+    splits = [(r, k, train, test) for r in range(n_repeats)
+              for k, (train, test) in enumerate(_given_splits(labels[r]))]
+
+    def fit_predict(train, test):
+        model = make_model()
+        if groups is not None and _takes_groups(model):
+            model = model.fit(_take(X, train), t[train], e[train],
+                              groups=np.asarray(groups)[train])
+        else:
+            model = model.fit(_take(X, train), t[train], e[train])
+        if extra is None:
+            return model.predict_cif(_take(X, test), grid, cause=cause), None
+        both = model.predict_cumulative_incidence(_take(X, test), np.r_[grid, extra])
+        return both[:, cause, : grid.size], both[:, :, grid.size :]
+
+    # the folds' fits in threads (the fits release the GIL in their numeric work); the
+    # evaluation below stays in this thread (it records its warnings per fold)
+    from joblib import Parallel, delayed
+    from threadpoolctl import threadpool_limits
+
+    threads = min(n_jobs_folds(n_jobs), len(splits))
+    with threadpool_limits(limits=1 if threads > 1 else None, user_api="blas"):
+        fitted = Parallel(n_jobs=threads, prefer="threads")(
+            delayed(fit_predict)(train, test) for _, _, train, test in splits)
     rows = []
     n_warned = 0
-    for r in range(n_repeats):
-        for k, (train, test) in enumerate(_given_splits(labels[r])):
-            model = make_model()
-            if groups is not None and _takes_groups(model):
-                model = model.fit(_take(X, train), t[train], e[train],
-                                  groups=np.asarray(groups)[train])
-            else:
-                model = model.fit(_take(X, train), t[train], e[train])
-            if extra is None:
-                oof[r, test] = model.predict_cif(_take(X, test), grid, cause=cause)
-            else:
-                both = model.predict_cumulative_incidence(_take(X, test), np.r_[grid, extra])
-                oof[r, test] = both[:, cause, : grid.size]
-                oof_inc[r, test] = both[:, :, grid.size :]
-            oof_null[r, test] = _null(t[train], e[train], grid, cause)[None, :]
-            test_fold[r, test] = k
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", EvaluationWarning)
-                result = evaluate(
-                    t[train],
-                    e[train],
-                    t[test],
-                    e[test],
-                    oof[r, test],
-                    grid,
-                    tau,
-                    cause,
-                    tables=False,
-                )
-            n_warned += any(issubclass(w.category, EvaluationWarning) for w in caught)
-            rows.append(
-                {"repeat": r, "fold": k if given is None else int(given[r, test[0]]),
-                 "n_train": train.size, "n_test": test.size}
-                | scalar_metrics(result)
-            )
+    for (r, k, train, test), (pred, inc) in zip(splits, fitted, strict=True):
+        oof[r, test] = pred
+        if inc is not None:
+            oof_inc[r, test] = inc
+        oof_null[r, test] = _null(t[train], e[train], grid, cause)[None, :]
+        test_fold[r, test] = k
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", EvaluationWarning)
+            result = evaluate(t[train], e[train], t[test], e[test], oof[r, test], grid, tau,
+                              cause, tables=False)
+        n_warned += any(issubclass(w.category, EvaluationWarning) for w in caught)
+        rows.append(
+            {"repeat": r, "fold": k if given is None else int(given[r, test[0]]),
+             "n_train": train.size, "n_test": test.size}
+            | scalar_metrics(result)
+        )
     if given is not None:
         test_fold = given.copy()  # the file's own labels
     folds = pd.DataFrame(rows)
@@ -224,6 +229,13 @@ def fold_labels(event, groups=None, n_splits: int = 5, n_repeats: int = 1,
         for k, (_, test) in enumerate(splits):
             labels[r, test] = k
     return labels
+
+
+def n_jobs_folds(n_jobs: int) -> int:
+    """Threads for the folds' fits: ``n_jobs`` (-1: every core)."""
+    import os
+
+    return max(1, os.cpu_count() or 1) if n_jobs < 0 else max(1, n_jobs)
 
 
 def _takes_groups(model) -> bool:

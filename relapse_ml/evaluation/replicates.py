@@ -23,6 +23,7 @@ from relapse_ml.evaluation.calibration import (
 )
 from relapse_ml.evaluation.concordance import Concordance
 from relapse_ml.evaluation.ipcw import _safe_inverse, censoring_km_counts
+from relapse_ml.evaluation.loess import BlockSmoother
 from relapse_ml.evaluation.pseudo import LeaveOneOut
 from relapse_ml.evaluation.scoring import _integrate, _ipa
 
@@ -72,6 +73,7 @@ class PooledReplicates:
         self.loo = LeaveOneOut(t, e, self.tau, cause)
         self.x = cloglog(risk)
         self.by_x = np.argsort(self.x, kind="stable")
+        self.smoother = BlockSmoother(self.x[self.by_x])
         self.n_cases_tau = (t <= self.tau) & (e == cause)
 
     def metrics(self, counts) -> dict[str, float] | None:
@@ -114,7 +116,8 @@ class PooledReplicates:
             slope = calibration_glms(theta[keep], self.x[keep], c[keep])
             o = self.by_x
             errors = calibration_errors_sorted(self.risk[o], self.x[o], theta[o], c[o],
-                                               span=self.span, n_grid=self.n_grid)
+                                               span=self.span, n_grid=self.n_grid,
+                                               smoother=self.smoother)
             b, b0 = brier[0][r], brier[1][r]
             ibs, null_ibs = _integrate(b, grid), _integrate(b0, grid)
             result = {
