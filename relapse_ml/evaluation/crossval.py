@@ -74,7 +74,7 @@ def cross_validate(
     make_model: a callable returning a fresh object with ``fit(X, time, event)`` and
         ``predict_cif(X, times, cause)``.
     groups: patient id per row; all rows of a patient go to the same fold
-        (sklearn's StratifiedGroupKFold). Folds are stratified by event code.
+        (`fold_labels`: patients split stratified by their event code).
     times: evaluation grid (default `default_eval_times` on all the data); tau: the
         horizon (default the last time); both are kept inside follow-up.
     n_boot: bootstrap replicates for the pooled metrics' intervals (0: no intervals).
@@ -99,7 +99,7 @@ def cross_validate(
             raise ValueError(f"folds must be (n_repeats, {n}), got shape {given.shape}")
         n_repeats = given.shape[0]
     if given is None:
-        # the stratified (group) splits as fold labels: the same labels as `fold_labels` gives
+        # the stratified (patient) splits as fold labels: the same labels as `fold_labels` gives
         # (compute them once there and pass ``folds`` to compare several models on one split)
         labels = fold_labels(e, groups, n_splits, n_repeats, seed)
     else:
@@ -211,23 +211,31 @@ def cross_validate(
 def fold_labels(event, groups=None, n_splits: int = 5, n_repeats: int = 1,
                 seed: int = 0) -> np.ndarray:
     """``(n_repeats, n)`` fold label per row: stratified by event code, all rows of a patient in
-    one fold (sklearn's StratifiedGroupKFold; StratifiedKFold without ``groups``), repeat r
-    shuffled with the r-th seed drawn from ``seed`` — the splits `cross_validate` makes."""
-    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+    one fold, repeat r shuffled with the r-th seed drawn from ``seed`` — the splits
+    `cross_validate` makes. With ``groups`` the patients are split (sklearn's StratifiedKFold)
+    stratified by the event their rows carry; sklearn's StratifiedGroupKFold, which balances
+    the rows' codes greedily patient by patient, took 10.8 s for 20,000 patients."""
+    from sklearn.model_selection import StratifiedKFold
 
-    e = np.asarray(event)
+    e = np.asarray(event).astype(int)
     n = e.size
+    if groups is None:
+        patient, stratum = np.arange(n), e
+    else:
+        _, patient = np.unique(np.asarray(groups), return_inverse=True)
+        patient = patient.ravel()
+        # a patient's stratum: the event code his rows carry (one code, or 0 in a row whose
+        # horizon ends before the event), 0 when none
+        stratum = np.zeros(int(patient.max()) + 1 if n else 0, dtype=int)
+        np.maximum.at(stratum, patient, e)
     seeds = np.random.SeedSequence(seed).generate_state(n_repeats)
     labels = np.full((n_repeats, n), -1)
     for r in range(n_repeats):
-        if groups is None:
-            splitter = StratifiedKFold(n_splits, shuffle=True, random_state=int(seeds[r]))
-            splits = splitter.split(np.zeros(n), e)
-        else:
-            splitter = StratifiedGroupKFold(n_splits, shuffle=True, random_state=int(seeds[r]))
-            splits = splitter.split(np.zeros(n), e, np.asarray(groups))
-        for k, (_, test) in enumerate(splits):
-            labels[r, test] = k
+        splitter = StratifiedKFold(n_splits, shuffle=True, random_state=int(seeds[r]))
+        fold = np.full(stratum.size, -1)
+        for k, (_, test) in enumerate(splitter.split(np.zeros(stratum.size), stratum)):
+            fold[test] = k
+        labels[r] = fold[patient]
     return labels
 
 
