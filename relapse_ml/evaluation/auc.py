@@ -98,14 +98,20 @@ class AUCPairs:
     def value(self, w_case, w_control):
         """The AUC under case and control weights: (n,) -> float, or (n, R) -> (R,) values
         (one weighting per column, e.g. bootstrap replicates)."""
-        cum_w = np.cumsum(w_control[self.control_order], axis=0)
+        concordant, case_total, control_total = self.sums_sorted(
+            w_case[self.case_order], w_control[self.control_order])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            value = concordant / (case_total * control_total)
+        return float(value) if np.ndim(value) == 0 else value
+
+    def sums_sorted(self, w_case, w_control):
+        """Σ w_i w_j (1{r_i > r_j} + ½ tie), Σ w_i and Σ w_j, the weights given in the sorted
+        orders (``case_order``, ``control_order``)."""
+        cum_w = np.cumsum(w_control, axis=0)
         cum_w = np.concatenate([np.zeros((1, *cum_w.shape[1:])), cum_w])
-        w_case = w_case[self.case_order]
         below, up_to = cum_w[self.below], cum_w[self.up_to]
         concordant = np.sum(w_case * (below + 0.5 * (up_to - below)), axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            value = concordant / (w_case.sum(axis=0) * cum_w[-1])
-        return float(value) if np.ndim(value) == 0 else value
+        return concordant, w_case.sum(axis=0), cum_w[-1]
 
 
 def _mean_auc(auc, time, event, times, cause: int) -> float:

@@ -135,37 +135,42 @@ def _cloglog_glm(y, design, offset, max_iter: int = 100, tol: float = 1e-10,
     beta = np.zeros(design.shape[1])
     if design.shape[1] == 2:
         beta[1] = 1.0
-    value = _quasi_loglik(y, offset + design @ beta, w)
+    ee, mu = _cloglog_mean(offset + design @ beta)
+    value = _quasi_loglik(y, mu, w)
     for _ in range(max_iter):
-        eta = offset + design @ beta
-        mu = _inverse_cloglog(eta)
-        dmu = np.exp(eta - np.exp(eta))
-        variance = mu * (1.0 - mu)
-        info = design.T @ (design * (w * dmu**2 / variance)[:, None])
+        dmu = ee * np.exp(-ee)  # dμ/dη = exp(η − exp(η))
+        a = w * dmu / (mu * (1.0 - mu))
+        info = design.T @ (design * (a * dmu)[:, None])
         try:
-            step = np.linalg.solve(info, design.T @ (w * (y - mu) * dmu / variance))
+            step = np.linalg.solve(info, design.T @ (a * (y - mu)))
         except np.linalg.LinAlgError:
             break
         scale = 1.0
         while True:
             new = beta + scale * step
-            new_value = _quasi_loglik(y, offset + design @ new, w)
+            new_ee, new_mu = _cloglog_mean(offset + design @ new)
+            new_value = _quasi_loglik(y, new_mu, w)
             if new_value >= value - 1e-12 or scale < 1e-8:
                 break
             scale /= 2
         if np.max(np.abs(new - beta)) < tol:
             return new
-        beta, value = new, new_value
+        beta, value, ee, mu = new, new_value, new_ee, new_mu
     warnings.warn("Calibration GLM did not converge.", EvaluationWarning, stacklevel=3)
     return np.full(design.shape[1], np.nan)
 
 
+def _cloglog_mean(eta) -> tuple[np.ndarray, np.ndarray]:
+    """exp(η) (η capped at 30) and μ = 1 − exp(−exp(η)) kept inside (0, 1)."""
+    ee = np.exp(np.minimum(eta, 30.0))
+    return ee, np.clip(-np.expm1(-ee), 1e-12, 1 - 1e-12)
+
+
 def _inverse_cloglog(eta) -> np.ndarray:
-    return np.clip(-np.expm1(-np.exp(np.minimum(eta, 30.0))), 1e-12, 1 - 1e-12)
+    return _cloglog_mean(eta)[1]
 
 
-def _quasi_loglik(y, eta, w=1.0) -> float:
-    mu = _inverse_cloglog(eta)
+def _quasi_loglik(y, mu, w=1.0) -> float:
     return float(np.sum(w * (y * np.log(mu) + (1.0 - y) * np.log1p(-mu))))
 
 

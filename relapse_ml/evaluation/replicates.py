@@ -56,14 +56,18 @@ class PooledReplicates:
         observed = (t[:, None] <= grid[None, :]) & (e[:, None] == cause)
         sq, sq_null = np.square(observed - cif), np.square(observed - null)
         self.brier_parts = [(had_event * s, event_free * s) for s in (sq, sq_null)]
-        # AUC at each time: cases, controls (event-free ones weigh 1/G(t)), pairs sorted by risk
+        # AUC at each time: cases against the controls still event-free (all weighing 1/G(t):
+        # their sums take the counts alone) and those who died of the other cause (1/G(T−)),
+        # each pair set sorted by risk once; rows kept in the sorted orders
         competing = (e != 0) & (e != cause)
         self.auc = []
         for k, g in enumerate(grid):
             case = np.flatnonzero((t <= g) & (e == cause))
-            control = np.flatnonzero((t > g) | ((t <= g) & competing))
-            pairs = AUCPairs(cif[case, k], cif[control, k], tied_tol) if case.size and control.size else None
-            self.auc.append((case, control, t[control] > g, pairs))
+            parts = []
+            for control in (np.flatnonzero(t > g), np.flatnonzero((t <= g) & competing)):
+                pairs = AUCPairs(cif[case, k], cif[control, k], tied_tol)
+                parts.append((pairs, case[pairs.case_order], control[pairs.control_order]))
+            self.auc.append(parts)
         from relapse_ml.models.aalen_johansen import AalenJohansenCounts
 
         self.aj = AalenJohansenCounts(t, e)
@@ -99,15 +103,20 @@ class PooledReplicates:
         CW = C * W_event
         brier = [(CW @ a + W_tau * (C @ b)) / n[:, None] for a, b in self.brier_parts]
         # the pairwise sums, one column per replicate
-        CT, CWT, WT = (np.ascontiguousarray(x.T) for x in (C, CW, W_event))
+        CT, WT = np.ascontiguousarray(C.T), np.ascontiguousarray(W_event.T)
+        CWT = CT * WT
         auc = np.full((len(ok), grid.size), np.nan)
-        for j, (case, control, free, pairs) in enumerate(self.auc):
-            if pairs is None:
+        for j, ((free, case_s, free_s), (died, _, died_s)) in enumerate(self.auc):
+            if case_s.size == 0:
                 continue
-            w_case = CWT[case]
-            w_control = CT[control] * np.where(free[:, None], W_tau[None, :, j], WT[control])
-            defined = (w_case.sum(axis=0) > 0) & (w_control.sum(axis=0) > 0)
-            auc[:, j] = np.where(defined, pairs.value(w_case, w_control), np.nan)
+            w_case = CWT[case_s]
+            conc_free, case_total, free_total = free.sums_sorted(w_case, CT[free_s])
+            conc_died, _, died_total = died.sums_sorted(w_case, CWT[died_s])
+            control_total = W_tau[:, j] * free_total + died_total
+            defined = (case_total > 0) & (control_total > 0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                value = (W_tau[:, j] * conc_free + conc_died) / (case_total * control_total)
+            auc[:, j] = np.where(defined, value, np.nan)
         c_plain, c_ipcw = self.concordance.values([np.ones((t.size, 1)), WT], count=CT)
 
         for r, c in enumerate(C):
