@@ -112,16 +112,21 @@ def cross_validate(
     splits = [(r, k, train, test) for r in range(n_repeats)
               for k, (train, test) in enumerate(_given_splits(labels[r]))]
 
+    import threading
+
+    lock = threading.Lock()  # pandas may consolidate a frame's blocks on first access
+
     def fit_predict(train, test):
         model = make_model()
+        with lock:
+            X_train, X_test = _take(X, train), _take(X, test)
         if groups is not None and _takes_groups(model):
-            model = model.fit(_take(X, train), t[train], e[train],
-                              groups=np.asarray(groups)[train])
+            model = model.fit(X_train, t[train], e[train], groups=np.asarray(groups)[train])
         else:
-            model = model.fit(_take(X, train), t[train], e[train])
+            model = model.fit(X_train, t[train], e[train])
         if extra is None:
-            return model.predict_cif(_take(X, test), grid, cause=cause), None
-        both = model.predict_cumulative_incidence(_take(X, test), np.r_[grid, extra])
+            return model.predict_cif(X_test, grid, cause=cause), None
+        both = model.predict_cumulative_incidence(X_test, np.r_[grid, extra])
         return both[:, cause, : grid.size], both[:, :, grid.size :]
 
     # the folds' fits in threads (the fits release the GIL in their numeric work); the
