@@ -10,7 +10,8 @@ ensemble), ``super`` (default models on stacked landmarks 60–365). Each run ap
 experiments/results/bench_train.csv: size, variant, seconds in total and per model (CV with
 its bootstrap intervals), the final model and its pooled C-index / IPA / calibration slope.
 Rows already present (same size, variant, seed, commit) are skipped: rerunning resumes.
-``--profile`` also writes the cProfile statistics (top 40 by cumulative time) to
+``--n-boot N`` replaces the config's bootstrap replicates (0: no intervals; the variant is then
+recorded as e.g. ``default_boot0``). ``--profile`` also writes the cProfile statistics (top 40 by cumulative time) to
 experiments/results/profile_train_<n>_<variant>.txt. The JSON file beside the CSV holds the
 same rows.
 """
@@ -40,11 +41,13 @@ def commit() -> str:
         return "unknown"
 
 
-def config(variant: str):
+def config(variant: str, n_boot: int | None = None):
     from relapse_ml.config import TrainConfig, default
 
     data = default()
     data.pop("data", None)
+    if n_boot is not None:
+        data["evaluation"]["n_boot"] = n_boot
     if variant == "stack":
         data["models"] = data["models"] + [{"name": "stack"}]
     if variant == "super":
@@ -52,7 +55,8 @@ def config(variant: str):
     return TrainConfig.model_validate(data)
 
 
-def run(n: int, variant: str, seed: int, profile: bool = False) -> dict:
+def run(n: int, variant: str, seed: int, profile: bool = False,
+        n_boot: int | None = None) -> dict:
     from relapse_ml.data import read_cohort
     from relapse_ml.simulate import simulate_trial
     from relapse_ml.train import run_training
@@ -71,7 +75,7 @@ def run(n: int, variant: str, seed: int, profile: bool = False) -> dict:
         t0, c0 = time.perf_counter(), time.process_time()
         if prof:
             prof.enable()
-        result = run_training(config(variant), cohort, track=False, progress=progress)
+        result = run_training(config(variant, n_boot), cohort, track=False, progress=progress)
         if prof:
             prof.disable()
         total, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -80,9 +84,9 @@ def run(n: int, variant: str, seed: int, profile: bool = False) -> dict:
         buf = io.StringIO()
         pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(40)
         pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(25)
-        (OUT.parent / f"profile_train_{n}_{variant}.txt").write_text(buf.getvalue())
+        (OUT.parent / f"profile_train_{n}_{label(variant, n_boot)}.txt").write_text(buf.getvalue())
     m = result.metrics[result.metrics["model"] == result.final_model].set_index("metric")["pooled"]
-    row = {"n": n, "variant": variant, "seed": seed, "total_s": round(total, 1),
+    row = {"n": n, "variant": label(variant, n_boot), "seed": seed, "total_s": round(total, 1),
            "cpu_s": round(cpu, 1), "load_avg_1min_at_start": round(load0, 1),
            "load_avg_1min_at_end": round(load, 1), "commit": code,
            "rows": result.n_rows, "final_model": result.final_model,
@@ -99,12 +103,19 @@ def run(n: int, variant: str, seed: int, profile: bool = False) -> dict:
     return row
 
 
+def label(variant: str, n_boot: int | None) -> str:
+    """The variant's name in the results; a changed bootstrap count is part of it."""
+    return variant if n_boot is None else f"{variant}_boot{n_boot}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[2500])
     ap.add_argument("--variant", nargs="+", default=["default"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--n-boot", type=int, default=None,
+                    help="bootstrap replicates instead of the config's (0: no intervals)")
     args = ap.parse_args()
     done = pd.read_csv(OUT) if OUT.exists() else pd.DataFrame(columns=["n", "variant", "seed"])
     done = done.loc[:, ~done.columns.str.contains(r"\.\d+$")]  # duplicated columns of old rows
@@ -113,11 +124,12 @@ def main() -> None:
     head = commit()
     for n in args.sizes:
         for v in args.variant:
-            same = (done["n"] == n) & (done["variant"] == v) & (done["seed"] == args.seed)
+            same = ((done["n"] == n) & (done["variant"] == label(v, args.n_boot))
+                    & (done["seed"] == args.seed))
             if (same & (done["commit"] == head)).any():
                 print(f"skip n={n} {v}: already in {OUT.name}")
                 continue
-            row = run(n, v, args.seed, args.profile)
+            row = run(n, v, args.seed, args.profile, args.n_boot)
             print(row, flush=True)
             done = pd.concat([done, pd.DataFrame([row])], ignore_index=True)
             OUT.parent.mkdir(parents=True, exist_ok=True)

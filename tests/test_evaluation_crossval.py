@@ -225,3 +225,26 @@ def test_fold_labels_are_the_splits_cross_validate_makes():
     np.testing.assert_array_equal(own.test_fold, labels)
     np.testing.assert_allclose(own.oof_cif, given.oof_cif)
     pd.testing.assert_frame_equal(own.folds, given.folds)
+
+
+def test_fold_labels_keep_patients_together_and_stratify_their_events():
+    from relapse_ml.evaluation.crossval import fold_labels
+
+    rng = np.random.default_rng(0)
+    n_patients = 3000
+    outcome = rng.choice([0, 1, 2], n_patients, p=[0.6, 0.3, 0.1])
+    n_rows = rng.integers(1, 6, n_patients)  # stacked landmarks: 1-5 rows per patient
+    groups = np.repeat(np.arange(n_patients), n_rows)
+    # a row carries the patient's event, or 0 when its horizon ends first
+    event = np.where(rng.random(groups.size) < 0.7, outcome[groups], 0)
+    labels = fold_labels(event, groups, n_splits=5, n_repeats=2, seed=1)
+    assert labels.min() == 0 and labels.max() == 4
+    for r in range(2):
+        per_patient = pd.Series(labels[r]).groupby(groups).nunique()
+        assert (per_patient == 1).all()
+        stratum = pd.Series(event).groupby(groups).max().to_numpy()
+        fold_of_patient = pd.Series(labels[r]).groupby(groups).first().to_numpy()
+        for code in (0, 1, 2):
+            counts = np.bincount(fold_of_patient[stratum == code], minlength=5)
+            assert counts.max() - counts.min() <= 1  # exact stratification by patient
+    assert not np.array_equal(labels[0], labels[1])

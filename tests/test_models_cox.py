@@ -80,3 +80,22 @@ def test_a_cause_without_events_has_zero_incidence():
     event = np.where(event == 2, 0, event)
     cif = CauseSpecificCox().fit(X, time, event).predict_cumulative_incidence(X, [100.0, 1000.0])
     assert (cif[:, 2] == 0).all() and (cif[:, 1, -1] > 0).all()
+
+
+@pytest.mark.parametrize("penalizer", [0.0, 0.1])
+def test_ridge_fit_matches_scikit_survival_with_ties_and_a_penalty(penalizer):
+    # the Newton fit on risk-set sums against scikit-survival's (same objective: Breslow ties,
+    # penalty penalizer * n * |beta|^2 / 2 on the log partial likelihood)
+    from sksurv.linear_model import CoxPHSurvivalAnalysis
+    from sksurv.util import Surv
+
+    from relapse_ml.models.cox import fit_cox_coefficients
+
+    rng = np.random.default_rng(4)
+    Z = rng.normal(size=(400, 3))
+    time = np.ceil(rng.exponential(300 * np.exp(-Z @ [0.5, -0.3, 0.0])) / 20) * 20  # ties
+    status = rng.random(400) < 0.6
+    ours = fit_cox_coefficients(Z, time, status, penalizer=penalizer)
+    sk = CoxPHSurvivalAnalysis(alpha=penalizer * 400, ties="breslow", tol=1e-12).fit(
+        Z, Surv.from_arrays(status, time)).coef_
+    np.testing.assert_allclose(ours, sk, rtol=1e-6, atol=1e-8)

@@ -80,15 +80,38 @@ def cumulative_dynamic_auc(
 
 def _weighted_auc(r_case, w_case, r_control, w_control, tied_tol: float) -> float:
     """Σ w_i w_j (1{r_i > r_j} + ½ tie) / (Σ w_i Σ w_j), in O(n log n) by sorting controls."""
-    order = np.argsort(r_control)  # ties are resolved by value below: no stable sort needed
-    r_sorted = r_control[order]
-    cum_w = np.r_[0.0, np.cumsum(w_control[order])]
-    by_risk = np.argsort(r_case)  # sorted needles: the binary searches stay in cache
-    r_case, w_case = r_case[by_risk], w_case[by_risk]
-    below = cum_w[np.searchsorted(r_sorted, r_case - tied_tol, side="left")]
-    up_to = cum_w[np.searchsorted(r_sorted, r_case + tied_tol, side="right")]
-    concordant = w_case @ (below + 0.5 * (up_to - below))
-    return float(concordant / (w_case.sum() * cum_w[-1]))
+    return AUCPairs(r_case, r_control, tied_tol).value(w_case, w_control)
+
+
+class AUCPairs:
+    """The sorting part of `_weighted_auc`, done once for many weightings (`value`)."""
+
+    def __init__(self, r_case, r_control, tied_tol: float):
+        self.control_order = np.argsort(r_control)  # ties are resolved by value: not stable
+        r_sorted = r_control[self.control_order]
+        # sorted needles: the binary searches stay in cache
+        self.case_order = by_risk = np.argsort(r_case)
+        r_case = r_case[by_risk]
+        self.below = np.searchsorted(r_sorted, r_case - tied_tol, side="left")
+        self.up_to = np.searchsorted(r_sorted, r_case + tied_tol, side="right")
+
+    def value(self, w_case, w_control):
+        """The AUC under case and control weights: (n,) -> float, or (n, R) -> (R,) values
+        (one weighting per column, e.g. bootstrap replicates)."""
+        concordant, case_total, control_total = self.sums_sorted(
+            w_case[self.case_order], w_control[self.control_order])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            value = concordant / (case_total * control_total)
+        return float(value) if np.ndim(value) == 0 else value
+
+    def sums_sorted(self, w_case, w_control):
+        """Σ w_i w_j (1{r_i > r_j} + ½ tie), Σ w_i and Σ w_j, the weights given in the sorted
+        orders (``case_order``, ``control_order``)."""
+        cum_w = np.cumsum(w_control, axis=0)
+        cum_w = np.concatenate([np.zeros((1, *cum_w.shape[1:])), cum_w])
+        below, up_to = cum_w[self.below], cum_w[self.up_to]
+        concordant = np.sum(w_case * (below + 0.5 * (up_to - below)), axis=0)
+        return concordant, w_case.sum(axis=0), cum_w[-1]
 
 
 def _mean_auc(auc, time, event, times, cause: int) -> float:

@@ -90,7 +90,8 @@ def _cloglog_interval(f: float, se: float, z: float) -> tuple[float, float]:
 
 
 def calibration_slope_intercept(
-    time, event, risk_at_tau, tau: float, cause: int = 1, *, pseudo: np.ndarray | None = None
+    time, event, risk_at_tau, tau: float, cause: int = 1, *, pseudo: np.ndarray | None = None,
+    weight=None,
 ) -> dict[str, float]:
     """Calibration slope and intercept at ``tau`` from pseudo-observations.
 
@@ -100,92 +101,130 @@ def calibration_slope_intercept(
     Returns ``slope`` b and ``intercept`` a (1 and 0 when perfectly calibrated) and
     ``intercept_in_the_large`` (a with b fixed at 1; > 0: risks underestimated).
     pseudo: precomputed pseudo-observations (saves recomputing them).
+    weight: frequency weight of each row (a bootstrap replicate's counts; default 1); the
+        pseudo-observations must then be the weighted ones (`pseudo.LeaveOneOut`).
     """
     t, e = check_outcome(time, event, "test")
     risk = _check_risk(risk_at_tau, t.size)
     theta = pseudo_observations(t, e, tau, cause) if pseudo is None else np.asarray(pseudo)
-    x = cloglog(risk)
+    return calibration_glms(theta, cloglog(risk), weight)
+
+
+def calibration_glms(theta, x, weight=None) -> dict[str, float]:
+    """Slope, intercept and intercept-in-the-large of pseudo-observations ``theta`` on the
+    cloglog predictions ``x`` (see `calibration_slope_intercept`)."""
     if np.ptp(x) == 0:
         slope, intercept = np.nan, np.nan
     else:
-        intercept, slope = _cloglog_glm(theta, np.c_[np.ones_like(x), x], np.zeros_like(x))
-    (large,) = _cloglog_glm(theta, np.ones((x.size, 1)), x)
+        intercept, slope = _cloglog_glm(theta, np.c_[np.ones_like(x), x], np.zeros_like(x),
+                                        weight=weight)
+    (large,) = _cloglog_glm(theta, np.ones((x.size, 1)), x, weight=weight)
     return {"slope": slope, "intercept": intercept, "intercept_in_the_large": large}
 
 
-def _cloglog_glm(y, design, offset, max_iter: int = 100, tol: float = 1e-10) -> np.ndarray:
+def _cloglog_glm(y, design, offset, max_iter: int = 100, tol: float = 1e-10,
+                 weight=None) -> np.ndarray:
     """Quasi-binomial GLM with cloglog link, μ = 1 − exp(−exp(offset + Xβ)).
 
     Fisher scoring with step-halving on the quasi-log-likelihood Σ y log μ + (1 − y)
     log(1 − μ) (plain IRLS diverges from wide-ranging predictions); starts at β = 0
     (slope 1 when there are two columns: perfect calibration).
+    weight: frequency weight of each row (default 1).
     """
+    w = 1.0 if weight is None else np.asarray(weight, dtype=float)
     beta = np.zeros(design.shape[1])
     if design.shape[1] == 2:
         beta[1] = 1.0
-    value = _quasi_loglik(y, offset + design @ beta)
+    ee, mu = _cloglog_mean(offset + design @ beta)
+    value = _quasi_loglik(y, mu, w)
     for _ in range(max_iter):
-        eta = offset + design @ beta
-        mu = _inverse_cloglog(eta)
-        dmu = np.exp(eta - np.exp(eta))
-        variance = mu * (1.0 - mu)
-        info = design.T @ (design * (dmu**2 / variance)[:, None])
+        dmu = ee * np.exp(-ee)  # dμ/dη = exp(η − exp(η))
+        a = w * dmu / (mu * (1.0 - mu))
+        info = design.T @ (design * (a * dmu)[:, None])
         try:
-            step = np.linalg.solve(info, design.T @ ((y - mu) * dmu / variance))
+            step = np.linalg.solve(info, design.T @ (a * (y - mu)))
         except np.linalg.LinAlgError:
             break
         scale = 1.0
         while True:
             new = beta + scale * step
-            new_value = _quasi_loglik(y, offset + design @ new)
+            new_ee, new_mu = _cloglog_mean(offset + design @ new)
+            new_value = _quasi_loglik(y, new_mu, w)
             if new_value >= value - 1e-12 or scale < 1e-8:
                 break
             scale /= 2
         if np.max(np.abs(new - beta)) < tol:
             return new
-        beta, value = new, new_value
+        beta, value, ee, mu = new, new_value, new_ee, new_mu
     warnings.warn("Calibration GLM did not converge.", EvaluationWarning, stacklevel=3)
     return np.full(design.shape[1], np.nan)
 
 
+def _cloglog_mean(eta) -> tuple[np.ndarray, np.ndarray]:
+    """exp(η) (η capped at 30) and μ = 1 − exp(−exp(η)) kept inside (0, 1)."""
+    ee = np.exp(np.minimum(eta, 30.0))
+    return ee, np.clip(-np.expm1(-ee), 1e-12, 1 - 1e-12)
+
+
 def _inverse_cloglog(eta) -> np.ndarray:
-    return np.clip(-np.expm1(-np.exp(np.minimum(eta, 30.0))), 1e-12, 1 - 1e-12)
+    return _cloglog_mean(eta)[1]
 
 
-def _quasi_loglik(y, eta) -> float:
-    mu = _inverse_cloglog(eta)
-    return float(np.sum(y * np.log(mu) + (1.0 - y) * np.log1p(-mu)))
+def _quasi_loglik(y, mu, w=1.0) -> float:
+    return float(np.sum(w * (y * np.log(mu) + (1.0 - y) * np.log1p(-mu))))
 
 
-def local_linear_smooth(x, y, at, span: float = 0.75) -> np.ndarray:
+def local_linear_smooth(x, y, at, span: float = 0.75, weight=None) -> np.ndarray:
     """Local-linear regression of ``y`` on ``x`` evaluated at ``at`` (loess of degree 1).
 
     Tricube weights over the nearest ``span`` fraction of points, no robustness
     iterations (statsmodels' lowess is not a dependency). Reproduces straight lines.
     The k nearest points of ``a`` are a window of the sorted x: its start is the first s
     with x[s + k] − a ≥ a − x[s] (found by one binary search for all of ``at``).
+    weight: frequency weight (a whole number) of each point: the smooth of the points
+        repeated that many times.
     """
     x, y, at = (np.asarray(a, dtype=float) for a in (x, y, at))
-    k = min(x.size, max(3, int(np.ceil(span * x.size))))
     order = np.argsort(x, kind="stable")
-    xs, ys = x[order], y[order]
-    if k < xs.size:
-        start = np.searchsorted(xs[k:] + xs[: xs.size - k], 2.0 * at, side="left")
+    c = None if weight is None else np.asarray(weight, dtype=float)[order]
+    return smooth_sorted(x[order], y[order], at, span, c)
+
+
+def smooth_sorted(xs, ys, at, span: float = 0.75, counts=None) -> np.ndarray:
+    """`local_linear_smooth` of points already sorted by ``xs``, ``counts`` copies of each."""
+    if counts is None:
+        xe = xs
+    else:
+        keep = counts > 0
+        xs, ys, counts = xs[keep], ys[keep], counts[keep]
+        xe = np.repeat(xs, counts.astype(np.int64))  # the repeated points, still sorted
+    n = xe.size
+    k = min(n, max(3, int(np.ceil(span * n))))
+    if k < n:
+        start = np.searchsorted(xe[k:] + xe[: n - k], 2.0 * at, side="left")
     else:
         start = np.zeros(at.size, dtype=int)
     out = np.empty(at.size)
     for i, a in enumerate(at):
         s = int(start[i])
-        radius = max(a - xs[s], xs[s + k - 1] - a)
+        radius = max(a - xe[s], xe[s + k - 1] - a)
         scale = radius * 1.000001 + 1e-300
         # points tied with the window's farthest one still weigh (next to) nothing, but they
         # count when every weight is that small: include all with distance < scale
-        lo = s - int(np.count_nonzero(a - xs[:s] < scale))
-        hi = s + k + int(np.count_nonzero(xs[s + k :] - a < scale))
+        if counts is None:
+            lo = s - int(np.count_nonzero(a - xs[:s] < scale))
+            hi = s + k + int(np.count_nonzero(xs[s + k :] - a < scale))
+        else:  # the same points: every one at distance < scale (those in the window are)
+            lo = int(np.searchsorted(xs, a, side="left"))
+            lo -= int(np.count_nonzero(a - xs[:lo] < scale))
+            hi = int(np.searchsorted(xs, a, side="left"))
+            hi += int(np.count_nonzero(xs[hi:] - a < scale))
         xw, yw = xs[lo:hi], ys[lo:hi]
         u = np.abs(xw - a) / scale
         w = 1.0 - u * u * u
         w = w * w * w
+        if counts is not None:
+            w = w * counts[lo:hi]
         # elementwise sums, not BLAS dot products (threaded BLAS is slow on busy cores)
         sw = w.sum()
         mx = np.sum(w * xw) / sw
@@ -196,6 +235,21 @@ def local_linear_smooth(x, y, at, span: float = 0.75) -> np.ndarray:
         slope = np.sum(wdx * (yw - my)) / sxx if sxx > 1e-12 * sw else 0.0
         out[i] = my + slope * (a - mx)
     return out
+
+
+def weighted_quantile(sorted_values, counts, q) -> np.ndarray:
+    """``np.quantile`` (linear interpolation) of ``sorted_values`` repeated ``counts`` times."""
+    q = np.asarray(q, dtype=float)
+    cum = np.cumsum(counts)
+    n = cum[-1]
+    h = (n - 1) * q
+    below = np.floor(h)
+    frac = h - below
+    lo = sorted_values[np.searchsorted(cum, below, side="right")]
+    hi = sorted_values[np.searchsorted(cum, np.minimum(below + 1, n - 1), side="right")]
+    diff = hi - lo
+    # numpy's _lerp: from the nearer end
+    return np.where(frac >= 0.5, hi - diff * (1 - frac), lo + diff * frac)
 
 
 def _local_linear_smooth_reference(x, y, at, span: float = 0.75) -> np.ndarray:
@@ -237,13 +291,34 @@ def integrated_calibration_index(
     t, e = check_outcome(time, event, "test")
     risk = _check_risk(risk_at_tau, t.size)
     theta = pseudo_observations(t, e, tau, cause) if pseudo is None else np.asarray(pseudo)
-    observed = smoothed_observed(risk, theta, span=span, n_grid=n_grid)
+    x = cloglog(risk)
+    order = np.argsort(x, kind="stable")
+    return calibration_errors_sorted(risk[order], x[order], np.asarray(theta, float)[order],
+                                     np.ones(x.size), span=span, n_grid=n_grid)
+
+
+def calibration_errors_sorted(risk, x, theta, counts, span: float = 0.75,
+                              n_grid: int = 100, smoother=None) -> dict[str, float]:
+    """`integrated_calibration_index` of rows sorted by ``x`` = cloglog(``risk``), ``counts``
+    copies of each (frequency weights; rows of count 0 count for nothing).
+
+    smoother: a `loess.BlockSmoother` of ``x`` (the same smooth, faster for many counts).
+    """
+    n = counts.sum()
+    present = x[counts > 0]
+    if present[-1] == present[0]:
+        observed = np.full(x.size, np.clip(np.sum(counts * theta) / n, 0, 1))
+    else:
+        grid = np.unique(weighted_quantile(x, counts, np.linspace(0, 1, n_grid)))
+        if smoother is None:
+            curve = smooth_sorted(x, theta, grid, span, counts)
+        else:
+            curve = smoother.smooth(theta, counts, grid, span)
+        observed = np.clip(np.interp(x, grid, curve), 0.0, 1.0)
     error = np.abs(risk - observed)
-    return {
-        "ici": float(error.mean()),
-        "e50": float(np.median(error)),
-        "e90": float(np.quantile(error, 0.9)),
-    }
+    by_error = np.argsort(error)
+    e50, e90 = weighted_quantile(error[by_error], counts[by_error], [0.5, 0.9])
+    return {"ici": float(np.sum(counts * error) / n), "e50": float(e50), "e90": float(e90)}
 
 
 def smoothed_observed(risk, pseudo, span: float = 0.75, n_grid: int = 100) -> np.ndarray:

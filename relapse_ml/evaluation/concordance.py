@@ -97,106 +97,137 @@ def _concordance(t, e, r, tau, cause, w, tied_tol) -> float:
 
 
 def _concordances(t, e, r, tau, cause, weights, tied_tol) -> list[float]:
-    """The C-index under each weighting in ``weights`` (one per patient), sharing the counts.
+    """The C-index under each weighting in ``weights`` (one per patient), sharing the counts."""
+    return Concordance(t, e, r, tau, cause, tied_tol).values(weights)
+
+
+class Concordance:
+    """Comparable-pair sums of the C-index, sorted once for many weightings (`values`).
 
     O(n log² n): every case's sums over its comparable partners are weighted counts of
-    points below a threshold in two orders at once (time and risk), `_dominance_sums`.
+    points below a threshold in two orders at once (time and risk), `DominanceIndex`.
     The at-risk partners' weight w_i² depends on the case only, so their plain counts serve
     every weighting; a case of weight 0 contributes nothing (as if left out).
     Ties in risk: r_j within [r_i − tied_tol, r_i + tied_tol] (as the AUC's).
     """
-    horizon = np.inf if tau is None else float(tau)
-    cases = np.flatnonzero((e == cause) & (t <= horizon))
-    competing = np.flatnonzero((e != 0) & (e != cause))
-    u = np.unique(t, return_inverse=True)[1].ravel()  # time ranks, ties equal
-    order = np.argsort(r)  # any order of tied risks: thresholds are found by value
-    rank = np.empty(r.size, dtype=np.int64)
-    rank[order] = np.arange(r.size)
-    r_sorted = r[order]
-    # per case: partners with r_j < r_i − tol (lo) and with r_j ≤ r_i + tol (hi), in risk ranks
-    lo = np.searchsorted(r_sorted, r[cases] - tied_tol, side="left")
-    hi = np.searchsorted(r_sorted, r[cases] + tied_tol, side="right")
-    thresholds = np.r_[lo, hi, np.full(cases.size, r.size)]
 
-    # j still at risk after T_i: T_j > T_i, or censored at T_j = T_i. With key 2u + (censored),
-    # that is key_j > 2u_i; the position max_key − key_j < max_key − 2u_i orders it "below".
-    key = 2 * u + (e == 0)
-    top = int(key.max()) + 1 if key.size else 1
-    at_risk = _dominance_sums(
-        top - key, rank, np.ones((r.size, 1)), np.tile(top - 2 * u[cases], 3), thresholds
-    ).reshape(3, -1)
-    # j had a competing event at T_j ≤ T_i, weighted w_j (one column per weighting)
-    w_all = np.column_stack(weights)
-    competed = _dominance_sums(
-        u[competing], rank[competing], w_all[competing], np.tile(u[cases] + 1, 3), thresholds
-    ).reshape(3, cases.size, w_all.shape[1])
+    def __init__(self, t, e, r, tau, cause, tied_tol):
+        horizon = np.inf if tau is None else float(tau)
+        self.cases = cases = np.flatnonzero((e == cause) & (t <= horizon))
+        self.competing = competing = np.flatnonzero((e != 0) & (e != cause))
+        u = np.unique(t, return_inverse=True)[1].ravel()  # time ranks, ties equal
+        order = np.argsort(r)  # any order of tied risks: thresholds are found by value
+        rank = np.empty(r.size, dtype=np.int64)
+        rank[order] = np.arange(r.size)
+        r_sorted = r[order]
+        # per case: partners with r_j < r_i − tol (lo) and with r_j ≤ r_i + tol (hi), in ranks
+        lo = np.searchsorted(r_sorted, r[cases] - tied_tol, side="left")
+        hi = np.searchsorted(r_sorted, r[cases] + tied_tol, side="right")
+        thresholds = np.r_[lo, hi, np.full(cases.size, r.size)]
+        # j still at risk after T_i: T_j > T_i, or censored at T_j = T_i. With key 2u +
+        # (censored), that is key_j > 2u_i; the position max_key − key_j < max_key − 2u_i
+        # orders it "below".
+        key = 2 * u + (e == 0)
+        top = int(key.max()) + 1 if key.size else 1
+        self.at_risk = DominanceIndex(top - key, rank, np.tile(top - 2 * u[cases], 3), thresholds)
+        # j had a competing event at T_j ≤ T_i, weighted w_j (one column per weighting)
+        self.competed = DominanceIndex(u[competing], rank[competing], np.tile(u[cases] + 1, 3),
+                                       thresholds)
+        self.n = t.size
 
-    values = []
-    for k in range(w_all.shape[1]):
-        wi = w_all[cases, k]
-        below, tied_or_below, every = wi * wi * at_risk + wi * competed[:, :, k]
-        numerator = float(np.sum(below + 0.5 * (tied_or_below - below)))
-        denominator = float(np.sum(every))
-        if denominator == 0:
-            warnings.warn(
-                "C-index undefined: no relapse before the horizon with someone known to be "
-                "relapse-free at that time (returning NaN).",
-                EvaluationWarning,
-                stacklevel=4,
-            )
-            values.append(np.nan)
-        else:
-            values.append(numerator / denominator)
-    return values
+    def values(self, weights, count=None) -> list:
+        """The C-index under each weighting (one weight per row); ``count``: frequency weight
+        of each row (a bootstrap replicate's counts), default 1. Weights and count may be
+        ``(n, R)``, one column per replicate: each value is then an array of R."""
+        cases, competing = self.cases, self.competing
+        batch = count is not None and np.ndim(count) == 2
+        c = np.ones((self.n, 1)) if count is None else np.asarray(count, dtype=float)
+        c = c if c.ndim == 2 else c[:, None]
+        w = [np.asarray(x, dtype=float) for x in weights]
+        w = [x if x.ndim == 2 else x[:, None] for x in w]
+        n_rep = c.shape[1]
+        # whole counts sum exactly in float32 (below 2**24): half the memory traffic
+        exact32 = c.sum() < 2**24 and np.array_equal(c, np.round(c))
+        at_risk = self.at_risk.sums(c, np.float32 if exact32 else float)
+        at_risk = at_risk.astype(float).reshape(3, cases.size, n_rep)
+        stacked = np.concatenate([x[competing] * c[competing] for x in w], axis=1)
+        competed = self.competed.sums(stacked).reshape(3, cases.size, len(w), n_rep)
+        values = []
+        for k, wk in enumerate(w):
+            wi = wk[cases]
+            below, tied_or_below, every = (wi * wi * at_risk + wi * competed[:, :, k]) * c[cases]
+            numerator = np.sum(below + 0.5 * (tied_or_below - below), axis=0)
+            denominator = np.sum(every, axis=0)
+            if np.any(denominator == 0) and not batch:
+                warnings.warn(
+                    "C-index undefined: no relapse before the horizon with someone known to be "
+                    "relapse-free at that time (returning NaN).",
+                    EvaluationWarning,
+                    stacklevel=5,
+                )
+            with np.errstate(invalid="ignore", divide="ignore"):
+                value = np.where(denominator == 0, np.nan, numerator / denominator)
+            values.append(value if batch else float(value[0]))
+        return values
 
 
 def _dominance_sums(pos, rank, weight, q_pos, q_rank) -> np.ndarray:
     """For each query k: Σ weight_j over points j with pos_j < q_pos[k] and rank_j < q_rank[k].
 
     pos, q_pos: non-negative integers; rank, q_rank: integers ≥ 0; weight: (n,) or (n, m)
-    (then the result is (n_queries, m)). The rank range [0, q) splits into dyadic blocks,
-    one per set bit of q; at each level the points sorted by (block, pos) (a stable radix
-    sort by block of the points sorted by pos) answer "pos < q_pos inside this block" with
-    one binary search.
+    (then the result is (n_queries, m)). See `DominanceIndex`.
     """
-    pos = np.asarray(pos, dtype=np.int64)
-    rank = np.asarray(rank, dtype=np.int64)
-    weight = np.asarray(weight, dtype=float)
-    q_pos = np.asarray(q_pos, dtype=np.int64)
-    q_rank = np.asarray(q_rank, dtype=np.int64)
-    out = np.zeros((q_pos.size, *weight.shape[1:]))
-    if pos.size == 0 or q_pos.size == 0:
+    return DominanceIndex(pos, rank, q_pos, q_rank).sums(weight)
+
+
+class DominanceIndex:
+    """The sorting part of `_dominance_sums`, done once for many weightings of the points.
+
+    The rank range [0, q) splits into dyadic blocks, one per set bit of q; at each level the
+    points sorted by (block, pos) (a stable radix sort by block of the points sorted by pos)
+    answer "pos < q_pos inside this block" with one binary search. `sums` then costs a
+    cumulative sum per level.
+    """
+
+    def __init__(self, pos, rank, q_pos, q_rank):
+        pos = np.asarray(pos, dtype=np.int64)
+        rank = np.asarray(rank, dtype=np.int64)
+        q_pos = np.asarray(q_pos, dtype=np.int64)
+        q_rank = np.asarray(q_rank, dtype=np.int64)
+        self.n_queries = q_pos.size
+        self.levels = []  # per level: (points in (block, pos) order, query ids, start, end)
+        if pos.size == 0 or q_pos.size == 0:
+            return
+        # queries in (rank, pos) order: each level's binary searches then run in key order
+        by_query = np.lexsort((q_pos, q_rank))
+        q_pos, q_rank = q_pos[by_query], q_rank[by_query]
+        stride = int(max(pos.max(), q_pos.max())) + 1
+        by_pos = np.argsort(_small(pos, stride), kind="stable")
+        pos_sorted, rank_by_pos = pos[by_pos], rank[by_pos]
+        level = 0
+        while (1 << level) <= int(q_rank.max()):
+            block = rank_by_pos >> level
+            n_blocks = int(block.max()) + 1
+            within = np.argsort(_small(block, n_blocks), kind="stable")  # radix: keeps pos order
+            keys = block[within] * stride + pos_sorted[within]
+            starts = np.r_[0, np.cumsum(np.bincount(block, minlength=n_blocks))]
+            q = np.flatnonzero((q_rank >> level) & 1)
+            b = (q_rank[q] >> level) - 1
+            inside = b < n_blocks
+            q, b = q[inside], b[inside]
+            end = np.searchsorted(keys, b * stride + q_pos[q], side="left")
+            self.levels.append((by_pos[within], by_query[q], starts[b], end))
+            level += 1
+
+    def sums(self, weight, dtype=float) -> np.ndarray:
+        """Σ weight_j over each query's points; weight (n,) or (n, m) -> (n_queries[, m])."""
+        weight = np.asarray(weight, dtype=dtype)
+        out = np.zeros((self.n_queries, *weight.shape[1:]), dtype=dtype)
+        for points, queries, start, end in self.levels:
+            cum = np.concatenate([np.zeros((1, *weight.shape[1:]), dtype=dtype),
+                                  np.cumsum(weight[points], axis=0, dtype=dtype)])
+            out[queries] += cum[end] - cum[start]
         return out
-    # queries in (rank, pos) order: each level's binary searches then run in key order
-    by_query = np.lexsort((q_pos, q_rank))
-    q_pos, q_rank = q_pos[by_query], q_rank[by_query]
-    sorted_out = _dominance_sums_sorted(pos, rank, weight, q_pos, q_rank, out)
-    out[by_query] = sorted_out
-    return out
-
-
-def _dominance_sums_sorted(pos, rank, weight, q_pos, q_rank, out) -> np.ndarray:
-    out = np.zeros_like(out)
-    stride = int(max(pos.max(), q_pos.max())) + 1
-    by_pos = np.argsort(_small(pos, stride), kind="stable")
-    pos_sorted, rank_by_pos = pos[by_pos], rank[by_pos]
-    level = 0
-    while (1 << level) <= int(q_rank.max()):
-        block = rank_by_pos >> level
-        n_blocks = int(block.max()) + 1
-        within = np.argsort(_small(block, n_blocks), kind="stable")  # radix: keeps pos order
-        keys = block[within] * stride + pos_sorted[within]
-        cum = np.concatenate([np.zeros((1, *weight.shape[1:])),
-                              np.cumsum(weight[by_pos[within]], axis=0)])
-        starts = np.r_[0, np.cumsum(np.bincount(block, minlength=n_blocks))]
-        q = np.flatnonzero((q_rank >> level) & 1)
-        b = (q_rank[q] >> level) - 1
-        inside = b < n_blocks
-        q, b = q[inside], b[inside]
-        end = np.searchsorted(keys, b * stride + q_pos[q], side="left")
-        out[q] += cum[end] - cum[starts[b]]
-        level += 1
-    return out
 
 
 def _small(values: np.ndarray, bound: int) -> np.ndarray:

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from relapse_ml.evaluation._inputs import check_outcome, check_times
-from relapse_ml.evaluation.bootstrap import bootstrap_ci
+from relapse_ml.evaluation.bootstrap import bootstrap_ci, bootstrap_ci_counts
+from relapse_ml.evaluation.replicates import PooledReplicates
 from relapse_ml.evaluation.scoring import evaluate, scalar_metrics
 from relapse_ml.evaluation.times import (
     EvaluationWarning,
@@ -65,13 +66,15 @@ def cross_validate(
     n_groups: int = 10,
     folds: np.ndarray | None = None,
     extra_times=None,
+    weighted_bootstrap: bool = True,
+    n_jobs: int = -1,
 ) -> CVResult:
     """Fit ``make_model()`` on K − 1 folds and evaluate on the held-out fold, repeatedly.
 
     make_model: a callable returning a fresh object with ``fit(X, time, event)`` and
         ``predict_cif(X, times, cause)``.
     groups: patient id per row; all rows of a patient go to the same fold
-        (sklearn's StratifiedGroupKFold). Folds are stratified by event code.
+        (`fold_labels`: patients split stratified by their event code).
     times: evaluation grid (default `default_eval_times` on all the data); tau: the
         horizon (default the last time); both are kept inside follow-up.
     n_boot: bootstrap replicates for the pooled metrics' intervals (0: no intervals).
@@ -79,6 +82,10 @@ def cross_validate(
         file so that other tools use the same splits); replaces the stratified splitter, and
         ``n_splits``/``n_repeats`` follow from it.
     extra_times: also keep all three out-of-fold incidences at these times (``oof_incidence``).
+    weighted_bootstrap: evaluate each bootstrap replicate by frequency weights on the data
+        sorted once (`replicates.PooledReplicates`; the same draws and, up to rounding, the
+        same intervals as resampling rows, False); n_jobs: threads for the folds' fits and
+        for the replicates (-1: every core; the results do not depend on it).
     """
     t, e = check_outcome(time, event, "cv")
     grid = default_eval_times(t, e, cause=cause) if times is None else check_times(times)
@@ -92,7 +99,7 @@ def cross_validate(
             raise ValueError(f"folds must be (n_repeats, {n}), got shape {given.shape}")
         n_repeats = given.shape[0]
     if given is None:
-        # the stratified (group) splits as fold labels: the same labels as `fold_labels` gives
+        # the stratified (patient) splits as fold labels: the same labels as `fold_labels` gives
         # (compute them once there and pass ``folds`` to compare several models on one split)
         labels = fold_labels(e, groups, n_splits, n_repeats, seed)
     else:
@@ -102,43 +109,53 @@ def cross_validate(
     oof = np.full((n_repeats, n, grid.size), np.nan)
     oof_null = np.full_like(oof, np.nan)
     test_fold = np.full((n_repeats, n), -1)
+    splits = [(r, k, train, test) for r in range(n_repeats)
+              for k, (train, test) in enumerate(_given_splits(labels[r]))]
+
+    import threading
+
+    lock = threading.Lock()  # pandas may consolidate a frame's blocks on first access
+
+    def fit_predict(train, test):
+        model = make_model()
+        with lock:
+            X_train, X_test = _take(X, train), _take(X, test)
+        if groups is not None and _takes_groups(model):
+            model = model.fit(X_train, t[train], e[train], groups=np.asarray(groups)[train])
+        else:
+            model = model.fit(X_train, t[train], e[train])
+        if extra is None:
+            return model.predict_cif(X_test, grid, cause=cause), None
+        both = model.predict_cumulative_incidence(X_test, np.r_[grid, extra])
+        return both[:, cause, : grid.size], both[:, :, grid.size :]
+
+    # the folds' fits in threads (the fits release the GIL in their numeric work); the
+    # evaluation below stays in this thread (it records its warnings per fold)
+    from joblib import Parallel, delayed
+    from threadpoolctl import threadpool_limits
+
+    threads = min(n_jobs_folds(n_jobs), len(splits))
+    with threadpool_limits(limits=1 if threads > 1 else None, user_api="blas"):
+        fitted = Parallel(n_jobs=threads, prefer="threads")(
+            delayed(fit_predict)(train, test) for _, _, train, test in splits)
     rows = []
     n_warned = 0
-    for r in range(n_repeats):
-        for k, (train, test) in enumerate(_given_splits(labels[r])):
-            model = make_model()
-            if groups is not None and _takes_groups(model):
-                model = model.fit(_take(X, train), t[train], e[train],
-                                  groups=np.asarray(groups)[train])
-            else:
-                model = model.fit(_take(X, train), t[train], e[train])
-            if extra is None:
-                oof[r, test] = model.predict_cif(_take(X, test), grid, cause=cause)
-            else:
-                both = model.predict_cumulative_incidence(_take(X, test), np.r_[grid, extra])
-                oof[r, test] = both[:, cause, : grid.size]
-                oof_inc[r, test] = both[:, :, grid.size :]
-            oof_null[r, test] = _null(t[train], e[train], grid, cause)[None, :]
-            test_fold[r, test] = k
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", EvaluationWarning)
-                result = evaluate(
-                    t[train],
-                    e[train],
-                    t[test],
-                    e[test],
-                    oof[r, test],
-                    grid,
-                    tau,
-                    cause,
-                    tables=False,
-                )
-            n_warned += any(issubclass(w.category, EvaluationWarning) for w in caught)
-            rows.append(
-                {"repeat": r, "fold": k if given is None else int(given[r, test[0]]),
-                 "n_train": train.size, "n_test": test.size}
-                | scalar_metrics(result)
-            )
+    for (r, k, train, test), (pred, inc) in zip(splits, fitted, strict=True):
+        oof[r, test] = pred
+        if inc is not None:
+            oof_inc[r, test] = inc
+        oof_null[r, test] = _null(t[train], e[train], grid, cause)[None, :]
+        test_fold[r, test] = k
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", EvaluationWarning)
+            result = evaluate(t[train], e[train], t[test], e[test], oof[r, test], grid, tau,
+                              cause, tables=False)
+        n_warned += any(issubclass(w.category, EvaluationWarning) for w in caught)
+        rows.append(
+            {"repeat": r, "fold": k if given is None else int(given[r, test[0]]),
+             "n_train": train.size, "n_test": test.size}
+            | scalar_metrics(result)
+        )
     if given is not None:
         test_fold = given.copy()  # the file's own labels
     folds = pd.DataFrame(rows)
@@ -155,25 +172,25 @@ def cross_validate(
         for r in range(n_repeats)
     ]
 
+    def pooled_one(r: int, index: np.ndarray) -> dict[str, float]:
+        """Repeat r's pooled metrics on the rows ``index`` (a bootstrap replicate's)."""
+        return scalar_metrics(evaluate(t[index], e[index], t[index], e[index], oof[r, index],
+                                       grid, tau, cause, null_cif=oof_null[r, index],
+                                       tables=False))
+
     def pooled_metrics(index: np.ndarray) -> dict[str, float]:
-        values = [
-            scalar_metrics(
-                evaluate(
-                    t[index],
-                    e[index],
-                    t[index],
-                    e[index],
-                    oof[r, index],
-                    grid,
-                    tau,
-                    cause,
-                    null_cif=oof_null[r, index],
-                    tables=False,
-                )
-            )
-            for r in range(n_repeats)
-        ]
-        return pd.DataFrame(values).mean().to_dict()
+        return pd.DataFrame([pooled_one(r, index) for r in range(n_repeats)]).mean().to_dict()
+
+    def pooled_counts(counts: np.ndarray) -> list[dict[str, float]]:
+        """Replicates as row counts: each repeat's `PooledReplicates`, else the rows."""
+        per_repeat = [engine.metrics_batch(counts) for engine in engines]
+        out = []
+        for i, c in enumerate(counts):
+            values = [p[i] if p[i] is not None
+                      else pooled_one(r, np.repeat(np.arange(n), c.astype(np.int64)))
+                      for r, p in enumerate(per_repeat)]
+            out.append(pd.DataFrame(values).mean().to_dict())
+        return out
 
     bookkeeping = ("repeat", "fold", "n_train", "n_test", "tau", "n_cases_tau")
     metric_names = [c for c in folds.columns if c not in bookkeeping]
@@ -181,8 +198,14 @@ def cross_validate(
         {"mean": folds[metric_names].mean(), "sd": folds[metric_names].std(ddof=1)}
     )
     summary["pooled"] = pd.DataFrame([scalar_metrics(p) for p in pooled]).mean()[metric_names]
-    if n_boot > 0:
+    if n_boot > 0 and weighted_bootstrap:
+        engines = [PooledReplicates(t, e, oof[r], oof_null[r], grid, tau, cause)
+                   for r in range(n_repeats)]
+        ci = bootstrap_ci_counts(pooled_counts, n, groups=groups, n_boot=n_boot, seed=seed,
+                                 n_jobs=n_jobs)
+    elif n_boot > 0:
         ci = bootstrap_ci(pooled_metrics, np.arange(n), groups=groups, n_boot=n_boot, seed=seed)
+    if n_boot > 0:
         summary["ci_low"] = ci["ci_low"][metric_names]
         summary["ci_high"] = ci["ci_high"][metric_names]
     else:
@@ -193,24 +216,39 @@ def cross_validate(
 def fold_labels(event, groups=None, n_splits: int = 5, n_repeats: int = 1,
                 seed: int = 0) -> np.ndarray:
     """``(n_repeats, n)`` fold label per row: stratified by event code, all rows of a patient in
-    one fold (sklearn's StratifiedGroupKFold; StratifiedKFold without ``groups``), repeat r
-    shuffled with the r-th seed drawn from ``seed`` — the splits `cross_validate` makes."""
-    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+    one fold, repeat r shuffled with the r-th seed drawn from ``seed`` — the splits
+    `cross_validate` makes. With ``groups`` the patients are split (sklearn's StratifiedKFold)
+    stratified by the event their rows carry; sklearn's StratifiedGroupKFold, which balances
+    the rows' codes greedily patient by patient, took 10.8 s for 20,000 patients."""
+    from sklearn.model_selection import StratifiedKFold
 
-    e = np.asarray(event)
+    e = np.asarray(event).astype(int)
     n = e.size
+    if groups is None:
+        patient, stratum = np.arange(n), e
+    else:
+        _, patient = np.unique(np.asarray(groups), return_inverse=True)
+        patient = patient.ravel()
+        # a patient's stratum: the event code his rows carry (one code, or 0 in a row whose
+        # horizon ends before the event), 0 when none
+        stratum = np.zeros(int(patient.max()) + 1 if n else 0, dtype=int)
+        np.maximum.at(stratum, patient, e)
     seeds = np.random.SeedSequence(seed).generate_state(n_repeats)
     labels = np.full((n_repeats, n), -1)
     for r in range(n_repeats):
-        if groups is None:
-            splitter = StratifiedKFold(n_splits, shuffle=True, random_state=int(seeds[r]))
-            splits = splitter.split(np.zeros(n), e)
-        else:
-            splitter = StratifiedGroupKFold(n_splits, shuffle=True, random_state=int(seeds[r]))
-            splits = splitter.split(np.zeros(n), e, np.asarray(groups))
-        for k, (_, test) in enumerate(splits):
-            labels[r, test] = k
+        splitter = StratifiedKFold(n_splits, shuffle=True, random_state=int(seeds[r]))
+        fold = np.full(stratum.size, -1)
+        for k, (_, test) in enumerate(splitter.split(np.zeros(stratum.size), stratum)):
+            fold[test] = k
+        labels[r] = fold[patient]
     return labels
+
+
+def n_jobs_folds(n_jobs: int) -> int:
+    """Threads for the folds' fits: ``n_jobs`` (-1: every core)."""
+    import os
+
+    return max(1, os.cpu_count() or 1) if n_jobs < 0 else max(1, n_jobs)
 
 
 def _takes_groups(model) -> bool:

@@ -36,17 +36,29 @@ class CensoringKM:
         return np.r_[1.0, self.survival_][idx]
 
 
-def censoring_km(time, event) -> CensoringKM:
+def censoring_km(time, event, weight=None) -> CensoringKM:
     """Kaplan–Meier of the censoring distribution (event == 0 is the "event").
 
     event: 0 censored, any other code an event (it censors the censoring time).
+    weight: frequency weight of each row (a bootstrap replicate's counts; default 1): the
+        estimate equals the one on the rows repeated that many times.
     """
     time = np.asarray(time, dtype=float)
-    censored = np.asarray(event) == 0
     times, inverse = np.unique(time, return_inverse=True)
-    n_total = np.bincount(inverse, minlength=times.size)
-    n_censored = np.bincount(inverse, weights=censored, minlength=times.size)
-    at_risk = time.size - np.r_[0, np.cumsum(n_total)[:-1]]
+    return censoring_km_counts(times, inverse.ravel(), np.asarray(event) == 0, weight)
+
+
+def censoring_km_counts(times, inverse, censored, weight=None) -> CensoringKM:
+    """`censoring_km` from the distinct ``times`` and each row's index ``inverse`` into them.
+
+    Sorting once and passing the weights of many bootstrap replicates reuses the sort.
+    """
+    w = None if weight is None else np.asarray(weight, dtype=float)
+    n_total = np.bincount(inverse, weights=w, minlength=times.size)
+    n_censored = np.bincount(inverse, weights=censored if w is None else w * censored,
+                             minlength=times.size)
+    total = float(inverse.size if w is None else w.sum())
+    at_risk = total - np.r_[0.0, np.cumsum(n_total)[:-1]]
     # events at t leave the risk set before the censorings at t are counted
     at_risk_censoring = at_risk - (n_total - n_censored)
     hazard = np.divide(

@@ -222,9 +222,11 @@ def posterior(params: TrajectoryParams, h: History, sweeps: int = 8, tol: float 
 
 
 def posterior_sites(params, h, sweeps=8, tol=1e-6, sites=None):
-    """`posterior` that also returns the fitted sites ``(tau, nu)`` (n, J) for a warm start."""
-    p = params.mu.size
-    Z = design(h, p)
+    """`posterior` that also returns the fitted sites ``(tau, nu)`` (n, J) for a warm start.
+
+    An observation of marker k at time t has the design row z = e_level(k) + t e_slope(k)
+    (`design`); the sums below use that structure instead of the (n, J, p) design array.
+    """
     P0 = np.linalg.inv(params.D)
     s2 = params.sigma2[h.marker]  # (J,)
     exact = h.observed & ~h.censored
@@ -234,14 +236,16 @@ def posterior_sites(params, h, sweeps=8, tol=1e-6, sites=None):
         tau = np.where(h.censored, sites[0], tau)
         nu = np.where(h.censored, sites[1], nu)
     cols = np.flatnonzero(h.censored.any(axis=0))
-    m, V = _moments(Z, tau, nu, P0, params.mu)
+    m, V = _moments(h, tau, nu, P0, params.mu)
     for _ in range(sweeps if cols.size else 0):
         change = 0.0
         for j in cols:
             r = np.flatnonzero(h.censored[:, j])
-            z = Z[r, j, :]
-            Vz = np.einsum("npq,nq->np", V[r], z)
-            s, mj = np.einsum("np,np->n", z, Vz), np.einsum("np,np->n", z, m[r])
+            a, sl = 2 * h.marker[j], 2 * h.marker[j] + 1
+            tj = h.t[r, j]
+            Vr = V[r]
+            Vz = Vr[:, :, a] + tj[:, None] * Vr[:, :, sl]  # V z
+            s, mj = Vz[:, a] + tj * Vz[:, sl], m[r, a] + tj * m[r, sl]
             t_old, v_old = tau[r, j], nu[r, j]
             s_cav = 1.0 / np.maximum(1.0 / s - t_old, 1e-12)
             mu_cav = s_cav * (mj / s - v_old)
@@ -256,22 +260,45 @@ def posterior_sites(params, h, sweeps=8, tol=1e-6, sites=None):
             dt, dv = t_new - t_old, v_new - v_old
             # rank-one update of the rows' posteriors
             denom = 1.0 + dt * s
-            V[r] -= (dt / denom)[:, None, None] * Vz[:, :, None] * Vz[:, None, :]
+            V[r] = Vr - (dt / denom)[:, None, None] * Vz[:, :, None] * Vz[:, None, :]
             m[r] += Vz * ((dv - dt * mj) / denom)[:, None]
             tau[r, j], nu[r, j] = t_new, v_new
             change = max(change, float(np.max(np.abs(dt * s), initial=0.0)),
                          float(np.max(np.abs(new_m - mj), initial=0.0)))
-        m, V = _moments(Z, tau, nu, P0, params.mu)  # refresh (round-off of rank-one steps)
+        m, V = _moments(h, tau, nu, P0, params.mu)  # refresh (round-off of rank-one steps)
         if change < tol:
             break
     return m, V, (tau, nu)
 
 
-def _moments(Z, tau, nu, P0, mu):
-    Lam = np.einsum("njp,nj,njq->npq", Z, tau, Z) + P0
+def _moments(h: History, tau, nu, P0, mu):
+    """Posterior mean and covariance from the sites: precision P0 + sum_j tau_j z_j z_j'."""
+    n, p = len(h), P0.shape[0]
+    onehot = (h.marker[:, None] == np.arange(p // 2)[None, :]).astype(float)  # (J, K)
+    t, obs = h.t, h.observed
+    tau, nu = np.where(obs, tau, 0.0), np.where(obs, nu, 0.0)
+    level, slope = np.arange(0, p, 2), np.arange(1, p, 2)
+    Lam = np.repeat(P0[None, :, :], n, axis=0)
+    cross = (tau * t) @ onehot
+    Lam[:, level, level] += tau @ onehot
+    Lam[:, level, slope] += cross
+    Lam[:, slope, level] += cross
+    Lam[:, slope, slope] += (tau * t * t) @ onehot
     V = np.linalg.inv(Lam)
-    m = np.einsum("npq,nq->np", V, P0 @ mu + np.einsum("njp,nj->np", Z, nu))
+    rhs = np.empty((n, p))
+    rhs[:, level], rhs[:, slope] = nu @ onehot, (nu * t) @ onehot
+    rhs += P0 @ mu
+    m = np.einsum("npq,nq->np", V, rhs)
     return m, V
+
+
+def linear_predictor(h: History, b: np.ndarray, V: np.ndarray):
+    """z_j'b and z_j'V z_j of each observation (n, J) (0 where nothing was observed)."""
+    level, slope = 2 * h.marker, 2 * h.marker + 1
+    t = h.t
+    eta = b[:, level] + t * b[:, slope]
+    zvz = V[:, level, level] + 2 * t * V[:, level, slope] + t * t * V[:, slope, slope]
+    return np.where(h.observed, eta, 0.0), np.where(h.observed, zvz, 0.0)
 
 
 def feature_names(params: TrajectoryParams) -> list[str]:

@@ -16,7 +16,7 @@ from relapse_ml.features.trajectory import (
     MARKERS,
     History,
     TrajectoryParams,
-    design,
+    linear_predictor,
     mills,
     posterior_sites,
 )
@@ -56,7 +56,6 @@ def fit_trajectory_params(h: History, max_iter: int = 100, tol: float = 1e-4,
     if len(h) < 3:
         return params
     p = 2 * n_markers
-    Z = design(h, p)
     sites = None
     for _ in range(max_iter):
         b, V, sites = posterior_sites(params, h, sweeps=3, sites=sites)
@@ -64,7 +63,7 @@ def fit_trajectory_params(h: History, max_iter: int = 100, tol: float = 1e-4,
         dev = b - mu
         D = (dev.T @ dev + V.sum(axis=0)) / len(h)
         D = 0.5 * (D + D.T) + MIN_VARIANCE * np.eye(p)
-        sigma2 = _residual_variances(params, h, Z, b, V, sites, n_markers)
+        sigma2 = _residual_variances(params, h, b, V, sites, n_markers)
         new = TrajectoryParams(mu, D, sigma2, params.markers)
         change = max(np.max(np.abs(new.mu - params.mu)), np.max(np.abs(new.D - params.D)),
                      np.max(np.abs(np.log(new.sigma2 / params.sigma2))))
@@ -74,7 +73,7 @@ def fit_trajectory_params(h: History, max_iter: int = 100, tol: float = 1e-4,
     return params
 
 
-def _residual_variances(params, h, Z, b, V, sites, n_markers) -> np.ndarray:
+def _residual_variances(params, h, b, V, sites, n_markers) -> np.ndarray:
     """Each marker's mean expected squared residual under the rows' posteriors.
 
     An observed value contributes ``(y - E eta)^2 + Var eta``. A censored one contributes
@@ -82,8 +81,7 @@ def _residual_variances(params, h, Z, b, V, sites, n_markers) -> np.ndarray:
     without its own site) and ``y | eta ~ N(eta, sigma^2)``: with ``T = s_c + sigma^2``,
     ``kappa = (c - mu_c) / sqrt T``, ``sigma^2 s_c / T + sigma^4 / T (1 - kappa lambda)``.
     """
-    eta = np.einsum("njp,np->nj", Z, b)
-    zvz = np.einsum("njp,npq,njq->nj", Z, V, Z)
+    eta, zvz = linear_predictor(h, b, V)
     s2 = params.sigma2[h.marker]
     tau, nu = sites
     zvz_safe = np.maximum(zvz, 1e-12)

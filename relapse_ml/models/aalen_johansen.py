@@ -19,22 +19,48 @@ from relapse_ml.models.base import (
 )
 
 
-def aalen_johansen_table(time, event) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return ``(event_times, F1, F2)``: both incidences just after each distinct event time."""
+def aalen_johansen_table(time, event, weight=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return ``(event_times, F1, F2)``: both incidences just after each distinct event time.
+
+    weight: frequency weight of each row (default 1): the table of the rows repeated that many
+        times (a bootstrap replicate's counts); event times of weight 0 add nothing.
+    """
     t, e = check_outcome(time, event)
-    grid = np.unique(t[e > 0])
-    if grid.size == 0:
-        return grid, np.zeros(0), np.zeros(0)
-    sorted_t = np.sort(t)
-    at_risk = t.size - np.searchsorted(sorted_t, grid, side="left")
-    pos = np.searchsorted(grid, t)  # only read for rows with an event, whose time is in grid
-    d1 = np.bincount(pos[e == 1], minlength=grid.size).astype(float)
-    d2 = np.bincount(pos[e == 2], minlength=grid.size).astype(float)
-    surv = np.cumprod(1.0 - (d1 + d2) / at_risk)
-    surv_before = np.concatenate([[1.0], surv[:-1]])
-    f1 = np.cumsum(surv_before * d1 / at_risk)
-    f2 = np.cumsum(surv_before * d2 / at_risk)
-    return grid, f1, f2
+    return AalenJohansenCounts(t, e).table(weight)
+
+
+class AalenJohansenCounts:
+    """The sorting part of `aalen_johansen_table`, done once for many weightings (`table`)."""
+
+    def __init__(self, t: np.ndarray, e: np.ndarray):
+        self.grid = np.unique(t[e > 0])
+        self.order = np.argsort(t, kind="stable")
+        self.before = np.searchsorted(t[self.order], self.grid, side="left")
+        pos = np.searchsorted(self.grid, t)  # read only for rows with an event (time in grid)
+        self.rows = [np.flatnonzero(e == k) for k in (1, 2)]
+        self.pos = [pos[r] for r in self.rows]
+        self.n = t.size
+
+    def table(self, weight=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        grid = self.grid
+        if grid.size == 0:
+            return grid, np.zeros(0), np.zeros(0)
+        w = np.ones(self.n) if weight is None else np.asarray(weight, dtype=float)
+        # weight with time >= each event time
+        at_risk = w.sum() - np.r_[0.0, np.cumsum(w[self.order])][self.before]
+        d1, d2 = (np.bincount(p, weights=w[r], minlength=grid.size)
+                  for p, r in zip(self.pos, self.rows, strict=True))
+        f1, f2 = incidence_steps(at_risk, d1, d2)
+        return grid, f1, f2
+
+
+def incidence_steps(at_risk, d1, d2) -> tuple[np.ndarray, np.ndarray]:
+    """Both Aalen–Johansen incidences after each event time from the numbers at risk and of
+    events there (times where nobody is at risk add nothing)."""
+    h1 = np.divide(d1, at_risk, out=np.zeros(d1.size), where=at_risk > 0)
+    h2 = np.divide(d2, at_risk, out=np.zeros(d2.size), where=at_risk > 0)
+    surv_before = np.r_[1.0, np.cumprod(1.0 - (h1 + h2))[:-1]]
+    return np.cumsum(surv_before * h1), np.cumsum(surv_before * h2)
 
 
 def aalen_johansen(time, event, times, cause: int = 1) -> np.ndarray:

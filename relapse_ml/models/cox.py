@@ -1,6 +1,7 @@
 """Cause-specific Cox model: one proportional-hazards fit per cause, combined into incidences.
 
-Coefficients come from scikit-survival (ridge: Newton–Raphson with step halving; elastic
+Coefficients come from Newton–Raphson on risk-set cumulative sums (ridge; the Fine–Gray fit's
+code with no competing event, checked against scikit-survival) or scikit-survival (elastic
 net: coordinate descent) on the preprocessed columns (``preprocess.py``: heavy-tailed markers
 on a log scale, clipped to the training range);
 baselines are Breslow's on the training margins (``breslow.py``), so the
@@ -29,12 +30,15 @@ def fit_cox_coefficients(
     penalizer: float = 0.0,
     l1_ratio: float = 0.0,
 ) -> np.ndarray:
-    """Log hazard ratios per column of ``Z`` from scikit-survival's Cox partial likelihood.
+    """Log hazard ratios per column of ``Z`` maximising the Cox partial likelihood.
 
     Breslow ties (the baseline is Breslow's too). ``penalizer`` follows lifelines'
     convention: ``penalizer * ((1 - l1_ratio) / 2 * |beta|^2 + l1_ratio * |beta|_1)`` on the
-    mean log partial likelihood. Ridge: ``CoxPHSurvivalAnalysis`` (Newton–Raphson with
-    step halving); elastic net: ``CoxnetSurvivalAnalysis`` (coordinate descent).
+    mean log partial likelihood. Ridge: Newton–Raphson with step halving on risk-set
+    cumulative sums, O(n p^2) a step (the Fine–Gray fit's, `fine_gray.fit_subdistribution_hazard`,
+    with no competing event: the risk set at t is everyone with T >= t; tested against
+    scikit-survival's ``CoxPHSurvivalAnalysis``, which took 5-8 s a fit on 80,000 rows);
+    elastic net: scikit-survival's ``CoxnetSurvivalAnalysis`` (coordinate descent).
     A fit that does not converge is an error, never a silent estimate: lifelines' Newton
     steps used to diverge on heavy-tailed columns and return a linear predictor spanning
     exp(±100), with the warning silenced.
@@ -42,27 +46,30 @@ def fit_cox_coefficients(
     status = np.asarray(status).astype(bool)
     if Z.shape[1] == 0 or not status.any():
         return np.zeros(Z.shape[1])
+    if l1_ratio == 0:
+        from relapse_ml.models.fine_gray import fit_subdistribution_hazard
+
+        try:
+            with np.errstate(over="ignore"):  # overflows in a trial step are halved away
+                beta, _ = fit_subdistribution_hazard(Z, np.asarray(time, dtype=float),
+                                                     status.astype(int), 1,
+                                                     penalizer=penalizer, max_iter=200)
+        except ModelError:
+            raise ModelError(_NO_FIT) from None
+        if not np.isfinite(beta).all():
+            raise ModelError(_NO_FIT)
+        return beta
     from sklearn.exceptions import ConvergenceWarning
+    from sksurv.linear_model import CoxnetSurvivalAnalysis
     from sksurv.util import Surv
 
     y = Surv.from_arrays(status, np.asarray(time, dtype=float))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        # exp() overflows in a trial step are caught by step halving: not a fault of the fit
-        warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning)
         try:
-            if l1_ratio > 0:
-                from sksurv.linear_model import CoxnetSurvivalAnalysis
-
-                fit = CoxnetSurvivalAnalysis(l1_ratio=l1_ratio, alphas=[max(penalizer, 1e-8)],
-                                             normalize=False, max_iter=100_000).fit(Z, y)
-                beta = np.asarray(fit.coef_, float)[:, -1]
-            else:
-                from sksurv.linear_model import CoxPHSurvivalAnalysis
-
-                fit = CoxPHSurvivalAnalysis(alpha=penalizer * len(status), ties="breslow",
-                                            n_iter=200, tol=1e-10).fit(Z, y)
-                beta = np.asarray(fit.coef_, float)
+            fit = CoxnetSurvivalAnalysis(l1_ratio=l1_ratio, alphas=[max(penalizer, 1e-8)],
+                                         normalize=False, max_iter=100_000).fit(Z, y)
+            beta = np.asarray(fit.coef_, float)[:, -1]
         except (ValueError, np.linalg.LinAlgError) as err:
             raise ModelError(_NO_FIT + f" ({err})") from None
     if any(issubclass(w.category, ConvergenceWarning) for w in caught) or not np.isfinite(beta).all():

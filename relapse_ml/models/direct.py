@@ -155,7 +155,8 @@ class XGBoostDirect(CompetingRiskModel):
         for booster, n_rounds, prior in zip(
             self.boosters_, self.n_rounds_, self.prior_margins_, strict=True
         ):
-            data = xgb.DMatrix(arr, base_margin=np.tile(prior, (arr.shape[0], 1)), missing=np.nan)
+            data = xgb.DMatrix(arr, base_margin=np.tile(prior, (arr.shape[0], 1)), missing=np.nan,
+                               nthread=self.n_jobs)
             probs.append(booster.predict(data, iteration_range=(0, n_rounds)))
         probs = np.stack(probs, axis=2)  # (n, 3, n_grid)
         f1 = np.maximum.accumulate(probs[:, 1, :], axis=1)

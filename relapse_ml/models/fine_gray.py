@@ -171,18 +171,21 @@ class _WeightedRiskSet:
         self.first_at_risk = np.searchsorted(self.sorted_time, event_times, side="left")
         self.comp_weight = np.where(competing[order], 1.0 / G.before(self.sorted_time), 0.0)
         self.comp_weight[~np.isfinite(self.comp_weight)] = 0.0
+        self.any_competing = bool(np.any(self.comp_weight))
         self.g_at_event = G.before(event_times)
 
     def sum(self, values: np.ndarray) -> np.ndarray:
         """``values`` per patient (n,) or (n, p) -> weighted sums per event time."""
         v = values[self.order]
         extra = (slice(None),) + (None,) * (v.ndim - 1)
-        tail = np.concatenate([np.cumsum(v[::-1], axis=0)[::-1], np.zeros((1,) + v.shape[1:])])
+        k = self.first_at_risk  # < n: an event's own row is at risk at its time
+        at_risk = np.cumsum(v[::-1], axis=0)[::-1][k]
+        if not self.any_competing:  # a cause-specific Cox fit: nobody stays in after an event
+            return at_risk
         head = np.concatenate(
             [np.zeros((1,) + v.shape[1:]), np.cumsum(v * self.comp_weight[extra], axis=0)]
         )
-        k = self.first_at_risk
-        return tail[k] + self.g_at_event[extra] * head[k]
+        return at_risk + self.g_at_event[extra] * head[k]
 
     def sum_transpose(self, a: np.ndarray) -> np.ndarray:
         """For each patient l: sum_j a_j w_l(u_j) (the adjoint of ``sum``), shape (n,)."""

@@ -86,6 +86,9 @@ def train_booster(
             weight=None if weight is None else weight[rows],
             base_margin=None if base_margin is None else base_margin[rows],
             missing=np.nan,
+            # the booster's own thread count (DMatrix's default, every core, made building one
+            # 20-30 times slower on a busy 2-core machine: ~25 ms instead of ~1 ms per 1,000 rows)
+            nthread=params.get("nthread", 1),
         )
 
     use_valid = early_stopping_rounds is not None and valid.any()
@@ -167,7 +170,7 @@ class XGBoostCauseSpecific(CompetingRiskModel):
         import xgboost as xgb
 
         return self.boosters_[cause].predict(
-            xgb.DMatrix(arr, missing=np.nan),
+            xgb.DMatrix(arr, missing=np.nan, nthread=self.n_jobs),
             output_margin=True,
             iteration_range=(0, self.n_rounds_[cause]),
         )
@@ -189,7 +192,7 @@ class XGBoostCauseSpecific(CompetingRiskModel):
         cause = check_cause(cause)
         arr = self._check_X(X, reset=False).to_numpy(dtype=float)
         contribs = self.boosters_[cause].predict(
-            xgb.DMatrix(arr, missing=np.nan),
+            xgb.DMatrix(arr, missing=np.nan, nthread=self.n_jobs),
             pred_contribs=True,
             iteration_range=(0, self.n_rounds_[cause]),
         )

@@ -1,7 +1,7 @@
 """The objective: a cross-validated metric on the training part, reported fold by fold.
 
 The folds are those of `relapse_ml.evaluation.cross_validate` with the same seed
-(StratifiedGroupKFold by patient, stratified by event code), fixed for the whole study:
+(`evaluation.crossval.fold_labels`: by patient, stratified by event code), fixed for the whole study:
 every trial is scored on the same folds, so the pruner compares like with like. The
 value reported after fold k is the mean of the metric over folds 1..k; the trial's value
 is the mean over all folds.
@@ -39,8 +39,6 @@ class SearchData:
 
 def search_data(ld, grid, tau: float, n_splits: int, n_repeats: int, seed: int) -> SearchData:
     """Inner folds and a grid kept inside the training part's follow-up (as `cross_validate` does)."""
-    from sklearn.model_selection import StratifiedGroupKFold
-
     from relapse_ml.errors import RelapseMLError
     from relapse_ml.evaluation import EvaluationWarning, clip_horizon, times_inside
 
@@ -55,10 +53,10 @@ def search_data(ld, grid, tau: float, n_splits: int, n_repeats: int, seed: int) 
         warnings.simplefilter("ignore", EvaluationWarning)
         grid = times_inside(np.union1d(grid, [tau]), ld.time)
         tau = clip_horizon(tau, ld.time, grid=grid)
-    folds = []
-    for state in np.random.SeedSequence(seed).generate_state(n_repeats):
-        splitter = StratifiedGroupKFold(n_splits, shuffle=True, random_state=int(state))
-        folds += [(tr, te) for tr, te in splitter.split(np.zeros(len(ld)), ld.event, ld.patient_id)]
+    from relapse_ml.evaluation.crossval import _given_splits, fold_labels
+
+    labels = fold_labels(ld.event, ld.patient_id, n_splits, n_repeats, seed)  # cross_validate's
+    folds = [split for r in range(n_repeats) for split in _given_splits(labels[r])]
     return SearchData(ld=ld, folds=folds, grid=grid, tau=float(tau))
 
 
