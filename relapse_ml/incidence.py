@@ -175,3 +175,26 @@ def _on_grid(base: BreslowBaseline, margin: np.ndarray, grid: np.ndarray) -> np.
         cols = np.searchsorted(grid, base.times[keep])
         out[:, cols] = base.hazard_increments(margin)[:, keep]
     return out
+
+
+def marginal_incidence(
+    tables: dict[float, tuple], days: np.ndarray | None, times: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both incidences ``(n, len(times))`` of the marginal (Aalen–Johansen) model.
+
+    tables: ``{landmark day: (event_times, F1, F2)}`` — one entry (its key unused) for the
+    unstratified model, one per stacked landmark for the super-landmark null. With several,
+    each row takes the table of the latest landmark on or before its ``days`` value (the
+    earliest one before the first)."""
+    keys = np.array(sorted(tables), float)
+    if keys.size == 1:
+        which = np.full(n, keys[0])
+    else:
+        pos = np.searchsorted(keys, np.asarray(days, float), side="right") - 1
+        which = keys[np.clip(pos, 0, keys.size - 1)]
+    f1, f2 = np.empty((n, times.size)), np.empty((n, times.size))
+    for k in np.unique(which):
+        grid, g1, g2 = tables[float(k)]
+        m = which == k
+        f1[m], f2[m] = step_at(grid, g1, times), step_at(grid, g2, times)
+    return f1, f2

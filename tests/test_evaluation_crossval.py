@@ -209,6 +209,34 @@ def test_cross_validation_summary_and_reproducibility():
     )
 
 
+def test_on_stacked_landmarks_the_null_is_the_incidence_at_each_visit():
+    """Super-landmark rows: each test row's null prediction is the Aalen–Johansen of the
+    training rows of its own landmark, so a model that only knows the visit has IPA ≈ 0."""
+    from relapse_ml.models import AalenJohansen
+    from relapse_ml.models.aalen_johansen import aalen_johansen
+
+    rng = np.random.default_rng(21)
+    n = 600
+    day = np.repeat([60.0, 180.0, 365.0], n // 3)
+    t = rng.exponential(np.where(day == 365.0, 3000.0, 600.0))  # later visits: fewer events
+    e = rng.choice([1, 2], size=n, p=[0.7, 0.3])
+    c = rng.uniform(100, 1500, n)
+    e, t = np.where(t <= c, e, 0), np.minimum(t, c)
+    X = pd.DataFrame({"landmark_day": day})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EvaluationWarning)
+        cv = cross_validate(AalenJohansen, X, t, e, n_splits=3, seed=2, n_boot=0)
+    for k in range(3):
+        test = cv.test_fold[0] == k
+        for d in (60.0, 365.0):
+            rows = test & (day == d)
+            want = aalen_johansen(t[~test & (day == d)], e[~test & (day == d)], cv.times)
+            np.testing.assert_allclose(cv.oof_null_cif[0, rows][0], want)
+    # the visit-only model IS the null: its predictions equal the null's, IPA 0
+    np.testing.assert_allclose(cv.oof_cif[0], cv.oof_null_cif[0])
+    assert cv.summary.loc["ipa_tau", "pooled"] == pytest.approx(0.0, abs=1e-12)
+
+
 def test_fold_labels_are_the_splits_cross_validate_makes():
     from relapse_ml.evaluation.crossval import fold_labels
 

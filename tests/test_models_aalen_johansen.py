@@ -106,6 +106,31 @@ def test_marginal_model_gives_every_patient_the_cohort_curve():
     np.testing.assert_allclose(cif.sum(axis=1), 1.0)
 
 
+def test_on_stacked_landmarks_each_visit_gets_its_own_rows_curve():
+    """The super-landmark null: per landmark day the Aalen–Johansen of that day's rows (brute
+    force); a day between landmarks takes the latest one before it, before the first the first."""
+    time, event = _tied(n=240, seed=3)
+    day = np.repeat([60.0, 180.0, 365.0], 80)
+    time = time + (day == 365.0) * 3.0  # the landmarks differ
+    X = pd.DataFrame({"landmark_day": day, "x": np.arange(240.0)})
+    model = AalenJohansen().fit(X, time, event)
+    times = [3.0, 12.0, 26.0]
+    probe = pd.DataFrame({"landmark_day": [60.0, 180.0, 365.0, 120.0, 30.0, 400.0], "x": 0.0})
+    cif = model.predict_cumulative_incidence(probe, times)
+    from_day = [60.0, 180.0, 365.0, 60.0, 60.0, 365.0]
+    for i, d in enumerate(from_day):
+        m = day == d
+        for cause in (1, 2):
+            want = [_brute_force_aj(time[m], event[m], t, cause) for t in times]
+            np.testing.assert_allclose(cif[i, cause, :], want, atol=1e-12)
+    # one landmark only (or no landmark column): the cohort curve, as before
+    single = AalenJohansen().fit(X.assign(landmark_day=60.0), time, event)
+    np.testing.assert_allclose(
+        single.predict_cumulative_incidence(probe, times)[:, 1, :],
+        np.tile(aalen_johansen(time, event, times, 1), (6, 1)),
+    )
+
+
 @pytest.mark.parametrize(
     ("time", "event", "message"),
     [

@@ -247,6 +247,29 @@ def test_super_landmark_bundle_adds_the_landmark_columns(trial, tmp_path):
     assert isinstance(X, pd.DataFrame) and bundle.supported_landmarks == (60.0, 120.0)
 
 
+def test_super_landmark_null_model_bundle_keeps_its_curve_per_visit(trial, tmp_path):
+    from relapse_ml.landmark import super_landmark_dataset
+    from relapse_ml.predictor import RelapseRiskPredictor, training_ranges
+
+    d, cohort = trial
+    ld = super_landmark_dataset(cohort, landmarks=(60, 120, 180), horizon_days=730,
+                                features=["baseline", "treatment"])
+    model = make_model("aalen_johansen").fit(ld.X, ld.time, ld.event)
+    predictor = RelapseRiskPredictor(
+        model=model, feature_columns=list(ld.X.columns), features=["baseline", "treatment"],
+        landmark_day=60.0, horizon_days=730.0, horizons=[365.0, 730.0], super_landmark=True,
+        landmarks=[60.0, 120.0, 180.0], training_ranges=training_ranges(ld.X),
+        info={"model_name": "aalen_johansen", "params": {}},
+    )
+    _, bundle = export_predictor(predictor, tmp_path / "b", data=d, progress=None)
+    X = ld.X.to_numpy(float)
+    got = bundle.incidence(X, [365.0, 730.0], "control")
+    want = model.predict_cumulative_incidence(ld.X, [365.0, 730.0])
+    np.testing.assert_allclose(got, want, atol=1e-12)
+    at = {day: got[ld.X["landmark_day"].to_numpy() == day][0, 1, 1] for day in (60, 120, 180)}
+    assert len(set(np.round(list(at.values()), 12))) == 3  # a curve per visit
+
+
 def test_tree_replicates_keep_the_fitted_number_of_rounds(bundles, trial, tmp_path):
     import xgboost as xgb
 

@@ -108,6 +108,7 @@ def cross_validate(
     oof_inc = None if extra is None else np.full((n_repeats, n, 3, extra.size), np.nan)
     oof = np.full((n_repeats, n, grid.size), np.nan)
     oof_null = np.full_like(oof, np.nan)
+    days = _landmark_days(X)  # stacked landmarks: the null is the incidence at each visit
     test_fold = np.full((n_repeats, n), -1)
     splits = [(r, k, train, test) for r in range(n_repeats)
               for k, (train, test) in enumerate(_given_splits(labels[r]))]
@@ -144,12 +145,12 @@ def cross_validate(
         oof[r, test] = pred
         if inc is not None:
             oof_inc[r, test] = inc
-        oof_null[r, test] = _null(t[train], e[train], grid, cause)[None, :]
+        oof_null[r, test] = _null(t, e, grid, cause, days, train, test)
         test_fold[r, test] = k
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", EvaluationWarning)
             result = evaluate(t[train], e[train], t[test], e[test], oof[r, test], grid, tau,
-                              cause, tables=False)
+                              cause, null_cif=oof_null[r, test], tables=False)
         n_warned += any(issubclass(w.category, EvaluationWarning) for w in caught)
         rows.append(
             {"repeat": r, "fold": k if given is None else int(given[r, test[0]]),
@@ -266,10 +267,23 @@ def _given_splits(labels: np.ndarray):
         yield np.flatnonzero(labels != k), np.flatnonzero(labels == k)
 
 
-def _null(time, event, grid, cause) -> np.ndarray:
-    from relapse_ml.models.aalen_johansen import aalen_johansen
+def _landmark_days(X) -> np.ndarray | None:
+    from relapse_ml.models.aalen_johansen import landmark_days
 
-    return aalen_johansen(time, event, grid, cause=cause)
+    return landmark_days(X)
+
+
+def _null(time, event, grid, cause, days, train, test) -> np.ndarray:
+    """The null model's out-of-fold incidence of ``cause`` at ``grid`` for the ``test`` rows:
+    the Aalen–Johansen of the ``train`` rows — on stacked landmarks (``days``) that of the
+    training rows of each landmark (`models.AalenJohansen`: the null of "which visit")."""
+    from relapse_ml.models.aalen_johansen import AalenJohansen, aalen_johansen
+
+    if days is None or np.unique(days[train]).size < 2:
+        return aalen_johansen(time[train], event[train], grid, cause=cause)[None, :]
+    frame = pd.DataFrame({"landmark_day": days})
+    null = AalenJohansen().fit(frame.iloc[train], time[train], event[train])
+    return null.predict_cif(frame.iloc[test], grid, cause)
 
 
 def _take(X, rows: np.ndarray):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from relapse_ml.incidence import marginal_incidence
 from relapse_ml.models.base import (
     CompetingRiskModel,
     check_cause,
@@ -71,13 +72,34 @@ def aalen_johansen(time, event, times, cause: int = 1) -> np.ndarray:
 
 
 class AalenJohansen(CompetingRiskModel):
-    """The marginal model: every patient gets the cohort's Aalen–Johansen curves (X ignored)."""
+    """The marginal model: every patient gets the cohort's Aalen–Johansen curves.
+
+    X is ignored, except on stacked landmarks (a ``landmark_day`` column with several
+    values, the super-landmark data set): there the curves are those of each landmark's own
+    rows — the null model of "which visit is it", nothing else. A row whose day was not a
+    training landmark gets the curves of the latest landmark on or before it (the earliest
+    one before the first)."""
 
     def _fit(self, X: pd.DataFrame, time: np.ndarray, event: np.ndarray) -> None:
         self.event_times_, self.f1_, self.f2_ = aalen_johansen_table(time, event)
+        day = landmark_days(X)
+        self.strata_ = {}
+        if day is not None and np.unique(day).size > 1:
+            self.strata_ = {
+                float(d): aalen_johansen_table(time[day == d], event[day == d])
+                for d in np.unique(day)
+            }
+
+    def tables(self) -> dict[float, tuple]:
+        """{landmark day: (event_times, F1, F2)}; one entry (key 0) when unstratified."""
+        return self.strata_ or {0.0: (self.event_times_, self.f1_, self.f2_)}
 
     def _predict_f1_f2(self, X: pd.DataFrame, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        n = len(X)
-        f1 = np.broadcast_to(step_at(self.event_times_, self.f1_, times), (n, times.size))
-        f2 = np.broadcast_to(step_at(self.event_times_, self.f2_, times), (n, times.size))
-        return f1.copy(), f2.copy()
+        return marginal_incidence(self.tables(), landmark_days(X), times, len(X))
+
+
+def landmark_days(X) -> np.ndarray | None:
+    """The ``landmark_day`` column of a stacked-landmark frame (None without one)."""
+    if isinstance(X, pd.DataFrame) and "landmark_day" in X.columns:
+        return X["landmark_day"].to_numpy(float)
+    return None

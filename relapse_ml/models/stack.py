@@ -76,7 +76,6 @@ class StackedCompetingRisk(CompetingRiskModel):
         from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
         from relapse_ml.evaluation.ipcw import censoring_km, ipcw_weights
-        from relapse_ml.models.aalen_johansen import aalen_johansen
 
         specs = self._specs()
         labels = [NULL] + [s[0] for s in specs]
@@ -90,7 +89,8 @@ class StackedCompetingRisk(CompetingRiskModel):
             splits = StratifiedGroupKFold(self.inner_splits, shuffle=True, random_state=self.seed
                                           ).split(np.zeros(time.size), event, groups)
         for train, test in splits:
-            oof[0, test] = aalen_johansen(time[train], event[train], grid, cause=1)[None, :]
+            oof[0, test] = make_single_model(NULL).fit(  # per landmark on stacked landmarks
+                X.iloc[train], time[train], event[train]).predict_cif(X.iloc[test], grid, cause=1)
             for m, (_, name, params) in enumerate(specs, start=1):
                 model = make_single_model(name, **params).fit(
                     X.iloc[train], time[train], event[train],

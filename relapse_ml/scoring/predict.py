@@ -25,6 +25,7 @@ from relapse_ml.incidence import (
     assemble_incidence,
     cap_total_incidence,
     cumulative_incidence_from_hazards,
+    marginal_incidence,
     step_at,
 )
 from relapse_ml.scaling import scale_columns
@@ -123,30 +124,37 @@ class Standardiser:
 
 
 class AalenJohansenNumbers:
-    """The marginal model: the training cohort's Aalen–Johansen curves for everyone."""
+    """The marginal model: the training cohort's Aalen–Johansen curves for everyone (per
+    landmark day on stacked landmarks: `models.aalen_johansen`)."""
 
     model_type = "aalen_johansen"
 
-    def __init__(self, event_times, f1, f2):
-        self.event_times, self.f1, self.f2 = _array(event_times), _array(f1), _array(f2)
+    def __init__(self, tables: dict, day_column: int | None = None):
+        self.tables = {float(k): tuple(_array(v) for v in t) for k, t in tables.items()}
+        self.day_column = day_column
 
     def predict_incidence(self, X: np.ndarray, times) -> np.ndarray:
         t = check_times(times)
-        n = X.shape[0]
-        f1 = np.broadcast_to(step_at(self.event_times, self.f1, t), (n, t.size)).copy()
-        f2 = np.broadcast_to(step_at(self.event_times, self.f2, t), (n, t.size)).copy()
-        return assemble_incidence(f1, f2)
+        days = None if self.day_column is None else X[:, self.day_column]
+        return assemble_incidence(*marginal_incidence(self.tables, days, t, X.shape[0]))
 
     def to_files(self) -> tuple[dict, dict[str, bytes]]:
-        return {
-            "event_times": _list(self.event_times),
-            "f1": _list(self.f1),
-            "f2": _list(self.f2),
-        }, {}
+        day0 = min(self.tables)
+        grid, f1, f2 = self.tables[day0]
+        spec = {"event_times": _list(grid), "f1": _list(f1), "f2": _list(f2)}
+        if len(self.tables) > 1:  # older readers take the first landmark's curves
+            spec["strata"] = [
+                {"landmark_day": k, "event_times": _list(g), "f1": _list(a), "f2": _list(b)}
+                for k, (g, a, b) in sorted(self.tables.items())
+            ]
+        return spec, {}
 
     @classmethod
     def from_files(cls, spec, files, feature_columns):
-        return cls(spec["event_times"], spec["f1"], spec["f2"])
+        if "strata" not in spec:
+            return cls({0.0: (spec["event_times"], spec["f1"], spec["f2"])})
+        tables = {s["landmark_day"]: (s["event_times"], s["f1"], s["f2"]) for s in spec["strata"]}
+        return cls(tables, list(feature_columns).index("landmark_day"))
 
 
 class CoxNumbers:
@@ -315,7 +323,10 @@ def single_numbers_from_model(model):
     if model_type == "trajectory":
         raise ModelError("a trajectory step is not a single model (see scoring/numbers.py)")
     if model_type == "aalen_johansen":
-        return AalenJohansenNumbers(model.event_times_, model.f1_, model.f2_)
+        tables = model.tables()
+        columns = [str(c) for c in model.feature_names_in_]
+        day = columns.index("landmark_day") if len(tables) > 1 else None
+        return AalenJohansenNumbers(tables, day)
     if model_type in ("cox_cs", "fine_gray"):
         p = model.preprocessor_
         base = getattr(p, "pre", p)  # a rescaled preprocessor (ShrunkFineGray): its scale_
