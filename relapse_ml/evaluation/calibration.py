@@ -198,12 +198,9 @@ def smooth_sorted(xs, ys, at, span: float = 0.75, counts=None) -> np.ndarray:
         keep = counts > 0
         xs, ys, counts = xs[keep], ys[keep], counts[keep]
         xe = np.repeat(xs, counts.astype(np.int64))  # the repeated points, still sorted
-    n = xe.size
-    k = min(n, max(3, int(np.ceil(span * n))))
-    if k < n:
-        start = np.searchsorted(xe[k:] + xe[: n - k], 2.0 * at, side="left")
-    else:
-        start = np.zeros(at.size, dtype=int)
+    from relapse_ml.evaluation.loess import window_starts
+
+    k, start = window_starts(xe, at, span)
     out = np.empty(at.size)
     for i, a in enumerate(at):
         s = int(start[i])

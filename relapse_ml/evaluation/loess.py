@@ -122,16 +122,23 @@ class BlockSmoother:
         return my - slope * mu
 
 
-def _window_scale(xs, counts, at, span: float) -> np.ndarray:
-    """Each point's window half-width: the distance to its k-th nearest of the repeated points
-    (k = ⌈span · n⌉), times 1.000001 (as `calibration.smooth_sorted`)."""
-    keep = counts > 0
-    xe = np.repeat(xs[keep], np.asarray(counts[keep]).astype(np.int64))
+def window_starts(xe: np.ndarray, at: np.ndarray, span: float) -> tuple[int, np.ndarray]:
+    """Loess windows on the sorted points ``xe``: ``k = ⌈span · n⌉`` (at least 3, at most n)
+    and, for each of ``at``, the first of its k nearest points (the window xe[start:start+k])."""
     n = xe.size
     k = min(n, max(3, int(np.ceil(span * n))))
     if k < n:
         start = np.searchsorted(xe[k:] + xe[: n - k], 2.0 * at, side="left")
     else:
         start = np.zeros(at.size, dtype=int)
+    return k, start
+
+
+def _window_scale(xs, counts, at, span: float) -> np.ndarray:
+    """Each point's window half-width: the distance to its k-th nearest of the repeated points
+    (k = ⌈span · n⌉), times 1.000001 (as `calibration.smooth_sorted`)."""
+    keep = counts > 0
+    xe = np.repeat(xs[keep], np.asarray(counts[keep]).astype(np.int64))
+    k, start = window_starts(xe, at, span)
     radius = np.maximum(at - xe[start], xe[start + k - 1] - at)
     return radius * 1.000001 + 1e-300

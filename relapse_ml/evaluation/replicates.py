@@ -25,7 +25,7 @@ from relapse_ml.evaluation.concordance import Concordance
 from relapse_ml.evaluation.ipcw import _safe_inverse, censoring_km_counts
 from relapse_ml.evaluation.loess import BlockSmoother
 from relapse_ml.evaluation.pseudo import LeaveOneOut
-from relapse_ml.evaluation.scoring import _integrate, _ipa
+from relapse_ml.evaluation.scoring import _integrate, accuracy_metrics
 
 
 class PooledReplicates:
@@ -135,17 +135,8 @@ class PooledReplicates:
                 "n_cases_tau": float(np.sum(c[self.n_cases_tau])),
                 "c_index": c_plain[r],
                 "c_index_ipcw": c_ipcw[r],
-                "auc_tau": auc[r, k],
-                "mean_auc": self._mean_auc(auc[r], c),
-                "brier_tau": b[k],
-                "null_brier_tau": b0[k],
-                "ipa_tau": _ipa(b[k], b0[k]),
-                "ibs": ibs,
-                "null_ibs": null_ibs,
-                "ipa_integrated": _ipa(ibs, null_ibs),
-                "calibration_slope": slope["slope"],
-                "calibration_intercept": slope["intercept"],
-                "calibration_in_the_large": slope["intercept_in_the_large"],
+                **accuracy_metrics(auc[r, k], self._mean_auc(auc[r], c), b[k], b0[k], ibs,
+                                   null_ibs, slope),
                 **errors,
             }
             out[ok[r]] = {key: float(value) for key, value in result.items()}

@@ -128,17 +128,8 @@ def evaluate(
         "n_test": float(t_test.size),
         "n_cases_tau": float(np.sum((t_test <= tau) & (e_test == cause))),
         **concordance_indices(*train_test, risk, tau, cause, at_event=at_event),
-        "auc_tau": float(auc.auc[k]),
-        "mean_auc": auc.mean_auc,
-        "brier_tau": float(brier[k]),
-        "null_brier_tau": float(null_brier[k]),
-        "ipa_tau": _ipa(brier[k], null_brier[k]),
-        "ibs": ibs,
-        "null_ibs": null_ibs,
-        "ipa_integrated": _ipa(ibs, null_ibs),
-        "calibration_slope": slope["slope"],
-        "calibration_intercept": slope["intercept"],
-        "calibration_in_the_large": slope["intercept_in_the_large"],
+        **accuracy_metrics(float(auc.auc[k]), auc.mean_auc, float(brier[k]),
+                           float(null_brier[k]), ibs, null_ibs, slope),
         **ici,
     }
     result = {key: float(value) for key, value in result.items()}
@@ -167,6 +158,25 @@ def _integrate(scores: np.ndarray, grid: np.ndarray) -> float:
     if grid.size == 1:
         return float(scores[0])
     return float(np.trapezoid(scores, grid) / (grid[-1] - grid[0]))
+
+
+def accuracy_metrics(auc_tau, mean_auc, brier_tau, null_brier_tau, ibs, null_ibs,
+                     slope: dict) -> dict[str, float]:
+    """The AUC, Brier / IPA and calibration-slope entries of a metrics record (one place for
+    `evaluate` and the bootstrap replicates' `replicates.PooledReplicates`)."""
+    return {
+        "auc_tau": auc_tau,
+        "mean_auc": mean_auc,
+        "brier_tau": brier_tau,
+        "null_brier_tau": null_brier_tau,
+        "ipa_tau": _ipa(brier_tau, null_brier_tau),
+        "ibs": ibs,
+        "null_ibs": null_ibs,
+        "ipa_integrated": _ipa(ibs, null_ibs),
+        "calibration_slope": slope["slope"],
+        "calibration_intercept": slope["intercept"],
+        "calibration_in_the_large": slope["intercept_in_the_large"],
+    }
 
 
 def _ipa(model: float, null: float) -> float:
