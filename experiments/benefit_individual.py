@@ -251,6 +251,20 @@ def summarize_individual(records: list[dict]) -> tuple[dict, str]:
     return out, "\n".join(lines) + "\n"
 
 
+def write_summary(path) -> str:
+    """Summarise the JSON-lines trials in ``path`` into benefit_individual.{json,md} beside
+    it; returns the markdown."""
+    import json
+
+    records = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    summary, md = summarize_individual(records)
+    (path.parent / "benefit_individual.json").write_text(
+        json.dumps(summary, indent=1, default=float)
+    )
+    (path.parent / "benefit_individual.md").write_text(md)
+    return md
+
+
 def run_study(
     path, n_trials: int, jobs: int, n_boot: int, seed0: int, sizes=SIZES, scenarios=SCENARIOS
 ):
@@ -328,11 +342,7 @@ def main(argv=None) -> int:
             with path.open("a") as fh:
                 fh.write(json.dumps(rec, default=float) + "\n")
             print(f"  {k}/{len(tasks)} {t} {rec['seconds']:.0f} s", flush=True)
-    records = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-    summary, md = summarize_individual(records)
-    (results / "benefit_individual.json").write_text(json.dumps(summary, indent=1, default=float))
-    (results / "benefit_individual.md").write_text(md)
-    print(md)
+    print(write_summary(path))
     return 0
 
 

@@ -263,15 +263,11 @@ def main_individual_legacy(trials: int | None, jobs: int, n_boot: int, seed: int
     configs/design_benefit_individual.yaml has replaced its published table."""
     sys.path.insert(0, str(HERE))
     from benefit_individual import run_study as run_individual
-    from benefit_individual import summarize_individual
+    from benefit_individual import write_summary
 
     path = RESULTS / "benefit_individual.jsonl"
     run_individual(path, trials or 20, jobs, n_boot, seed)
-    records = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-    summary, md = summarize_individual(records)
-    (RESULTS / "benefit_individual.json").write_text(json.dumps(summary, indent=1, default=float))
-    (RESULTS / "benefit_individual.md").write_text(md)
-    print(md)
+    print(write_summary(path))
     return 0
 
 
