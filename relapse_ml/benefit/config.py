@@ -176,10 +176,8 @@ class ReportConfig(_Strict):
     convex combination of the stack candidates minimising the cross-fitted τ-risk.
     ``auto`` (default): ``stack`` for an outcome with at least ``min_events`` events by the
     horizon among the patients analysed, ``select`` below — with fewer events the τ-risk
-    cannot tell the stack's gains from its over-fitting (the simulation study in the README:
-    at n = 346 the stack was more than 5% less accurate than the average in 3–4 of 20 trials
-    per scenario, at n ≥ 1,000 it was on average 3–8% more accurate and never worse than the
-    average by more than 9%).
+    cannot tell the stack's gains from its over-fitting (docs/benefit.md; measured in the
+    README's individual-benefit study).
     candidates: learner labels (None: every configured learner). Every method always
     considers the constant learner.
     stack_candidates: the labels a stack combines (None: the candidates except T-learners
