@@ -123,7 +123,7 @@ def score_cmd(
 
         atomic_write_text(fhir_out, json.dumps(risk_assessment(doc), indent=1) + "\n")
     if html_out is not None:
-        from relapse_ml.scoring.render import html_page
+        from relapse_ml.scoring.render_html import html_page
         from relapse_ml.scoring.score import risk_curves
         from relapse_ml.utils import atomic_write_text
 
