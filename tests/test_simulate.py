@@ -191,8 +191,9 @@ def _brute_force_patient_risks(copies=20_000, seed=5):
     """
     from scipy.special import logit
 
-    from relapse_ml.simulate.disease import PATH_DRAWS, node_day, path_draws, start_drug, step
+    from relapse_ml.simulate.disease import node_day, start_drug, step
     from relapse_ml.simulate.params import PRE_STEPS
+    from relapse_ml.simulate.state import PATH_DRAWS, path_draws
     from relapse_ml.simulate.truth import landmark_truth
 
     kin, st, scen, P = _states_at_randomization(400, seed)

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
-from relapse_ml.simulate.disease import STOP_DETAIL
 from relapse_ml.simulate.params import PRE_STEPS, STEP_DAYS, GeneratorParams
+from relapse_ml.simulate.state import STOP_DETAIL
 
 VISIT_DAYS = np.array(
     [30, 60, 90, 120, 180, 270, 365] + [365 + round(182.5 * j) for j in range(1, 20)], float

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from relapse_ml.simulate.disease import PATH_DRAWS, Kinetics, State, path_draws
 from relapse_ml.simulate.params import BURDEN_FLOOR, GeneratorParams
+from relapse_ml.simulate.state import PATH_DRAWS, Kinetics, State, path_draws
 
 DIAGNOSIS_P = {"AML": 0.62, "ALL": 0.31, "MPAL": 0.07}
 STATUS_P = {"CR1": 0.70, "CR2": 0.18, "CR3+": 0.03, "NR": 0.09}

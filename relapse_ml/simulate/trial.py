@@ -10,20 +10,13 @@ import pandas as pd
 
 from relapse_ml.data import contract as C
 from relapse_ml.errors import RelapseMLError
-from relapse_ml.simulate.disease import (
-    Kinetics,
-    State,
-    concat_rows,
-    drug_sensitivity,
-    node_day,
-    start_drug,
-    step,
-)
+from relapse_ml.simulate.disease import drug_sensitivity, node_day, start_drug, step
 from relapse_ml.simulate.observe import Course, build_events, build_measurements
 from relapse_ml.simulate.params import PRE_STEPS, STEP_DAYS, GeneratorParams
 from relapse_ml.simulate.population import Candidates, draw_candidates, population_parameters
 from relapse_ml.simulate.result import SimulatedTrial
 from relapse_ml.simulate.scenarios import DEFAULT_SCENARIO, SCENARIOS, get_scenario, with_effect
+from relapse_ml.simulate.state import Kinetics, State, concat_rows
 from relapse_ml.simulate.truth_tables import truth_at_landmarks_table, truth_table
 
 LAST_RANDOMIZATION_DAY = 60

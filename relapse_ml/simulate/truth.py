@@ -32,17 +32,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtri
 
-from relapse_ml.simulate.disease import (
-    FUTURE_DRAWS,
-    Kinetics,
-    State,
-    node_day,
-    path_draws,
-    start_drug,
-    step,
-)
+from relapse_ml.simulate.disease import node_day, start_drug, step
 from relapse_ml.simulate.params import PRE_STEPS, STEP_DAYS, GeneratorParams
 from relapse_ml.simulate.scenarios import Scenario
+from relapse_ml.simulate.state import FUTURE_DRAWS, Kinetics, State, path_draws
 
 TRUTH_COLUMNS = (
     "risk_control",

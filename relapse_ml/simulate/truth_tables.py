@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from relapse_ml.simulate.disease import concat_rows
 from relapse_ml.simulate.observe import interpolate_nodes
+from relapse_ml.simulate.state import concat_rows
 from relapse_ml.simulate.truth import (
     TRUTH_AT_COLUMNS,
     TRUTH_COLUMNS,
