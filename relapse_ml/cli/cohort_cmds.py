@@ -117,7 +117,7 @@ def parse_truth_landmarks(text: str | None, horizon_days: float) -> list[float]:
     """``--truth-landmarks``: days >= the last randomization day with day + horizon inside the
     simulator's ten years; None: the default config's landmarks that fit; 'none': no days."""
     from relapse_ml.errors import RelapseMLError
-    from relapse_ml.simulate.trial import LAST_RANDOMIZATION_DAY, MAX_DAY
+    from relapse_ml.simulate.arguments import LAST_RANDOMIZATION_DAY, MAX_DAY
 
     def fits(d: float) -> bool:
         return LAST_RANDOMIZATION_DAY <= d and d + horizon_days <= MAX_DAY

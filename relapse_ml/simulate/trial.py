@@ -9,7 +9,11 @@ import numpy as np
 import pandas as pd
 
 from relapse_ml.data import contract as C
-from relapse_ml.errors import RelapseMLError
+from relapse_ml.simulate.arguments import (
+    LAST_RANDOMIZATION_DAY,
+    check_args,
+    check_truth_landmarks,
+)
 from relapse_ml.simulate.disease import drug_sensitivity, node_day, start_drug, step
 from relapse_ml.simulate.observe import Course, build_events, build_measurements
 from relapse_ml.simulate.params import PRE_STEPS, STEP_DAYS, GeneratorParams
@@ -19,8 +23,6 @@ from relapse_ml.simulate.scenarios import DEFAULT_SCENARIO, SCENARIOS, get_scena
 from relapse_ml.simulate.state import Kinetics, State, concat_rows
 from relapse_ml.simulate.truth_tables import truth_at_landmarks_table, truth_table
 
-LAST_RANDOMIZATION_DAY = 60
-MAX_DAY = 3650  # landmark + horizon must stay inside ten years
 # seed-sequence keys of the independent random streams (candidate batches use 0, 1, 2, ...)
 _STREAM_ARMS, _STREAM_MEASURE, _STREAM_EVENTS, _STREAM_TRUTH = 10_001, 10_002, 10_004, 10_003
 _STREAM_DRIFT = 10_005  # growth-drift noise: (key, batch) before randomization, (key,) after
@@ -29,59 +31,6 @@ _STREAM_TRUTH_AT = 10_006  # truth at later landmarks: (key, landmark day)
 
 def _stream(seed: int, *key: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
-
-
-def _check_truth_landmarks(truth_landmarks, horizon_days) -> list[float]:
-    try:
-        days = sorted({float(d) for d in truth_landmarks})
-    except (TypeError, ValueError):
-        raise RelapseMLError(
-            f"truth_landmarks must be a list of days, got {truth_landmarks!r}"
-        ) from None
-    for d in days:
-        if not math.isfinite(d) or d < LAST_RANDOMIZATION_DAY or d + horizon_days > MAX_DAY:
-            raise RelapseMLError(
-                f"every truth landmark must be a day >= {LAST_RANDOMIZATION_DAY} (the last "
-                f"randomization day) with landmark + horizon_days <= {MAX_DAY}, got {d:g}"
-            )
-    return days
-
-
-def _check_args(n, seed, scenario, landmark_day, horizon_days, truth_draws) -> None:
-    get_scenario(scenario)
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise RelapseMLError(
-            f"n must be an integer >= 1 (the number of randomized patients), got {n!r}"
-        )
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise RelapseMLError(f"seed must be an integer >= 0, got {seed!r}")
-    for name, value in (("landmark_day", landmark_day), ("horizon_days", horizon_days)):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float | np.integer | np.floating)
-            or not math.isfinite(value)
-        ):
-            raise RelapseMLError(f"{name} must be a number of days, got {value!r}")
-    if landmark_day < LAST_RANDOMIZATION_DAY:
-        raise RelapseMLError(
-            f"landmark_day must be >= {LAST_RANDOMIZATION_DAY} (the last randomization day), got {landmark_day!r}: "
-            "the truth is conditioned on the state at randomization"
-        )
-    if horizon_days <= 0:
-        raise RelapseMLError(f"horizon_days must be > 0, got {horizon_days!r}")
-    if landmark_day + horizon_days > MAX_DAY:
-        raise RelapseMLError(
-            f"landmark_day + horizon_days must be <= {MAX_DAY}, got {landmark_day + horizon_days:g}"
-        )
-    if (
-        isinstance(truth_draws, bool)
-        or not isinstance(truth_draws, int | np.integer)
-        or truth_draws < 2
-        or truth_draws & (truth_draws - 1)
-    ):
-        raise RelapseMLError(
-            f"truth_draws must be a power of two >= 2 (a balanced Sobol set), got {truth_draws!r}"
-        )
 
 
 def _run(
@@ -231,8 +180,8 @@ def simulate_trial(
     before L), the arm actually received with its drug course so far, and being alive
     and relapse-free at L (`truth.truth_at_landmark`; ``truth_draws`` paths at most).
     """
-    _check_args(n, seed, scenario, landmark_day, horizon_days, truth_draws)
-    later = _check_truth_landmarks(truth_landmarks, horizon_days) if truth else []
+    check_args(n, seed, scenario, landmark_day, horizon_days, truth_draws)
+    later = check_truth_landmarks(truth_landmarks, horizon_days) if truth else []
     scen = with_effect(get_scenario(scenario), effect)
     P = GeneratorParams()
     c, reason, x1, rho1 = _screen_until(int(n), int(seed), scen, P)
