@@ -159,3 +159,27 @@ def test_single_landmark_run_keeps_the_truth_at_randomization(sim_dir):
     arm = cohort.patients.set_index("patient_id")["arm"]
     expected = [truth.loc[p, f"risk_{arm[p]}"] for p in pid]
     np.testing.assert_allclose(risk, expected)
+
+
+def test_tracked_super_landmark_run_logs_the_oracle_per_landmark(sim_dir, tmp_path, monkeypatch):
+    import mlflow
+
+    from relapse_ml.train import run_training
+
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    monkeypatch.chdir(tmp_path)
+    cfg = parse_config({**TINY, "tracking": {"tracking_uri": uri, "experiment": "t",
+                                             "register_as": None}})
+    result = run_training(cfg, read_cohort(sim_dir), progress=lambda *a: None)
+    logged = mlflow.tracking.MlflowClient(uri).get_run(result.run_id).data.metrics
+    t = result.oracle_by_landmark.set_index(["landmark", "metric"])
+    final = result.final_model.replace("+", "_plus_")
+    for day in (60, 90):
+        assert logged[f"oracle.day_{day}.c_index"] == pytest.approx(t.loc[(float(day), "c_index"), "oracle"])
+        assert logged[f"{final}.day_{day}.c_index"] == pytest.approx(t.loc[(float(day), "c_index"), "model"])
+    assert not any(k.startswith("oracle.day_180") for k in logged)  # no truth there
+    local = mlflow.artifacts.download_artifacts(run_id=result.run_id, tracking_uri=uri,
+                                                artifact_path="tables", dst_path=str(tmp_path / "a"))
+    table = pd.read_csv(f"{local}/oracle_by_landmark.csv")
+    assert {"landmark", "metric", "model", "oracle"} <= set(table.columns)
+    assert "patient_id" not in table.columns and len(table) == len(result.oracle_by_landmark)

@@ -69,6 +69,17 @@ def log_training_run(result, cfg: TrainConfig, cohort, ld, force: bool = False) 
                 for col in ("oracle", "ratio"):
                     if math.isfinite(r[col]):
                         metrics[f"oracle.{metric}" if col == "oracle" else f"{result.final_model}.{metric}_oracle_ratio"] = float(r[col])
+        by_day = result.oracle_by_landmark
+        if by_day is not None and len(by_day):
+            for r in by_day.reset_index().itertuples(index=False):
+                if str(r.landmark) == "pooled":
+                    continue
+                day = f"day_{float(r.landmark):g}"
+                for col, key in (("model", f"{result.final_model}.{day}.{r.metric}"),
+                                 ("oracle", f"oracle.{day}.{r.metric}")):
+                    value = getattr(r, col)
+                    if value is not None and math.isfinite(value):
+                        metrics[key] = float(value)
         mlflow.log_metrics(mlflow_keys(metrics))
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
@@ -80,6 +91,9 @@ def log_training_run(result, cfg: TrainConfig, cohort, ld, force: bool = False) 
             if result.oracle is not None:
                 result.oracle.to_csv(tmp / "oracle_comparison.csv")
                 mlflow.log_artifact(str(tmp / "oracle_comparison.csv"), artifact_path="tables")
+            if by_day is not None and len(by_day):
+                by_day.to_csv(tmp / "oracle_by_landmark.csv")
+                mlflow.log_artifact(str(tmp / "oracle_by_landmark.csv"), artifact_path="tables")
             (tmp / "training_ranges.json").write_text(json.dumps(result.predictor.training_ranges, indent=1))
             mlflow.log_artifact(str(tmp / "training_ranges.json"), artifact_path="model_card")
         result.predictor.info.update({"run_id": run.info.run_id,
