@@ -93,6 +93,7 @@ class EvaluationConfig(_Strict):
     seed: int = _from_defaults("evaluation", "seed")
     times: list[float] | None = _from_defaults("evaluation", "times")  # days from the landmark
     horizons: list[float] = _from_defaults("evaluation", "horizons")
+    n_jobs: int = Field(default_factory=lambda: default("evaluation", "n_jobs"), ge=-1)
 
 
 class TrackingConfig(_Strict):

@@ -214,6 +214,7 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
                                 tau=tau, n_splits=cfg.evaluation.n_splits,
                                 n_repeats=cfg.evaluation.n_repeats, seed=cfg.evaluation.seed,
                                 n_boot=cfg.evaluation.n_boot, folds=given,
+                                n_jobs=cfg.evaluation.n_jobs,
                                 extra_times=[H] if save_oof is not None else None)
         cvs[spec.display] = cv
         for metric, r in cv.summary.iterrows():

@@ -37,6 +37,29 @@ def test_default_config_is_the_documented_one():
     cfg = load_config(Path(CONFIGS[0]).parent / "default.yaml")
     assert cfg.landmark.landmark_day == 60 and cfg.landmark.horizon_days == 730
     assert {m.name for m in cfg.models} >= {"cox_cs", "xgb_cs"}
+    assert cfg.evaluation.n_jobs == -1  # every core, from relapse_ml/default_config.yaml
+
+
+def test_train_passes_evaluation_n_jobs_to_cross_validation(monkeypatch, tmp_path):
+    import relapse_ml.evaluation as ev
+    from relapse_ml.data import read_cohort
+    from relapse_ml.simulate import simulate_trial
+    from relapse_ml.train import run_training
+
+    simulate_trial(120, seed=1, truth=False).write(tmp_path / "c")
+
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["n_jobs"])
+        raise RuntimeError("stop after the first call")
+
+    monkeypatch.setattr(ev, "cross_validate", spy)
+    cfg = parse_config({"evaluation": {"n_jobs": 1, "n_boot": 0},
+                        "landmark": {"landmark_day": 60}, "models": [{"name": "aalen_johansen"}]})
+    with pytest.raises(RuntimeError, match="first call"):
+        run_training(cfg, read_cohort(tmp_path / "c"), track=False, progress=lambda *a: None)
+    assert seen == [1]
 
 
 @pytest.mark.parametrize(
@@ -49,6 +72,7 @@ def test_default_config_is_the_documented_one():
         ({"evaluation": {"n_splits": 1}}, "evaluation.n_splits"),
         ({"models": [{"name": "cox_cs"}, {"name": "cox_cs"}]}, "distinct 'label'"),
         ({"tracking": {"final_model": "xgb_direct"}}, "tracking.final_model"),
+        ({"evaluation": {"n_jobs": -2}}, "evaluation.n_jobs"),
     ],
 )
 def test_bad_configs_name_the_key(data, needle):
