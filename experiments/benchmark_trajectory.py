@@ -59,11 +59,11 @@ PIPELINES = ("default", "default_super")
 PEER = "careful_cox"
 
 
-def simulate(n: int, seed: int, landmark: int, draws: int):
+def simulate(n: int, seed: int, landmark: int, draws: int, visit_days=None):
     from relapse_ml.simulate import simulate_trial
 
     return simulate_trial(n=n, seed=seed, landmark_day=landmark, horizon_days=HORIZON,
-                          truth_draws=draws)
+                          truth_draws=draws, visit_days=visit_days)
 
 
 def own_arm_risk(sim, patient_id) -> np.ndarray:
@@ -177,7 +177,8 @@ def metrics(tr, te, risk: np.ndarray) -> dict:
             "ipa": float(1 - bs / bs0), "mean_risk": float(np.mean(risk))}
 
 
-def run(seeds, landmarks, n_train, n_test, draws, out: Path, models=MODELS) -> list[dict]:
+def run(seeds, landmarks, n_train, n_test, draws, out: Path, models=MODELS,
+        visit_days=None) -> list[dict]:
     from relapse_ml.features import DEFAULT_FEATURES
     from relapse_ml.landmark import landmark_dataset
 
@@ -193,7 +194,8 @@ def run(seeds, landmarks, n_train, n_test, draws, out: Path, models=MODELS) -> l
             if not todo:
                 continue
             t0 = time.time()
-            sim_tr, sim_te = simulate(n_train, s, L, 4), simulate(n_test, 1000 + s, L, draws)
+            sim_tr = simulate(n_train, s, L, 4, visit_days)
+            sim_te = simulate(n_test, 1000 + s, L, draws, visit_days)
             tr = landmark_dataset(sim_tr.to_cohort(), L, HORIZON, features=features)
             te = landmark_dataset(sim_te.to_cohort(), L, HORIZON, features=features)
             print(f"L={L} seed={s}: simulated in {time.time() - t0:.0f}s "
@@ -298,11 +300,20 @@ def main(argv=None) -> int:
     ap.add_argument("--truth-draws", type=int, default=32)
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    ap.add_argument("--visit-days", type=float, nargs="+", default=None,
+                    help="a denser marker schedule up to its last day (sensitivity analysis; "
+                         "results go to benchmark_trajectory_visits.*)")
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
+    stem = STEM if a.visit_days is None else f"{STEM}_visits"
     rows = run(a.seeds, a.landmarks, a.n_train, a.n_test, a.truth_draws,
-               a.out / f"{STEM}.jsonl", models=a.models)
-    (a.out / f"{STEM}.md").write_text(render(rows))
+               a.out / f"{stem}.jsonl", models=a.models, visit_days=a.visit_days)
+    text = render(rows)
+    if a.visit_days is not None:
+        text = (f"Marker visits on days {', '.join(f'{d:g}' for d in a.visit_days)} after "
+                "transplant, then the default schedule (`simulate_trial(visit_days=...)`).\n\n"
+                + text)
+    (a.out / f"{stem}.md").write_text(text)
     print(render(rows))
     return 0
 

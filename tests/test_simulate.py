@@ -603,3 +603,21 @@ def test_to_cohort(small):
 def test_truth_can_be_skipped():
     t = simulate_trial(100, seed=1, truth=False).truth
     assert t["risk_control"].isna().all() and t["at_risk_at_landmark"].any()
+
+
+def test_a_denser_visit_schedule_changes_only_what_is_measured():
+    plain = simulate_trial(150, seed=3, truth=False)
+    dense = simulate_trial(150, seed=3, truth=False, visit_days=range(14, 121, 14))
+    pd.testing.assert_frame_equal(dense.patients, plain.patients)
+    pd.testing.assert_frame_equal(dense.events, plain.events)
+    m0, m1 = plain.measurements, dense.measurements
+    per_patient = lambda m: m[(m["marker"] == "mrd_mfc") & (m["day"] <= 60)].groupby(  # noqa: E731
+        "patient_id").size().reindex(plain.patients["patient_id"], fill_value=0)
+    assert per_patient(m1).mean() > per_patient(m0).mean() + 1.5  # days 14..56 vs ~30, 60
+    assert per_patient(m0).max() <= 2
+    # after the last given day the default schedule continues (day 180 visit +- 7)
+    late = lambda m: m[(m["day"] >= 173) & (m["day"] <= 187)]["patient_id"].nunique()  # noqa: E731
+    assert late(m1) > 0.5 * late(m0)
+    assert dense.meta["visit_days"][:3] == [14.0, 28.0, 42.0] and 180.0 in dense.meta["visit_days"]
+    with pytest.raises(RelapseMLError, match="visit_days"):
+        simulate_trial(20, seed=1, truth=False, visit_days=[0, 30])

@@ -119,12 +119,41 @@ def _day(t: np.ndarray) -> np.ndarray:
     return np.maximum(1.0, np.ceil(t))
 
 
-def _visit_days(rng: np.random.Generator, c: Course) -> np.ndarray:
+@dataclass(frozen=True)
+class Schedule:
+    """Scheduled visit days with their jitter (± days) and the chance each is missed."""
+
+    days: np.ndarray
+    jitter: np.ndarray
+    missed: np.ndarray
+
+
+DEFAULT_SCHEDULE = Schedule(VISIT_DAYS, VISIT_JITTER, VISIT_MISSED)
+
+
+def visit_schedule(visit_days=None) -> Schedule:
+    """The default schedule, or ``visit_days`` (days after transplant, > 0) up to the last of
+    them followed by the default visits after it (a sensitivity analysis: e.g. MRD every two
+    weeks early on). Given days are jittered by ±10 % (at least 1, at most 14 days) and missed
+    as the default visits of the same period are."""
+    if visit_days is None:
+        return DEFAULT_SCHEDULE
+    given = np.unique(np.asarray(visit_days, dtype=float))
+    if given.size == 0 or not np.isfinite(given).all() or given[0] <= 0:
+        raise ValueError(f"visit_days must be days > 0 after transplant, got {visit_days!r}")
+    later = VISIT_DAYS > given[-1]
+    jitter = np.clip(np.round(0.1 * given), 1, 14)
+    missed = np.interp(given, VISIT_DAYS, VISIT_MISSED)
+    return Schedule(np.r_[given, VISIT_DAYS[later]], np.r_[jitter, VISIT_JITTER[later]],
+                    np.r_[missed, VISIT_MISSED[later]])
+
+
+def _visit_days(rng: np.random.Generator, c: Course, schedule: Schedule = DEFAULT_SCHEDULE):
     """Visit days (n, V), NaN where missed or not under observation."""
     n = len(c.ids)
-    jitter = np.round(rng.uniform(-1, 1, (n, VISIT_DAYS.size)) * VISIT_JITTER)
-    days = VISIT_DAYS[None, :] + jitter
-    ok = rng.random(days.shape) >= VISIT_MISSED[None, :]
+    jitter = np.round(rng.uniform(-1, 1, (n, schedule.days.size)) * schedule.jitter)
+    days = schedule.days[None, :] + jitter
+    ok = rng.random(days.shape) >= schedule.missed[None, :]
     ok &= days <= c.obs_end[:, None]
     ok &= ~(days >= c.t_relapse[:, None])  # NaN relapse -> no restriction
     ok &= ~(days >= c.t_death[:, None])
@@ -135,10 +164,11 @@ MARKER_NAMES = np.array(["mrd_mfc", "wt1", "donor_chimerism"], dtype=object)
 SAMPLE_NAMES = np.array(["BM", "PB"], dtype=object)
 
 
-def build_measurements(rng: np.random.Generator, c: Course, chunk: int = 20_000) -> pd.DataFrame:
+def build_measurements(rng: np.random.Generator, c: Course, chunk: int = 20_000,
+                       schedule: Schedule = DEFAULT_SCHEDULE) -> pd.DataFrame:
     """MFC-MRD, WT1 and donor chimerism at the visits and at relapse diagnosis."""
     parts = [
-        _measurements(rng, c, np.arange(lo, min(len(c.ids), lo + chunk)))
+        _measurements(rng, c, np.arange(lo, min(len(c.ids), lo + chunk)), schedule)
         for lo in range(0, len(c.ids), chunk)
     ]
     cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
@@ -155,11 +185,12 @@ def build_measurements(rng: np.random.Generator, c: Course, chunk: int = 20_000)
     )
 
 
-def _measurements(rng: np.random.Generator, c: Course, rows: np.ndarray) -> dict[str, np.ndarray]:
+def _measurements(rng: np.random.Generator, c: Course, rows: np.ndarray,
+                  schedule: Schedule = DEFAULT_SCHEDULE) -> dict[str, np.ndarray]:
     """Measurements of the patients ``rows`` of ``c`` (a chunk, to bound memory), as arrays."""
     c = c.take(rows)
     n = rows.size
-    days = _visit_days(rng, c)
+    days = _visit_days(rng, c, schedule)
     relapse_day = _day(c.t_relapse)
     seen_relapse = ~np.isnan(c.t_relapse) & (relapse_day <= c.obs_end)
     days = np.column_stack([days, np.where(seen_relapse, relapse_day, np.nan)])

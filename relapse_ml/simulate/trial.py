@@ -9,13 +9,14 @@ import numpy as np
 import pandas as pd
 
 from relapse_ml.data import contract as C
+from relapse_ml.errors import RelapseMLError
 from relapse_ml.simulate.arguments import (
     LAST_RANDOMIZATION_DAY,
     check_args,
     check_truth_landmarks,
 )
 from relapse_ml.simulate.disease import drug_sensitivity, node_day, start_drug, step
-from relapse_ml.simulate.observe import Course, build_events, build_measurements
+from relapse_ml.simulate.observe import Course, build_events, build_measurements, visit_schedule
 from relapse_ml.simulate.params import PRE_STEPS, STEP_DAYS, GeneratorParams
 from relapse_ml.simulate.population import Candidates, draw_candidates, population_parameters
 from relapse_ml.simulate.result import SimulatedTrial
@@ -151,6 +152,7 @@ def simulate_trial(
     truth_draws: int = 64,
     effect: dict | None = None,
     truth_landmarks=(),
+    visit_days=None,
 ) -> SimulatedTrial:
     """Simulate the NCT04674345 trial: ``n`` randomized patients in the data contract, with truth.
 
@@ -179,8 +181,17 @@ def simulate_trial(
     (L, L + horizon_days] given the latent state at L (the last 14-day grid node at or
     before L), the arm actually received with its drug course so far, and being alive
     and relapse-free at L (`truth.truth_at_landmark`; ``truth_draws`` paths at most).
+
+    ``visit_days`` (days after transplant) replaces the scheduled marker visits up to the
+    last of them, the default schedule continuing after it (`observe.visit_schedule`; a
+    sensitivity analysis, e.g. MRD every two weeks early on). Only what is measured changes:
+    the same seed gives the same patients, courses, events and truth.
     """
     check_args(n, seed, scenario, landmark_day, horizon_days, truth_draws)
+    try:
+        schedule = visit_schedule(visit_days)
+    except ValueError as err:
+        raise RelapseMLError(str(err)) from None
     later = check_truth_landmarks(truth_landmarks, horizon_days) if truth else []
     scen = with_effect(get_scenario(scenario), effect)
     P = GeneratorParams()
@@ -205,7 +216,7 @@ def simulate_trial(
         c, reason, rand_idx, arm_sor, st, x1, rho1, x2, rho2, P, scen, screen_failures
     )
     ids = course.ids
-    measurements = build_measurements(_stream(seed, _STREAM_MEASURE), course)
+    measurements = build_measurements(_stream(seed, _STREAM_MEASURE), course, schedule=schedule)
     events = build_events(_stream(seed, _STREAM_EVENTS), course, P)
     patients = _patients_table(c, ids, course.take_idx, arm_sor, rand_idx)
 
@@ -241,6 +252,7 @@ def simulate_trial(
         screen_failures,
     )
     meta["truth"]["landmarks"] = later
+    meta["visit_days"] = schedule.days.tolist()
     return SimulatedTrial(patients, measurements, events, truth_df, meta, at_landmarks)
 
 
