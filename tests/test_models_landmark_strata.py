@@ -243,3 +243,37 @@ def test_the_scoring_twin_predicts_what_the_model_predicts(data, cls):
         expected = model.predict_cumulative_incidence(Xd, [0.0, 100.0, TAU])
         got = again.predict_incidence(Xd.to_numpy(float), [0.0, 100.0, TAU])
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["cox_cs", "fine_gray"])
+def test_score_on_an_exported_bundle_reproduces_the_model(tmp_path, name):
+    """`score` from a bundle of a stratified super-landmark model gives the model's own numbers
+    at a training landmark (180) and between two of them (150)."""
+    from relapse_ml.landmark import DEFAULT_LANDMARKS, super_landmark_dataset
+    from relapse_ml.models import make_model
+    from relapse_ml.predictor import RelapseRiskPredictor, training_ranges
+    from relapse_ml.scoring.bundle import load_bundle
+    from relapse_ml.scoring.export import export_predictor
+    from relapse_ml.scoring.inputs import model_features
+    from relapse_ml.scoring.score import score_cohort
+    from relapse_ml.simulate import simulate_trial
+
+    cohort = simulate_trial(200, seed=6, truth=False).to_cohort()
+    ld = super_landmark_dataset(cohort, DEFAULT_LANDMARKS, 730)
+    model = make_model(name, penalizer=0.1).fit(ld.X, ld.time, ld.event)
+    assert model.landmark_strata_.tolist() == list(DEFAULT_LANDMARKS)
+    predictor = RelapseRiskPredictor(
+        model=model, feature_columns=list(ld.X.columns), features=None, landmark_day=60.0,
+        horizon_days=730.0, horizons=[365.0, 730.0], super_landmark=True,
+        landmarks=list(DEFAULT_LANDMARKS), training_ranges=training_ranges(ld.X),
+        info={"model": name, "model_name": name, "params": {"penalizer": 0.1}})
+    path, _ = export_predictor(predictor, tmp_path / "bundle", progress=None)
+    bundle = load_bundle(path)
+    for day in (180.0, 150.0):
+        scores = score_cohort(bundle, cohort, landmark_day=day).set_index("patient_id")
+        X = model_features(bundle, cohort, day)
+        ok = scores["at_risk"].to_numpy(bool)
+        assert ok.sum() > 100
+        for arm, value in (("control", 0.0), ("sorafenib", 1.0)):
+            own = model.predict_cif(X[ok].assign(arm=value), [730.0])[:, 0]
+            np.testing.assert_allclose(scores.loc[ok, f"relapse_730d_{arm}"], own, atol=1e-12)
