@@ -200,7 +200,7 @@ def _append(out: Path, row: dict) -> None:
 
 
 def run(seeds, landmarks, n_train, n_test, draws, out: Path, n_boot: int,
-        variants=(), models=MODELS) -> list[dict]:
+        variants=(), reference=MODELS) -> list[dict]:
     from relapse_ml.features import DEFAULT_FEATURES
     from relapse_ml.landmark import LANDMARK_COLUMNS, landmark_dataset, super_landmark_dataset
 
@@ -208,7 +208,7 @@ def run(seeds, landmarks, n_train, n_test, draws, out: Path, n_boot: int,
     done = {(r["kind"], r["seed"], r.get("landmark"), r.get("model"), r.get("n_boot"))
             for r in rows if r["n_train"] == n_train}
     for s in seeds:
-        todo = [(L, m) for L in landmarks for m in (*models, *variants)
+        todo = [(L, m) for L in landmarks for m in (*reference, *variants)
                 if ("eval", s, L, m, None) not in done]
         if not todo:
             continue
