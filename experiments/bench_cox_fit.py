@@ -13,7 +13,9 @@ with replacement from 4,000 simulated patients' stacked rows up to each size), o
 fit with the landmark as L and L² under one baseline (before) against the stratified fit and
 the stratified fit with feature × landmark interactions (`relapse_ml.landmark_strata`), and
 the whole `CauseSpecificCox` model (both causes, baselines) in both settings; wall and CPU
-seconds, the load average. Writes experiments/results/bench_cox_fit_stacked.csv.
+seconds, the load average. Writes experiments/results/bench_cox_fit_stacked.csv (rows of
+other fits kept: run it once more with ``PYTHONPATH`` at a checkout from before the strata to
+add that code's fit).
 """
 
 from __future__ import annotations
@@ -52,10 +54,14 @@ def _solvers(Z, t, status, penalizer) -> dict:
 
 def _stacked_fits(X, t, e, penalizer) -> dict:
     from relapse_ml.landmark import LANDMARK_COLUMNS
-    from relapse_ml.landmark_strata import with_interactions
     from relapse_ml.models import CauseSpecificCox
     from relapse_ml.models.fine_gray import fit_subdistribution_hazard
     from relapse_ml.models.preprocess import LinearPreprocessor
+
+    if "landmark_strata" not in CauseSpecificCox().get_params():  # a checkout before strata
+        return {"CauseSpecificCox: one baseline (code before strata)": lambda: CauseSpecificCox(
+            penalizer=penalizer).fit(X, t, e)}
+    from relapse_ml.landmark_strata import with_interactions
 
     day = X["landmark_day"].to_numpy(float)
     Z_shared = LinearPreprocessor().fit(X).transform(X)
@@ -107,6 +113,9 @@ def stacked(sizes: list[int], repeats: int, penalizer: float) -> None:
                          "load_avg_1min": round(os.getloadavg()[0], 2)})
             print(rows[-1], flush=True)
     out = OUT.with_name("bench_cox_fit_stacked.csv")
+    if out.exists():  # rows of another checkout (--stacked run with its PYTHONPATH) are kept
+        old = pd.read_csv(out)
+        rows = old[~old["fit"].isin({r["fit"] for r in rows})].to_dict("records") + rows
     pd.DataFrame(rows).to_csv(out, index=False)
 
 

@@ -16,8 +16,9 @@ day 365. Here instead:
   training range gets the nearest landmark's.
 * **interactions**: each feature's coefficient varies linearly with the landmark:
   beta_j(L) = beta_j + gamma_j · s(L), s(L) = (L − 60)/305 (0 at day 60, 1 at day 365), fitted as
-  the extra columns z_j · s(L) of the standardised features, penalised like the rest (their
-  RMS is below 1, so the ridge shrinks them a bit more: towards landmark-constant effects).
+  the extra columns z_j · s(L) / rms of the standardised features z_j, rms = the root mean
+  square of s(L) over the training rows (stored with the model), so that they are on the
+  scale of the other columns and penalised like them.
 """
 
 from __future__ import annotations
@@ -38,11 +39,18 @@ def landmark_scale(days) -> np.ndarray:
     return (np.asarray(days, dtype=float) - INTERACTION_ORIGIN) / INTERACTION_SPAN
 
 
-def with_interactions(Z: np.ndarray, days, columns: np.ndarray | None) -> np.ndarray:
-    """``Z`` with the columns ``Z[:, columns] · s(L)`` appended (``Z`` itself when None)."""
+def interaction_rms(days) -> float:
+    """The root mean square of s(L) over training rows (1 when it is 0: one landmark at 60)."""
+    rms = float(np.sqrt(np.mean(landmark_scale(days) ** 2))) if np.size(days) else 0.0
+    return rms if rms > 0 else 1.0
+
+
+def with_interactions(Z: np.ndarray, days, columns: np.ndarray | None,
+                      rms: float = 1.0) -> np.ndarray:
+    """``Z`` with the columns ``Z[:, columns] · s(L) / rms`` appended (``Z`` when None)."""
     if columns is None or len(columns) == 0:
         return Z
-    s = landmark_scale(days)
+    s = landmark_scale(days) / rms
     return np.hstack([Z, Z[:, np.asarray(columns, dtype=int)] * s[:, None]])
 
 

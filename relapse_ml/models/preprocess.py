@@ -93,15 +93,22 @@ class LandmarkTermsMixin:
 
     Fitted: ``landmark_strata_`` (the training landmark days, or None),
     ``interaction_columns_`` (positions among ``preprocessor_.columns_`` of the features with
-    an interaction column, or None).
+    an interaction column, or None), ``interaction_rms_`` (their scale, see
+    `landmark_strata.with_interactions`).
     """
 
     landmark_strata_ = None
     interaction_columns_ = None
+    interaction_rms_ = 1.0
 
     def _fit_design(self, X: pd.DataFrame) -> np.ndarray:
         """Fit ``preprocessor_`` and the landmark terms on ``X``; return the design matrix."""
-        from relapse_ml.landmark_strata import DAY_COLUMN, LANDMARK_COLUMNS, stacked_days
+        from relapse_ml.landmark_strata import (
+            DAY_COLUMN,
+            LANDMARK_COLUMNS,
+            interaction_rms,
+            stacked_days,
+        )
 
         days = X[DAY_COLUMN].to_numpy(float) if DAY_COLUMN in X.columns else None
         keys = stacked_days(days)
@@ -113,6 +120,7 @@ class LandmarkTermsMixin:
             self.interaction_columns_ = np.array(
                 [j for j, c in enumerate(self.preprocessor_.columns_) if c not in LANDMARK_COLUMNS],
                 dtype=int)
+            self.interaction_rms_ = interaction_rms(days)
         return self._design(X)
 
     def _design(self, X: pd.DataFrame) -> np.ndarray:
@@ -122,7 +130,8 @@ class LandmarkTermsMixin:
         Z = self.preprocessor_.transform(X)
         if self.interaction_columns_ is None:
             return Z
-        return with_interactions(Z, X[DAY_COLUMN].to_numpy(float), self.interaction_columns_)
+        return with_interactions(Z, X[DAY_COLUMN].to_numpy(float), self.interaction_columns_,
+                                 self.interaction_rms_)
 
     def _strata_rows(self, X: pd.DataFrame):
         """The ``landmark_day`` of each row (None for an unstratified model)."""
@@ -138,6 +147,6 @@ class LandmarkTermsMixin:
         scale = np.asarray(self.preprocessor_.scale_, float)
         if self.interaction_columns_ is not None:
             names += [names[j] + INTERACTION_SUFFIX for j in self.interaction_columns_]
-            scale = np.r_[scale, scale[self.interaction_columns_]]
+            scale = np.r_[scale, scale[self.interaction_columns_] * self.interaction_rms_]
         return pd.DataFrame({c: b / scale for c, b in betas.items()},
                             index=pd.Index(names, name="feature"))

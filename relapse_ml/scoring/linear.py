@@ -78,22 +78,24 @@ class CoxNumbers:
 
     base: {cause: Baseline}, or on stacked landmarks {cause: {landmark day: Baseline}}
     (``day_column``: position of ``landmark_day`` among the feature columns);
-    interactions: positions among the standardised columns that have a × s(L) column.
+    interactions: positions among the standardised columns that have a × s(L) column, and
+    ``rms`` their scale (`landmark_strata.with_interactions`).
     """
 
     model_type = "cox_cs"
     combine = staticmethod(cumulative_incidence_from_hazards)
 
     def __init__(self, pre: Standardiser, beta: dict[int, np.ndarray], base: dict,
-                 interactions: np.ndarray | None = None, day_column: int | None = None):
+                 interactions: np.ndarray | None = None, day_column: int | None = None,
+                 rms: float = 1.0):
         self.pre, self.beta, self.base = pre, beta, base
-        self.interactions, self.day_column = interactions, day_column
+        self.interactions, self.day_column, self.rms = interactions, day_column, rms
         self.strata = (np.array(sorted(base[1]), float) if isinstance(base[1], dict) else None)
 
     def margins(self, X: np.ndarray) -> dict[int, np.ndarray]:
         Z = self.pre.transform(X)
         if self.interactions is not None:
-            Z = with_interactions(Z, X[:, self.day_column], self.interactions)
+            Z = with_interactions(Z, X[:, self.day_column], self.interactions, self.rms)
         return {k: Z @ self.beta[k] for k in (1, 2)}
 
     def predict_incidence(self, X: np.ndarray, times) -> np.ndarray:
@@ -118,7 +120,7 @@ class CoxNumbers:
         if self.interactions is not None:
             spec["interactions"] = {
                 "columns": [self.pre.columns[j] for j in self.interactions],
-                "origin": INTERACTION_ORIGIN, "span": INTERACTION_SPAN}
+                "origin": INTERACTION_ORIGIN, "span": INTERACTION_SPAN, "rms": float(self.rms)}
         return spec, {}
 
     @classmethod
@@ -126,6 +128,7 @@ class CoxNumbers:
         pre = Standardiser.from_json(spec["preprocessor"]).bind(feature_columns)
         beta = {int(k): _array(v) for k, v in spec["beta_std"].items()}
         interactions = day = None
+        rms = 1.0
         if "strata" in spec:
             base = {k: {float(s["landmark_day"]): Baseline.from_json(s["baselines"][str(k)])
                         for s in spec["strata"]} for k in (1, 2)}
@@ -137,9 +140,10 @@ class CoxNumbers:
                 raise ModelError("the bundle's landmark interactions use another scale than "
                                  "this relapse-ml; score it with the version that made it")
             interactions = np.array([pre.columns.index(c) for c in inter["columns"]], int)
+            rms = float(inter["rms"])
         if "strata" in spec or "interactions" in spec:
             day = list(feature_columns).index(DAY_COLUMN)
-        return cls(pre, beta, base, interactions, day)
+        return cls(pre, beta, base, interactions, day, rms)
 
     @classmethod
     def of(cls, model, feature_columns: list[str]):
@@ -160,7 +164,8 @@ class CoxNumbers:
         day = (feature_columns.index(DAY_COLUMN) if stratified or inter is not None else None)
         return cls(pre, {k: _array(model.beta_std_[k]) for k in (1, 2)},
                    {k: baseline(model.baselines_[k]) for k in (1, 2)},
-                   None if inter is None else np.asarray(inter, int), day)
+                   None if inter is None else np.asarray(inter, int), day,
+                   float(getattr(model, "interaction_rms_", 1.0)))
 
 
 class FineGrayNumbers(CoxNumbers):
