@@ -57,6 +57,7 @@ VARIANTS = {
     "shared": {"landmark_strata": False, "landmark_interactions": False},  # one baseline, L, L²
     "strata": {"landmark_strata": True, "landmark_interactions": False},
     "strata_interactions": {"landmark_strata": True, "landmark_interactions": True},
+    "strata_varying": {"landmark_strata": True, "landmark_interactions": "varying"},
 }
 LINEAR = ("cox_cs", "fine_gray")
 

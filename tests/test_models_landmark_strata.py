@@ -260,7 +260,7 @@ def test_score_on_an_exported_bundle_reproduces_the_model(tmp_path, name):
 
     cohort = simulate_trial(200, seed=6, truth=False).to_cohort()
     ld = super_landmark_dataset(cohort, DEFAULT_LANDMARKS, 730)
-    model = make_model(name, penalizer=0.1).fit(ld.X, ld.time, ld.event)
+    model = make_model(name, penalizer=0.1).fit(ld.X, ld.time, ld.event, groups=ld.patient_id)
     assert model.landmark_strata_.tolist() == list(DEFAULT_LANDMARKS)
     predictor = RelapseRiskPredictor(
         model=model, feature_columns=list(ld.X.columns), features=None, landmark_day=60.0,
@@ -277,3 +277,21 @@ def test_score_on_an_exported_bundle_reproduces_the_model(tmp_path, name):
         for arm, value in (("control", 0.0), ("sorafenib", 1.0)):
             own = model.predict_cif(X[ok].assign(arm=value), [730.0])[:, 0]
             np.testing.assert_allclose(scores.loc[ok, f"relapse_730d_{arm}"], own, atol=1e-12)
+
+
+def test_varying_interactions_take_only_the_columns_that_change_between_visits():
+    X, time, event, _ = stacked(200, seed=9)
+    patient = np.tile(np.arange(200), len(DAYS))  # row i of each landmark: the same patient
+    X = X.assign(baseline=np.tile(np.random.default_rng(1).normal(size=200), len(DAYS)))
+    with_ids = CauseSpecificCox(penalizer=0.1).fit(X, time, event, groups=patient)
+    assert [c for c in with_ids.coef_.index if c.endswith(":landmark")] == [
+        "x:landmark", "noise:landmark"]  # 'baseline' is the same at every visit
+    without_ids = CauseSpecificCox(penalizer=0.1).fit(X, time, event)
+    assert "baseline:landmark" in without_ids.coef_.index  # no ids: every feature
+    every = CauseSpecificCox(penalizer=0.1, landmark_interactions=True).fit(
+        X, time, event, groups=patient)
+    assert "baseline:landmark" in every.coef_.index
+    from relapse_ml.errors import ModelError
+
+    with pytest.raises(ModelError, match="landmark_interactions must be"):
+        CauseSpecificCox(landmark_interactions="some").fit(X, time, event)

@@ -100,6 +100,8 @@ class CauseSpecificCox(LandmarkTermsMixin, CompetingRiskModel):
     landmark_strata, landmark_interactions: on stacked landmarks, a stratified Cox model
         (a Breslow baseline per landmark day) and feature × landmark interactions
         (`preprocess.LandmarkTermsMixin`); nothing changes on a single landmark.
+        landmark_interactions "varying" (default): interactions only for the features that
+        change between a patient's stacked rows (given ``groups``); true: every feature.
 
     Fitted: ``preprocessor_`` (median imputation, standardisation), ``coef_``
     (DataFrame of log hazard ratios per unit of each kept feature, columns 1 and 2),
@@ -107,7 +109,7 @@ class CauseSpecificCox(LandmarkTermsMixin, CompetingRiskModel):
     """
 
     def __init__(self, penalizer: float = 0.01, l1_ratio: float = 0.0,
-                 landmark_strata: bool = True, landmark_interactions: bool = True):
+                 landmark_strata: bool = True, landmark_interactions: bool | str = "varying"):
         self.penalizer = penalizer
         self.l1_ratio = l1_ratio
         self.landmark_strata = landmark_strata

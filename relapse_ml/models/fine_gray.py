@@ -276,6 +276,8 @@ class FineGray(LandmarkTermsMixin, CompetingRiskModel):
         sets, censoring weights and the Breslow baseline per landmark day) and feature ×
         landmark interactions (`preprocess.LandmarkTermsMixin`); nothing changes on a single
         landmark.
+        landmark_interactions "varying" (default): interactions only for the features that
+        change between a patient's stacked rows (given ``groups``); true: every feature.
 
     Fitted: ``preprocessor_``, ``coef_`` (DataFrame of subdistribution log hazard
     ratios per unit of each kept feature, columns 1 and 2), ``baselines_`` ({cause:
@@ -283,7 +285,7 @@ class FineGray(LandmarkTermsMixin, CompetingRiskModel):
     """
 
     def __init__(self, penalizer: float = 0.01, landmark_strata: bool = True,
-                 landmark_interactions: bool = True):
+                 landmark_interactions: bool | str = "varying"):
         self.penalizer = penalizer
         self.landmark_strata = landmark_strata
         self.landmark_interactions = landmark_interactions

@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from relapse_ml.errors import ModelError
 from relapse_ml.scaling import scale_columns
 
 LOG_MIN_DISTINCT = 10  # fewer distinct values: a count or grade, kept on its own scale
@@ -88,8 +89,10 @@ class LandmarkTermsMixin:
 
     ``landmark_strata``: a baseline per training landmark day (the day and its square then
     leave the linear predictor: constant within a stratum, they carry nothing);
-    ``landmark_interactions``: every feature × s(L) as extra columns. On a single landmark
-    (or without a ``landmark_day`` column) neither applies and the model is the plain one.
+    ``landmark_interactions``: every feature × s(L) as extra columns (``"varying"``: only the
+    features whose value changes between a patient's stacked rows — markers, GVHD, the arm —
+    when the fit is given the patient ids, else every feature). On a single landmark (or
+    without a ``landmark_day`` column) neither applies and the model is the plain one.
 
     Fitted: ``landmark_strata_`` (the training landmark days, or None),
     ``interaction_columns_`` (positions among ``preprocessor_.columns_`` of the features with
@@ -116,10 +119,18 @@ class LandmarkTermsMixin:
         drop = LANDMARK_COLUMNS if self.landmark_strata_ is not None else ()
         self.preprocessor_ = LinearPreprocessor().fit(X[[c for c in X.columns if c not in drop]])
         self.interaction_columns_ = None
-        if keys is not None and self.landmark_interactions:
-            self.interaction_columns_ = np.array(
-                [j for j, c in enumerate(self.preprocessor_.columns_) if c not in LANDMARK_COLUMNS],
-                dtype=int)
+        mode = self.landmark_interactions
+        if mode not in (True, False, "varying"):
+            raise ModelError(f"landmark_interactions must be true, false or 'varying', "
+                             f"not {mode!r}.")
+        if keys is not None and mode:
+            names = [c for c in self.preprocessor_.columns_ if c not in LANDMARK_COLUMNS]
+            groups = getattr(self, "_groups", None)
+            if mode == "varying" and groups is not None:  # only columns that change over visits
+                changes = X[names].groupby(np.asarray(groups)).nunique(dropna=False).max() > 1
+                names = [c for c in names if changes[c]]
+            where = {c: j for j, c in enumerate(self.preprocessor_.columns_)}
+            self.interaction_columns_ = np.array([where[c] for c in names], dtype=int)
             self.interaction_rms_ = interaction_rms(days)
         return self._design(X)
 
