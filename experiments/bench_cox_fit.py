@@ -12,7 +12,8 @@ preprocessed as the linear models do.
 with replacement from 4,000 simulated patients' stacked rows up to each size), one relapse Cox
 fit with the landmark as L and L² under one baseline (before) against the stratified fit and
 the stratified fit with feature × landmark interactions (`relapse_ml.landmark_strata`), and
-the whole `CauseSpecificCox` model (both causes, baselines) in both settings; wall and CPU
+the whole `CauseSpecificCox` model (both causes, baselines; the patient ids passed, as `train`
+does) in each setting; wall and CPU
 seconds, the load average. Writes experiments/results/bench_cox_fit_stacked.csv (rows of
 other fits kept: run it once more with ``PYTHONPATH`` at a checkout from before the strata to
 add that code's fit).
@@ -52,7 +53,7 @@ def _solvers(Z, t, status, penalizer) -> dict:
     }
 
 
-def _stacked_fits(X, t, e, penalizer) -> dict:
+def _stacked_fits(X, t, e, penalizer, groups) -> dict:
     from relapse_ml.landmark import LANDMARK_COLUMNS
     from relapse_ml.models import CauseSpecificCox
     from relapse_ml.models.fine_gray import fit_subdistribution_hazard
@@ -61,13 +62,13 @@ def _stacked_fits(X, t, e, penalizer) -> dict:
     if "landmark_strata" not in CauseSpecificCox().get_params():  # a checkout before strata
         return {"CauseSpecificCox: one baseline (code before strata)": lambda: CauseSpecificCox(
             penalizer=penalizer).fit(X, t, e)}
-    from relapse_ml.landmark_strata import with_interactions
+    from relapse_ml.landmark_strata import interaction_rms, with_interactions
 
     day = X["landmark_day"].to_numpy(float)
     Z_shared = LinearPreprocessor().fit(X).transform(X)
     inner = X.drop(columns=list(LANDMARK_COLUMNS))
     Z = LinearPreprocessor().fit(inner).transform(inner)
-    Z_int = with_interactions(Z, day, np.arange(Z.shape[1]))
+    Z_int = with_interactions(Z, day, np.arange(Z.shape[1]), interaction_rms(day))
     status = (e == 1).astype(int)
 
     def newton(Zm, strata=None):
@@ -75,15 +76,16 @@ def _stacked_fits(X, t, e, penalizer) -> dict:
                                                   max_iter=200, strata=strata)
 
     def model(**kw):
-        return lambda: CauseSpecificCox(penalizer=penalizer, **kw).fit(X, t, e)
+        return lambda: CauseSpecificCox(penalizer=penalizer, **kw).fit(X, t, e, groups=groups)
 
     return {
         "relapse fit: one baseline, L and L² (before)": newton(Z_shared),
         "relapse fit: stratified by landmark": newton(Z, day),
-        "relapse fit: stratified + interactions (after)": newton(Z_int, day),
-        "CauseSpecificCox: one baseline (before)": model(landmark_strata=False,
-                                                         landmark_interactions=False),
-        "CauseSpecificCox: strata + interactions (after)": model(),
+        "relapse fit: stratified + every feature × landmark": newton(Z_int, day),
+        "CauseSpecificCox: one baseline, L and L² (before)": model(landmark_strata=False,
+                                                                   landmark_interactions=False),
+        "CauseSpecificCox: strata + every feature × landmark": model(landmark_interactions=True),
+        "CauseSpecificCox: strata + varying features × landmark (after, default)": model(),
     }
 
 
@@ -99,7 +101,7 @@ def stacked(sizes: list[int], repeats: int, penalizer: float) -> None:
     for n in sizes:
         idx = np.random.default_rng(n).choice(len(base), n, replace=n > len(base))
         X, t, e = base.X.iloc[idx].reset_index(drop=True), base.time[idx], base.event[idx]
-        solvers = _stacked_fits(X, t, e, penalizer)
+        solvers = _stacked_fits(X, t, e, penalizer, base.patient_id[idx])
         for name, fit in solvers.items():
             wall, cpu = [], []
             for _ in range(repeats):
