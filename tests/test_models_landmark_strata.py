@@ -295,3 +295,13 @@ def test_varying_interactions_take_only_the_columns_that_change_between_visits()
 
     with pytest.raises(ModelError, match="landmark_interactions must be"):
         CauseSpecificCox(landmark_interactions="some").fit(X, time, event)
+
+
+def test_the_training_runs_importance_figure_names_every_coefficient(data):
+    from relapse_ml.tracking.figures import feature_importance
+
+    X, time, event, _ = data
+    model = CauseSpecificCox(penalizer=0.1, landmark_interactions=True).fit(X, time, event)
+    names, values, _ = feature_importance(model, X)
+    assert names == ["x", "noise", "x:landmark", "noise:landmark"]
+    assert len(values) == len(names)
