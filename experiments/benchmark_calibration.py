@@ -193,8 +193,8 @@ def render(rows: list[dict]) -> tuple[str, dict]:
         "the stacked landmarks. slope: calibration slope (target 0.9–1.1 at n ≥ 2,000); "
         "mean pred − AJ: mean predicted incidence minus the Aalen–Johansen estimate on the same "
         f"rows (target within ±{MAX_GAP:.2f}). Several seeds: mean (min to max). The null model "
-        "(aalen_johansen) predicts one incidence for every row, so it has no calibration slope; "
-        "it ignores the landmark, hence its gaps by landmark day.",
+        "(aalen_johansen) predicts one incidence for every row of a landmark (the Aalen–Johansen "
+        "of that landmark's training rows), so it has no calibration slope.",
         "",
         "| n | seeds | model | slope | mean pred | AJ | mean pred − AJ | met |",
         "|---:|---|---|---|---|---|---|---|",
