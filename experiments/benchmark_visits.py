@@ -57,7 +57,11 @@ LANDMARKS = (60, 90, 120, 180, 270, 365)
 MODELS = ("day60_default", "super_default", "careful_cox", "oracle")
 # candidate defaults: one model fitted directly (no CV) on the stacked landmarks 60-365 with
 # the default config's parameters; ``traj_*`` inside the trajectory step
-VARIANTS = ("super_xgb", "super_cox", "super_traj_xgb", "super_traj_cox", "super_traj_default")
+VARIANTS = ("super_xgb", "super_cox", "super_traj_xgb", "super_traj_cox", "super_traj_default",
+            "super_cox_shared")
+# ``*_shared``: the linear model with one baseline for every landmark and the landmark only as
+# L and L² (before `relapse_ml.landmark_strata`: no strata, no landmark interactions)
+SHARED = {"landmark_strata": False, "landmark_interactions": False}
 # pipelines (run_training): name -> (super_landmark, with the trajectory step's XGBoost added)
 PIPELINES = {"day60_default": (False, False), "super_default": (True, False),
              "super_traj_default": (True, True)}
@@ -141,6 +145,8 @@ def fit_variant(name: str, stacked):
 
     inner = "xgb_cs" if name.endswith("xgb") else "cox_cs"
     params = next((m.get("params") or {}) for m in default()["models"] if m["name"] == inner)
+    if name.endswith("_shared"):
+        params = {**params, **SHARED}
     if "_traj_" in name:
         est = make_model("trajectory", model=inner, model_params=params)
     else:
@@ -194,7 +200,7 @@ def _append(out: Path, row: dict) -> None:
 
 
 def run(seeds, landmarks, n_train, n_test, draws, out: Path, n_boot: int,
-        variants=()) -> list[dict]:
+        variants=(), reference=MODELS) -> list[dict]:
     from relapse_ml.features import DEFAULT_FEATURES
     from relapse_ml.landmark import LANDMARK_COLUMNS, landmark_dataset, super_landmark_dataset
 
@@ -202,7 +208,7 @@ def run(seeds, landmarks, n_train, n_test, draws, out: Path, n_boot: int,
     done = {(r["kind"], r["seed"], r.get("landmark"), r.get("model"), r.get("n_boot"))
             for r in rows if r["n_train"] == n_train}
     for s in seeds:
-        todo = [(L, m) for L in landmarks for m in (*MODELS, *variants)
+        todo = [(L, m) for L in landmarks for m in (*reference, *variants)
                 if ("eval", s, L, m, None) not in done]
         if not todo:
             continue
@@ -312,7 +318,8 @@ def render(rows: list[dict]) -> str:
     lines += ["", "Paired C differences (mean ± SD over seeds):", ""]
     piv = ev.pivot_table(index=["landmark", "seed"], columns="model", values="c_index")
     pairs = [("super_default", "careful_cox"), ("super_default", "day60_default"),
-             ("day60_default", "careful_cox"), ("super_traj_default", "day60_default")] + [
+             ("day60_default", "careful_cox"), ("super_traj_default", "day60_default"),
+             ("super_cox", "super_cox_shared")] + [
         (v, "careful_cox") for v in VARIANTS]
     for a, b in pairs:
         if a in piv and b in piv:
@@ -364,15 +371,18 @@ def main(argv=None) -> int:
     ap.add_argument("--cost", type=int, nargs="*", default=None, metavar="N",
                     help="only measure the training cost of --pipeline at these sizes")
     ap.add_argument("--pipeline", default="super_traj_default", choices=sorted(PIPELINES))
+    ap.add_argument("--models", nargs="*", default=list(MODELS), choices=MODELS,
+                    help="the reference models and pipelines to run (default: all)")
+    ap.add_argument("--stem", default=STEM, help=f"results file names (default {STEM})")
     ap.add_argument("--out", type=Path, default=RESULTS)
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
     if a.cost is not None:
         cost(a.cost, a.pipeline, None if a.n_boot < 0 else a.n_boot, a.out / f"{STEM}_cost.jsonl")
         return 0
-    rows = run(a.seeds, a.landmarks, a.n_train, a.n_test, a.truth_draws, a.out / f"{STEM}.jsonl", a.n_boot,
-               a.variants)
-    (a.out / f"{STEM}.md").write_text(render(rows) + render_cost(_load(a.out / f"{STEM}_cost.jsonl")))
+    rows = run(a.seeds, a.landmarks, a.n_train, a.n_test, a.truth_draws,
+               a.out / f"{a.stem}.jsonl", a.n_boot, a.variants, a.models)
+    (a.out / f"{a.stem}.md").write_text(render(rows) + render_cost(_load(a.out / f"{STEM}_cost.jsonl")))
     print(render(rows))
     return 0
 

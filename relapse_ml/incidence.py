@@ -167,6 +167,27 @@ def cumulative_incidence_from_hazards(
     return step_at(grid, f1, times), step_at(grid, f2, times)
 
 
+def fine_gray_incidence(
+    base1: BreslowBaseline,
+    margin1: np.ndarray,
+    base2: BreslowBaseline,
+    margin2: np.ndarray,
+    times: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fine–Gray ``(F1, F2)`` at ``times``: F_k = 1 - exp(-Lambda_k0 exp(m_k)) per cause,
+    capped where F1 + F2 would pass 1 (`cap_total_incidence`)."""
+    times = np.asarray(times, dtype=float)
+    grid = np.union1d(base1.times, base2.times)
+    grid = grid[grid <= times.max()]
+    if grid.size == 0:
+        zeros = np.zeros((np.asarray(margin1).shape[0], times.size))
+        return zeros, zeros.copy()
+    f1, f2 = (-np.expm1(-b.cumulative_hazard(m, grid)) for b, m in ((base1, margin1),
+                                                                      (base2, margin2)))
+    f1, f2 = cap_total_incidence(f1, f2)
+    return step_at(grid, f1, times), step_at(grid, f2, times)
+
+
 def _on_grid(base: BreslowBaseline, margin: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """Hazard increments of one cause placed on the common grid (0 where it has no event)."""
     out = np.zeros((np.asarray(margin).shape[0], grid.size))

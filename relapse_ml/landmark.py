@@ -18,11 +18,11 @@ from relapse_ml.data.contract import CENSORED
 from relapse_ml.errors import ConfigError
 from relapse_ml.features import FeatureSettings, build_features, resolve_features
 from relapse_ml.features.baseline import training_columns
+from relapse_ml.landmark_strata import LANDMARK_COLUMNS
 
 DEFAULT_LANDMARK_DAY = 60  # the trial's randomization window closes at day 60
 DEFAULT_HORIZON_DAYS = 730  # counted from the landmark
 DEFAULT_LANDMARKS = (60, 90, 120, 180, 270, 365)
-LANDMARK_COLUMNS = ("landmark_day", "landmark_day_sq")
 
 __all__ = [
     "DEFAULT_HORIZON_DAYS",

@@ -52,3 +52,14 @@ def test_target_reading():
     assert bc._meets(5000, low, big) == "no (slope, gap)"
     assert bc._meets(346, low, small) == "yes"  # the slope counts from n = 2,000
     assert bc._meets(20000, low, small, null=True) == "yes"
+
+
+def test_variant_sets_the_linear_models_landmark_terms():
+    cfg = bc.config(0, ["aalen_johansen", "cox_cs", "fine_gray"], "shared")
+    models = {m.label or m.name: m for m in cfg.models}
+    assert sorted(models) == ["aalen_johansen", "cox_cs", "fine_gray"]
+    for name in ("cox_cs", "fine_gray"):
+        assert models[name].params == {"penalizer": 0.1, "landmark_strata": False,
+                                       "landmark_interactions": False}
+    assert models["aalen_johansen"].params in ({}, None)
+    assert cfg.evaluation.n_boot == 0

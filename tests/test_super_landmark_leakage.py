@@ -19,11 +19,15 @@ FEATURES = None  # the default feature set
 OUTCOME = ("relapse", "death", "last_followup")
 
 
-@pytest.fixture(scope="module")
-def fitted():
+MODELS = {"xgb_cs": {"n_estimators": 40, "max_depth": 2},
+          "cox_cs": {"penalizer": 0.1}}  # stratified by landmark, with landmark interactions
+
+
+@pytest.fixture(scope="module", params=sorted(MODELS))
+def fitted(request):
     cohort = simulate_trial(160, seed=4, truth=False).to_cohort()
     ld = super_landmark_dataset(cohort, DEFAULT_LANDMARKS, 730, features=FEATURES)
-    model = make_model("xgb_cs", n_estimators=40, max_depth=2).fit(
+    model = make_model(request.param, **MODELS[request.param]).fit(
         ld.X, ld.time, ld.event, groups=ld.patient_id)
     predictor = RelapseRiskPredictor(
         model=model, feature_columns=list(ld.X.columns), features=FEATURES, landmark_day=60.0,
@@ -52,7 +56,7 @@ def _risk(model, cohort, L):
     return model.numbers.predict_incidence(X.to_numpy(float), [729.5])[:, 1, 0]
 
 
-@pytest.mark.parametrize("L", [60.0, 120.0, 270.0, 365.0])
+@pytest.mark.parametrize("L", [60.0, 120.0, 150.0, 270.0, 365.0])
 def test_scores_at_a_visit_ignore_data_after_it(fitted, L):
     cohort, _, model = fitted
     before = _risk(model, cohort, L)

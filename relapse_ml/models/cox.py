@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 
 from relapse_ml.errors import ModelError
+from relapse_ml.landmark_strata import stratified_incidence
 from relapse_ml.models.base import CAUSES, CompetingRiskModel, check_cause
 from relapse_ml.models.breslow import breslow_baseline, cumulative_incidence_from_hazards
-from relapse_ml.models.preprocess import LinearPreprocessor
+from relapse_ml.models.preprocess import LandmarkTermsMixin
 
 
 def fit_cox_coefficients(
@@ -29,6 +30,7 @@ def fit_cox_coefficients(
     *,
     penalizer: float = 0.0,
     l1_ratio: float = 0.0,
+    strata: np.ndarray | None = None,
 ) -> np.ndarray:
     """Log hazard ratios per column of ``Z`` maximising the Cox partial likelihood.
 
@@ -42,6 +44,8 @@ def fit_cox_coefficients(
     A fit that does not converge is an error, never a silent estimate: lifelines' Newton
     steps used to diverge on heavy-tailed columns and return a linear predictor spanning
     exp(±100), with the warning silenced.
+    strata: optional stratum label per row (a stratified Cox model: risk sets within each
+    stratum, one coefficient vector; ridge only).
     """
     status = np.asarray(status).astype(bool)
     if Z.shape[1] == 0 or not status.any():
@@ -53,12 +57,16 @@ def fit_cox_coefficients(
             with np.errstate(over="ignore"):  # overflows in a trial step are halved away
                 beta, _ = fit_subdistribution_hazard(Z, np.asarray(time, dtype=float),
                                                      status.astype(int), 1,
-                                                     penalizer=penalizer, max_iter=200)
+                                                     penalizer=penalizer, max_iter=200,
+                                                     strata=strata)
         except ModelError:
             raise ModelError(_NO_FIT) from None
         if not np.isfinite(beta).all():
             raise ModelError(_NO_FIT)
         return beta
+    if strata is not None:
+        raise ModelError("A stratified Cox fit (stacked landmarks) takes a ridge penalty only: "
+                         "set l1_ratio 0, or landmark_strata false.")
     from sklearn.exceptions import ConvergenceWarning
     from sksurv.linear_model import CoxnetSurvivalAnalysis
     from sksurv.util import Surv
@@ -84,52 +92,64 @@ _NO_FIT = ("The Cox fit did not converge (often a feature that separates events 
            "Try: 1) a larger penalizer (e.g. 0.1); 2) dropping near-duplicate features.")
 
 
-class CauseSpecificCox(CompetingRiskModel):
+class CauseSpecificCox(LandmarkTermsMixin, CompetingRiskModel):
     """Cause-specific Cox models for relapse and NRM, combined into cumulative incidences.
 
     penalizer: penalty strength on standardised features, lifelines' convention (0 = plain Cox).
     l1_ratio: share of L1 in the elastic-net penalty.
+    landmark_strata, landmark_interactions: on stacked landmarks, a stratified Cox model
+        (a Breslow baseline per landmark day) and feature × landmark interactions
+        (`preprocess.LandmarkTermsMixin`); nothing changes on a single landmark.
+        landmark_interactions "varying" (default): interactions only for the features that
+        change between a patient's stacked rows (given ``groups``); true: every feature.
 
     Fitted: ``preprocessor_`` (median imputation, standardisation), ``coef_``
     (DataFrame of log hazard ratios per unit of each kept feature, columns 1 and 2),
-    ``baselines_`` ({cause: BreslowBaseline}).
+    ``baselines_`` ({cause: BreslowBaseline}; stratified: {cause: {landmark day: ...}}).
     """
 
-    def __init__(self, penalizer: float = 0.01, l1_ratio: float = 0.0):
+    def __init__(self, penalizer: float = 0.01, l1_ratio: float = 0.0,
+                 landmark_strata: bool = True, landmark_interactions: bool | str = "varying"):
         self.penalizer = penalizer
         self.l1_ratio = l1_ratio
+        self.landmark_strata = landmark_strata
+        self.landmark_interactions = landmark_interactions
 
     def _fit(self, X: pd.DataFrame, time: np.ndarray, event: np.ndarray) -> None:
         if self.penalizer < 0 or not 0 <= self.l1_ratio <= 1:
             raise ModelError("penalizer must be >= 0 and l1_ratio in [0, 1].")
-        self.preprocessor_ = LinearPreprocessor().fit(X)
-        Z = self.preprocessor_.transform(X)
+        Z = self._fit_design(X)
+        days = self._strata_rows(X)
         betas, self.baselines_ = {}, {}
         for cause in CAUSES:
             status = event == cause
-            beta = fit_cox_coefficients(
-                Z, time, status, penalizer=self.penalizer, l1_ratio=self.l1_ratio
-            )
+            beta = fit_cox_coefficients(Z, time, status, penalizer=self.penalizer,
+                                        l1_ratio=self.l1_ratio, strata=days)
             betas[cause] = beta
-            self.baselines_[cause] = breslow_baseline(time, status, Z @ beta)
+            margin = Z @ beta
+            if days is None:
+                self.baselines_[cause] = breslow_baseline(time, status, margin)
+            else:
+                self.baselines_[cause] = {
+                    float(d): breslow_baseline(time[days == d], status[days == d],
+                                               margin[days == d])
+                    for d in self.landmark_strata_}
         self.beta_std_ = betas  # per standard deviation of each kept feature
-        self.coef_ = pd.DataFrame(
-            {c: b / self.preprocessor_.scale_ for c, b in betas.items()},
-            index=pd.Index(self.preprocessor_.columns_, name="feature"),
-        )
+        self.coef_ = self._coef_frame(betas)
 
     def predict_log_hazard_ratio(self, X, cause: int = 1) -> np.ndarray:
-        """Linear predictor (margin) of ``cause`` relative to the training mean: ``(n_samples,)``."""
+        """Linear predictor (margin) of ``cause`` relative to the training mean: ``(n_samples,)``
+        (stratified: relative to the row's landmark stratum's baseline)."""
         self._check_fitted()
-        Z = self.preprocessor_.transform(self._check_X(X, reset=False))
-        return Z @ self.beta_std_[check_cause(cause)]
+        return self._design(self._check_X(X, reset=False)) @ self.beta_std_[check_cause(cause)]
 
     def _predict_f1_f2(self, X: pd.DataFrame, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        Z = self.preprocessor_.transform(X)
-        return cumulative_incidence_from_hazards(
-            self.baselines_[1],
-            Z @ self.beta_std_[1],
-            self.baselines_[2],
-            Z @ self.beta_std_[2],
-            times,
-        )
+        Z = self._design(X)
+        m1, m2 = Z @ self.beta_std_[1], Z @ self.beta_std_[2]
+        days = self._strata_rows(X)
+        if days is None:
+            return cumulative_incidence_from_hazards(
+                self.baselines_[1], m1, self.baselines_[2], m2, times)
+        b1, b2 = self.baselines_[1], self.baselines_[2]
+        return stratified_incidence(days, self.landmark_strata_, times.size, lambda k, rows: (
+            cumulative_incidence_from_hazards(b1[k], m1[rows], b2[k], m2[rows], times)))

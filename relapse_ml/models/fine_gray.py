@@ -24,9 +24,11 @@ import numpy as np
 import pandas as pd
 
 from relapse_ml.errors import ModelError
-from relapse_ml.models.base import CAUSES, CompetingRiskModel, cap_total_incidence, step_at
+from relapse_ml.incidence import fine_gray_incidence
+from relapse_ml.landmark_strata import stratified_incidence
+from relapse_ml.models.base import CAUSES, CompetingRiskModel
 from relapse_ml.models.breslow import BreslowBaseline
-from relapse_ml.models.preprocess import LinearPreprocessor
+from relapse_ml.models.preprocess import LandmarkTermsMixin
 
 
 @dataclass(frozen=True)
@@ -92,24 +94,32 @@ def fit_subdistribution_hazard(
     penalizer: float = 0.0,
     max_iter: int = 50,
     tol: float = 1e-9,
-) -> tuple[np.ndarray, BreslowBaseline]:
+    strata: np.ndarray | None = None,
+) -> tuple[np.ndarray, BreslowBaseline | dict[float, BreslowBaseline]]:
     """Fine–Gray coefficients and weighted Breslow baseline of ``cause`` (Newton–Raphson).
 
     penalizer: ridge penalty n * penalizer * |beta|^2 / 2 on the log-likelihood, the
         convention of lifelines, for standardised columns of ``Z``.
+    strata: optional stratum label per row (stacked landmarks: the landmark day). Risk
+        sets, the censoring weights G (each stratum's own Kaplan–Meier) and the Breslow
+        baseline are then each stratum's own, with one coefficient vector for all: the
+        stratified model; the baseline comes back as ``{label: BreslowBaseline}``.
     """
-    from relapse_ml.evaluation.ipcw import censoring_km
-
     Z = np.asarray(Z, dtype=float)
+    time = np.asarray(time, dtype=float)
+    event = np.asarray(event)
     n, p = Z.shape
+    labels, code = (np.zeros(1), np.zeros(n, dtype=int)) if strata is None else \
+        np.unique(np.asarray(strata, dtype=float), return_inverse=True)
+    order = np.lexsort((time, code))  # rows by (stratum, time): risk sets are contiguous
+    Z, time, event, code = Z[order], time[order], event[order], code[order]
     status = event == cause
     competing = (event != 0) & ~status
-    event_times, d = np.unique(time[status], return_counts=True)
+    risk_set = _WeightedRiskSet(time, code, status, competing, event)
+    d = risk_set.d
     beta = np.zeros(p)
-    if event_times.size == 0:
-        return beta, BreslowBaseline(event_times, np.zeros(0), 0.0)
-    G = censoring_km(time, event)
-    risk_set = _WeightedRiskSet(time, competing, event_times, G)
+    if d.size == 0:
+        return beta, _baselines(risk_set, labels, np.zeros(0), 0.0, strata is not None)
     ridge = n * penalizer
 
     def objective(b):
@@ -129,7 +139,7 @@ def fit_subdistribution_hazard(
         grad = Z[status].sum(axis=0) - (d[:, None] * mean).sum(axis=0) - ridge * beta
         # sum_j d_j S2_j / S0_j without an (n_times, p, p) array: per-patient coefficient
         coef = r * risk_set.sum_transpose(d / s0)
-        info = (Z * coef[:, None]).T @ Z - (mean * d[:, None]).T @ mean + ridge * np.eye(p)
+        info = _weighted_gram(Z, coef) - (mean * d[:, None]).T @ mean + ridge * np.eye(p)
         try:
             step = np.linalg.solve(info, grad)
         except np.linalg.LinAlgError as err:
@@ -153,94 +163,155 @@ def fit_subdistribution_hazard(
                 "Try: 1) a larger penalizer (e.g. 0.1); 2) fewer features."
             )
     offset = float((Z @ beta).max()) if n else 0.0
-    return beta, BreslowBaseline(event_times, d / s0, offset)
+    return beta, _baselines(risk_set, labels, d / s0, offset, strata is not None)
+
+
+def _weighted_gram(Z: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Z' diag(w) Z for w >= 0 by BLAS ``syrk`` (half the flops of a general product)."""
+    from scipy.linalg.blas import dsyrk
+
+    zw = Z * np.sqrt(np.maximum(w, 0.0))[:, None]
+    upper = dsyrk(1.0, zw.T, trans=0)  # zw.T is Fortran-ordered: no copy; upper triangle
+    return np.triu(upper) + np.triu(upper, 1).T
+
+
+def _baselines(risk_set, labels, increments, offset, stratified):
+    """One BreslowBaseline, or ``{stratum label: BreslowBaseline}`` for a stratified fit."""
+    out = {}
+    for j, label in enumerate(labels):
+        m = risk_set.event_stratum == j
+        out[float(label)] = BreslowBaseline(risk_set.event_times[m], increments[m], offset)
+    return out if stratified else out[float(labels[0])]
 
 
 class _WeightedRiskSet:
     """Weighted risk-set sums of the subdistribution hazard at the event times u_j.
 
-    sum_l w_l(u_j) v_l with w_l(u) = 1 if T_l >= u, G(u-)/G(T_l-) if l had the
-    competing event before u, else 0.
+    sum_l w_l(u_j) v_l over the rows l of u_j's stratum, with w_l(u) = 1 if T_l >= u,
+    G(u-)/G(T_l-) if l had the competing event before u, else 0 (G: the stratum's censoring
+    Kaplan–Meier). Rows are sorted by (stratum, time) (``fit_subdistribution_hazard`` passes
+    them sorted already, so no gather is needed); a stratum's rows are the positions [S, E)
+    of that order and u_j's risk set the rows from its first at-risk row k_j to E.
     """
 
-    def __init__(self, time, competing, event_times, G):
-        order = np.argsort(time, kind="stable")
-        self.order = order
-        self.sorted_time = time[order]
-        # first sorted row with T >= u_j: rows from here on are still at risk at u_j
-        self.first_at_risk = np.searchsorted(self.sorted_time, event_times, side="left")
-        self.comp_weight = np.where(competing[order], 1.0 / G.before(self.sorted_time), 0.0)
-        self.comp_weight[~np.isfinite(self.comp_weight)] = 0.0
-        self.any_competing = bool(np.any(self.comp_weight))
-        self.g_at_event = G.before(event_times)
+    def __init__(self, time, code, status, competing, event):
+        from relapse_ml.evaluation.ipcw import censoring_km
+
+        order = np.lexsort((time, code))
+        self.order, n = order, time.size
+        t, c = time[order], code[order]
+        # distinct (stratum, event time) pairs, in the sorted order, with their counts
+        ev = status[order]
+        first = np.r_[True, (t[1:] != t[:-1]) | (c[1:] != c[:-1])]
+        group = np.cumsum(first) - 1
+        event_groups, self.d = np.unique(group[ev], return_counts=True)
+        starts = np.flatnonzero(first)
+        self.first_at_risk = starts[event_groups]  # first row of u_j's stratum with T >= u_j
+        self.event_times = t[self.first_at_risk]
+        self.event_stratum = c[self.first_at_risk]
+        bounds = np.searchsorted(c, np.arange(c.max() + 2 if n else 1), side="left")
+        self.row_start, self.row_end = bounds[c], bounds[c + 1]
+        self.comp_weight = np.zeros(n)
+        self.g_at_event = np.ones(self.d.size)
+        comp = competing[order]
+        for j in np.unique(c[comp]) if comp.any() and self.d.size else ():
+            rows = np.flatnonzero(c == j)
+            G = censoring_km(t[rows], event[order][rows])
+            with np.errstate(divide="ignore"):
+                w = np.where(comp[rows], 1.0 / G.before(t[rows]), 0.0)
+            self.comp_weight[rows] = np.where(np.isfinite(w), w, 0.0)
+            m = self.event_stratum == j
+            self.g_at_event[m] = G.before(self.event_times[m])
+        self.is_sorted = bool(np.all(order == np.arange(n)))
+        self.parts, self.comp_rows = [], {}
+        for j in np.unique(self.event_stratum):
+            J = np.flatnonzero(self.event_stratum == j)
+            S, E = int(bounds[j]), int(bounds[j + 1])
+            self.parts.append((S, E, slice(J[0], J[-1] + 1)))
+            self.comp_rows[S] = S + np.flatnonzero(self.comp_weight[S:E] > 0)
 
     def sum(self, values: np.ndarray) -> np.ndarray:
-        """``values`` per patient (n,) or (n, p) -> weighted sums per event time."""
-        v = values[self.order]
+        """``values`` per patient (n,) or (n, p) -> weighted sums per event time.
+
+        Per stratum: one pass over its rows (``np.add.reduceat`` between consecutive event
+        times, then a reverse cumulative sum over those few segments), and the competing
+        rows' weighted sums over those rows only; no (n, p) temporary beyond the input.
+        """
+        v = values if self.is_sorted else values[self.order]
+        out = np.empty((self.d.size,) + v.shape[1:])
         extra = (slice(None),) + (None,) * (v.ndim - 1)
-        k = self.first_at_risk  # < n: an event's own row is at risk at its time
-        at_risk = np.cumsum(v[::-1], axis=0)[::-1][k]
-        if not self.any_competing:  # a cause-specific Cox fit: nobody stays in after an event
-            return at_risk
-        head = np.concatenate(
-            [np.zeros((1,) + v.shape[1:]), np.cumsum(v * self.comp_weight[extra], axis=0)]
-        )
-        return at_risk + self.g_at_event[extra] * head[k]
+        for S, E, J in self.parts:  # stratum rows [S, E), its events J (contiguous)
+            k = self.first_at_risk[J] - S
+            seg = np.add.reduceat(v[S:E], k, axis=0)  # rows [k_j, k_{j+1}) and [k_last, E)
+            out[J] = np.cumsum(seg[::-1], axis=0)[::-1]
+            rows = self.comp_rows[S]
+            if rows.size:  # competing rows before u_j, weight G(u_j-)/G(T_l-)
+                cum = np.cumsum(v[rows] * self.comp_weight[rows][extra], axis=0)
+                cum = np.concatenate([np.zeros((1,) + v.shape[1:]), cum])
+                out[J] += self.g_at_event[J][extra] * cum[np.searchsorted(rows, k + S)]
+        return out
 
     def sum_transpose(self, a: np.ndarray) -> np.ndarray:
         """For each patient l: sum_j a_j w_l(u_j) (the adjoint of ``sum``), shape (n,)."""
         k = self.first_at_risk
-        n = self.sorted_time.size
-        # rows sorted at position >= k_j are at risk with weight 1: cumulate a_j over k_j <= pos
-        direct = np.cumsum(np.bincount(k, weights=a, minlength=n + 1))[:n]
-        # competing rows at position < k_j get G(u_j-)/G(T_l-): cumulate over k_j > pos
+        n = self.order.size
+        pos = np.arange(n)
+        # rows at position >= k_j of u_j's stratum are at risk with weight 1
+        upto = np.r_[0.0, np.cumsum(np.bincount(k, weights=a, minlength=n + 1))]  # sum k_j < m
+        direct = upto[pos + 1] - upto[self.row_start]
+        # competing rows at position < k_j get G(u_j-)/G(T_l-): the stratum's k_j > pos
         ga = np.bincount(k, weights=a * self.g_at_event, minlength=n + 1)
-        later = np.cumsum(ga[::-1])[::-1]  # later[m] = sum over k_j >= m
-        out_sorted = direct + self.comp_weight * later[1 : n + 1]
+        later = np.r_[np.cumsum(ga[::-1])[::-1], 0.0]  # later[m] = sum over k_j >= m
+        out_sorted = direct + self.comp_weight * (later[pos + 1] - later[self.row_end])
         out = np.empty(n)
         out[self.order] = out_sorted
         return out
 
 
-class FineGray(CompetingRiskModel):
+class FineGray(LandmarkTermsMixin, CompetingRiskModel):
     """Fine–Gray subdistribution-hazard models for relapse and for NRM.
 
     penalizer: ridge penalty on standardised features (lifelines' convention).
+    landmark_strata, landmark_interactions: on stacked landmarks, a stratified model (risk
+        sets, censoring weights and the Breslow baseline per landmark day) and feature ×
+        landmark interactions (`preprocess.LandmarkTermsMixin`); nothing changes on a single
+        landmark.
+        landmark_interactions "varying" (default): interactions only for the features that
+        change between a patient's stacked rows (given ``groups``); true: every feature.
 
     Fitted: ``preprocessor_``, ``coef_`` (DataFrame of subdistribution log hazard
-    ratios per unit of each kept feature, columns 1 and 2), ``baselines_``.
+    ratios per unit of each kept feature, columns 1 and 2), ``baselines_`` ({cause:
+    BreslowBaseline}; stratified: {cause: {landmark day: BreslowBaseline}}).
     """
 
-    def __init__(self, penalizer: float = 0.01):
+    def __init__(self, penalizer: float = 0.01, landmark_strata: bool = True,
+                 landmark_interactions: bool | str = "varying"):
         self.penalizer = penalizer
+        self.landmark_strata = landmark_strata
+        self.landmark_interactions = landmark_interactions
 
     def _fit(self, X: pd.DataFrame, time: np.ndarray, event: np.ndarray) -> None:
         if self.penalizer < 0:
             raise ModelError("penalizer must be >= 0.")
-        self.preprocessor_ = LinearPreprocessor().fit(X)
-        self._fit_standardised(self.preprocessor_.transform(X), time, event)
+        Z = self._fit_design(X)
+        self._fit_standardised(Z, time, event, self._strata_rows(X))
 
-    def _fit_standardised(self, Z: np.ndarray, time: np.ndarray, event: np.ndarray) -> None:
-        """Both causes' models on the preprocessed ``Z``; ``coef_`` back on the feature scale."""
+    def _fit_standardised(self, Z: np.ndarray, time: np.ndarray, event: np.ndarray,
+                          strata: np.ndarray | None = None) -> None:
+        """Both causes' models on the design ``Z``; ``coef_`` back on the feature scale."""
         self.beta_std_, self.baselines_ = {}, {}
         for cause in CAUSES:
-            beta, base = fit_subdistribution_hazard(Z, time, event, cause, penalizer=self.penalizer)
+            beta, base = fit_subdistribution_hazard(Z, time, event, cause,
+                                                    penalizer=self.penalizer, strata=strata)
             self.beta_std_[cause], self.baselines_[cause] = beta, base
-        self.coef_ = pd.DataFrame(
-            {c: b / self.preprocessor_.scale_ for c, b in self.beta_std_.items()},
-            index=pd.Index(self.preprocessor_.columns_, name="feature"),
-        )
+        self.coef_ = self._coef_frame(self.beta_std_)
 
     def _predict_f1_f2(self, X: pd.DataFrame, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        Z = self.preprocessor_.transform(X)
-        grid = np.union1d(self.baselines_[1].times, self.baselines_[2].times)
-        grid = grid[grid <= times.max()]
-        if grid.size == 0:
-            zeros = np.zeros((len(X), times.size))
-            return zeros, zeros.copy()
-        f1, f2 = (
-            -np.expm1(-self.baselines_[c].cumulative_hazard(Z @ self.beta_std_[c], grid))
-            for c in CAUSES
-        )
-        f1, f2 = cap_total_incidence(f1, f2)
-        return step_at(grid, f1, times), step_at(grid, f2, times)
+        Z = self._design(X)
+        m1, m2 = Z @ self.beta_std_[1], Z @ self.beta_std_[2]
+        days = self._strata_rows(X)
+        b1, b2 = self.baselines_[1], self.baselines_[2]
+        if days is None:
+            return fine_gray_incidence(b1, m1, b2, m2, times)
+        return stratified_incidence(days, self.landmark_strata_, times.size, lambda k, rows: (
+            fine_gray_incidence(b1[k], m1[rows], b2[k], m2[rows], times)))

@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from relapse_ml.errors import ModelError
 from relapse_ml.scaling import scale_columns
 
 LOG_MIN_DISTINCT = 10  # fewer distinct values: a count or grade, kept on its own scale
@@ -80,3 +81,83 @@ def _log_offset(col: np.ndarray) -> float:
     if skew <= LOG_MIN_SKEW:
         return np.nan
     return float(x[x > 0].min())
+
+
+class LandmarkTermsMixin:
+    """What the linear models do with the landmark on stacked landmarks (several
+    ``landmark_day`` values among the training rows; `relapse_ml.landmark_strata`).
+
+    ``landmark_strata``: a baseline per training landmark day (the day and its square then
+    leave the linear predictor: constant within a stratum, they carry nothing);
+    ``landmark_interactions``: every feature × s(L) as extra columns (``"varying"``: only the
+    features whose value changes between a patient's stacked rows — markers, GVHD, the arm —
+    when the fit is given the patient ids, else every feature). On a single landmark (or
+    without a ``landmark_day`` column) neither applies and the model is the plain one.
+
+    Fitted: ``landmark_strata_`` (the training landmark days, or None),
+    ``interaction_columns_`` (positions among ``preprocessor_.columns_`` of the features with
+    an interaction column, or None), ``interaction_rms_`` (their scale, see
+    `landmark_strata.with_interactions`).
+    """
+
+    landmark_strata_ = None
+    interaction_columns_ = None
+    interaction_rms_ = 1.0
+
+    def _fit_design(self, X: pd.DataFrame) -> np.ndarray:
+        """Fit ``preprocessor_`` and the landmark terms on ``X``; return the design matrix."""
+        from relapse_ml.landmark_strata import (
+            DAY_COLUMN,
+            LANDMARK_COLUMNS,
+            interaction_rms,
+            stacked_days,
+        )
+
+        days = X[DAY_COLUMN].to_numpy(float) if DAY_COLUMN in X.columns else None
+        keys = stacked_days(days)
+        self.landmark_strata_ = keys if keys is not None and self.landmark_strata else None
+        drop = LANDMARK_COLUMNS if self.landmark_strata_ is not None else ()
+        self.preprocessor_ = LinearPreprocessor().fit(X[[c for c in X.columns if c not in drop]])
+        self.interaction_columns_ = None
+        mode = self.landmark_interactions
+        if mode not in (True, False, "varying"):
+            raise ModelError(f"landmark_interactions must be true, false or 'varying', "
+                             f"not {mode!r}.")
+        if keys is not None and mode:
+            names = [c for c in self.preprocessor_.columns_ if c not in LANDMARK_COLUMNS]
+            groups = getattr(self, "_groups", None)
+            if mode == "varying" and groups is not None:  # only columns that change over visits
+                changes = X[names].groupby(np.asarray(groups)).nunique(dropna=False).max() > 1
+                names = [c for c in names if changes[c]]
+            where = {c: j for j, c in enumerate(self.preprocessor_.columns_)}
+            self.interaction_columns_ = np.array([where[c] for c in names], dtype=int)
+            self.interaction_rms_ = interaction_rms(days)
+        return self._design(X)
+
+    def _design(self, X: pd.DataFrame) -> np.ndarray:
+        """Preprocessed features, with the interaction columns when the model has them."""
+        from relapse_ml.landmark_strata import DAY_COLUMN, with_interactions
+
+        Z = self.preprocessor_.transform(X)
+        if self.interaction_columns_ is None:
+            return Z
+        return with_interactions(Z, X[DAY_COLUMN].to_numpy(float), self.interaction_columns_,
+                                 self.interaction_rms_)
+
+    def _strata_rows(self, X: pd.DataFrame):
+        """The ``landmark_day`` of each row (None for an unstratified model)."""
+        from relapse_ml.landmark_strata import DAY_COLUMN
+
+        return None if self.landmark_strata_ is None else X[DAY_COLUMN].to_numpy(float)
+
+    def _coef_frame(self, betas: dict) -> pd.DataFrame:
+        """Coefficients per unit of each kept feature (interaction rows: per unit × s(L))."""
+        from relapse_ml.landmark_strata import INTERACTION_SUFFIX
+
+        names = list(self.preprocessor_.columns_)
+        scale = np.asarray(self.preprocessor_.scale_, float)
+        if self.interaction_columns_ is not None:
+            names += [names[j] + INTERACTION_SUFFIX for j in self.interaction_columns_]
+            scale = np.r_[scale, scale[self.interaction_columns_] * self.interaction_rms_]
+        return pd.DataFrame({c: b / scale for c, b in betas.items()},
+                            index=pd.Index(names, name="feature"))

@@ -15,20 +15,19 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
 
 import numpy as np
 
 from relapse_ml.errors import ModelError
 from relapse_ml.incidence import (
-    BreslowBaseline,
     assemble_incidence,
     cap_total_incidence,
     cumulative_incidence_from_hazards,
     marginal_incidence,
     step_at,
 )
-from relapse_ml.scaling import scale_columns
+from relapse_ml.scoring.arrays import Baseline, _array, _list, check_times  # noqa: F401
+from relapse_ml.scoring.linear import CoxNumbers, FineGrayNumbers, Standardiser  # noqa: F401
 
 # class names of `relapse_ml.models` -> model names (duck-typed: no sklearn import here)
 MODEL_TYPES = {
@@ -45,84 +44,10 @@ LEAN_IMPORTS = {"xgboost_without_sklearn": False}  # set by the `score` command 
 
 
 # -- numerics: the same numpy code the models use (relapse_ml.incidence, no scikit-learn) ----
-def check_times(times) -> np.ndarray:
-    t = np.atleast_1d(np.asarray(times, dtype=float)).ravel()
-    if t.size == 0 or not np.all(np.isfinite(t)) or (t < 0).any():
-        raise ModelError("prediction times must be finite days >= 0 from the landmark")
-    return t
-
-
-@dataclass(frozen=True)
-class Baseline(BreslowBaseline):
-    """A `BreslowBaseline` that reads and writes the bundle's JSON."""
-
-    def to_json(self) -> dict:
-        return {
-            "times": _list(self.times),
-            "increments": _list(self.increments),
-            "offset": float(self.offset),
-        }
-
-    @classmethod
-    def from_json(cls, d: dict) -> Baseline:
-        return cls(_array(d["times"]), _array(d["increments"]), float(d["offset"]))
-
-    @classmethod
-    def of(cls, fitted) -> Baseline:
-        return cls(
-            np.asarray(fitted.times, float),
-            np.asarray(fitted.increments, float),
-            float(fitted.offset),
-        )
-
-
 incidence_from_hazards = cumulative_incidence_from_hazards
 
 
 # -- the models ---------------------------------------------------------------------------------
-@dataclass
-class Standardiser:
-    """Median imputation and standardisation of the kept columns (``LinearPreprocessor``)."""
-
-    columns: list[str]
-    median: np.ndarray
-    mean: np.ndarray
-    scale: np.ndarray
-    index: np.ndarray | None = None  # positions of ``columns`` among the feature columns
-    # training range and log offsets (NaN: not logged); None in bundles made before them
-    lower: np.ndarray | None = None
-    upper: np.ndarray | None = None
-    log_offset: np.ndarray | None = None
-
-    def bind(self, feature_columns: list[str]) -> Standardiser:
-        pos = {c: i for i, c in enumerate(feature_columns)}
-        missing = [c for c in self.columns if c not in pos]
-        if missing:
-            raise ModelError(f"model uses columns absent from its feature list: {missing[:5]}")
-        self.index = np.asarray([pos[c] for c in self.columns], dtype=int)
-        return self
-
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        return scale_columns(X[:, self.index], lower=self.lower, upper=self.upper,
-                             median=self.median, log_offset=self.log_offset, mean=self.mean,
-                             scale=self.scale)
-
-    def to_json(self) -> dict:
-        return {
-            "columns": list(self.columns),
-            "median": _list(self.median),
-            "mean": _list(self.mean),
-            "scale": _list(self.scale),
-        } | {k: _list(v) for k, v in (("lower", self.lower), ("upper", self.upper),
-                                       ("log_offset", self.log_offset)) if v is not None}
-
-    @classmethod
-    def from_json(cls, d: dict) -> Standardiser:
-        extra = {k: _array(d[k]) for k in ("lower", "upper", "log_offset") if k in d}
-        return cls(list(d["columns"]), _array(d["median"]), _array(d["mean"]), _array(d["scale"]),
-                   **extra)
-
-
 class AalenJohansenNumbers:
     """The marginal model: the training cohort's Aalen–Johansen curves for everyone (per
     landmark day on stacked landmarks: `models.aalen_johansen`)."""
@@ -155,58 +80,6 @@ class AalenJohansenNumbers:
             return cls({0.0: (spec["event_times"], spec["f1"], spec["f2"])})
         tables = {s["landmark_day"]: (s["event_times"], s["f1"], s["f2"]) for s in spec["strata"]}
         return cls(tables, list(feature_columns).index("landmark_day"))
-
-
-class CoxNumbers:
-    """Cause-specific Cox: standardised linear margins, Breslow baselines, combined hazards."""
-
-    model_type = "cox_cs"
-
-    def __init__(self, pre: Standardiser, beta: dict[int, np.ndarray], base: dict[int, Baseline]):
-        self.pre, self.beta, self.base = pre, beta, base
-
-    def margins(self, X: np.ndarray) -> dict[int, np.ndarray]:
-        Z = self.pre.transform(X)
-        return {k: Z @ self.beta[k] for k in (1, 2)}
-
-    def predict_incidence(self, X: np.ndarray, times) -> np.ndarray:
-        t = check_times(times)
-        m = self.margins(X)
-        return assemble_incidence(
-            *incidence_from_hazards(self.base[1], m[1], self.base[2], m[2], t)
-        )
-
-    def to_files(self):
-        return {
-            "preprocessor": self.pre.to_json(),
-            "beta_std": {str(k): _list(b) for k, b in self.beta.items()},
-            "baselines": {str(k): b.to_json() for k, b in self.base.items()},
-        }, {}
-
-    @classmethod
-    def from_files(cls, spec, files, feature_columns):
-        pre = Standardiser.from_json(spec["preprocessor"]).bind(feature_columns)
-        beta = {int(k): _array(v) for k, v in spec["beta_std"].items()}
-        base = {int(k): Baseline.from_json(v) for k, v in spec["baselines"].items()}
-        return cls(pre, beta, base)
-
-
-class FineGrayNumbers(CoxNumbers):
-    """Fine–Gray: F_k = 1 - exp(-Lambda_k0 exp(beta'x)) per cause, capped where F1 + F2 > 1."""
-
-    model_type = "fine_gray"
-
-    def predict_incidence(self, X: np.ndarray, times) -> np.ndarray:
-        t = check_times(times)
-        m = self.margins(X)
-        grid = np.union1d(self.base[1].times, self.base[2].times)
-        grid = grid[grid <= t.max()]
-        if grid.size == 0:
-            zeros = np.zeros((X.shape[0], t.size))
-            return assemble_incidence(zeros, zeros.copy())
-        f1, f2 = (-np.expm1(-self.base[c].cumulative_hazard(m[c], grid)) for c in (1, 2))
-        f1, f2 = cap_total_incidence(f1, f2)
-        return assemble_incidence(step_at(grid, f1, t), step_at(grid, f2, t))
 
 
 class XGBCauseSpecificNumbers:
@@ -328,18 +201,8 @@ def single_numbers_from_model(model):
         day = columns.index("landmark_day") if len(tables) > 1 else None
         return AalenJohansenNumbers(tables, day)
     if model_type in ("cox_cs", "fine_gray"):
-        p = model.preprocessor_
-        base = getattr(p, "pre", p)  # a rescaled preprocessor (ShrunkFineGray): its scale_
-        pre = Standardiser(list(p.columns_), _array(base.median_), _array(base.mean_),
-                           _array(p.scale_), lower=_array(base.lower_), upper=_array(base.upper_),
-                           log_offset=_array(base.log_offset_))
-        pre.bind([str(c) for c in model.feature_names_in_])
         cls = CoxNumbers if model_type == "cox_cs" else FineGrayNumbers
-        return cls(
-            pre,
-            {k: _array(model.beta_std_[k]) for k in (1, 2)},
-            {k: Baseline.of(model.baselines_[k]) for k in (1, 2)},
-        )
+        return cls.of(model, [str(c) for c in model.feature_names_in_])
     if model_type == "xgb_cs":
         return XGBCauseSpecificNumbers(
             dict(model.boosters_),
@@ -415,15 +278,6 @@ def _booster(data: bytes):
         ) from None
     booster.set_param({"nthread": 1})
     return booster
-
-
-def _list(a) -> list:
-    """Floats for JSON: exact round trip (repr), NaN as null."""
-    return [None if v != v else float(v) for v in np.asarray(a, dtype=float).ravel()]
-
-
-def _array(values) -> np.ndarray:
-    return np.asarray([np.nan if v is None else v for v in values], dtype=float)
 
 
 def dumps(obj) -> bytes:

@@ -54,6 +54,7 @@ def feature_importance(model, X: pd.DataFrame):
             "Mean |SHAP| on the relapse log-hazard (margin scale)"
     beta = getattr(model, "beta_std_", None)
     if isinstance(beta, dict) and 1 in beta:
-        return list(model.preprocessor_.columns_), np.asarray(beta[1], float), \
+        # coef_'s rows name every coefficient (landmark interactions `c:landmark` included)
+        return [str(c) for c in model.coef_.index], np.asarray(beta[1], float), \
             "Relapse cause-specific log-HR per SD (Cox)"
     return None, None, None
