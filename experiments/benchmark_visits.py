@@ -58,13 +58,14 @@ MODELS = ("day60_default", "super_default", "careful_cox", "oracle")
 # candidate defaults: one model fitted directly (no CV) on the stacked landmarks 60-365 with
 # the default config's parameters; ``traj_*`` inside the trajectory step
 VARIANTS = ("super_xgb", "super_cox", "super_traj_xgb", "super_traj_cox", "super_traj_default",
+            "shipped_default",
             "super_cox_shared")
 # ``*_shared``: the linear model with one baseline for every landmark and the landmark only as
 # L and L² (before `relapse_ml.landmark_strata`: no strata, no landmark interactions)
 SHARED = {"landmark_strata": False, "landmark_interactions": False}
 # pipelines (run_training): name -> (super_landmark, with the trajectory step's XGBoost added)
 PIPELINES = {"day60_default": (False, False), "super_default": (True, False),
-             "super_traj_default": (True, True)}
+             "super_traj_default": (True, True), "shipped_default": (True, None)}
 TRAJ_XGB = {"name": "trajectory", "label": "xgb_cs_trajectory",
             "params": {"model": "xgb_cs", "model_params": None}}
 
@@ -86,8 +87,10 @@ def pipeline_config(super_landmark: bool, n_boot: int | None = None, traj: bool 
     data = default()
     data.pop("data", None)
     data["landmark"]["super_landmark"] = bool(super_landmark)
-    # the four models of the previous default; ``traj`` adds the trajectory step (the new default)
-    data["models"] = [m for m in data["models"] if m["name"] != "trajectory"]
+    # the four models of the previous default; ``traj`` adds the trajectory step around the
+    # XGBoost; ``traj`` None: the models as shipped (``shipped_default``)
+    if traj is not None:
+        data["models"] = [m for m in data["models"] if m["name"] != "trajectory"]
     if traj:
         xgb = next(m for m in data["models"] if m["name"] == "xgb_cs")
         spec = {**TRAJ_XGB, "params": {"model": "xgb_cs", "model_params": xgb.get("params")}}

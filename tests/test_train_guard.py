@@ -57,8 +57,10 @@ def test_the_train_command_without_config_trains_the_default_models(monkeypatch,
     with pytest.raises(Stop):
         main(["--debug", "train", "--no-track"])
     assert seen["cfg"] == load_config(ROOT / "configs" / "default.yaml")
-    assert {m.name for m in seen["cfg"].models} == {"aalen_johansen", "cox_cs", "fine_gray", "xgb_cs",
+    assert {m.name for m in seen["cfg"].models} == {"aalen_johansen", "cox_cs", "xgb_cs",
                                                     "trajectory"}
+    assert [m.display for m in seen["cfg"].models if m.name == "trajectory"] == [
+        "xgb_cs_trajectory", "cox_cs_trajectory"]
     assert seen["cfg"].landmark.super_landmark  # one model for every visit
 
 

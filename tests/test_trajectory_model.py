@@ -177,3 +177,48 @@ def test_super_landmark_rows_use_their_own_landmark(trial):
     rows = ld.X[ld.patient_id == pid].set_index("_obs:landmark_day")
     days = rows.filter(like="_obs:wt1:day:")
     assert days.loc[120.0].max() > 60 >= days.loc[60.0].max()
+
+
+def test_two_models_on_the_same_rows_share_one_fit_and_match_uncached_fits(fitted, monkeypatch):
+    import relapse_ml.models.trajectory as T
+    from relapse_ml.models import trajectory_cache
+
+    ld, _ = fitted
+    half = ld.select(np.arange(len(ld) // 2))
+    calls = []
+    real = T.fit_trajectory_params
+    monkeypatch.setattr(T, "fit_trajectory_params",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    trajectory_cache.clear()
+    cox = make_model("trajectory", model="cox_cs", em_max_iter=15).fit(half.X, half.time, half.event)
+    xgb = make_model("trajectory", model="xgb_cs", em_max_iter=15,
+                     model_params={"n_estimators": 20}).fit(half.X, half.time, half.event)
+    assert len(calls) == 1 and xgb.population_ is cox.population_  # one EM for both
+    # another training set is another entry: its own fit, never the cached one
+    other = ld.select(np.arange(len(ld) // 2, len(ld)))
+    make_model("trajectory", model="cox_cs", em_max_iter=15).fit(other.X, other.time, other.event)
+    assert len(calls) == 2
+    # a hit gives exactly what a fresh computation gives
+    cached_pred = cox.predict_cif(ld.X, TIMES)
+    trajectory_cache.clear()
+    fresh = make_model("trajectory", model="cox_cs", em_max_iter=15).fit(half.X, half.time, half.event)
+    assert len(calls) == 3
+    np.testing.assert_array_equal(fresh.predict_cif(ld.X, TIMES), cached_pred)
+    assert trajectory_cache.size() <= trajectory_cache.MAX_ENTRIES
+
+
+def test_the_cache_is_bounded_by_entries_and_bytes(monkeypatch):
+    from relapse_ml.models import trajectory_cache as C
+
+    C.clear()
+    monkeypatch.setattr(C, "MAX_ENTRIES", 3)
+    for i in range(5):
+        C.cached(("k", i), lambda: {"x": np.zeros(10)})
+    assert C.size() == 3 and C.cached(("k", 4), lambda: None) is not None  # the newest stay
+    C.clear()
+    monkeypatch.setattr(C, "MAX_BYTES", 8 * 25)
+    for i in range(3):
+        C.cached(("b", i), lambda: {"x": np.zeros(10)})  # 80 bytes each: the third evicts one
+    assert C.size() == 2
+    assert C.cached(("b", 0), lambda: "recomputed") == "recomputed"  # the oldest went first
+    C.clear()

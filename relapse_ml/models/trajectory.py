@@ -7,7 +7,8 @@ features (`relapse_ml.features.trajectory.trajectory_features`: level, slope, th
 P(true MRD > detection limit)) and fits the inner model on them. ``predict`` computes the
 posteriors with the stored parameters; a row's features use only its own history up to
 its landmark. Cross-validation, bootstrap refits and stacking therefore refit the
-population parameters on each training part with no special case.
+population parameters on each training part with no special case. Two trajectory models on
+the same rows share one population fit and one set of posteriors (`trajectory_cache`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from relapse_ml.features.trajectory import (
 from relapse_ml.features.trajectory_fit import fit_trajectory_params
 from relapse_ml.models.base import CompetingRiskModel
 from relapse_ml.models.catalog import make_single_model
+from relapse_ml.models.trajectory_cache import cached, history_digest, params_digest
 
 
 class TrajectoryModel(CompetingRiskModel):
@@ -54,7 +56,9 @@ class TrajectoryModel(CompetingRiskModel):
         inner = make_single_model(self.model, **(self.model_params or {}))
         columns = [str(c) for c in X.columns]
         h = history_from_columns(X.to_numpy(float), columns)
-        self.population_ = fit_trajectory_params(h, max_iter=self.em_max_iter)
+        # shared with another trajectory model fitted on the same rows (`trajectory_cache`)
+        self.population_ = cached(("population", self.em_max_iter, history_digest(h)),
+                                  lambda: fit_trajectory_params(h, max_iter=self.em_max_iter))
         Xin = self._inner_frame(X, h)
         self.inner_columns_ = list(Xin.columns)
         # the patient ids of stacked landmark rows go on, so the inner XGBoost's early-stopping
@@ -63,7 +67,8 @@ class TrajectoryModel(CompetingRiskModel):
 
     def _inner_frame(self, X: pd.DataFrame, h) -> pd.DataFrame:
         visible = X[[c for c in X.columns if not str(c).startswith(HIDDEN_PREFIX)]]
-        feats = trajectory_features(self.population_, h)
+        feats = cached(("features", params_digest(self.population_), history_digest(h)),
+                       lambda: trajectory_features(self.population_, h))
         extra = pd.DataFrame({k: feats[k] for k in feature_names(self.population_)},
                              index=X.index)
         return pd.concat([visible, extra], axis=1)

@@ -1,0 +1,75 @@
+"""An in-process cache of the trajectory step's population fits and posterior features.
+
+Two trajectory models on the same rows — the default's XGBoost and Cox around the same step,
+fitted on the same cross-validation fold — would otherwise estimate the population parameters
+(EM) and every row's posterior twice. Entries are keyed by the *content* of the rows' marker
+histories (a hash of the arrays), never by object identity: another fold, bootstrap replicate
+or cohort is another key, so nothing fitted on one training set reaches another. Both
+computations are deterministic, so a hit returns exactly what a recomputation would.
+A few entries are kept (least recently used first out); threads may share it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+
+import numpy as np
+
+MAX_ENTRIES = 32  # a 5-fold CV keeps 3 per fold (fit, its rows, the held-out rows) + the final fit
+MAX_BYTES = 256 * 2**20  # and at most this much feature data (about 2.5 M rows' posteriors)
+_LOCK = threading.Lock()
+_ENTRIES: OrderedDict = OrderedDict()
+
+
+def digest(*arrays) -> str:
+    """A hash of the arrays' dtypes, shapes and bytes."""
+    h = hashlib.blake2b(digest_size=16)
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def history_digest(h) -> str:
+    return digest(h.t, h.y, h.observed, h.censored, h.marker, h.landmark)
+
+
+def params_digest(p) -> str:
+    return digest(p.mu, p.D, p.sigma2, np.array(p.markers))
+
+
+def _nbytes(value) -> int:
+    if isinstance(value, dict):
+        return sum(np.asarray(v).nbytes for v in value.values())
+    return 0
+
+
+def cached(key: tuple, compute: Callable):
+    """``compute()`` once per ``key`` while the entry stays in the cache."""
+    with _LOCK:
+        if key in _ENTRIES:
+            _ENTRIES.move_to_end(key)
+            return _ENTRIES[key]
+    value = compute()
+    with _LOCK:
+        _ENTRIES[key] = value
+        _ENTRIES.move_to_end(key)
+        total = sum(_nbytes(v) for v in _ENTRIES.values())
+        while len(_ENTRIES) > 1 and (len(_ENTRIES) > MAX_ENTRIES or total > MAX_BYTES):
+            _, old = _ENTRIES.popitem(last=False)
+            total -= _nbytes(old)
+    return value
+
+
+def clear() -> None:
+    with _LOCK:
+        _ENTRIES.clear()
+
+
+def size() -> int:
+    with _LOCK:
+        return len(_ENTRIES)
