@@ -245,7 +245,7 @@ def test_the_scoring_twin_predicts_what_the_model_predicts(data, cls):
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("name", ["cox_cs", "fine_gray"])
+@pytest.mark.parametrize("name", ["cox_cs", "fine_gray", "cox_cs_trajectory"])
 def test_score_on_an_exported_bundle_reproduces_the_model(tmp_path, name):
     """`score` from a bundle of a stratified super-landmark model gives the model's own numbers
     at a training landmark (180) and between two of them (150)."""
@@ -258,15 +258,24 @@ def test_score_on_an_exported_bundle_reproduces_the_model(tmp_path, name):
     from relapse_ml.scoring.score import score_cohort
     from relapse_ml.simulate import simulate_trial
 
+    from relapse_ml.features import DEFAULT_FEATURES
+
     cohort = simulate_trial(200, seed=6, truth=False).to_cohort()
-    ld = super_landmark_dataset(cohort, DEFAULT_LANDMARKS, 730)
-    model = make_model(name, penalizer=0.1).fit(ld.X, ld.time, ld.event, groups=ld.patient_id)
-    assert model.landmark_strata_.tolist() == list(DEFAULT_LANDMARKS)
+    traj = name.endswith("_trajectory")  # the default's Cox inside the trajectory step
+    features = [*DEFAULT_FEATURES, "marker_history"] if traj else None
+    ld = super_landmark_dataset(cohort, DEFAULT_LANDMARKS, 730, features=features)
+    params = ({"model": "cox_cs", "model_params": {"penalizer": 0.1}, "em_max_iter": 10}
+              if traj else {"penalizer": 0.1})
+    model = make_model("trajectory" if traj else name, **params).fit(
+        ld.X, ld.time, ld.event, groups=ld.patient_id)
+    linear = model.model_ if traj else model
+    assert linear.landmark_strata_.tolist() == list(DEFAULT_LANDMARKS)
     predictor = RelapseRiskPredictor(
-        model=model, feature_columns=list(ld.X.columns), features=None, landmark_day=60.0,
+        model=model, feature_columns=list(ld.X.columns), features=features, landmark_day=60.0,
         horizon_days=730.0, horizons=[365.0, 730.0], super_landmark=True,
         landmarks=list(DEFAULT_LANDMARKS), training_ranges=training_ranges(ld.X),
-        info={"model": name, "model_name": name, "params": {"penalizer": 0.1}})
+        info={"model": "trajectory" if traj else name,
+              "model_name": "trajectory" if traj else name, "params": params})
     path, _ = export_predictor(predictor, tmp_path / "bundle", progress=None)
     bundle = load_bundle(path)
     for day in (180.0, 150.0):

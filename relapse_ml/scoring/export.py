@@ -245,7 +245,11 @@ def probe_rows(model: ScoringModel) -> np.ndarray:
             [_num((model.training_ranges.get(c) or {}).get(key)) for c in model.feature_columns]
         )
     X = np.asarray(rows, float)
-    return np.vstack([X, np.nanmean(X, axis=0, keepdims=True)])
+    # a column without a range (the trajectory step's raw histories) stays NaN, silently
+    seen = ~np.isnan(X)
+    mean = np.divide(np.nansum(X, axis=0), seen.sum(axis=0), out=np.full(X.shape[1], np.nan),
+                     where=seen.any(axis=0))
+    return np.vstack([X, mean[None, :]])
 
 
 def _frame(X: np.ndarray, columns, arm: str):
