@@ -39,8 +39,10 @@ SEEDS = tuple(range(1000, 1016)) + tuple(range(2000, 2020))
 OUTCOMES = ("relapse", "rfs")
 
 
-def dump_trial(scenario: str, n: int, seed: int, path: Path) -> float:
-    """Cross-fit one trial and store what the rules need (and the truth) in ``path``."""
+def dump_trial(scenario: str, n: int, seed: int, path: Path, stack_only: bool = False) -> float:
+    """Cross-fit one trial and store what the rules need (and the truth) in ``path``;
+    ``stack_only``: only the stack's candidates (enough where the outcome has ≥ 200 events:
+    the select rule, which needs every learner, is then never applied)."""
     import warnings
 
     sys.path.insert(0, str(HERE))
@@ -50,7 +52,12 @@ def dump_trial(scenario: str, n: int, seed: int, path: Path) -> float:
     from relapse_ml.benefit.arm_stats import incidence_by_arm, outcome_for
     from relapse_ml.benefit.estimation import evaluation_targets
     from relapse_ml.benefit.learners import make_folds
-    from relapse_ml.benefit.reported import candidate_specs, fit_full, outcome_events
+    from relapse_ml.benefit.reported import (
+        candidate_specs,
+        fit_full,
+        outcome_events,
+        stack_labels,
+    )
     from relapse_ml.simulate import simulate_trial
 
     warnings.filterwarnings("ignore")
@@ -59,7 +66,13 @@ def dump_trial(scenario: str, n: int, seed: int, path: Path) -> float:
     cfg = lean_config(n_boot=100, interval_boot=0)
     data = R.benefit_data(trial.to_cohort(), cfg)
     folds = make_folds(data.arm, data.event, cfg.crossfit.n_folds, cfg.crossfit.seed)
-    estimates, _, cache = R.cross_fit_learners(cfg, data, lambda *a: None, folds=folds)
+    specs = candidate_specs(cfg)
+    if stack_only:
+        keep = stack_labels(specs)
+        specs = [s for s in specs if s.display in keep]
+    estimates, _, cache = R.cross_fit_learners(
+        cfg, data, lambda *a: None, folds=folds, specs=specs
+    )
     targets, _ = evaluation_targets(cfg, data, folds, cache)
     out = {"folds": np.asarray(folds), "labels": np.array(list(estimates))}
     for o in OUTCOMES:
@@ -70,7 +83,7 @@ def dump_trial(scenario: str, n: int, seed: int, path: Path) -> float:
         )["diff"]
         out[f"oof_{o}"] = np.column_stack([estimates[k].benefit[o] for k in estimates])
     full = {o: [] for o in OUTCOMES}
-    for spec in candidate_specs(cfg):
+    for spec in specs:
         scales = estimates[spec.display].info.get("scale", {}) if spec.shrink else {}
         fitted = None if spec.shrink else fit_full(cfg, spec, data, folds).predict(data.X)
         for o in OUTCOMES:
@@ -82,14 +95,14 @@ def dump_trial(scenario: str, n: int, seed: int, path: Path) -> float:
     truth = R.align_truth(trial.truth, data.patient_id)
     for o in OUTCOMES:
         out[f"truth_{o}"] = truth[R.TRUTH_COLUMNS[o]].to_numpy(float)
-    assert list(out["labels"]) == [s.display for s in candidate_specs(cfg)]
+    assert list(out["labels"]) == [s.display for s in specs]
     tmp = path.with_suffix(".tmp.npz")
     np.savez_compressed(tmp, **out)
     tmp.replace(path)
     return time.perf_counter() - start
 
 
-def run_dumps(sizes, scenarios, seeds, stop=None) -> None:
+def run_dumps(sizes, scenarios, seeds, stop=None, stack_only_from: int = 1000) -> None:
     """Dump every missing (scenario, n, seed), seed by seed across the cells."""
     import datetime as dt
 
@@ -103,7 +116,7 @@ def run_dumps(sizes, scenarios, seeds, stop=None) -> None:
             break
         cpu = time.process_time()
         try:
-            secs = dump_trial(sc, n, s, DUMPS / f"{sc}_{n}_{s}.npz")
+            secs = dump_trial(sc, n, s, DUMPS / f"{sc}_{n}_{s}.npz", n >= stack_only_from)
         except Exception as err:  # a failed trial is reported, not fatal
             print(f"  {(sc, n, s)}: failed: {type(err).__name__}: {err}", flush=True)
             continue
@@ -120,6 +133,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     ap.add_argument("--scenarios", nargs="+", default=list(SCENARIOS))
     ap.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    ap.add_argument("--stack-only-from", type=int, default=1000,
+                    help="from this n on, cross-fit only the stack's candidates")
     ap.add_argument("--stop-at", default=None, help="UTC HH:MM: start no trial after it")
     args = ap.parse_args(argv)
     if args.step == "dump":
@@ -127,7 +142,7 @@ def main(argv=None) -> int:
         if args.stop_at:
             h, m = map(int, args.stop_at.split(":"))
             stop = dt.datetime.now(dt.UTC).replace(hour=h, minute=m, second=0, microsecond=0)
-        run_dumps(args.sizes, args.scenarios, args.seeds, stop)
+        run_dumps(args.sizes, args.scenarios, args.seeds, stop, args.stack_only_from)
         return 0
     from benefit_stack_rules import evaluate_all
 
