@@ -252,16 +252,14 @@ def summarize_individual(records: list[dict]) -> tuple[dict, str]:
 
 
 def write_summary(path) -> str:
-    """Summarise the JSON-lines trials in ``path`` into benefit_individual.{json,md} beside
-    it; returns the markdown."""
+    """Summarise the JSON-lines trials in ``path`` (``<stem>.jsonl``) into ``<stem>.{json,md}``
+    beside it; returns the markdown."""
     import json
 
     records = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
     summary, md = summarize_individual(records)
-    (path.parent / "benefit_individual.json").write_text(
-        json.dumps(summary, indent=1, default=float)
-    )
-    (path.parent / "benefit_individual.md").write_text(md)
+    path.with_suffix(".json").write_text(json.dumps(summary, indent=1, default=float))
+    path.with_suffix(".md").write_text(md)
     return md
 
 
@@ -312,9 +310,11 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=1000)
     ap.add_argument("--stop-at", default=None, help="UTC HH:MM: start no trial after it")
     ap.add_argument("--summarize", action="store_true")
+    ap.add_argument("--tag", default=None,
+                    help="write results/benefit_individual_TAG.{jsonl,json,md} (e.g. a new rule)")
     args = ap.parse_args(argv)
     results = here / "results"
-    path = results / "benefit_individual.jsonl"
+    path = results / f"benefit_individual{'_' + args.tag if args.tag else ''}.jsonl"
     stop = None
     if args.stop_at:
         h, m = map(int, args.stop_at.split(":"))

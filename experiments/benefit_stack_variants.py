@@ -23,7 +23,6 @@ and on the nested cross-fitted test of the stack against the average (rules ``st
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
