@@ -119,12 +119,15 @@ RULES = {
     "in-sample gate z>1 + recentre": rule("in_sample", 1.0, centre=True),
     "nested gate z>0": rule("nested", 0.0),
     "nested gate z>0 + recentre": rule("nested", 0.0, centre=True),
+    "nested gate z>0.5 + recentre": rule("nested", 0.5, centre=True),
     "nested gate z>1": rule("nested", 1.0),
     "nested gate z>1 + recentre": rule("nested", 1.0, centre=True),
     "nested gate z>1.645 + recentre": rule("nested", 1.645, centre=True),
     "shrink": rule(shrink=True),
     "shrink + recentre": rule(shrink=True, centre=True),
     "nested gate z>0 + shrink + recentre": rule("nested", 0.0, centre=True, shrink=True),
+    "nested gate z>0.25 + shrink + recentre": rule("nested", 0.25, centre=True, shrink=True),
+    "nested gate z>0.5 + shrink + recentre": rule("nested", 0.5, centre=True, shrink=True),
     "nested gate z>1 + shrink + recentre": rule("nested", 1.0, centre=True, shrink=True),
     # the former scratch pilot at n = 346: the stack without the event rule, and gated
     "stack, any n": rule(min_events=None),
@@ -145,19 +148,23 @@ def score_trial(t: Trial, est) -> dict:
             "excess": rmse - base, "rho": rho, "constant": bool(flat)}
 
 
-def load_trials(dumps: Path, outcome: str = "relapse"):
+def load_trials(dumps: Path, outcome: str = "relapse", sizes=None):
     for f in sorted(dumps.glob("*.npz")):
         if ".tmp" in f.name:
             continue
         sc, n, seed = f.stem.rsplit("_", 2)
+        if sizes is not None and int(n) not in sizes:
+            continue
         with np.load(f) as d:
             yield sc, int(n), int(seed), Trial(d, outcome)
 
 
-def evaluate_all(dumps: Path, results: Path, outcome: str = "relapse") -> str:
-    """Every rule on every dump; ``benefit_stack_variants.{json,md}`` in ``results``."""
+def evaluate_all(dumps: Path, results: Path, outcome: str = "relapse", sizes=None) -> str:
+    """Every rule on every dump (of ``sizes``, default all); per-trial scores in
+    ``benefit_stack_variants.jsonl``, the summary in ``benefit_stack_variants.{json,md}``, in
+    ``results``."""
     rows = []
-    for sc, n, seed, t in load_trials(dumps, outcome):
+    for sc, n, seed, t in load_trials(dumps, outcome, sizes):
         rec = {"scenario": sc, "n": n, "seed": seed, "events": t.events,
                "nested_z": _z(t, t.nested), "in_sample_z": _z(t, t.oof[:, t.cols] @ t.weights)}
         for name, fn in RULES.items():

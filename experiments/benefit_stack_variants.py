@@ -145,7 +145,7 @@ def main(argv=None) -> int:
         return 0
     from benefit_stack_rules import evaluate_all
 
-    print(evaluate_all(DUMPS, HERE / "results"))
+    print(evaluate_all(DUMPS, HERE / "results", sizes=args.sizes))
     return 0
 
 

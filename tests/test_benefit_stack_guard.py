@@ -45,25 +45,46 @@ def choose(estimates, targets, folds, **report):
                      folds=folds)
 
 
-def test_pure_noise_is_told_the_average_and_the_old_rule_is_not():
-    """No effect modification: the nested test falls back to the constant in nearly every
-    trial (at z > 1 at most ~16% false keeps even for a test with no edge; the nested stack
-    has none); the stack without the test keeps noise-fitted weights in most."""
+def test_pure_noise_default_shrinks_the_noise_fitted_spread_away():
+    """No effect modification, the default rule (shrink, centre): the cross-fitted slope is
+    clipped to 0 in about half the trials (its sign is a coin flip under noise), so the
+    noise-fitted spread the plain stack keeps in every trial is removed there and, over
+    trials, at least halved."""
+    zero = 0
+    spread, shrunk = [], []
+    for seed in range(20):
+        est, tg, folds = trial(seed=seed)
+        ch = choose(est, tg, folds)
+        assert ch.method == "stack" and 0.0 <= ch.slope <= 1.0
+        dev = sum(w * est[k].benefit["relapse"] for k, w in ch.weights.items())
+        spread.append(np.var(dev))
+        shrunk.append(ch.slope**2 * np.var(dev))
+        zero += ch.slope == 0.0
+    assert zero >= 8
+    assert np.mean(shrunk) <= 0.6 * np.mean(spread)
+    assert min(spread) > 1e-5  # the plain stack did keep a spread in every trial
+
+
+def test_pure_noise_nested_test_tells_the_average_and_the_plain_stack_does_not():
+    """``stack_test: nested``: the constant in nearly every noise trial (at z > 1 at most
+    ~16% false keeps even for a test with no edge; the nested stack has none); the stack
+    without the test keeps noise-fitted weights in most."""
     kept_nested = kept_plain = 0
     for seed in range(20):
         est, tg, folds = trial(seed=seed)
-        kept_nested += choose(est, tg, folds).kind != "constant"
-        kept_plain += choose(est, tg, folds, stack_test="none").kind != "constant"
+        kept_nested += choose(est, tg, folds, stack_test="nested", stack_z=1.0).kind != "constant"
+        kept_plain += choose(est, tg, folds, stack_test="none", shrink=False).kind != "constant"
     assert kept_nested <= 3
     assert kept_plain >= 10
 
 
 def test_a_strong_effect_modifier_is_kept_with_slope_near_one():
     est, tg, folds = trial(modifier=0.08, seed=1)
-    ch = choose(est, tg, folds, shrink=True)
+    ch = choose(est, tg, folds)
     assert ch.kind == "individual" and ch.weights["s_key"] > 0.8
-    assert "nested cross-fitted" in ch.reason
-    assert 0.7 <= ch.slope <= 1.0
+    assert 0.7 <= ch.slope <= 1.0 and "calibration slope" in ch.reason
+    nested = choose(est, tg, folds, stack_test="nested")  # passes the stricter test too
+    assert nested.kind == "individual" and "nested cross-fitted" in nested.reason
 
 
 def test_nested_stack_never_uses_a_patients_own_score():

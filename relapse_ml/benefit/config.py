@@ -200,9 +200,9 @@ class ReportConfig(_Strict):
     stack_candidates: list[str] | None = None
     min_events: int = Field(200, ge=1)
     alpha: float = Field(0.05, gt=0, lt=0.5)
-    stack_test: Literal["none", "nested"] = "nested"
-    stack_z: float = Field(1.0, ge=0, le=5)
-    shrink: bool = False
+    stack_test: Literal["none", "nested"] = "none"
+    stack_z: float = Field(1.645, ge=0, le=5)
+    shrink: bool = True
     centre: Literal["average", "stack"] = "average"
 
 
