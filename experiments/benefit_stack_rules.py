@@ -111,6 +111,19 @@ def rule(gate: str = "none", z: float = 0.0, centre: bool = False, shrink: bool 
     return apply
 
 
+def stack_with(extra: str):
+    """The plain stack with ``extra`` among its candidates, at any n (None where the dump
+    has not cross-fitted it: stack-only dumps at n ≥ 1,000)."""
+
+    def apply(t: Trial):
+        if extra not in t.labels:
+            return None
+        cols = [t.labels.index(lab) for lab in (*STACK, extra)]
+        return t.full[:, cols] @ stack_weights(t.oof[:, cols], t.phi)
+
+    return apply
+
+
 RULES = {
     "auto (current)": rule(),
     "auto + recentre": rule(centre=True),
@@ -131,6 +144,7 @@ RULES = {
     "nested gate z>1 + shrink + recentre": rule("nested", 1.0, centre=True, shrink=True),
     # the former scratch pilot at n = 346: the stack without the event rule, and gated
     "stack, any n": rule(min_events=None),
+    "stack with s_fg_shrunk, any n": stack_with("s_fg_shrunk"),
     "nested gate z>1.645 + recentre, any n": rule("nested", 1.645, centre=True, min_events=None),
 }
 
@@ -168,7 +182,9 @@ def evaluate_all(dumps: Path, results: Path, outcome: str = "relapse", sizes=Non
         rec = {"scenario": sc, "n": n, "seed": seed, "events": t.events,
                "nested_z": _z(t, t.nested), "in_sample_z": _z(t, t.oof[:, t.cols] @ t.weights)}
         for name, fn in RULES.items():
-            rec[name] = score_trial(t, fn(t))
+            est = fn(t)
+            if est is not None:
+                rec[name] = score_trial(t, est)
         rows.append(rec)
     (results / "benefit_stack_variants.jsonl").write_text(
         "".join(json.dumps(r, default=float) + "\n" for r in rows))
@@ -196,7 +212,7 @@ def summarize(rows: list[dict], outcome: str) -> tuple[dict, str]:
                   "bar failures | null excess mean (max) | ρ | constant |", "|---|---|---|---|---|---|---|---|"]
         for sc in SCENARIOS:
             for n in sorted({r["n"] for r in rows}):
-                rs = [r[name] for r in rows if r["scenario"] == sc and r["n"] == n]
+                rs = [r[name] for r in rows if r["scenario"] == sc and r["n"] == n and name in r]
                 if not rs:
                     continue
                 ratio = np.array([x["ratio"] for x in rs])
