@@ -145,6 +145,7 @@ RULES = {
     # the former scratch pilot at n = 346: the stack without the event rule, and gated
     "stack, any n": rule(min_events=None),
     "stack with s_fg_shrunk, any n": stack_with("s_fg_shrunk"),
+    "shrink + recentre, any n": rule(shrink=True, centre=True, min_events=None),
     "nested gate z>1.645 + recentre, any n": rule("nested", 1.645, centre=True, min_events=None),
 }
 
