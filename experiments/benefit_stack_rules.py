@@ -188,11 +188,19 @@ def evaluate_all(dumps: Path, results: Path, outcome: str = "relapse", sizes=Non
                 rec[name] = score_trial(t, est)
         rows.append(rec)
     (results / "benefit_stack_variants.jsonl").write_text(
-        "".join(json.dumps(r, default=float) + "\n" for r in rows))
+        "".join(json.dumps(_rounded(r)) + "\n" for r in rows))
     summary, md = summarize(rows, outcome)
     (results / "benefit_stack_variants.json").write_text(json.dumps(summary, indent=1))
     (results / "benefit_stack_variants.md").write_text(md)
     return md
+
+
+def _rounded(obj, digits: int = 5):
+    if isinstance(obj, dict):
+        return {k: _rounded(v, digits) for k, v in obj.items()}
+    if isinstance(obj, (float, np.floating)):
+        return round(float(obj), digits)
+    return obj
 
 
 def summarize(rows: list[dict], outcome: str) -> tuple[dict, str]:
