@@ -404,3 +404,6 @@ def test_a_stacked_estimate_exports_and_reproduces(setup, tmp_path, guard):
         assert [r.offset for r in bm.replicates] == [
             pytest.approx({o: r.choices[o].offset for o in OUTCOMES}) for r in keep
         ]
+        # each replicate re-ran the slope and the centring on its own resample
+        o = max(OUTCOMES, key=lambda k: abs(rep.choices[k].offset))
+        assert {round(r.choices[o].offset, 12) for r in keep} - {round(rep.choices[o].offset, 12)}
