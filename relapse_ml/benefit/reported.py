@@ -2,7 +2,8 @@
 all learners, the constant (average-effect) learner always among them, then refitted on all
 patients.
 
-`choose` applies the rule of `config.ReportConfig`; `fit_full` refits a learner;
+`choose` applies the rule of `config.ReportConfig` (a stack's guards: `stacking`,
+`finish_stack`); `fit_full` refits a learner;
 `selection_procedure` runs cross-fitting → yardstick → choice → refit on one data set (the
 analysis, and each bootstrap replicate of `intervals`). The public entry point with the
 intervals is `individual.reported_benefit`.
@@ -19,8 +20,6 @@ from scipy import stats
 from relapse_ml.benefit.config import OUTCOMES, BenefitConfig, LearnerSpec
 from relapse_ml.benefit.stacking import benefit_slope, nested_stack, stack_gain, stack_weights
 from relapse_ml.benefit.yardstick import paired, tau_risk_losses
-
-__all__ = ["Choice", "Reported", "choose", "selection_procedure", "stack_weights"]
 
 CONSTANT = LearnerSpec(kind="constant", label="constant")
 
