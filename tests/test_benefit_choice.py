@@ -47,11 +47,12 @@ def fake(n=4000, seed=0):
 
 def test_auto_stacks_only_with_enough_events():
     estimates, targets = fake()
+    folds = np.arange(4000) % 5
     few = RP.choose(SPECS, estimates, targets, "relapse", "auto", 0.05, n_events=150,
-                    min_events=200)
+                    min_events=200, folds=folds)
     assert few.method == "select" and few.reason.startswith("150 events < 200")
     many = RP.choose(SPECS, estimates, targets, "relapse", "auto", 0.05, n_events=250,
-                     min_events=200)
+                     min_events=200, folds=folds)
     assert many.method == "stack" and many.reason.startswith("250 events ≥ 200")
     assert set(many.weights) <= {"constant", "risk_path", "s_key", "s_risk", "r_ridge"}
     assert many.weights["s_key"] > 0.8 and many.kind == "individual"

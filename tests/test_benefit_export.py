@@ -370,11 +370,16 @@ def test_cohort_scores_carry_the_runs_estimates_and_intervals(setup, run):
             np.testing.assert_allclose(got, want[o], atol=1e-6)
 
 
-def test_a_stacked_estimate_exports_and_reproduces(setup, tmp_path):
+@pytest.mark.parametrize(
+    "guard", [{}, {"stack_test": "none", "shrink": True, "centre": "average"}],
+    ids=["default", "shrunk-centred"],
+)
+def test_a_stacked_estimate_exports_and_reproduces(setup, tmp_path, guard):
     """`report.method: auto` with enough events stacks; the export carries the weights and
-    its numpy evaluation equals the run's stack, interval included."""
+    the offset of a shrunk or centred stack, and its numpy evaluation equals the run's
+    stack, interval included."""
     cfg = BenefitConfig.model_validate(
-        {**SMALL, "report": {"min_events": 1}, "intervals": {"n_boot": 2, "n_folds": 3}}
+        {**SMALL, "report": {"min_events": 1, **guard}, "intervals": {"n_boot": 2, "n_folds": 3}}
     )
     data, folds = setup["data"], setup["folds"]
     keep: list = []
@@ -393,3 +398,12 @@ def test_a_stacked_estimate_exports_and_reproduces(setup, tmp_path):
         np.testing.assert_allclose(got[o], est[o], atol=1e-6)
         np.testing.assert_allclose(glo[o], lo[o], atol=1e-6)
         np.testing.assert_allclose(ghi[o], hi[o], atol=1e-6)
+    if guard:  # a centred stack: an offset, carried by the export and its replicates
+        assert any(abs(ch.offset) > 1e-9 for ch in rep.choices.values())
+        assert bm.choices["relapse"]["offset"] == pytest.approx(rep.choices["relapse"].offset)
+        assert [r.offset for r in bm.replicates] == [
+            pytest.approx({o: r.choices[o].offset for o in OUTCOMES}) for r in keep
+        ]
+        # each replicate re-ran the slope and the centring on its own resample
+        o = max(OUTCOMES, key=lambda k: abs(rep.choices[k].offset))
+        assert {round(r.choices[o].offset, 12) for r in keep} - {round(rep.choices[o].offset, 12)}

@@ -185,6 +185,14 @@ class ReportConfig(_Strict):
     less accurate than the average at every size, and their noise spoils the weights — and
     S-learners with a tuned shrinkage: the stack's weight between the S-learner and the one
     without interactions does that job, without re-tuning in every bootstrap replicate).
+    The guards of a stack (`benefit.stacking`; docs/benefit.md, measured in
+    ``experiments/benefit_stack_variants.py``): stack_test ``nested``: the stack is
+    reported only if its nested cross-fitted τ-risk (weights for each fold fitted on the
+    other folds) beats the constant learner's by more than ``stack_z`` standard errors,
+    else the average effect; ``none``: always (the rule before). shrink: multiply the
+    stack's deviation from its mean by its cross-fitted calibration slope clipped to
+    [0, 1]. centre ``average``: move the stack's mean to the trial's average effect (the
+    constant learner); ``stack``: keep its own mean.
     """
 
     method: Literal["select", "stack", "auto"] = "auto"
@@ -192,6 +200,10 @@ class ReportConfig(_Strict):
     stack_candidates: list[str] | None = None
     min_events: int = Field(200, ge=1)
     alpha: float = Field(0.05, gt=0, lt=0.5)
+    stack_test: Literal["none", "nested"] = "none"
+    stack_z: float = Field(1.645, ge=0, le=5)
+    shrink: bool = True
+    centre: Literal["average", "stack"] = "average"
 
 
 class HeterogeneityConfig(_Strict):

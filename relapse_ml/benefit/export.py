@@ -130,13 +130,15 @@ def _final_doc(model, files: _Files, prefix: str) -> dict:
 
 
 def reported_doc(rep, files: _Files, prefix: str) -> dict:
-    """A `reported.Reported`: weights per outcome and the numbers of its learners."""
+    """A `reported.Reported`: weights and offset per outcome (a stack centred on the average
+    or shrunk, `reported.finish_stack`) and the numbers of its learners."""
     keys = {k for ch in rep.choices.values() for k in ch.weights}
     learners = {}
     for i, key in enumerate(sorted(keys)):
         learners[key] = learner_doc(rep.fitted[key], files, f"{prefix}l{i}_")
     return {
         "weights": {o: {k: float(w) for k, w in rep.choices[o].weights.items()} for o in OUTCOMES},
+        "offset": {o: float(rep.choices[o].offset) for o in OUTCOMES},
         "learners": learners,
     }
 
@@ -169,6 +171,7 @@ def export_benefit(
             "learner": ch.learner,
             "method": ch.method,
             "weights": {k: float(w) for k, w in ch.weights.items()},
+            "offset": float(ch.offset),
             "reason": ch.reason,
         }
         for o, ch in rep.choices.items()

@@ -42,10 +42,10 @@ from relapse_ml.scoring.benefit_model import widen  # noqa: F401 (one implementa
 
 
 def reported_cross_fitted(rep, outcome: str) -> np.ndarray:
-    """The reported estimate's cross-fitted values (weights of the choice over the
-    learners' cross-fitted estimates; a shrunk S-learner's label carries ``@scale``)."""
+    """The reported estimate's cross-fitted values (weights and offset of the choice over
+    the learners' cross-fitted estimates; a shrunk S-learner's label carries ``@scale``)."""
     ch = rep.choices[outcome]
-    return sum(
+    return ch.offset + sum(
         w * rep.estimates[lab.split("@")[0]].benefit[outcome] for lab, w in ch.weights.items()
     )
 

@@ -2,7 +2,8 @@
 all learners, the constant (average-effect) learner always among them, then refitted on all
 patients.
 
-`choose` applies the rule of `config.ReportConfig`; `fit_full` refits a learner;
+`choose` applies the rule of `config.ReportConfig` (a stack's guards: `stacking`,
+`finish_stack`); `fit_full` refits a learner;
 `selection_procedure` runs cross-fitting → yardstick → choice → refit on one data set (the
 analysis, and each bootstrap replicate of `intervals`). The public entry point with the
 intervals is `individual.reported_benefit`.
@@ -17,6 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from relapse_ml.benefit.config import OUTCOMES, BenefitConfig, LearnerSpec
+from relapse_ml.benefit.stacking import benefit_slope, nested_stack, stack_gain, stack_weights
 from relapse_ml.benefit.yardstick import paired, tau_risk_losses
 
 CONSTANT = LearnerSpec(kind="constant", label="constant")
@@ -38,14 +40,20 @@ def constant_label(specs) -> str:
 
 @dataclass
 class Choice:
-    """The reported estimate of one outcome: ``weights`` {learner: weight} (one learner at
-    weight 1 for ``select``), the rule and the reason in words."""
+    """The reported estimate of one outcome: ``offset`` + Σ ``weights`` × learner (one
+    learner at weight 1 for ``select``), the rule and the reason in words.
+
+    A stack is first chosen with convex weights; `finish_stack` then shrinks its deviation
+    from its mean by ``slope`` and moves its mean to the trial's average (``report.centre``),
+    which scales the weights by ``slope`` and sets ``offset``."""
 
     outcome: str
     method: str
     weights: dict[str, float]
     reason: str
     kind: str  # "constant", "risk" (PATH) or "individual"
+    offset: float = 0.0
+    slope: float = 1.0
 
     @property
     def learner(self) -> str:
@@ -86,11 +94,16 @@ def choose(
     n_events: int | None = None,
     min_events: int = 200,
     stack_names=None,
+    report=None,
+    folds=None,
 ):
     """Select (or stack) for one outcome by the cross-fitted τ-risk (`config.ReportConfig`).
 
     ``auto`` stacks when ``n_events`` (events of the outcome by the horizon) reaches
-    ``min_events`` and selects otherwise; the reason says which and why."""
+    ``min_events`` and selects otherwise; the reason says which and why. report: the
+    `config.ReportConfig` whose stack keys (``stack_test``, ``stack_z``, ``shrink``) guard
+    a stack (None: its defaults); folds: the cross-fitting folds (the nested test needs
+    them)."""
     phi = targets[outcome]["phi"]
     kinds = {s.display: s.kind for s in specs}
     const = constant_label(specs)
@@ -103,14 +116,7 @@ def choose(
             else f"{n_events} events < {min_events}, too few to stack (the stricter rule): "
         )
     if method == "stack":
-        labels = stack_labels(specs, stack_names)
-        B = np.column_stack([estimates[lab].benefit[outcome] for lab in labels])
-        w = stack_weights(B, phi)
-        weights = {lab: float(v) for lab, v in zip(labels, w, strict=True) if v > 1e-6}
-        reason = why + "convex stack minimising the cross-fitted τ-risk: " + ", ".join(
-            f"{lab} {v:.2f}" for lab, v in sorted(weights.items(), key=lambda kv: -kv[1])
-        )
-        return Choice(outcome, method, weights, reason, _stack_kind(specs, weights))
+        return _stack_choice(specs, estimates, phi, outcome, why, stack_names, report, folds)
     loss = {lab: tau_risk_losses(estimates[lab].benefit[outcome], phi) for lab in kinds}
     z_crit = stats.norm.ppf(1 - alpha)
 
@@ -156,6 +162,66 @@ def choose(
     return Choice(outcome, method, {const: 1.0}, reason, "constant")
 
 
+def _stack_choice(specs, estimates, phi, outcome, why, stack_names, report, folds) -> Choice:
+    """The stack branch of `choose`: convex weights minimising the cross-fitted τ-risk,
+    kept only if its nested cross-fitted τ-risk beats the constant's by more than
+    ``report.stack_z`` SE (``stack_test: nested``), with the shrinkage slope to apply."""
+    from relapse_ml.benefit.config import ReportConfig
+
+    r = report or ReportConfig()
+    const = constant_label(specs)
+    labels = stack_labels(specs, stack_names)
+    B = np.column_stack([estimates[lab].benefit[outcome] for lab in labels])
+    w = stack_weights(B, phi)
+    weights = {lab: float(v) for lab, v in zip(labels, w, strict=True) if v > 1e-6}
+    nested = None
+    if r.stack_test == "nested" or r.shrink:
+        if folds is None:
+            raise ValueError("a nested stack test or shrinkage needs the cross-fitting folds")
+        nested = nested_stack(B, phi, folds)
+    test = ""
+    if r.stack_test == "nested" and list(weights) != [const]:
+        d, se = stack_gain(nested, estimates[const].benefit[outcome], phi)
+        test = (f"its nested cross-fitted τ-risk (weights fitted without each patient's fold) "
+                f"{d:+.4f} (SE {se:.4f}) against the average effect's")
+        if not (d / se if se > 0 else 0.0) < -r.stack_z:
+            return Choice(
+                outcome, "stack", {const: 1.0},
+                why + f"the stack did not beat the trial's average effect by more than "
+                f"{r.stack_z:g} SE: {test}",
+                "constant",
+            )
+    slope = benefit_slope(nested, phi) if r.shrink else 1.0
+    reason = why + "convex stack minimising the cross-fitted τ-risk: " + ", ".join(
+        f"{lab} {v:.2f}" for lab, v in sorted(weights.items(), key=lambda kv: -kv[1])
+    )
+    if test:
+        reason += f"; {test}"
+    if r.shrink:
+        reason += f"; deviation from its mean × {slope:.2f} (cross-fitted calibration slope)"
+    if r.centre == "average":
+        reason += "; centred on the trial's average effect"
+    return Choice(outcome, "stack", weights, reason, _stack_kind(specs, weights), slope=slope)
+
+
+def finish_stack(ch: Choice, preds: dict, average: float, centre: str, const: str) -> None:
+    """Turn a stack's convex weights into the reported estimate on the analysed patients:
+    deviation from the stack's mean × ``ch.slope``, mean moved to ``average`` (the constant
+    learner's value, ``centre: average``) or kept (``centre: stack``) — by scaling the
+    weights and setting ``ch.offset`` (so `Reported.predict` and the export give it on new
+    patients). preds: {learner: its full-data benefit on the analysed patients}."""
+    if ch.method != "stack" or list(ch.weights) == [const]:
+        return
+    mean = float(np.mean(sum(w * preds[k] for k, w in ch.weights.items())))
+    target = average if centre == "average" else mean
+    if ch.slope <= 0:
+        ch.weights, ch.kind = {const: 1.0}, "constant"
+        ch.offset = target - average
+        return
+    ch.weights = {k: ch.slope * w for k, w in ch.weights.items()}
+    ch.offset = target - ch.slope * mean
+
+
 def _stack_kind(specs, weights: dict) -> str:
     """``constant`` when the stack is the constant alone, ``risk`` when every member's
     benefit follows baseline risk (the constant, PATH, an S-learner without arm
@@ -172,24 +238,6 @@ def _stack_kind(specs, weights: dict) -> str:
 
 def _kind(kind: str) -> str:
     return kind if kind in ("constant", "risk") else "individual"
-
-
-def stack_weights(B: np.ndarray, phi) -> np.ndarray:
-    """Weights w ≥ 0, Σ w = 1 minimising Σ_i (φ_i − Σ_m w_m B_im)² (SLSQP)."""
-    from scipy.optimize import minimize
-
-    B, phi = np.asarray(B, float), np.asarray(phi, float)
-    m = B.shape[1]
-    res = minimize(
-        lambda w: np.mean((phi - B @ w) ** 2),
-        np.full(m, 1.0 / m),
-        jac=lambda w: -2 * B.T @ (phi - B @ w) / phi.size,
-        bounds=[(0.0, 1.0)] * m,
-        constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1.0}],
-        method="SLSQP",
-    )
-    w = np.clip(res.x, 0, None)
-    return w / w.sum()
 
 
 class FittedBenefit:
@@ -238,7 +286,7 @@ class Reported:
         preds = {lab: f.predict(X) for lab, f in self.fitted.items()}
         out = {}
         for o, ch in self.choices.items():
-            out[o] = sum(w * preds[lab][o] for lab, w in ch.weights.items())
+            out[o] = ch.offset + sum(w * preds[lab][o] for lab, w in ch.weights.items())
         return out
 
 
@@ -263,7 +311,7 @@ def selection_procedure(cfg: BenefitConfig, data, folds, progress=None, estimate
         o: choose(
             specs, estimates, targets, o, r.method, r.alpha,
             n_events=outcome_events(data.time, data.event, data.tau, o),
-            min_events=r.min_events, stack_names=r.stack_candidates,
+            min_events=r.min_events, stack_names=r.stack_candidates, report=r, folds=folds,
         )
         for o in OUTCOMES
     }
@@ -275,12 +323,28 @@ def selection_procedure(cfg: BenefitConfig, data, folds, progress=None, estimate
             scale = estimates[lab].info.get("scale", {}).get(o) if spec.shrink else None
             key = lab if scale is None else f"{lab}@{scale:g}"
             if key not in fitted:
-                if "value" in estimates[lab].info:  # the adjusted (AIPW) average effect
-                    from relapse_ml.benefit.observational import FittedConstant
-
-                    fitted[key] = FittedConstant(estimates[lab].info["value"])
-                else:
-                    fitted[key] = fit_full(cfg, spec, data, folds, scale)
+                fitted[key] = (
+                    _fit_constant(cfg, spec, data, folds, estimates)
+                    if spec.kind == "constant"
+                    else fit_full(cfg, spec, data, folds, scale)
+                )
             if key != lab:  # a shrunk S-learner refitted at this outcome's scale
                 ch.weights = {(key if k == lab else k): w for k, w in ch.weights.items()}
+    const = constant_label(specs)
+    for o, ch in choices.items():
+        if ch.method == "stack" and list(ch.weights) != [const]:
+            if const not in fitted:
+                fitted[const] = _fit_constant(cfg, by_label[const], data, folds, estimates)
+            preds = {k: fitted[k].predict(data.X)[o] for k in {*ch.weights, const}}
+            finish_stack(ch, preds, float(np.mean(preds[const])), r.centre, const)
     return Reported(choices, fitted, table, estimates, targets)
+
+
+def _fit_constant(cfg, spec, data, folds, estimates):
+    """The constant learner refitted on all patients (the adjusted, AIPW, average effect
+    when observational)."""
+    if "value" in estimates[spec.display].info:
+        from relapse_ml.benefit.observational import FittedConstant
+
+        return FittedConstant(estimates[spec.display].info["value"])
+    return fit_full(cfg, spec, data, folds)

@@ -185,14 +185,20 @@ LEARNERS = {
 
 @dataclass
 class Reported:
-    """One reported estimate: per outcome, learner weights; the learners' numbers."""
+    """One reported estimate: per outcome, learner weights and an offset (0 in exports
+    without one); the learners' numbers."""
 
     weights: dict[str, dict[str, float]]
     learners: dict[str, object]
+    offset: dict[str, float] | None = None
 
     def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
         preds = {k: m.predict(X) for k, m in self.learners.items()}
-        return {o: sum(w * preds[k][o] for k, w in self.weights[o].items()) for o in OUTCOMES}
+        off = self.offset or {}
+        return {
+            o: off.get(o, 0.0) + sum(w * preds[k][o] for k, w in self.weights[o].items())
+            for o in OUTCOMES
+        }
 
     @classmethod
     def from_doc(cls, doc: dict, files: dict, columns: list[str], tau: float) -> Reported:
@@ -202,7 +208,8 @@ class Reported:
                 raise ModelError(f"unknown benefit learner type {d['type']!r}")
             learners[key] = LEARNERS[d["type"]](d, files, columns, tau)
         weights = {o: {k: float(w) for k, w in doc["weights"][o].items()} for o in OUTCOMES}
-        return cls(weights, learners)
+        offset = {o: float(v) for o, v in doc.get("offset", {}).items()}
+        return cls(weights, learners, offset)
 
 
 @dataclass

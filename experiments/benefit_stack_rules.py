@@ -1,0 +1,256 @@
+"""The rules compared by `benefit_stack_variants.py evaluate`, applied to its per-trial dumps.
+
+Each rule maps one trial's dump (one outcome) to the reported estimate of every patient,
+using only what the analysis has — the learners' out-of-fold and full-data estimates, φ,
+the folds, the Aalen–Johansen average and the event count — through the library's own
+functions (`relapse_ml.benefit.reported`, `relapse_ml.benefit.stacking`). The true benefit
+is read afterwards, in `score_trial`, only.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from relapse_ml.benefit.stacking import benefit_slope, nested_stack, stack_gain, stack_weights
+
+SCENARIOS = ("null", "uniform", "mrd_driven", "harm_subgroup")
+NULL_MARGIN = 0.005  # the issue's bar: null RMSE ≤ the average's + 0.005
+HET_BAR = 1.05  # heterogeneous: RMSE ≤ 1.05 × the average's on every trial
+
+
+def _specs():
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from benefit_simulation import lean_config
+
+    from relapse_ml.benefit.reported import candidate_specs, stack_labels
+
+    specs = candidate_specs(lean_config(n_boot=100, interval_boot=0))
+    return specs, stack_labels(specs)
+
+
+SPECS, STACK = _specs()
+
+
+class Trial:
+    """One dump, one outcome: what a rule may use (``truth`` is for `score_trial` only)."""
+
+    def __init__(self, d, o: str):
+        self.labels = list(d["labels"])
+        self.oof, self.full, self.phi = d[f"oof_{o}"], d[f"full_{o}"], d[f"phi_{o}"]
+        self.folds, self.events = d["folds"], int(d[f"events_{o}"])
+        self.average, self.outcome = float(d[f"average_{o}"]), o
+        self.cols = [self.labels.index(lab) for lab in STACK]
+        self.const = self.labels.index("constant")
+        self.truth = d[f"truth_{o}"]
+        self._w = self._nested = None
+
+    @property
+    def weights(self):
+        if self._w is None:
+            self._w = stack_weights(self.oof[:, self.cols], self.phi)
+        return self._w
+
+    @property
+    def nested(self):
+        if self._nested is None:
+            self._nested = nested_stack(self.oof[:, self.cols], self.phi, self.folds)
+        return self._nested
+
+    def stack_full(self):
+        return self.full[:, self.cols] @ self.weights
+
+    def constant(self):
+        return np.full(len(self.phi), self.average)
+
+    def select(self):
+        from relapse_ml.benefit.reported import choose
+
+        est = {lab: SimpleNamespace(benefit={self.outcome: self.oof[:, i]})
+               for i, lab in enumerate(self.labels)}
+        ch = choose(SPECS, est, {self.outcome: {"phi": self.phi}}, self.outcome, "select", 0.05)
+        return sum(w * self.full[:, self.labels.index(lab)] for lab, w in ch.weights.items())
+
+
+def _recentre(t: Trial, est):
+    return est - est.mean() + t.average
+
+
+def _z(t: Trial, values) -> float:
+    d, se = stack_gain(values, t.oof[:, t.const], t.phi)
+    return d / se if se > 0 else 0.0
+
+
+def rule(gate: str = "none", z: float = 0.0, centre: bool = False, shrink: bool = False,
+         min_events: int | None = 200):
+    """A rule: below ``min_events`` the select rule (None: always the stack branch); in
+    the stack branch the stack is kept if ``gate`` (``in_sample``: the stack's own
+    cross-fitted values with full-data weights; ``nested``: `nested_stack`) shows a τ-risk
+    gain over the constant of more than ``z`` SE (``none``: always kept); ``shrink``
+    scales its deviation from its mean by `benefit_slope` on the nested values; ``centre``
+    moves its mean to the trial's average."""
+
+    def apply(t: Trial):
+        if min_events is not None and t.events < min_events:
+            return t.select()
+        if gate == "in_sample" and _z(t, t.oof[:, t.cols] @ t.weights) >= -z:
+            return t.constant()
+        if gate == "nested" and _z(t, t.nested) >= -z:
+            return t.constant()
+        est = t.stack_full()
+        if shrink:
+            lam = benefit_slope(t.nested, t.phi)
+            est = est.mean() + lam * (est - est.mean())
+        return _recentre(t, est) if centre else est
+
+    return apply
+
+
+def stack_with(extra: str):
+    """The plain stack with ``extra`` among its candidates, at any n (None where the dump
+    has not cross-fitted it: stack-only dumps at n ≥ 1,000)."""
+
+    def apply(t: Trial):
+        if extra not in t.labels:
+            return None
+        cols = [t.labels.index(lab) for lab in (*STACK, extra)]
+        return t.full[:, cols] @ stack_weights(t.oof[:, cols], t.phi)
+
+    return apply
+
+
+RULES = {
+    "auto (current)": rule(),
+    "auto + recentre": rule(centre=True),
+    "in-sample gate z>1": rule("in_sample", 1.0),
+    "in-sample gate z>1.645": rule("in_sample", 1.645),
+    "in-sample gate z>1 + recentre": rule("in_sample", 1.0, centre=True),
+    "nested gate z>0": rule("nested", 0.0),
+    "nested gate z>0 + recentre": rule("nested", 0.0, centre=True),
+    "nested gate z>0.5 + recentre": rule("nested", 0.5, centre=True),
+    "nested gate z>1": rule("nested", 1.0),
+    "nested gate z>1 + recentre": rule("nested", 1.0, centre=True),
+    "nested gate z>1.645 + recentre": rule("nested", 1.645, centre=True),
+    "shrink": rule(shrink=True),
+    "shrink + recentre": rule(shrink=True, centre=True),
+    "nested gate z>0 + shrink + recentre": rule("nested", 0.0, centre=True, shrink=True),
+    "nested gate z>0.25 + shrink + recentre": rule("nested", 0.25, centre=True, shrink=True),
+    "nested gate z>0.5 + shrink + recentre": rule("nested", 0.5, centre=True, shrink=True),
+    "nested gate z>1 + shrink + recentre": rule("nested", 1.0, centre=True, shrink=True),
+    # the former scratch pilot at n = 346: the stack without the event rule, and gated
+    "stack, any n": rule(min_events=None),
+    "stack with s_fg_shrunk, any n": stack_with("s_fg_shrunk"),
+    "shrink + recentre, any n": rule(shrink=True, centre=True, min_events=None),
+    "nested gate z>1.645 + recentre, any n": rule("nested", 1.645, centre=True, min_events=None),
+}
+
+
+def score_trial(t: Trial, est) -> dict:
+    """Evaluation only: the estimate against the truth, beside the trial's average."""
+    from scipy import stats
+
+    true = t.truth
+    rmse = float(np.sqrt(np.mean((est - true) ** 2)))
+    base = float(np.sqrt(np.mean((t.average - true) ** 2)))
+    flat = np.ptp(est) < 1e-12
+    rho = 0.0 if flat or np.ptp(true) < 1e-12 else float(stats.spearmanr(est, true)[0])
+    return {"rmse": rmse, "base": base, "ratio": rmse / base if base > 0 else np.nan,
+            "excess": rmse - base, "rho": rho, "constant": bool(flat)}
+
+
+def load_trials(dumps: Path, outcome: str = "relapse", sizes=None):
+    for f in sorted(dumps.glob("*.npz")):
+        if ".tmp" in f.name:
+            continue
+        sc, n, seed = f.stem.rsplit("_", 2)
+        if sizes is not None and int(n) not in sizes:
+            continue
+        with np.load(f) as d:
+            yield sc, int(n), int(seed), Trial(d, outcome)
+
+
+def evaluate_all(dumps: Path, results: Path, outcome: str = "relapse", sizes=None) -> str:
+    """Every rule on every dump (of ``sizes``, default all); per-trial scores in
+    ``benefit_stack_variants.jsonl``, the summary in ``benefit_stack_variants.{json,md}``, in
+    ``results``."""
+    rows = []
+    for sc, n, seed, t in load_trials(dumps, outcome, sizes):
+        rec = {"scenario": sc, "n": n, "seed": seed, "events": t.events,
+               "nested_z": _z(t, t.nested), "in_sample_z": _z(t, t.oof[:, t.cols] @ t.weights)}
+        for name, fn in RULES.items():
+            est = fn(t)
+            if est is not None:
+                rec[name] = score_trial(t, est)
+        rows.append(rec)
+    (results / "benefit_stack_variants.jsonl").write_text(
+        "".join(json.dumps(_rounded(r)) + "\n" for r in rows))
+    summary, md = summarize(rows, outcome)
+    (results / "benefit_stack_variants.json").write_text(json.dumps(summary, indent=1))
+    (results / "benefit_stack_variants.md").write_text(md)
+    return md
+
+
+def _rounded(obj, digits: int = 5):
+    if isinstance(obj, dict):
+        return {k: _rounded(v, digits) for k, v in obj.items()}
+    if isinstance(obj, (float, np.floating)):
+        return round(float(obj), digits)
+    return obj
+
+
+def summarize(rows: list[dict], outcome: str) -> tuple[dict, str]:
+    out = {}
+    lines = [
+        f"## Rules for the reported estimate ({outcome} benefit), offline on the same trials",
+        "",
+        "Per scenario × n: trials; RMSE ratio = RMSE of the rule's estimate ÷ RMSE of the "
+        "trial's Aalen–Johansen average given to everyone, mean (max); heterogeneous "
+        f"scenarios: trials above {HET_BAR}; null: trials worse than the average by more than "
+        f"{NULL_MARGIN} and the largest excess; ρ: Spearman with the truth, mean over trials "
+        "(a constant estimate counted as 0); constant: trials where the rule reports the "
+        "average.",
+        "",
+    ]
+    for name in RULES:
+        lines += [f"### {name}", "", "| scenario | n | trials | RMSE ratio mean (max) | "
+                  "bar failures | null excess mean (max) | ρ | constant |", "|---|---|---|---|---|---|---|---|"]
+        for sc in SCENARIOS:
+            for n in sorted({r["n"] for r in rows}):
+                rs = [r[name] for r in rows if r["scenario"] == sc and r["n"] == n and name in r]
+                if not rs:
+                    continue
+                ratio = np.array([x["ratio"] for x in rs])
+                excess = np.array([x["excess"] for x in rs])
+                fail = (int((excess > NULL_MARGIN).sum()) if sc == "null"
+                        else int((ratio > HET_BAR).sum()))
+                cell = {"trials": len(rs), "ratio_mean": float(np.nanmean(ratio)),
+                        "ratio_max": float(np.nanmax(ratio)), "failures": fail,
+                        "excess_mean": float(excess.mean()), "excess_max": float(excess.max()),
+                        "rho": float(np.mean([x["rho"] for x in rs])),
+                        "constant": int(sum(x["constant"] for x in rs))}
+                out.setdefault(name, {})[f"{sc}/{n}"] = cell
+                ex = (f"{cell['excess_mean']:+.4f} ({cell['excess_max']:+.4f})"
+                      if sc == "null" else "–")
+                lines.append(
+                    f"| {sc} | {n:,} | {len(rs)} | {cell['ratio_mean']:.3f} "
+                    f"({cell['ratio_max']:.3f}) | {fail}/{len(rs)} | {ex} | {cell['rho']:.2f} | "
+                    f"{cell['constant']}/{len(rs)} |")
+        lines.append("")
+    lines += ["### The nested cross-fitted test of the stack against the average", "",
+              "| scenario | n | trials | nested z < −1.645 | in-sample z < −1.645 |",
+              "|---|---|---|---|---|"]
+    for sc in SCENARIOS:
+        for n in sorted({r["n"] for r in rows}):
+            rs = [r for r in rows if r["scenario"] == sc and r["n"] == n]
+            if rs:
+                a = sum(r["nested_z"] < -1.645 for r in rs)
+                b = sum(r["in_sample_z"] < -1.645 for r in rs)
+                lines.append(f"| {sc} | {n:,} | {len(rs)} | {a}/{len(rs)} | {b}/{len(rs)} |")
+                out.setdefault("nested_test", {})[f"{sc}/{n}"] = {"nested": a, "in_sample": b,
+                                                                  "trials": len(rs)}
+    return out, "\n".join(lines) + "\n"

@@ -1,0 +1,133 @@
+"""The guards of the reported stack (`benefit.stacking`, `reported.finish_stack`): the nested
+cross-fitted test against the average, the calibration-slope shrinkage and the centring on
+the trial's average — on cases with a known answer."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from relapse_ml.benefit import reported as RP
+from relapse_ml.benefit.config import LearnerSpec, ReportConfig
+from relapse_ml.benefit.stacking import benefit_slope, nested_stack, stack_weights
+
+SPECS = [
+    LearnerSpec(kind="constant", label="constant"),
+    LearnerSpec(kind="risk", label="risk_path"),
+    LearnerSpec(kind="s", label="s_key", interactions="key"),
+    LearnerSpec(kind="s", label="s_risk", interactions=[]),
+]
+
+
+def trial(n=3000, seed=0, modifier=0.0, noise=0.5):
+    """Cross-fitted estimates and DR scores φ = truth + noise, truth = 0.1 + modifier·x.
+    s_key follows x (plus its own estimation error), risk_path and s_risk follow other
+    covariates; under ``modifier`` 0 every non-constant learner is fitted noise."""
+    rng = np.random.default_rng(seed)
+    x, z, u = rng.normal(size=(3, n))
+    truth = 0.1 + modifier * x
+    est = {
+        "constant": np.full(n, 0.1) + rng.normal(scale=0.003, size=n),  # fold-to-fold wobble
+        "risk_path": 0.1 + 0.02 * z,
+        "s_key": 0.1 + max(modifier, 0.03) * x + rng.normal(scale=0.01, size=n),
+        "s_risk": 0.1 + 0.02 * u,
+    }
+    estimates = {k: SimpleNamespace(benefit={"relapse": v}) for k, v in est.items()}
+    phi = truth + rng.normal(scale=noise, size=n)
+    return estimates, {"relapse": {"phi": phi}}, np.arange(n) % 5
+
+
+def choose(estimates, targets, folds, **report):
+    cfg = ReportConfig(**report)
+    return RP.choose(SPECS, estimates, targets, "relapse", "stack", 0.05, report=cfg,
+                     folds=folds)
+
+
+def test_pure_noise_default_shrinks_the_noise_fitted_spread_away():
+    """No effect modification, the default rule (shrink, centre): the cross-fitted slope is
+    clipped to 0 in about half the trials (its sign is a coin flip under noise), so the
+    noise-fitted spread the plain stack keeps in every trial is removed there and, over
+    trials, at least halved."""
+    zero = 0
+    spread, shrunk = [], []
+    for seed in range(20):
+        est, tg, folds = trial(seed=seed)
+        ch = choose(est, tg, folds)
+        assert ch.method == "stack" and 0.0 <= ch.slope <= 1.0
+        dev = sum(w * est[k].benefit["relapse"] for k, w in ch.weights.items())
+        spread.append(np.var(dev))
+        shrunk.append(ch.slope**2 * np.var(dev))
+        zero += ch.slope == 0.0
+    assert zero >= 8
+    assert np.mean(shrunk) <= 0.6 * np.mean(spread)
+    assert min(spread) > 1e-5  # the plain stack did keep a spread in every trial
+
+
+def test_pure_noise_nested_test_tells_the_average_and_the_plain_stack_does_not():
+    """``stack_test: nested``: the constant in nearly every noise trial (at z > 1 at most
+    ~16% false keeps even for a test with no edge; the nested stack has none); the stack
+    without the test keeps noise-fitted weights in most."""
+    kept_nested = kept_plain = 0
+    for seed in range(20):
+        est, tg, folds = trial(seed=seed)
+        kept_nested += choose(est, tg, folds, stack_test="nested", stack_z=1.0).kind != "constant"
+        kept_plain += choose(est, tg, folds, stack_test="none", shrink=False).kind != "constant"
+    assert kept_nested <= 3
+    assert kept_plain >= 10
+
+
+def test_a_strong_effect_modifier_is_kept_with_slope_near_one():
+    est, tg, folds = trial(modifier=0.08, seed=1)
+    ch = choose(est, tg, folds)
+    assert ch.kind == "individual" and ch.weights["s_key"] > 0.8
+    assert 0.7 <= ch.slope <= 1.0 and "calibration slope" in ch.reason
+    nested = choose(est, tg, folds, stack_test="nested")  # passes the stricter test too
+    assert nested.kind == "individual" and "nested cross-fitted" in nested.reason
+
+
+def test_nested_stack_never_uses_a_patients_own_score():
+    """Changing φ in fold k leaves fold k's nested values unchanged (its weights come from
+    the other folds) and moves the other folds' values."""
+    est, tg, folds = trial(modifier=0.05, seed=2)
+    B = np.column_stack([e.benefit["relapse"] for e in est.values()])
+    phi = tg["relapse"]["phi"]
+    base = nested_stack(B, phi, folds)
+    moved = phi.copy()
+    moved[folds == 3] += 5.0 * B[folds == 3, 0]  # pull fold 3's scores towards the constant
+    after = nested_stack(B, moved, folds)
+    np.testing.assert_array_equal(after[folds == 3], base[folds == 3])
+    assert np.abs(after[folds != 3] - base[folds != 3]).max() > 1e-4
+    # fold k's values are fold k's rows under weights fitted on the other folds
+    w = stack_weights(B[folds != 0], phi[folds != 0])
+    np.testing.assert_allclose(base[folds == 0], B[folds == 0] @ w)
+
+
+def test_benefit_slope_is_the_clipped_least_squares_slope():
+    rng = np.random.default_rng(4)
+    v = rng.normal(size=500)
+    for b, want in ((0.4, None), (-0.5, 0.0), (3.0, 1.0)):
+        phi = 0.2 + b * v + rng.normal(scale=0.3, size=500)
+        ref = np.polyfit(v, phi, 1)[0]
+        assert benefit_slope(v, phi) == pytest.approx(
+            want if want is not None else ref, abs=1e-12
+        )
+    assert benefit_slope(np.full(10, 0.3), rng.normal(size=10)) == 0.0
+
+
+def test_finish_stack_centres_on_the_average_and_shrinks_the_deviation():
+    rng = np.random.default_rng(5)
+    preds = {"constant": np.full(50, 0.04), "s_key": rng.normal(0.1, 0.05, 50)}
+    w = {"constant": 0.3, "s_key": 0.7}
+    stack = 0.3 * preds["constant"] + 0.7 * preds["s_key"]
+    ch = RP.Choice("relapse", "stack", dict(w), "", "individual", slope=0.6)
+    RP.finish_stack(ch, preds, 0.04, "average", "constant")
+    got = ch.offset + sum(v * preds[k] for k, v in ch.weights.items())
+    np.testing.assert_allclose(got, 0.04 + 0.6 * (stack - stack.mean()))
+    own = RP.Choice("relapse", "stack", dict(w), "", "individual", slope=1.0)
+    RP.finish_stack(own, preds, 0.04, "stack", "constant")  # the rule before: unchanged
+    assert own.offset == pytest.approx(0.0) and own.weights == pytest.approx(w)
+    flat = RP.Choice("relapse", "stack", dict(w), "", "individual", slope=0.0)
+    RP.finish_stack(flat, preds, 0.04, "average", "constant")
+    assert flat.weights == {"constant": 1.0} and flat.kind == "constant" and flat.offset == 0
