@@ -271,7 +271,7 @@ def test_without_an_export_the_change_is_labelled_the_prediction_models(setup):
     assert all(b["source"] == "prediction_model" for b in doc["benefit"])
 
 
-@pytest.mark.parametrize("case", ["missing", "bundle", "tampered", "empty"])
+@pytest.mark.parametrize("case", ["missing", "bundle", "tampered", "empty", "future"])
 def test_bad_export_gives_one_line_and_exit_2(setup, run, tmp_path, case):
     import shutil
 
@@ -281,6 +281,7 @@ def test_bad_export_gives_one_line_and_exit_2(setup, run, tmp_path, case):
         "bundle": "not a benefit export manifest",
         "tampered": "does not match its SHA-256",
         "empty": "not a benefit export (no manifest.json)",
+        "future": "format version 3 is not supported by this relapse-ml (it reads version 1, 2)",
     }[case]
     if case == "bundle":
         export = setup["bundle"]
@@ -290,6 +291,8 @@ def test_bad_export_gives_one_line_and_exit_2(setup, run, tmp_path, case):
         f.write_text(f.read_text().replace("1", "2", 1))
     elif case == "empty":
         export.mkdir()
+    elif case == "future":
+        _with_manifest_version(run["path"], export, 3)
     res = run_relapse_ml(
         "score",
         "--patient",
@@ -407,3 +410,29 @@ def test_a_stacked_estimate_exports_and_reproduces(setup, tmp_path, guard):
         # each replicate re-ran the slope and the centring on its own resample
         o = max(OUTCOMES, key=lambda k: abs(rep.choices[k].offset))
         assert {round(r.choices[o].offset, 12) for r in keep} - {round(rep.choices[o].offset, 12)}
+
+
+def _with_manifest_version(src, dst, version: int):
+    import json
+    import shutil
+
+    shutil.copytree(src, dst)
+    m = json.loads((dst / "manifest.json").read_text())
+    m["format_version"] = version
+    (dst / "manifest.json").write_text(json.dumps(m))
+    return dst
+
+
+def test_exports_are_version_2_and_a_version_1_export_still_loads(run, tmp_path):
+    """Version 2 may carry a stack's offset (a reader of version 1 only refuses it); a version-1
+    export, which has none, is still read."""
+    import json
+
+    from relapse_ml.scoring.benefit_model import load_benefit
+
+    assert json.loads((run["path"] / "manifest.json").read_text())["format_version"] == 2
+    old = load_benefit(_with_manifest_version(run["path"], tmp_path / "v1", 1))
+    new = load_benefit(run["path"])
+    X = np.zeros((3, len(new.feature_columns)))
+    for o in ("relapse", "rfs"):
+        np.testing.assert_array_equal(old.predict(X)[o], new.predict(X)[o])

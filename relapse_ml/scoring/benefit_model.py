@@ -38,7 +38,10 @@ from relapse_ml.scoring.predict import (
 )
 
 FORMAT = "relapse-ml-benefit"
-FORMAT_VERSION = 1
+# 2: a reported stack may carry an offset per outcome (its shrink and centring); a relapse-ml
+# that reads only version 1 would drop it silently, so it refuses version 2 in one line
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1 exports have no offset (0)
 OUTCOMES = ("relapse", "rfs")
 CREATE = "`relapse-ml benefit --export-benefit DIR`"
 BOUNDS_THRESHOLD = 1e-7  # scikit-learn's QuantileTransformer
@@ -272,7 +275,7 @@ def load_benefit(directory: str | os.PathLike) -> BenefitModel:
         raise BundleError(
             f"--benefit {d}: no such directory; create a benefit export with {CREATE}"
         )
-    _, files, digest = read_verified(d, FORMAT, FORMAT_VERSION, "benefit export", CREATE)
+    _, files, digest = read_verified(d, FORMAT, READABLE_VERSIONS, "benefit export", CREATE)
     try:
         meta = json.loads(files["benefit.json"])
         columns = list(meta["feature_columns"])

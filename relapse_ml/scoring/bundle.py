@@ -114,12 +114,13 @@ def write_bundle(
 def read_verified(
     directory: str | os.PathLike,
     fmt: str = FORMAT,
-    version_ok: int = FORMAT_VERSION,
+    version_ok: int | tuple[int, ...] = FORMAT_VERSION,
     what: str = "model bundle",
     create: str = "`relapse-ml export --model REF --out DIR`",
 ) -> tuple[dict, dict[str, bytes], str]:
     """``(manifest, files, bundle_sha256)`` after checking every file against the manifest.
-    fmt/version_ok/what/create: the expected format and the words of the errors."""
+    fmt/version_ok/what/create: the expected format (``version_ok``: one version, or every
+    version this relapse-ml reads) and the words of the errors."""
     d = Path(directory)
     mpath = d / MANIFEST
     if not mpath.is_file():
@@ -136,10 +137,11 @@ def read_verified(
         ) from None
     if fmt != expected:
         raise BundleError(f"{d}: {MANIFEST} is not a {what} manifest (format {fmt!r})")
-    if version != version_ok:
+    readable = version_ok if isinstance(version_ok, tuple) else (version_ok,)
+    if version not in readable:
         raise BundleError(
-            f"{d}: {what} format version {version!r} is not supported by this "
-            f"relapse-ml (it reads version {version_ok}); create it again with {create}"
+            f"{d}: {what} format version {version!r} is not supported by this relapse-ml (it "
+            f"reads version {', '.join(map(str, readable))}); create it again with {create}"
         )
     files = {}
     for name, entry in sorted(entries.items()):
