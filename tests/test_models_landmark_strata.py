@@ -249,6 +249,7 @@ def test_the_scoring_twin_predicts_what_the_model_predicts(data, cls):
 def test_score_on_an_exported_bundle_reproduces_the_model(tmp_path, name):
     """`score` from a bundle of a stratified super-landmark model gives the model's own numbers
     at a training landmark (180) and between two of them (150)."""
+    from relapse_ml.features import DEFAULT_FEATURES
     from relapse_ml.landmark import DEFAULT_LANDMARKS, super_landmark_dataset
     from relapse_ml.models import make_model
     from relapse_ml.predictor import RelapseRiskPredictor, training_ranges
@@ -257,8 +258,6 @@ def test_score_on_an_exported_bundle_reproduces_the_model(tmp_path, name):
     from relapse_ml.scoring.inputs import model_features
     from relapse_ml.scoring.score import score_cohort
     from relapse_ml.simulate import simulate_trial
-
-    from relapse_ml.features import DEFAULT_FEATURES
 
     cohort = simulate_trial(200, seed=6, truth=False).to_cohort()
     traj = name.endswith("_trajectory")  # the default's Cox inside the trajectory step
