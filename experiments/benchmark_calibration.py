@@ -60,6 +60,7 @@ VARIANTS = {
     "strata_varying": {"landmark_strata": True, "landmark_interactions": "varying"},
 }
 LINEAR = ("cox_cs", "fine_gray")
+EXTRA = [{"name": "fine_gray", "params": {"penalizer": 0.1}}]
 
 
 def config(n_boot: int = 0, models: list[str] | None = None, variant: str = "default"):
@@ -69,10 +70,16 @@ def config(n_boot: int = 0, models: list[str] | None = None, variant: str = "def
 
     data = default()
     data["evaluation"]["n_boot"] = n_boot
-    kept = [m for m in data["models"] if not models or m.get("label", m["name"]) in models]
+    # Fine–Gray left the default's candidates (it equals cox_cs on stacked landmarks); its
+    # calibration is still measured here, with the default's penalty
+    candidates = [*data["models"], *EXTRA]
+    kept = [m for m in candidates if not models or m.get("label", m["name"]) in models]
     for m in kept:
         if m["name"] in LINEAR:
             m["params"] = {**(m.get("params") or {}), **VARIANTS[variant]}
+        elif m["name"] == "trajectory" and m["params"]["model"] in LINEAR:
+            p = m["params"]
+            p["model_params"] = {**(p.get("model_params") or {}), **VARIANTS[variant]}
     data["models"] = kept
     return parse_config(data)
 

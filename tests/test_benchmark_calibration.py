@@ -63,3 +63,7 @@ def test_variant_sets_the_linear_models_landmark_terms():
                                        "landmark_interactions": False}
     assert models["aalen_johansen"].params in ({}, None)
     assert cfg.evaluation.n_boot == 0
+    # the default's Cox inside the trajectory step gets the same landmark terms
+    traj = {m.display: m for m in bc.config(0, ["cox_cs_trajectory"], "shared").models}
+    assert traj["cox_cs_trajectory"].params["model_params"] == {
+        "penalizer": 0.1, "landmark_strata": False, "landmark_interactions": False}
