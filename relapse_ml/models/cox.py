@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 from relapse_ml.errors import ModelError
-from relapse_ml.landmark_strata import stratified_incidence
 from relapse_ml.models.base import CAUSES, CompetingRiskModel, check_cause
 from relapse_ml.models.breslow import breslow_baseline, cumulative_incidence_from_hazards
 from relapse_ml.models.preprocess import LandmarkTermsMixin
@@ -144,12 +143,4 @@ class CauseSpecificCox(LandmarkTermsMixin, CompetingRiskModel):
         return self._design(self._check_X(X, reset=False)) @ self.beta_std_[check_cause(cause)]
 
     def _predict_f1_f2(self, X: pd.DataFrame, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        Z = self._design(X)
-        m1, m2 = Z @ self.beta_std_[1], Z @ self.beta_std_[2]
-        days = self._strata_rows(X)
-        if days is None:
-            return cumulative_incidence_from_hazards(
-                self.baselines_[1], m1, self.baselines_[2], m2, times)
-        b1, b2 = self.baselines_[1], self.baselines_[2]
-        return stratified_incidence(days, self.landmark_strata_, times.size, lambda k, rows: (
-            cumulative_incidence_from_hazards(b1[k], m1[rows], b2[k], m2[rows], times)))
+        return self._incidence(X, times, cumulative_incidence_from_hazards)

@@ -25,7 +25,6 @@ import pandas as pd
 
 from relapse_ml.errors import ModelError
 from relapse_ml.incidence import fine_gray_incidence
-from relapse_ml.landmark_strata import stratified_incidence
 from relapse_ml.models.base import CAUSES, CompetingRiskModel
 from relapse_ml.models.breslow import BreslowBaseline
 from relapse_ml.models.preprocess import LandmarkTermsMixin
@@ -307,11 +306,4 @@ class FineGray(LandmarkTermsMixin, CompetingRiskModel):
         self.coef_ = self._coef_frame(self.beta_std_)
 
     def _predict_f1_f2(self, X: pd.DataFrame, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        Z = self._design(X)
-        m1, m2 = Z @ self.beta_std_[1], Z @ self.beta_std_[2]
-        days = self._strata_rows(X)
-        b1, b2 = self.baselines_[1], self.baselines_[2]
-        if days is None:
-            return fine_gray_incidence(b1, m1, b2, m2, times)
-        return stratified_incidence(days, self.landmark_strata_, times.size, lambda k, rows: (
-            fine_gray_incidence(b1[k], m1[rows], b2[k], m2[rows], times)))
+        return self._incidence(X, times, fine_gray_incidence)

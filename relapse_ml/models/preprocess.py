@@ -12,6 +12,15 @@ import numpy as np
 import pandas as pd
 
 from relapse_ml.errors import ModelError
+from relapse_ml.landmark_strata import (
+    DAY_COLUMN,
+    INTERACTION_SUFFIX,
+    LANDMARK_COLUMNS,
+    interaction_rms,
+    stacked_days,
+    stratified_incidence,
+    with_interactions,
+)
 from relapse_ml.scaling import scale_columns
 
 LOG_MIN_DISTINCT = 10  # fewer distinct values: a count or grade, kept on its own scale
@@ -106,13 +115,6 @@ class LandmarkTermsMixin:
 
     def _fit_design(self, X: pd.DataFrame) -> np.ndarray:
         """Fit ``preprocessor_`` and the landmark terms on ``X``; return the design matrix."""
-        from relapse_ml.landmark_strata import (
-            DAY_COLUMN,
-            LANDMARK_COLUMNS,
-            interaction_rms,
-            stacked_days,
-        )
-
         days = X[DAY_COLUMN].to_numpy(float) if DAY_COLUMN in X.columns else None
         keys = stacked_days(days)
         self.landmark_strata_ = keys if keys is not None and self.landmark_strata else None
@@ -136,8 +138,6 @@ class LandmarkTermsMixin:
 
     def _design(self, X: pd.DataFrame) -> np.ndarray:
         """Preprocessed features, with the interaction columns when the model has them."""
-        from relapse_ml.landmark_strata import DAY_COLUMN, with_interactions
-
         Z = self.preprocessor_.transform(X)
         if self.interaction_columns_ is None:
             return Z
@@ -146,14 +146,10 @@ class LandmarkTermsMixin:
 
     def _strata_rows(self, X: pd.DataFrame):
         """The ``landmark_day`` of each row (None for an unstratified model)."""
-        from relapse_ml.landmark_strata import DAY_COLUMN
-
         return None if self.landmark_strata_ is None else X[DAY_COLUMN].to_numpy(float)
 
     def _coef_frame(self, betas: dict) -> pd.DataFrame:
         """Coefficients per unit of each kept feature (interaction rows: per unit × s(L))."""
-        from relapse_ml.landmark_strata import INTERACTION_SUFFIX
-
         names = list(self.preprocessor_.columns_)
         scale = np.asarray(self.preprocessor_.scale_, float)
         if self.interaction_columns_ is not None:
@@ -161,3 +157,15 @@ class LandmarkTermsMixin:
             scale = np.r_[scale, scale[self.interaction_columns_] * self.interaction_rms_]
         return pd.DataFrame({c: b / scale for c, b in betas.items()},
                             index=pd.Index(names, name="feature"))
+
+    def _incidence(self, X: pd.DataFrame, times: np.ndarray, combine):
+        """``(F1, F2)`` of both causes' margins and ``baselines_`` by ``combine`` (the model's
+        incidence formula), per landmark stratum and mixed between them when stratified."""
+        Z = self._design(X)
+        m1, m2 = Z @ self.beta_std_[1], Z @ self.beta_std_[2]
+        b1, b2 = self.baselines_[1], self.baselines_[2]
+        days = self._strata_rows(X)
+        if days is None:
+            return combine(b1, m1, b2, m2, times)
+        return stratified_incidence(days, self.landmark_strata_, times.size, lambda k, rows: (
+            combine(b1[k], m1[rows], b2[k], m2[rows], times)))

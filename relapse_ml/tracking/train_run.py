@@ -71,7 +71,7 @@ def log_training_run(result, cfg: TrainConfig, cohort, ld, force: bool = False) 
                         metrics[f"oracle.{metric}" if col == "oracle" else f"{result.final_model}.{metric}_oracle_ratio"] = float(r[col])
         by_day = result.oracle_by_landmark
         if by_day is not None and len(by_day):
-            for r in by_day.reset_index().itertuples(index=False):
+            for r in by_day.itertuples(index=False):
                 if str(r.landmark) == "pooled":
                     continue
                 day = f"day_{float(r.landmark):g}"
