@@ -58,6 +58,11 @@ VARIANTS = {
     "strata": {"landmark_strata": True, "landmark_interactions": False},
     "strata_interactions": {"landmark_strata": True, "landmark_interactions": True},
     "strata_varying": {"landmark_strata": True, "landmark_interactions": "varying"},
+    # the ridge penalty of the linear models (default: the config's)
+    "penalizer_0.1": {"penalizer": 0.1},  # = the default config's, rerun beside "penalty"
+    "penalizer_0.01": {"penalizer": 0.01},
+    "penalizer_0.001": {"penalizer": 0.001},
+    "penalty": {"penalizer": "auto"},  # chosen inside each fit (models/penalty.py)
 }
 LINEAR = ("cox_cs", "fine_gray")
 EXTRA = [{"name": "fine_gray", "params": {"penalizer": 0.1}}]
