@@ -63,6 +63,7 @@ VARIANTS = {
     "penalizer_0.01": {"penalizer": 0.01},
     "penalizer_0.001": {"penalizer": 0.001},
     "penalty": {"penalizer": "auto"},  # chosen inside each fit (models/penalty.py)
+    "penalty_1se": {"penalizer": "auto_1se"},  # the same, glmnet's one-standard-error rule
 }
 LINEAR = ("cox_cs", "fine_gray")
 EXTRA = [{"name": "fine_gray", "params": {"penalizer": 0.1}}]

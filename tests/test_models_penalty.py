@@ -134,7 +134,7 @@ def test_the_log_partial_likelihood_is_lifelines():
 @pytest.mark.parametrize("value", ["lasso", -0.1, True, None])
 def test_a_bad_penalizer_is_a_clear_error(value):
     X, time, event = simulate_cause_specific(80, seed=1)
-    with pytest.raises(ModelError, match="penalizer must be a number >= 0 or 'auto'"):
+    with pytest.raises(ModelError, match="penalizer must be a number >= 0, 'auto' or 'auto_1se'"):
         CauseSpecificCox(penalizer=value).fit(X, time, event)
 
 
@@ -217,5 +217,21 @@ def test_a_config_with_a_bad_penalizer_fails_before_training(tmp_path):
     out = subprocess.run([sys.executable, "-m", "relapse_ml.cli", "train", "--config", str(cfg),
                           "--no-track"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 2, out.stderr
-    assert "penalizer must be a number >= 0 or 'auto', not 'lasso'" in out.stderr
+    assert "penalizer must be a number >= 0, 'auto' or 'auto_1se', not 'lasso'" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_the_one_standard_error_rule_shrinks_at_least_as_much():
+    """``auto_1se``: the largest penalty whose criterion is within one standard error of the
+    best — never less than ``auto``'s, and within that distance of the best criterion."""
+    X, time, event = simulate_cause_specific(400, seed=12, beta1=(0.4, 0.0))
+    best = CauseSpecificCox(penalizer="auto").fit(X, time, event).penalty_choices_
+    wide = CauseSpecificCox(penalizer="auto_1se").fit(X, time, event).penalty_choices_
+    for cause in (1, 2):
+        b, w = best[cause], wide[cause]
+        assert w.rule == "1se" and b.rule == "min" and w.se > 0
+        assert w.selected >= b.selected
+        cvpl = np.asarray(w.cvpl)
+        assert cvpl[w.grid.index(w.selected)] >= cvpl.max() - w.se
+        larger = [c for g, c in zip(w.grid, cvpl, strict=True) if g > w.selected]
+        assert all(c < cvpl.max() - w.se for c in larger)  # the largest such penalty
