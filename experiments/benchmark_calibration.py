@@ -66,7 +66,7 @@ VARIANTS = {
     "penalty_1se": {"penalizer": "auto_1se"},  # the same, glmnet's one-standard-error rule
 }
 LINEAR = ("cox_cs", "fine_gray")
-EXTRA = [{"name": "fine_gray", "params": {"penalizer": 0.1}}]
+EXTRA = [{"name": "fine_gray", "params": {"penalizer": "auto_1se"}}]  # as the default Cox
 
 
 def config(n_boot: int = 0, models: list[str] | None = None, variant: str = "default"):
