@@ -235,3 +235,21 @@ def test_the_one_standard_error_rule_shrinks_at_least_as_much():
         assert cvpl[w.grid.index(w.selected)] >= cvpl.max() - w.se
         larger = [c for g, c in zip(w.grid, cvpl, strict=True) if g > w.selected]
         assert all(c < cvpl.max() - w.se for c in larger)  # the largest such penalty
+
+
+def test_train_reports_the_penalty_its_final_model_chose():
+    from relapse_ml.config import parse_config
+    from relapse_ml.simulate import simulate_trial
+    from relapse_ml.train import run_training
+
+    cfg = parse_config({"landmark": {"landmarks": [60, 120]},
+                        "models": [{"name": "cox_cs", "params": {"penalizer": "auto_1se"}}],
+                        "features": ["baseline", "mrd_mfc", "gvhd"],
+                        "evaluation": {"n_splits": 3, "n_boot": 0}})
+    said = []
+    result = run_training(cfg, simulate_trial(n=200, seed=2, truth=False).to_cohort(),
+                          track=False, progress=said.append)
+    chosen = result.predictor.info["penalizer_chosen"]
+    model = result.predictor.model
+    assert chosen == {"relapse": model.penalizer_[1], "nrm": model.penalizer_[2]}
+    assert any("penalizer (auto" in str(s) and "relapse" in str(s) for s in said)
