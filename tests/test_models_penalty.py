@@ -252,4 +252,5 @@ def test_train_reports_the_penalty_its_final_model_chose():
     chosen = result.predictor.info["penalizer_chosen"]
     model = result.predictor.model
     assert chosen == {"relapse": model.penalizer_[1], "nrm": model.penalizer_[2]}
-    assert any("penalizer (auto" in str(s) and "relapse" in str(s) for s in said)
+    assert any("penalizer chosen in the final fit" in str(s) and "relapse" in str(s)
+               for s in said)
