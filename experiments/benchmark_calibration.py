@@ -58,9 +58,15 @@ VARIANTS = {
     "strata": {"landmark_strata": True, "landmark_interactions": False},
     "strata_interactions": {"landmark_strata": True, "landmark_interactions": True},
     "strata_varying": {"landmark_strata": True, "landmark_interactions": "varying"},
+    # the ridge penalty of the linear models (default: the config's)
+    "penalizer_0.1": {"penalizer": 0.1},  # = the default config's, rerun beside "penalty"
+    "penalizer_0.01": {"penalizer": 0.01},
+    "penalizer_0.001": {"penalizer": 0.001},
+    "penalty": {"penalizer": "auto"},  # chosen inside each fit (models/penalty.py)
+    "penalty_1se": {"penalizer": "auto_1se"},  # the same, glmnet's one-standard-error rule
 }
 LINEAR = ("cox_cs", "fine_gray")
-EXTRA = [{"name": "fine_gray", "params": {"penalizer": 0.1}}]
+EXTRA = [{"name": "fine_gray", "params": {"penalizer": "auto_1se"}}]  # as the default Cox
 
 
 def config(n_boot: int = 0, models: list[str] | None = None, variant: str = "default"):
@@ -259,6 +265,32 @@ def render(rows: list[dict]) -> tuple[str, dict]:
     return "\n".join(lines) + "\n", out
 
 
+def compare(variants: list[str], out: Path) -> str:
+    """Pooled slope / gap / IPA / C of the linear models, one row per (size, model, variant),
+    from the variants' results (``--compare``); mean (min to max) over seeds."""
+    lines = ["# The linear models' penalty: the variants side by side (pooled, out-of-fold)", "",
+             "| n | model | variant | slope | mean pred − AJ | IPA | C-index | seeds |",
+             "|---:|---|---|---|---|---|---|---|"]
+    frames = []
+    for v in variants:
+        rows = _load(out / f"{STEM if v == 'default' else f'{STEM}_{v}'}.jsonl")
+        df = pd.DataFrame([r for r in rows if r["kind"] == "calibration"])
+        if not df.empty:
+            frames.append(df[df["landmark"] == "pooled"].assign(variant=v))
+    if not frames:
+        return ""
+    df = pd.concat(frames)
+    df = df[df["model"] != NULL_MODEL]
+    for (n, model), g in df.groupby(["n", "model"], sort=True):
+        for v in variants:
+            h = g[g["variant"] == v]
+            if len(h):
+                lines.append(f"| {int(n):,} | {model} | {v} | {_fmt(h['slope'], '.2f')} | "
+                             f"{_fmt(h['gap'], '+.3f')} | {_fmt(h['ipa'], '.3f')} | "
+                             f"{_fmt(h['c_index'], '.3f')} | {','.join(map(str, sorted(h['seed'])))} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[346, 2000, 5000])
@@ -271,8 +303,15 @@ def main() -> None:
     parser.add_argument("--variant", choices=sorted(VARIANTS), default="default",
                         help="the linear models' landmark terms; results go to "
                              f"{STEM}_VARIANT.* (default: {STEM}.*)")
+    parser.add_argument("--compare", nargs="+", default=None, metavar="VARIANT",
+                        help=f"only write {STEM}_compare.md: these variants' pooled numbers")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.compare:
+        md = compare(args.compare, args.out)
+        (args.out / f"{STEM}_compare.md").write_text(md)
+        print(md)
+        return
     stem = STEM if args.variant == "default" else f"{STEM}_{args.variant}"
     jsonl = args.out / f"{stem}.jsonl"
     rows = _load(jsonl)

@@ -249,6 +249,13 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
         predictor.info["stack_weights"] = dict(weights)
         progress(f"  {final} weights (refitted on all rows): "
                  + ", ".join(f"{k} {v:.2f}" for k, v in weights.items()))
+    from relapse_ml.models.penalty import chosen_penalizers
+
+    chosen = chosen_penalizers(model)  # penalizer "auto": the penalty chosen in the final fit
+    if chosen:
+        predictor.info["penalizer_chosen"] = {"relapse": chosen[1], "nrm": chosen[2]}
+        progress(f"  {final} penalizer chosen in the final fit (all rows): relapse "
+                 f"{chosen[1]:.3g}, non-relapse death {chosen[2]:.3g}")
     if save_oof is not None:
         table = F.oof_table(cvs, final, ld.patient_id, H, repeats,
                             ld.landmark_day if cfg.landmark.super_landmark else None)

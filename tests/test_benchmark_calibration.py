@@ -59,11 +59,34 @@ def test_variant_sets_the_linear_models_landmark_terms():
     models = {m.label or m.name: m for m in cfg.models}
     assert sorted(models) == ["aalen_johansen", "cox_cs", "fine_gray"]
     for name in ("cox_cs", "fine_gray"):
-        assert models[name].params == {"penalizer": 0.1, "landmark_strata": False,
-                                       "landmark_interactions": False}
+        assert models[name].params == {"penalizer": "auto_1se", "landmark_strata": False,
+                                       "landmark_interactions": False}  # the default's ridge
     assert models["aalen_johansen"].params in ({}, None)
     assert cfg.evaluation.n_boot == 0
     # the default's Cox inside the trajectory step gets the same landmark terms
     traj = {m.display: m for m in bc.config(0, ["cox_cs_trajectory"], "shared").models}
     assert traj["cox_cs_trajectory"].params["model_params"] == {
-        "penalizer": 0.1, "landmark_strata": False, "landmark_interactions": False}
+        "penalizer": "auto_1se", "landmark_strata": False, "landmark_interactions": False}
+    # the penalty variants set the ridge of every linear model, the trajectory's Cox included
+    fixed = {m.display: m for m in bc.config(0, ["cox_cs", "cox_cs_trajectory"],
+                                             "penalizer_0.1").models}
+    assert fixed["cox_cs"].params["penalizer"] == 0.1
+    assert fixed["cox_cs_trajectory"].params["model_params"]["penalizer"] == 0.1
+
+
+def test_compare_puts_the_variants_side_by_side(tmp_path):
+    import json
+
+    def row(model, seed, slope, gap, ipa):
+        return {"kind": "calibration", "n": 2000, "seed": seed, "model": model,
+                "landmark": "pooled", "slope": slope, "gap": gap, "ipa": ipa, "c_index": 0.7}
+
+    for variant, slope in (("penalizer_0.1", 0.96), ("penalty_1se", 1.01)):
+        rows = [row("cox_cs", 1, slope, 0.005, 0.13), row("cox_cs", 2, slope + 0.02, 0.007, 0.14),
+                row("aalen_johansen", 1, 1.0, 0.0, 0.0)]
+        (tmp_path / f"{bc.STEM}_{variant}.jsonl").write_text(
+            "\n".join(json.dumps(r) for r in rows) + "\n")
+    md = bc.compare(["penalizer_0.1", "penalty_1se"], tmp_path)
+    assert "| 2,000 | cox_cs | penalizer_0.1 | 0.97 (0.96 to 0.98) | +0.006 (+0.005 to +0.007) |" in md
+    assert "| 2,000 | cox_cs | penalty_1se | 1.02 (1.01 to 1.03) |" in md
+    assert "aalen_johansen" not in md.split("|---:|")[1]  # the null model has no slope

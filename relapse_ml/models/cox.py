@@ -19,6 +19,7 @@ import pandas as pd
 from relapse_ml.errors import ModelError
 from relapse_ml.models.base import CAUSES, CompetingRiskModel, check_cause
 from relapse_ml.models.breslow import breslow_baseline, cumulative_incidence_from_hazards
+from relapse_ml.models.penalty import check_penalizer, resolve_penalizer
 from relapse_ml.models.preprocess import LandmarkTermsMixin
 
 
@@ -94,7 +95,9 @@ _NO_FIT = ("The Cox fit did not converge (often a feature that separates events 
 class CauseSpecificCox(LandmarkTermsMixin, CompetingRiskModel):
     """Cause-specific Cox models for relapse and NRM, combined into cumulative incidences.
 
-    penalizer: penalty strength on standardised features, lifelines' convention (0 = plain Cox).
+    penalizer: penalty strength on standardised features, lifelines' convention (0 = plain Cox);
+        "auto": a ridge penalty chosen per cause inside the fit by cross-validated partial
+        likelihood on the training rows, split by patient (`models.penalty`).
     l1_ratio: share of L1 in the elastic-net penalty.
     landmark_strata, landmark_interactions: on stacked landmarks, a stratified Cox model
         (a Breslow baseline per landmark day) and feature × landmark interactions
@@ -104,25 +107,39 @@ class CauseSpecificCox(LandmarkTermsMixin, CompetingRiskModel):
 
     Fitted: ``preprocessor_`` (median imputation, standardisation), ``coef_``
     (DataFrame of log hazard ratios per unit of each kept feature, columns 1 and 2),
-    ``baselines_`` ({cause: BreslowBaseline}; stratified: {cause: {landmark day: ...}}).
+    ``baselines_`` ({cause: BreslowBaseline}; stratified: {cause: {landmark day: ...}}),
+    ``penalizer_`` ({cause: the penalty used}), ``penalty_choices_`` ({cause: PenaltyChoice}
+    with "auto", else empty).
     """
 
-    def __init__(self, penalizer: float = 0.01, l1_ratio: float = 0.0,
+    def __init__(self, penalizer: float | str = 0.01, l1_ratio: float = 0.0,
                  landmark_strata: bool = True, landmark_interactions: bool | str = "varying"):
         self.penalizer = penalizer
         self.l1_ratio = l1_ratio
         self.landmark_strata = landmark_strata
         self.landmark_interactions = landmark_interactions
 
+    def validate(self) -> CauseSpecificCox:
+        """Check the parameters before any fitting (a config's model table is built with it)."""
+        if not 0 <= self.l1_ratio <= 1:
+            raise ModelError("l1_ratio must be in [0, 1].")
+        check_penalizer(self.penalizer, self.l1_ratio)
+        return self
+
     def _fit(self, X: pd.DataFrame, time: np.ndarray, event: np.ndarray) -> None:
-        if self.penalizer < 0 or not 0 <= self.l1_ratio <= 1:
-            raise ModelError("penalizer must be >= 0 and l1_ratio in [0, 1].")
+        self.validate()
         Z = self._fit_design(X)
         days = self._strata_rows(X)
-        betas, self.baselines_ = {}, {}
+        betas, self.baselines_, self.penalizer_, self.penalty_choices_ = {}, {}, {}, {}
         for cause in CAUSES:
             status = event == cause
-            beta = fit_cox_coefficients(Z, time, status, penalizer=self.penalizer,
+            penalizer, choice = resolve_penalizer(
+                self.penalizer, Z, time, event, cause, cause_specific=True, strata=days,
+                groups=getattr(self, "_groups", None))
+            self.penalizer_[cause] = penalizer
+            if choice is not None:
+                self.penalty_choices_[cause] = choice
+            beta = fit_cox_coefficients(Z, time, status, penalizer=penalizer,
                                         l1_ratio=self.l1_ratio, strata=days)
             betas[cause] = beta
             margin = Z @ beta

@@ -27,6 +27,7 @@ from relapse_ml.errors import ModelError
 from relapse_ml.incidence import fine_gray_incidence
 from relapse_ml.models.base import CAUSES, CompetingRiskModel
 from relapse_ml.models.breslow import BreslowBaseline
+from relapse_ml.models.penalty import check_penalizer, resolve_penalizer
 from relapse_ml.models.preprocess import LandmarkTermsMixin
 
 
@@ -104,65 +105,92 @@ def fit_subdistribution_hazard(
         baseline are then each stratum's own, with one coefficient vector for all: the
         stratified model; the baseline comes back as ``{label: BreslowBaseline}``.
     """
-    Z = np.asarray(Z, dtype=float)
-    time = np.asarray(time, dtype=float)
-    event = np.asarray(event)
-    n, p = Z.shape
-    labels, code = (np.zeros(1), np.zeros(n, dtype=int)) if strata is None else \
-        np.unique(np.asarray(strata, dtype=float), return_inverse=True)
-    order = np.lexsort((time, code))  # rows by (stratum, time): risk sets are contiguous
-    Z, time, event, code = Z[order], time[order], event[order], code[order]
-    status = event == cause
-    competing = (event != 0) & ~status
-    risk_set = _WeightedRiskSet(time, code, status, competing, event)
-    d = risk_set.d
-    beta = np.zeros(p)
-    if d.size == 0:
-        return beta, _baselines(risk_set, labels, np.zeros(0), 0.0, strata is not None)
-    ridge = n * penalizer
+    problem = SubdistributionProblem(Z, time, event, cause, strata=strata)
+    beta = problem.fit(penalizer, max_iter=max_iter, tol=tol)
+    return beta, problem.baselines(beta)
 
-    def objective(b):
-        eta = Z @ b
-        shift = eta.max()
+
+class SubdistributionProblem:
+    """One data set's rows sorted by (stratum, time) and its risk sets, built once and fitted
+    for as many penalties as asked (`models.penalty` fits a grid with warm starts).
+
+    Cause-specific Cox is the case with no competing event (``event`` 0/1, ``cause`` 1).
+    """
+
+    def __init__(self, Z, time, event, cause: int = 1, strata=None):
+        Z = np.asarray(Z, dtype=float)
+        time = np.asarray(time, dtype=float)
+        event = np.asarray(event)
+        self.n, self.p = Z.shape
+        self.stratified = strata is not None
+        self.labels, code = (np.zeros(1), np.zeros(self.n, dtype=int)) if strata is None else \
+            np.unique(np.asarray(strata, dtype=float), return_inverse=True)
+        order = np.lexsort((time, code))  # rows by (stratum, time): risk sets are contiguous
+        self.Z, time, event, code = Z[order], time[order], event[order], code[order]
+        self.status = event == cause
+        competing = (event != 0) & ~self.status
+        self.risk_set = _WeightedRiskSet(time, code, self.status, competing, event)
+        self.d = self.risk_set.d
+
+    def log_likelihood(self, beta: np.ndarray, ridge: float = 0.0):
+        """``(log partial likelihood - ridge |beta|^2 / 2, exp(eta - max), S0)`` at ``beta``."""
+        d, status = self.d, self.status
+        eta = self.Z @ beta
+        shift = eta.max() if self.n else 0.0
         r = np.exp(eta - shift)
-        s0 = risk_set.sum(r)
-        ll = eta[status].sum() - np.sum(d * (np.log(s0) + shift)) - 0.5 * ridge * b @ b
+        s0 = self.risk_set.sum(r)
+        ll = eta[status].sum() - np.sum(d * (np.log(s0) + shift)) - 0.5 * ridge * beta @ beta
         return ll, r, s0
 
-    ll, r, s0 = objective(beta)
-    for _ in range(max_iter):
-        if p == 0:
-            break
-        s1 = risk_set.sum(r[:, None] * Z)  # (n_times, p)
-        mean = s1 / s0[:, None]
-        grad = Z[status].sum(axis=0) - (d[:, None] * mean).sum(axis=0) - ridge * beta
-        # sum_j d_j S2_j / S0_j without an (n_times, p, p) array: per-patient coefficient
-        coef = r * risk_set.sum_transpose(d / s0)
-        info = _weighted_gram(Z, coef) - (mean * d[:, None]).T @ mean + ridge * np.eye(p)
-        try:
-            step = np.linalg.solve(info, grad)
-        except np.linalg.LinAlgError as err:
-            raise ModelError(
-                "The Fine–Gray fit failed (singular information matrix). "
-                "Try: 1) a larger penalizer (e.g. 0.1); 2) dropping collinear features."
-            ) from err
-        for _halving in range(30):
-            new_ll, new_r, new_s0 = objective(beta + step)
-            if np.isfinite(new_ll) and new_ll >= ll - 1e-12:
+    def fit(self, penalizer: float, beta0: np.ndarray | None = None, max_iter: int = 50,
+            tol: float = 1e-9) -> np.ndarray:
+        """Ridge coefficients (penalty ``n * penalizer * |beta|^2 / 2``), from ``beta0`` (zeros)."""
+        Z, status, d, risk_set, p = self.Z, self.status, self.d, self.risk_set, self.p
+        beta = np.zeros(p) if beta0 is None else np.array(beta0, dtype=float)
+        if d.size == 0:
+            return np.zeros(p)
+        ridge = self.n * penalizer
+        ll, r, s0 = self.log_likelihood(beta, ridge)
+        for _ in range(max_iter):
+            if p == 0:
                 break
-            step = step / 2
-        beta, converged = beta + step, abs(new_ll - ll) < tol * max(1.0, abs(ll))
-        ll, r, s0 = new_ll, new_r, new_s0
-        if converged:
-            break
-    else:
-        if p:
-            raise ModelError(
-                f"The Fine–Gray fit did not converge in {max_iter} iterations. "
-                "Try: 1) a larger penalizer (e.g. 0.1); 2) fewer features."
-            )
-    offset = float((Z @ beta).max()) if n else 0.0
-    return beta, _baselines(risk_set, labels, d / s0, offset, strata is not None)
+            s1 = risk_set.sum(r[:, None] * Z)  # (n_times, p)
+            mean = s1 / s0[:, None]
+            grad = Z[status].sum(axis=0) - (d[:, None] * mean).sum(axis=0) - ridge * beta
+            # sum_j d_j S2_j / S0_j without an (n_times, p, p) array: per-patient coefficient
+            coef = r * risk_set.sum_transpose(d / s0)
+            info = _weighted_gram(Z, coef) - (mean * d[:, None]).T @ mean + ridge * np.eye(p)
+            try:
+                step = np.linalg.solve(info, grad)
+            except np.linalg.LinAlgError as err:
+                raise ModelError(
+                    "The Fine–Gray fit failed (singular information matrix). "
+                    "Try: 1) a larger penalizer (e.g. 0.1); 2) dropping collinear features."
+                ) from err
+            for _halving in range(30):
+                new_ll, new_r, new_s0 = self.log_likelihood(beta + step, ridge)
+                if np.isfinite(new_ll) and new_ll >= ll - 1e-12:
+                    break
+                step = step / 2
+            beta, converged = beta + step, abs(new_ll - ll) < tol * max(1.0, abs(ll))
+            ll, r, s0 = new_ll, new_r, new_s0
+            if converged:
+                break
+        else:
+            if p:
+                raise ModelError(
+                    f"The Fine–Gray fit did not converge in {max_iter} iterations. "
+                    "Try: 1) a larger penalizer (e.g. 0.1); 2) fewer features."
+                )
+        return beta
+
+    def baselines(self, beta: np.ndarray):
+        """The weighted Breslow baseline(s) at ``beta`` (``{stratum: ...}`` when stratified)."""
+        if self.d.size == 0:
+            return _baselines(self.risk_set, self.labels, np.zeros(0), 0.0, self.stratified)
+        _, _, s0 = self.log_likelihood(beta)
+        offset = float((self.Z @ beta).max()) if self.n else 0.0
+        return _baselines(self.risk_set, self.labels, self.d / s0, offset, self.stratified)
 
 
 def _weighted_gram(Z: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -270,7 +298,9 @@ class _WeightedRiskSet:
 class FineGray(LandmarkTermsMixin, CompetingRiskModel):
     """Fine–Gray subdistribution-hazard models for relapse and for NRM.
 
-    penalizer: ridge penalty on standardised features (lifelines' convention).
+    penalizer: ridge penalty on standardised features (lifelines' convention); "auto": chosen
+        per cause inside the fit by cross-validated (weighted) partial likelihood on the
+        training rows, split by patient (`models.penalty`).
     landmark_strata, landmark_interactions: on stacked landmarks, a stratified model (risk
         sets, censoring weights and the Breslow baseline per landmark day) and feature ×
         landmark interactions (`preprocess.LandmarkTermsMixin`); nothing changes on a single
@@ -280,28 +310,39 @@ class FineGray(LandmarkTermsMixin, CompetingRiskModel):
 
     Fitted: ``preprocessor_``, ``coef_`` (DataFrame of subdistribution log hazard
     ratios per unit of each kept feature, columns 1 and 2), ``baselines_`` ({cause:
-    BreslowBaseline}; stratified: {cause: {landmark day: BreslowBaseline}}).
+    BreslowBaseline}; stratified: {cause: {landmark day: BreslowBaseline}}), ``penalizer_``
+    ({cause: the penalty used}), ``penalty_choices_`` ({cause: PenaltyChoice} with "auto").
     """
 
-    def __init__(self, penalizer: float = 0.01, landmark_strata: bool = True,
+    def __init__(self, penalizer: float | str = 0.01, landmark_strata: bool = True,
                  landmark_interactions: bool | str = "varying"):
         self.penalizer = penalizer
         self.landmark_strata = landmark_strata
         self.landmark_interactions = landmark_interactions
 
+    def validate(self) -> FineGray:
+        """Check the parameters before any fitting (a config's model table is built with it)."""
+        check_penalizer(self.penalizer)
+        return self
+
     def _fit(self, X: pd.DataFrame, time: np.ndarray, event: np.ndarray) -> None:
-        if self.penalizer < 0:
-            raise ModelError("penalizer must be >= 0.")
+        self.validate()
         Z = self._fit_design(X)
         self._fit_standardised(Z, time, event, self._strata_rows(X))
 
     def _fit_standardised(self, Z: np.ndarray, time: np.ndarray, event: np.ndarray,
                           strata: np.ndarray | None = None) -> None:
         """Both causes' models on the design ``Z``; ``coef_`` back on the feature scale."""
-        self.beta_std_, self.baselines_ = {}, {}
+        self.beta_std_, self.baselines_, self.penalizer_, self.penalty_choices_ = {}, {}, {}, {}
         for cause in CAUSES:
+            penalizer, choice = resolve_penalizer(
+                self.penalizer, Z, time, event, cause, cause_specific=False, strata=strata,
+                groups=getattr(self, "_groups", None))
+            self.penalizer_[cause] = penalizer
+            if choice is not None:
+                self.penalty_choices_[cause] = choice
             beta, base = fit_subdistribution_hazard(Z, time, event, cause,
-                                                    penalizer=self.penalizer, strata=strata)
+                                                    penalizer=penalizer, strata=strata)
             self.beta_std_[cause], self.baselines_[cause] = beta, base
         self.coef_ = self._coef_frame(self.beta_std_)
 

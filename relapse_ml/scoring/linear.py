@@ -79,7 +79,8 @@ class CoxNumbers:
     base: {cause: Baseline}, or on stacked landmarks {cause: {landmark day: Baseline}}
     (``day_column``: position of ``landmark_day`` among the feature columns);
     interactions: positions among the standardised columns that have a × s(L) column, and
-    ``rms`` their scale (`landmark_strata.with_interactions`).
+    ``rms`` their scale (`landmark_strata.with_interactions`); penalizer: {cause: the ridge
+    penalty of the fit} (a record of what ``penalizer: auto`` chose; not used to predict).
     """
 
     model_type = "cox_cs"
@@ -87,8 +88,9 @@ class CoxNumbers:
 
     def __init__(self, pre: Standardiser, beta: dict[int, np.ndarray], base: dict,
                  interactions: np.ndarray | None = None, day_column: int | None = None,
-                 rms: float = 1.0):
+                 rms: float = 1.0, penalizer: dict[int, float] | None = None):
         self.pre, self.beta, self.base = pre, beta, base
+        self.penalizer = penalizer
         self.interactions, self.day_column, self.rms = interactions, day_column, rms
         self.strata = (np.array(sorted(base[1]), float) if isinstance(base[1], dict) else None)
 
@@ -111,6 +113,8 @@ class CoxNumbers:
     def to_files(self):
         spec = {"preprocessor": self.pre.to_json(),
                 "beta_std": {str(k): _list(b) for k, b in self.beta.items()}}
+        if self.penalizer is not None:
+            spec["penalizer"] = {str(k): float(v) for k, v in self.penalizer.items()}
         if self.strata is None:
             spec["baselines"] = {str(k): b.to_json() for k, b in self.base.items()}
         else:  # no "baselines": a reader without strata must refuse, not use one landmark's
@@ -143,7 +147,9 @@ class CoxNumbers:
             rms = float(inter["rms"])
         if "strata" in spec or "interactions" in spec:
             day = list(feature_columns).index(DAY_COLUMN)
-        return cls(pre, beta, base, interactions, day, rms)
+        penalizer = ({int(k): float(v) for k, v in spec["penalizer"].items()}
+                     if "penalizer" in spec else None)
+        return cls(pre, beta, base, interactions, day, rms, penalizer)
 
     @classmethod
     def of(cls, model, feature_columns: list[str]):
@@ -165,7 +171,8 @@ class CoxNumbers:
         return cls(pre, {k: _array(model.beta_std_[k]) for k in (1, 2)},
                    {k: baseline(model.baselines_[k]) for k in (1, 2)},
                    None if inter is None else np.asarray(inter, int), day,
-                   float(getattr(model, "interaction_rms_", 1.0)))
+                   float(getattr(model, "interaction_rms_", 1.0)),
+                   getattr(model, "penalizer_", None))
 
 
 class FineGrayNumbers(CoxNumbers):

@@ -100,6 +100,8 @@ def log_training_run(result, cfg: TrainConfig, cohort, ld, force: bool = False) 
                                       "data_fingerprint": fingerprint})
         for label, w in (result.predictor.info.get("stack_weights") or {}).items():
             mlflow.log_metric(mlflow_key(f"{result.final_model}.weight.{label}"), float(w))
+        for cause, v in (result.predictor.info.get("penalizer_chosen") or {}).items():
+            mlflow.log_metric(mlflow_key(f"{result.final_model}.penalizer.{cause}"), float(v))
         guard = result.guard
         if guard is not None:
             mlflow.log_metrics({mlflow_key(f"guard.{k}"): v for k, v in guard.to_dict().items()
