@@ -50,7 +50,9 @@ class TrainResult:
 
 def feature_list(cfg: TrainConfig) -> list[str] | None:
     """The config's features, plus the hidden marker histories when a model is ``trajectory``."""
-    if not any(m.name == "trajectory" for m in cfg.models):
+    if not any(m.name == "trajectory" or (m.name == "stack" and any(
+            isinstance(s, dict) and s.get("name") == "trajectory"
+            for s in m.params.get("members") or ())) for m in cfg.models):
         return cfg.features
     from relapse_ml.features import resolve_features
 
