@@ -22,7 +22,7 @@ from relapse_ml.data.cohort import Cohort
 
 HALF_DAY = 0.5
 KEY_METRICS = ("c_index", "c_index_ipcw", "auc_tau", "brier_tau", "ipa_tau", "ibs", "mean_auc",
-               "calibration_slope", "calibration_intercept", "ici")
+               "calibration_slope", "calibration_intercept", "ici", "mean_gap")
 
 
 @dataclass
@@ -205,6 +205,8 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
 
         given = fold_labels(ld.event, ld.patient_id, cfg.evaluation.n_splits,
                             cfg.evaluation.n_repeats, cfg.evaluation.seed)
+    from relapse_ml.registration import mean_incidence
+
     rows, cvs = [], {}
     width = max(16, *(len(spec.display) for spec in cfg.models))
     for spec in cfg.models:
@@ -221,6 +223,9 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
         cvs[spec.display] = cv
         for metric, r in cv.summary.iterrows():
             rows.append({"model": spec.display, "metric": metric, **r.to_dict()})
+        # calibration in the large in points: mean out-of-fold incidence at tau − Aalen–Johansen
+        mean_oof, aj = mean_incidence(cv.oof_cif, cv.times, ld.time, ld.event, tau)
+        rows.append({"model": spec.display, "metric": "mean_gap", "pooled": mean_oof - aj})
         s = cv.summary
         progress(f"  {spec.display:<{width}} C-index {s.loc['c_index', 'pooled']:.3f}  "
                  f"AUC(τ) {s.loc['auc_tau', 'pooled']:.3f}  IPA(τ) {s.loc['ipa_tau', 'pooled']:+.3f}")
@@ -249,6 +254,8 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
     weights = getattr(model, "weights_", None)
     if weights:
         predictor.info["stack_weights"] = dict(weights)
+        # each member's (and the stack's) integrated Brier on the inner out-of-fold predictions
+        predictor.info["stack_inner_ibs"] = dict(getattr(model, "inner_ibs_", {}))
         progress(f"  {final} weights (refitted on all rows): "
                  + ", ".join(f"{k} {v:.2f}" for k, v in weights.items()))
     if save_oof is not None:

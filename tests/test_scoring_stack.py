@@ -17,6 +17,7 @@ from relapse_ml.landmark import super_landmark_dataset
 from relapse_ml.models import make_model
 from relapse_ml.models.stack import NULL, make_member
 from relapse_ml.predictor import RelapseRiskPredictor, training_ranges
+from relapse_ml.scoring import validate_score_document
 from relapse_ml.scoring.bundle import load_bundle, write_bundle
 from relapse_ml.scoring.export import export_predictor
 from relapse_ml.scoring.inputs import model_features
@@ -164,6 +165,10 @@ def test_score_reads_a_stack_bundle_and_refuses_a_damaged_one_in_one_line(stacke
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["model"]["type"] == "stack"
+    assert doc["model"]["weights"] == pytest.approx(model.weights_)  # reported to the clinician
+    assert validate_score_document(doc, use_library=False) == []
+    text = cli("score", "--model", str(path), "--patient", str(EXAMPLE), cwd=tmp_path).stdout
+    assert "stack of aalen_johansen" in text and "(weights)" in text
     spec, files = _spec_and_files(path)
     spec["weights"][NULL] = 2.0
     doc = json.loads(files["model.json"])
