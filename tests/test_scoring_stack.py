@@ -178,3 +178,30 @@ def test_score_reads_a_stack_bundle_and_refuses_a_damaged_one_in_one_line(stacke
     assert r.returncode == 2, r.stderr
     lines = [x for x in r.stderr.strip().splitlines() if x.strip()]
     assert len(lines) == 1 and "weights" in lines[0] and "Traceback" not in r.stderr
+
+
+def test_data_after_the_visit_cannot_move_the_bundles_score(stacked):
+    """No leakage on the stack's scoring path: every measurement after day 150 changed and a
+    new sample added the day after — the score at day 150 does not move (and the same change
+    on or before day 150 does move it, so the check can fail)."""
+    import dataclasses
+
+    import pandas as pd
+
+    _, cohort, _, _, path = stacked
+    bundle = load_bundle(path)
+
+    def changed(after_day):
+        m = cohort.measurements.copy()
+        late = m["day"] > after_day
+        m.loc[late, "value"] = np.where(m.loc[late, "marker"] == "donor_chimerism", 50.0, 7.5)
+        extra = m[~late].groupby("patient_id").head(1).assign(day=after_day + 1, value=5.0)
+        m = pd.concat([m, extra[extra["marker"] != "donor_chimerism"]], ignore_index=True)
+        return dataclasses.replace(cohort, measurements=m.sort_values(["patient_id", "day"]))
+
+    def score(c):
+        X = model_features(bundle, c, 150.0).to_numpy(float)
+        return bundle.incidence(X, TIMES, "control")
+
+    np.testing.assert_array_equal(score(cohort), score(changed(150.0)))
+    assert np.abs(score(cohort) - score(changed(100.0))).max() > 1e-3
