@@ -63,7 +63,8 @@ def check_registration(model_label: str, ipa: float, oof_cif: np.ndarray, oof_ti
 def mean_incidence(oof_cif: np.ndarray, oof_times: np.ndarray, time: np.ndarray,
                    event: np.ndarray, tau: float) -> tuple[float, float]:
     """``(mean out-of-fold predicted relapse incidence at tau, Aalen–Johansen estimate)``:
-    the calibration in the large in points (their difference is each model's ``mean_gap``)."""
+    calibration in the large (their difference is each model's ``mean_gap``, in probability
+    units)."""
     from relapse_ml.models.aalen_johansen import aalen_johansen
 
     aj = float(aalen_johansen(time, event, [tau], cause=1)[0])

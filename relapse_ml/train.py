@@ -49,15 +49,20 @@ class TrainResult:
 
 
 def feature_list(cfg: TrainConfig) -> list[str] | None:
-    """The config's features, plus the hidden marker histories when a model is ``trajectory``."""
-    if not any(m.name == "trajectory" or (m.name == "stack" and any(
-            isinstance(s, dict) and s.get("name") == "trajectory"
-            for s in m.params.get("members") or ())) for m in cfg.models):
+    """The config's features, plus the hidden marker histories when a model is ``trajectory``
+    (or a stack with a ``trajectory`` member)."""
+    if not any(_uses_trajectory(m) for m in cfg.models):
         return cfg.features
     from relapse_ml.features import resolve_features
 
     names = resolve_features(cfg.features)
     return names if "marker_history" in names else [*names, "marker_history"]
+
+
+def _uses_trajectory(spec) -> bool:
+    members = spec.params.get("members") or () if spec.name == "stack" else ()
+    return spec.name == "trajectory" or any(
+        isinstance(m, dict) and m.get("name") == "trajectory" for m in members)
 
 
 def landmark_data(cohort: Cohort, cfg: TrainConfig):
@@ -223,7 +228,7 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
         cvs[spec.display] = cv
         for metric, r in cv.summary.iterrows():
             rows.append({"model": spec.display, "metric": metric, **r.to_dict()})
-        # calibration in the large in points: mean out-of-fold incidence at tau − Aalen–Johansen
+        # calibration in the large (probability units): mean out-of-fold incidence at tau − AJ
         mean_oof, aj = mean_incidence(cv.oof_cif, cv.times, ld.time, ld.event, tau)
         rows.append({"model": spec.display, "metric": "mean_gap", "pooled": mean_oof - aj})
         s = cv.summary
