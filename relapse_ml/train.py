@@ -293,14 +293,21 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
 
 
 def model_params(spec, cfg: TrainConfig) -> dict:
-    """A model spec's parameters, with the horizon filled in for the direct model."""
-    params = dict(spec.params)
-    if spec.name == "xgb_direct":
-        params.setdefault("horizon", float(cfg.landmark.horizon_days) - HALF_DAY)
-    if spec.name == "trajectory" and params.get("model") == "xgb_direct":
-        inner = dict(params.get("model_params") or {})
-        inner.setdefault("horizon", float(cfg.landmark.horizon_days) - HALF_DAY)
-        params["model_params"] = inner
+    """A model spec's parameters, with the horizon filled in for the direct model (also
+    inside a trajectory step and a stack's members)."""
+    return _with_horizon(spec.name, dict(spec.params), float(cfg.landmark.horizon_days) - HALF_DAY)
+
+
+def _with_horizon(name: str, params: dict, horizon: float) -> dict:
+    if name == "xgb_direct":
+        params.setdefault("horizon", horizon)
+    if name == "trajectory" and params.get("model") == "xgb_direct":
+        params["model_params"] = _with_horizon("xgb_direct", dict(params.get("model_params") or {}),
+                                               horizon)
+    if name == "stack" and isinstance(params.get("members"), list | tuple):
+        params["members"] = [
+            {**m, "params": _with_horizon(m["name"], dict(m.get("params") or {}), horizon)}
+            if isinstance(m, dict) and "name" in m else m for m in params["members"]]
     return params
 
 

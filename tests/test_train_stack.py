@@ -116,3 +116,18 @@ def test_a_bad_trajectory_member_fails_before_training():
         make_model("stack", members=[{"name": "trajectory", "params": {"model": "cox"}}])
     with pytest.raises(ModelError, match="no parameter"):
         make_model("stack", members=[{"name": "trajectory", "params": {"modle": "cox_cs"}}])
+
+
+def test_a_direct_member_gets_the_runs_horizon_like_a_direct_candidate():
+    from relapse_ml.train import model_params
+
+    cfg = parse_config({**CONFIG, "landmark": {"super_landmark": False, "horizon_days": 365},
+                        "models": [{"name": "stack", "params": {"members": [
+                            {"name": "xgb_direct", "params": {"n_estimators": 5}},
+                            {"name": "trajectory", "params": {"model": "xgb_direct"}},
+                            {"name": "xgb_direct", "params": {"horizon": 100.0}}]}}]})
+    members = model_params(cfg.models[0], cfg)["members"]
+    assert members[0]["params"] == {"n_estimators": 5, "horizon": 364.5}
+    assert members[1]["params"]["model_params"] == {"horizon": 364.5}
+    assert members[2]["params"]["horizon"] == 100.0  # a horizon the config gives is kept
+    assert "horizon" not in cfg.models[0].params["members"][0]["params"]  # config untouched
