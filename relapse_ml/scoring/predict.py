@@ -190,7 +190,7 @@ def single_numbers_from_model(model):
     if model_type is None:
         raise ModelError(
             f"a {type(model).__name__} model cannot be exported to a bundle; "
-            f"exportable model types: {', '.join(MODEL_TYPES.values())}"
+            f"exportable model types: {', '.join(dict.fromkeys(MODEL_TYPES.values()))}"
         )
     if not getattr(model, "is_fitted_", False):
         raise ModelError(f"the {model_type} model is not fitted; nothing to export")
