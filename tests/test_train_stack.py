@@ -52,7 +52,8 @@ def test_train_logs_the_weights_and_every_models_calibration(bmt_dir, tmp_path, 
     uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
     monkeypatch.chdir(tmp_path)
     cfg = parse_config({**CONFIG, "tracking": {**CONFIG["tracking"], "tracking_uri": uri,
-                                               "experiment": "t", "register_as": None}})
+                                               "experiment": "t", "register_as": None,
+                                               "log_model": False}})
     cohort = read_cohort(bmt_dir)
     said = []
     result = run_training(cfg, cohort, progress=said.append)
