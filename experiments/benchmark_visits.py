@@ -65,7 +65,11 @@ VARIANTS = ("super_xgb", "super_cox", "super_traj_xgb", "super_traj_cox", "super
 SHARED = {"landmark_strata": False, "landmark_interactions": False}
 # pipelines (run_training): name -> (super_landmark, with the trajectory step's XGBoost added)
 PIPELINES = {"day60_default": (False, False), "super_default": (True, False),
-             "super_traj_default": (True, True), "shipped_default": (True, None)}
+             "super_traj_default": (True, True), "shipped_default": (True, None),
+             "stack_default": (True, "stack"), "stack_traj_default": (True, "stack_traj")}
+# ``stack_default``: the shipped default's candidates plus a stack over all of them (the null
+# model is always in a stack); ``stack_traj_default``: plus a stack over its two trajectory
+# models only (cheaper). The run's cross-validated choice of final model decides as shipped.
 TRAJ_XGB = {"name": "trajectory", "label": "xgb_cs_trajectory",
             "params": {"model": "xgb_cs", "model_params": None}}
 
@@ -89,6 +93,13 @@ def pipeline_config(super_landmark: bool, n_boot: int | None = None, traj: bool 
     data["landmark"]["super_landmark"] = bool(super_landmark)
     # the four models of the previous default; ``traj`` adds the trajectory step around the
     # XGBoost; ``traj`` None: the models as shipped (``shipped_default``)
+    if traj in ("stack", "stack_traj"):
+        members = [{k: v for k, v in m.items() if k in ("name", "params", "label")}
+                   for m in data["models"] if m["name"] != "aalen_johansen"
+                   and (traj == "stack" or m["name"] == "trajectory")]
+        data["models"] = [*data["models"], {"name": "stack", "label": traj,
+                                            "params": {"members": members}}]
+        traj = None
     if traj is not None:
         data["models"] = [m for m in data["models"] if m["name"] != "trajectory"]
     if traj:
@@ -311,7 +322,7 @@ def render(rows: list[dict]) -> str:
              "| L | model | C-index | IPA | slope vs truth | mean pred − true | RMSE vs truth | seeds |",
              "|---|---|---|---|---|---|---|---|"]
     for L, g in ev.groupby("landmark"):
-        for m in (*MODELS, *VARIANTS):
+        for m in (*MODELS, *VARIANTS, *(p for p in PIPELINES if p not in MODELS + VARIANTS)):
             s = g[g["model"] == m]
             if s.empty:
                 continue
@@ -320,7 +331,9 @@ def render(rows: list[dict]) -> str:
                          f"{_ms(s.rmse_truth, '.3f')} | {len(s)} |")
     lines += ["", "Paired C differences (mean ± SD over seeds):", ""]
     piv = ev.pivot_table(index=["landmark", "seed"], columns="model", values="c_index")
-    pairs = [("super_default", "careful_cox"), ("super_default", "day60_default"),
+    pairs = [("stack_default", "shipped_default"), ("stack_traj_default", "shipped_default"),
+             ("stack_default", "careful_cox"), ("stack_traj_default", "careful_cox"),
+             ("super_default", "careful_cox"), ("super_default", "day60_default"),
              ("day60_default", "careful_cox"), ("super_traj_default", "day60_default"),
              ("super_cox", "super_cox_shared")] + [
         (v, "careful_cox") for v in VARIANTS]
@@ -374,7 +387,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cost", type=int, nargs="*", default=None, metavar="N",
                     help="only measure the training cost of --pipeline at these sizes")
     ap.add_argument("--pipeline", default="super_traj_default", choices=sorted(PIPELINES))
-    ap.add_argument("--models", nargs="*", default=list(MODELS), choices=MODELS,
+    ap.add_argument("--models", nargs="*", default=list(MODELS),
+                    choices=[*MODELS, *(p for p in PIPELINES if p not in MODELS)],
                     help="the reference models and pipelines to run (default: all)")
     ap.add_argument("--stem", default=STEM, help=f"results file names (default {STEM})")
     ap.add_argument("--out", type=Path, default=RESULTS)

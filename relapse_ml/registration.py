@@ -42,11 +42,7 @@ def check_registration(model_label: str, ipa: float, oof_cif: np.ndarray, oof_ti
                        tau: float, tracking) -> GuardResult:
     """Check the final model. ``oof_cif``: (repeats, rows, times) out-of-fold relapse incidence
     on ``oof_times``; ``final_cif_tau``: the refitted model's in-sample incidence at ``tau``."""
-    from relapse_ml.models.aalen_johansen import aalen_johansen
-
-    aj = float(aalen_johansen(time, event, [tau], cause=1)[0])
-    j = int(np.argmin(np.abs(np.asarray(oof_times, float) - tau)))
-    mean_oof = float(np.nanmean(np.asarray(oof_cif)[..., j]))
+    mean_oof, aj = mean_incidence(oof_cif, oof_times, time, event, tau)
     mean_final = float(np.mean(final_cif_tau))
     allowed = max(float(tracking.max_incidence_gap), float(tracking.max_incidence_gap_relative) * aj)
     reason = None
@@ -62,6 +58,18 @@ def check_registration(model_label: str, ipa: float, oof_cif: np.ndarray, oof_ti
                 break
     return GuardResult(ipa=float(ipa), mean_oof=mean_oof, mean_final=mean_final,
                        aalen_johansen=aj, allowed_gap=allowed, reason=reason)
+
+
+def mean_incidence(oof_cif: np.ndarray, oof_times: np.ndarray, time: np.ndarray,
+                   event: np.ndarray, tau: float) -> tuple[float, float]:
+    """``(mean out-of-fold predicted relapse incidence at tau, Aalen–Johansen estimate)``:
+    calibration in the large (their difference is each model's ``mean_gap``, in probability
+    units)."""
+    from relapse_ml.models.aalen_johansen import aalen_johansen
+
+    aj = float(aalen_johansen(time, event, [tau], cause=1)[0])
+    j = int(np.argmin(np.abs(np.asarray(oof_times, float) - tau)))
+    return float(np.nanmean(np.asarray(oof_cif)[..., j])), aj
 
 
 def check_tuned_model(model_label: str, ipa: float, held_out: list[dict], model, X_all, tau: float,

@@ -22,7 +22,7 @@ from relapse_ml.data.cohort import Cohort
 
 HALF_DAY = 0.5
 KEY_METRICS = ("c_index", "c_index_ipcw", "auc_tau", "brier_tau", "ipa_tau", "ibs", "mean_auc",
-               "calibration_slope", "calibration_intercept", "ici")
+               "calibration_slope", "calibration_intercept", "ici", "mean_gap")
 
 
 @dataclass
@@ -49,13 +49,20 @@ class TrainResult:
 
 
 def feature_list(cfg: TrainConfig) -> list[str] | None:
-    """The config's features, plus the hidden marker histories when a model is ``trajectory``."""
-    if not any(m.name == "trajectory" for m in cfg.models):
+    """The config's features, plus the hidden marker histories when a model is ``trajectory``
+    (or a stack with a ``trajectory`` member)."""
+    if not any(_uses_trajectory(m) for m in cfg.models):
         return cfg.features
     from relapse_ml.features import resolve_features
 
     names = resolve_features(cfg.features)
     return names if "marker_history" in names else [*names, "marker_history"]
+
+
+def _uses_trajectory(spec) -> bool:
+    members = spec.params.get("members") or () if spec.name == "stack" else ()
+    return spec.name == "trajectory" or any(
+        isinstance(m, dict) and m.get("name") == "trajectory" for m in members)
 
 
 def landmark_data(cohort: Cohort, cfg: TrainConfig):
@@ -203,6 +210,8 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
 
         given = fold_labels(ld.event, ld.patient_id, cfg.evaluation.n_splits,
                             cfg.evaluation.n_repeats, cfg.evaluation.seed)
+    from relapse_ml.registration import mean_incidence
+
     rows, cvs = [], {}
     width = max(16, *(len(spec.display) for spec in cfg.models))
     for spec in cfg.models:
@@ -219,6 +228,9 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
         cvs[spec.display] = cv
         for metric, r in cv.summary.iterrows():
             rows.append({"model": spec.display, "metric": metric, **r.to_dict()})
+        # calibration in the large (probability units): mean out-of-fold incidence at tau − AJ
+        mean_oof, aj = mean_incidence(cv.oof_cif, cv.times, ld.time, ld.event, tau)
+        rows.append({"model": spec.display, "metric": "mean_gap", "pooled": mean_oof - aj})
         s = cv.summary
         progress(f"  {spec.display:<{width}} C-index {s.loc['c_index', 'pooled']:.3f}  "
                  f"AUC(τ) {s.loc['auc_tau', 'pooled']:.3f}  IPA(τ) {s.loc['ipa_tau', 'pooled']:+.3f}")
@@ -247,6 +259,8 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
     weights = getattr(model, "weights_", None)
     if weights:
         predictor.info["stack_weights"] = dict(weights)
+        # each member's (and the stack's) integrated Brier on the inner out-of-fold predictions
+        predictor.info["stack_inner_ibs"] = dict(getattr(model, "inner_ibs_", {}))
         progress(f"  {final} weights (refitted on all rows): "
                  + ", ".join(f"{k} {v:.2f}" for k, v in weights.items()))
     from relapse_ml.models.penalty import chosen_penalizers
@@ -286,14 +300,21 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
 
 
 def model_params(spec, cfg: TrainConfig) -> dict:
-    """A model spec's parameters, with the horizon filled in for the direct model."""
-    params = dict(spec.params)
-    if spec.name == "xgb_direct":
-        params.setdefault("horizon", float(cfg.landmark.horizon_days) - HALF_DAY)
-    if spec.name == "trajectory" and params.get("model") == "xgb_direct":
-        inner = dict(params.get("model_params") or {})
-        inner.setdefault("horizon", float(cfg.landmark.horizon_days) - HALF_DAY)
-        params["model_params"] = inner
+    """A model spec's parameters, with the horizon filled in for the direct model (also
+    inside a trajectory step and a stack's members)."""
+    return _with_horizon(spec.name, dict(spec.params), float(cfg.landmark.horizon_days) - HALF_DAY)
+
+
+def _with_horizon(name: str, params: dict, horizon: float) -> dict:
+    if name == "xgb_direct":
+        params.setdefault("horizon", horizon)
+    if name == "trajectory" and params.get("model") == "xgb_direct":
+        params["model_params"] = _with_horizon("xgb_direct", dict(params.get("model_params") or {}),
+                                               horizon)
+    if name == "stack" and isinstance(params.get("members"), list | tuple):
+        params["members"] = [
+            {**m, "params": _with_horizon(m["name"], dict(m.get("params") or {}), horizon)}
+            if isinstance(m, dict) and "name" in m else m for m in params["members"]]
     return params
 
 

@@ -54,17 +54,21 @@ def train_cmd(config: Path | None = CONFIG_OPT, data: Path | None = DATA_OPT, as
             "oracle_note": result.oracle_note,
             "guard": None if result.guard is None else result.guard.to_dict(),
             "registration_refused": result.registration_refused,
+            "stack_weights": result.predictor.info.get("stack_weights"),
+            "stack_inner_ibs": result.predictor.info.get("stack_inner_ibs"),
         })
         _refuse(result)
         return
     print(f"\nfinal model: {result.final_model} (refitted on all {result.n_rows} rows); "
           f"out-of-fold metrics at {result.tau:g} days after the landmark:")
-    for m in ("c_index", "c_index_ipcw", "auc_tau", "brier_tau", "ipa_tau", "ibs", "calibration_slope", "ici"):
+    for m in ("c_index", "c_index_ipcw", "auc_tau", "brier_tau", "ipa_tau", "ibs", "calibration_slope", "ici",
+              "mean_gap"):
         if m in final.index:
             r = final.loc[m]
             ci = (f"  (95% CI {r['ci_low']:.3f}–{r['ci_high']:.3f})"
                   if r["ci_low"] == r["ci_low"] else "")  # none with evaluation.n_boot 0
             print(f"  {m:<18} {r['pooled']:.3f}{ci}")
+    _print_stack(result.predictor.info)
     _print_oracle(result)
     if result.run_id:
         from relapse_ml.tracking.store import ui_command
@@ -73,6 +77,18 @@ def train_cmd(config: Path | None = CONFIG_OPT, data: Path | None = DATA_OPT, as
               + (f"; registered as relapse-risk version {result.model_version}" if result.model_version else ""))
         print(f"see it with: {ui_command(result.tracking_uri)}")
     _refuse(result)
+
+
+def _print_stack(info: dict) -> None:
+    """A stack's weights and each member's inner out-of-fold integrated Brier score."""
+    weights = info.get("stack_weights")
+    if not weights:
+        return
+    ibs = info.get("stack_inner_ibs") or {}
+    print("  stack weights (inner out-of-fold integrated Brier of each member alone; stack "
+          f"{ibs.get('stack', float('nan')):.4f}):")
+    for label, w in weights.items():
+        print(f"    {label:<24} {w:.3f}  ({ibs.get(label, float('nan')):.4f})")
 
 
 def _print_oracle(result) -> None:

@@ -10,7 +10,9 @@ incidences is coherent (S + F1 + F2 = 1). On pure noise the null model wins the 
 
 Used inside the outer cross-validation as any other model, so its weights are chosen
 without the outer test fold (nested). Given ``groups`` (patient ids of stacked landmark
-rows), the inner split keeps each patient's rows together too.
+rows), the inner split keeps each patient's rows together too. A member may be a single
+model or the trajectory step around one (``{"name": "trajectory", "params": {"model": …}}``):
+the stack keeps the hidden marker histories (``_obs:*``) for it, the other members drop them.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import pandas as pd
 
 from relapse_ml.errors import ModelError
 from relapse_ml.models.base import CompetingRiskModel
-from relapse_ml.models.catalog import make_single_model
+from relapse_ml.models.catalog import SINGLE_MODELS, build, make_single_model
+from relapse_ml.models.trajectory import TrajectoryModel
 
 NULL = "aalen_johansen"
 DEFAULT_MEMBERS = (
@@ -29,6 +32,18 @@ DEFAULT_MEMBERS = (
     {"name": "xgb_cs", "params": {"n_estimators": 300, "learning_rate": 0.03, "max_depth": 2,
                                   "min_child_weight": 5}},
 )
+
+
+MEMBER_MODELS = {**SINGLE_MODELS, "trajectory": TrajectoryModel}
+
+
+def make_member(name: str, **params) -> CompetingRiskModel:
+    """A new, unfitted stack member: a single model or the trajectory step around one."""
+    model = build(MEMBER_MODELS, name, params,
+                  note=" (a stack's members are single models or the trajectory step)")
+    if isinstance(model, TrajectoryModel):  # its inner model is checked now, not mid-training
+        make_single_model(model.model, **(model.model_params or {}))
+    return model
 
 
 class StackedCompetingRisk(CompetingRiskModel):
@@ -41,6 +56,8 @@ class StackedCompetingRisk(CompetingRiskModel):
     ``members_`` (label → model refitted on all rows), ``inner_ibs_`` (label → out-of-fold
     integrated Brier of each member alone, and ``"stack"`` for the combination).
     """
+
+    keeps_hidden_columns = True  # for trajectory members; the other members drop ``_obs:*``
 
     def __init__(self, members=None, inner_splits: int = 3, n_times: int = 10, seed: int = 0):
         self.members = members
@@ -67,7 +84,7 @@ class StackedCompetingRisk(CompetingRiskModel):
         """Check the members (names, parameters) before any fitting; a ModelError names the fault."""
         for label, name, params in self._specs():
             try:
-                make_single_model(name, **params)
+                make_member(name, **params)
             except ModelError as err:
                 raise ModelError(f"stack member '{label}': {err}") from None
         return self
@@ -92,7 +109,7 @@ class StackedCompetingRisk(CompetingRiskModel):
             oof[0, test] = make_single_model(NULL).fit(  # per landmark on stacked landmarks
                 X.iloc[train], time[train], event[train]).predict_cif(X.iloc[test], grid, cause=1)
             for m, (_, name, params) in enumerate(specs, start=1):
-                model = make_single_model(name, **params).fit(
+                model = make_member(name, **params).fit(
                     X.iloc[train], time[train], event[train],
                     groups=None if groups is None else groups[train])
                 oof[m, test] = model.predict_cif(X.iloc[test], grid, cause=1)
@@ -107,7 +124,7 @@ class StackedCompetingRisk(CompetingRiskModel):
         self.inner_ibs_ = {lab: float(A[m, m] - 2 * b[m] + c) for m, lab in enumerate(labels)}
         self.inner_ibs_["stack"] = float(w @ A @ w - 2 * b @ w + c)
         self.null_ = make_single_model(NULL).fit(X, time, event)
-        self.members_ = {lab: make_single_model(name, **params).fit(X, time, event, groups=groups)
+        self.members_ = {lab: make_member(name, **params).fit(X, time, event, groups=groups)
                          for lab, name, params in specs if self.weights_[lab] > 1e-6}
 
     def _predict_f1_f2(self, X: pd.DataFrame, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

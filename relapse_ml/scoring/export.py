@@ -215,7 +215,9 @@ def refit_bootstrap(predictor, ld, k: int, seed: int, progress=print) -> list:
         rows = np.concatenate([rows_of[p] for p in pick])
         X = ld.X.iloc[rows].reset_index(drop=True)
         time, event = ld.time[rows], ld.event[rows]
-        model = make_model(name, **params).fit(X, time, event)
+        # copies of a patient stay on one side of any internal split (early stopping, a
+        # stack's inner folds)
+        model = make_model(name, **params).fit(X, time, event, groups=ld.patient_id[rows])
         if rounds is not None:
             _keep_rounds(model, rounds, X, time, event)
         out.append(numbers_from_model(model))

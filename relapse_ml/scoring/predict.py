@@ -38,6 +38,7 @@ MODEL_TYPES = {
     "XGBoostCauseSpecific": "xgb_cs",
     "XGBoostDirect": "xgb_direct",
     "TrajectoryModel": "trajectory",
+    "StackedCompetingRisk": "stack",
 }
 TREE_TYPES = ("xgb_cs", "xgb_direct")
 LEAN_IMPORTS = {"xgboost_without_sklearn": False}  # set by the `score` command only
@@ -189,12 +190,12 @@ def single_numbers_from_model(model):
     if model_type is None:
         raise ModelError(
             f"a {type(model).__name__} model cannot be exported to a bundle; "
-            f"exportable model types: {', '.join(MODEL_TYPES.values())}"
+            f"exportable model types: {', '.join(dict.fromkeys(MODEL_TYPES.values()))}"
         )
     if not getattr(model, "is_fitted_", False):
         raise ModelError(f"the {model_type} model is not fitted; nothing to export")
-    if model_type == "trajectory":
-        raise ModelError("a trajectory step is not a single model (see scoring/numbers.py)")
+    if model_type in ("trajectory", "stack"):
+        raise ModelError(f"a {model_type} is not a single model (see scoring/numbers.py)")
     if model_type == "aalen_johansen":
         tables = model.tables()
         columns = [str(c) for c in model.feature_names_in_]

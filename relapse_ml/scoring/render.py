@@ -219,6 +219,9 @@ def model_lines(m: dict) -> list[str]:
     name = f"{m['name']} ({m['type']})" if m["name"] != m["type"] else m["name"]
     where = f"registry version {m['version']}" if m["version"] else m["ref"]
     lines = [f"{name}, {where}" + (f", run {m['run_id'][:12]}" if m["run_id"] else "")]
+    if m.get("weights"):
+        lines.append("stack of " + ", ".join(f"{k} {w:.2f}" for k, w in m["weights"].items()
+                                             if w >= 0.005) + " (weights)")
     if m["bundle_sha256"]:
         lines.append(f"bundle sha256 {m['bundle_sha256'][:16]}… ({m['ref']})")
     if m["data_fingerprint"]:

@@ -15,7 +15,7 @@ import pandas as pd
 from relapse_ml.scoring.inputs import model_features
 from relapse_ml.scoring.model import ScoringModel
 
-SCHEMA_VERSION = "1.1.0"
+SCHEMA_VERSION = "1.2.0"
 TRIAL = "NCT04674345"
 DISCLAIMER = (
     "Decision support from a research model, not a treatment order: weigh it with "
@@ -283,7 +283,8 @@ def model_summary(model: ScoringModel) -> dict:
         k: (None if v is None or v != v else float(v))
         for k, v in (info.get("metrics") or {}).items()
     }
-    return {
+    weights = info.get("stack_weights") or getattr(model.numbers, "weights", None)
+    out = {
         "name": str(info.get("model", model.model_type)),
         "type": model.model_type,
         "params": info.get("params") or {},
@@ -300,6 +301,9 @@ def model_summary(model: ScoringModel) -> dict:
         "metrics_note": f"cross-validated (out-of-fold) on the training cohort, at "
         f"{model.horizon_days:g} days after the landmark",
     }
+    if weights:  # a stack: its members' weights
+        out["weights"] = {str(k): float(v) for k, v in weights.items()}
+    return out
 
 
 def interval_summary(model: ScoringModel) -> dict:
