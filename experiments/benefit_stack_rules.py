@@ -147,6 +147,21 @@ def damped(source: str = "s_fg_risk", w: float | None = None, w_max: float = 0.2
     return apply
 
 
+def damped_floor(w: float = 0.2, source: str = "s_fg_risk"):
+    """The current rule (shrunk + centred stack at ≥ 200 events, else the damped ``source``),
+    except that a stack whose cross-fitted slope is 0 (the average) is replaced by the damped
+    ``source`` too: the floor of the ranking is the risk-based one."""
+    current, low = rule(shrink=True, centre=True), damped(source, w, min_events=10**9)
+
+    def apply(t: Trial):
+        if t.events < 200:
+            return low(t)
+        est = current(t)
+        return low(t) if np.ptp(est) < 1e-12 else est
+
+    return apply
+
+
 RULES = {
     "auto (current)": rule(),
     "auto + recentre": rule(centre=True),
@@ -177,6 +192,8 @@ RULES = {
     **{f"damped risk_path w={w:g}": damped("risk_path", w) for w in (0.2, 0.33, 0.5)},
     **{f"slope s_fg_risk w_max={m:g}": damped("s_fg_risk", None, m) for m in (0.25, 0.5, 1.0)},
     **{f"slope stack w_max={m:g}": damped("stack", None, m) for m in (0.25, 0.5, 1.0)},
+    # at ≥ 200 events: the damped risk-based estimate where the shrunk stack is the average
+    **{f"damped floor w={w:g}": damped_floor(w) for w in (0.1, 0.2)},
 }
 
 

@@ -87,3 +87,20 @@ def test_known_heterogeneity_through_baseline_risk_is_ranked():
     assert rep.choices["relapse"].method == "damped"
     rho = stats.spearmanr(b, true_benefit(data, 0.8))[0]
     assert rho > 0.5
+
+
+def test_a_stack_shrunk_to_nothing_falls_to_the_damped_estimate(monkeypatch):
+    from relapse_ml.benefit.config import ReportConfig
+
+    estimates, targets = fake(n=500)
+    folds = np.arange(500) % 5
+    monkeypatch.setattr(RP, "benefit_slope", lambda *a: 0.0)  # the stack's slope is 0
+    kw = dict(n_events=250, min_events=200, folds=folds)
+    rep = {"damped_learner": "s_key", "damped_weight": 0.2}
+    ch = RP.choose(SPECS, estimates, targets, "relapse", "auto", 0.05,
+                   report=ReportConfig(**rep), **kw)
+    assert ch.method == "damped" and ch.weights == {"s_key": 1.0} and ch.slope == 0.2
+    assert "slope is 0" in ch.reason
+    old = RP.choose(SPECS, estimates, targets, "relapse", "auto", 0.05,
+                    report=ReportConfig(stack_floor="average", **rep), **kw)
+    assert old.method == "stack" and old.slope == 0.0  # finish_stack makes it the average

@@ -201,6 +201,9 @@ class ReportConfig(_Strict):
     0.09 at n = 346) while staying within 1.05 × the average's RMSE and 0.005 of it under
     the null, on both outcomes (``experiments/benefit_stack_rules.py``; docs/benefit.md).
     A ``damped_learner`` that is not among the candidates falls back to ``select``.
+    stack_floor ``damped`` (default): a shrunk stack whose cross-fitted slope is 0 is
+    replaced by that damped estimate instead of the bare average (``average``: the rule
+    before) — at n = 3,000 it raised ρ from 0.31 to 0.35 with the same null trials.
     """
 
     method: Literal["select", "stack", "auto", "damped"] = "auto"
@@ -213,6 +216,7 @@ class ReportConfig(_Strict):
     shrink: bool = True
     centre: Literal["average", "stack"] = "average"
     few_events: Literal["select", "damped"] = "damped"
+    stack_floor: Literal["average", "damped"] = "damped"
     damped_learner: str = "s_fg_risk"
     damped_weight: float = Field(0.2, ge=0, le=1)
 

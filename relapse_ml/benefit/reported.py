@@ -201,6 +201,11 @@ def _stack_choice(specs, estimates, phi, outcome, why, stack_names, report, fold
                 "constant",
             )
     slope = benefit_slope(nested, phi) if r.shrink else 1.0
+    if (slope <= 0 and list(weights) != [const] and r.stack_floor == "damped"
+            and r.damped_learner in {s.display for s in specs}):
+        return damped_choice(
+            specs, outcome, why + "the stack's cross-fitted calibration slope is 0, so "
+            "(report.stack_floor: damped) ", r.damped_learner, r.damped_weight)
     reason = why + "convex stack minimising the cross-fitted τ-risk: " + ", ".join(
         f"{lab} {v:.2f}" for lab, v in sorted(weights.items(), key=lambda kv: -kv[1])
     )
