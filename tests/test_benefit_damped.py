@@ -104,3 +104,18 @@ def test_a_stack_shrunk_to_nothing_falls_to_the_damped_estimate(monkeypatch):
     old = RP.choose(SPECS, estimates, targets, "relapse", "auto", 0.05,
                     report=ReportConfig(stack_floor="average", **rep), **kw)
     assert old.method == "stack" and old.slope == 0.0  # finish_stack makes it the average
+
+
+def test_bootstrap_replicates_re_run_the_damped_rule():
+    from relapse_ml.benefit.intervals import bootstrap_reported
+
+    data = synthetic(n=300, seed=4, effect=0.6)
+    cfg = cfg_with(RISK_SPECS, report={"min_events": 10_000},
+                   intervals={"n_boot": 4, "n_jobs": 1})
+    folds = make_folds(data.arm, data.event, 5, 0)
+    rep = RP.selection_procedure(cfg, data, folds)
+    est = rep.predict(data.X)
+    lo, hi, info = bootstrap_reported(cfg, data, est, chosen=rep.chosen_learners)
+    assert info["n_ok"] == 4 and info["choices"]["relapse"] == {"risk": 4}
+    assert np.all(lo["relapse"] <= est["relapse"]) and np.all(est["relapse"] <= hi["relapse"])
+    assert np.ptp(hi["relapse"] - lo["relapse"]) > 0  # replicates' damped tilts differ
