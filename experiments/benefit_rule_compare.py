@@ -42,9 +42,11 @@ def trial_numbers(r: dict, outcome: str) -> dict:
     rho = rep.get("reported.truth_spearman")
     rho = 0.0 if rho is None or not np.isfinite(rho) else float(rho)
     cox = (r.get("cox_spearman") or {}).get(outcome)
+    cov = rep.get("reported.truth_coverage") if r.get("n_boot", 0) > 1 else None
     return {"ratio": rmse / base if base > 0 else np.nan, "excess": rmse - base, "rho": rho,
             "cox": cox if cox is not None and np.isfinite(cox) else None,
-            "average": rep.get("kind") == "constant"}
+            "average": rep.get("kind") == "constant",
+            "coverage": cov if cov is not None and np.isfinite(cov) else None}
 
 
 def cell(xs: list[dict], null: bool) -> dict:
@@ -61,7 +63,12 @@ def cell(xs: list[dict], null: bool) -> dict:
         "rho_max": float(np.max([x["rho"] for x in xs])),
         "cox_rho": float(np.mean(cox)) if cox and not null else None,
         "average": int(sum(x["average"] for x in xs)),
+        "coverage": _spread([x["coverage"] for x in xs if x["coverage"] is not None]),
     }
+
+
+def _spread(v: list) -> str | None:
+    return f"{np.mean(v):.3f} ({min(v):.2f}–{max(v):.2f})" if v else None
 
 
 def compare(before: Path, after: Path, outcome: str = "relapse") -> tuple[dict, str]:
@@ -73,8 +80,9 @@ def compare(before: Path, after: Path, outcome: str = "relapse") -> tuple[dict, 
         "", f"before: `{before.name}`; after: `{after.name}`. Mean (min–max) over trials.", "",
         "| scenario | n | trials | RMSE ratio before | after | > 1.05 before / after | "
         "null excess worst before / after (trials > 0.005) | ρ before | ρ after | "
-        "ρ careful Cox (same trials) | reported = average before / after |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "ρ careful Cox (same trials) | reported = average before / after | "
+        "coverage before | coverage after |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for sc in SCENARIOS:
         for n in sorted({k[1] for k in keys}):
@@ -93,7 +101,8 @@ def compare(before: Path, after: Path, outcome: str = "relapse") -> tuple[dict, 
                 f"{cb['ratio_max']:.3f}) | {ca['ratio_mean']:.3f} ({ca['ratio_min']:.3f}–"
                 f"{ca['ratio_max']:.3f}) | {cb['above_1.05']} / {ca['above_1.05']} | {nx} | "
                 f"{cb['rho_mean']:.2f} | {ca['rho_mean']:.2f} ({ca['rho_min']:.2f}–"
-                f"{ca['rho_max']:.2f}) | {cox} | {cb['average']} / {ca['average']} |")
+                f"{ca['rho_max']:.2f}) | {cox} | {cb['average']} / {ca['average']} | "
+                f"{cb['coverage'] or '–'} | {ca['coverage'] or '–'} |")
     return out, "\n".join(lines) + "\n"
 
 
