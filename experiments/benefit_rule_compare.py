@@ -118,7 +118,8 @@ def main(argv=None) -> int:
     before = res / f"benefit_individual{'_' + args.before if args.before else ''}.jsonl"
     after = res / f"benefit_individual_{args.after}.jsonl"
     summary, md = compare(before, after, args.outcome)
-    stem = f"benefit_rule_compare_{args.after}" + ("_rfs" if args.outcome == "rfs" else "")
+    stem = (f"benefit_rule_compare_{args.after}" + (f"_vs_{args.before}" if args.before else "")
+            + ("_rfs" if args.outcome == "rfs" else ""))
     (res / f"{stem}.json").write_text(json.dumps(summary, indent=1))
     (res / f"{stem}.md").write_text(md)
     print(md)
