@@ -81,6 +81,7 @@ def run_individual(scenario: str, n: int, seed: int, n_boot: int, lean: bool = F
         rec["reported"][o]["median_width"] = float(np.median(hi[o] - lo[o]))
         rec["reported"][o]["choice"] = rep.choices[o].learner
         rec["reported"][o]["kind"] = rep.choices[o].kind
+        rec["reported"][o]["method"] = rep.choices[o].method
         rec["reported"][o]["no_missing"] = bool(
             np.isfinite(est[o]).all() and np.isfinite(lo[o]).all() and np.isfinite(hi[o]).all()
         )

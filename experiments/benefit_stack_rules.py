@@ -124,6 +124,44 @@ def stack_with(extra: str):
     return apply
 
 
+def damped(source: str = "s_fg_risk", w: float | None = None, w_max: float = 0.25,
+           min_events: int = 200):
+    """Below ``min_events`` (else the current shrunk + centred stack): the trial's average
+    plus ``w`` × the deviation of ``source`` (a learner's full-data estimate, or ``stack``:
+    the convex stack's) from its own mean. ``w`` None: the cross-fitted calibration slope of
+    φ on the source's out-of-fold values (``stack``: its nested values) clipped to
+    [0, ``w_max``] — chosen from what the analysis has, never the truth."""
+    current = rule(shrink=True, centre=True)
+
+    def apply(t: Trial):
+        if t.events >= min_events:
+            return current(t)
+        if source == "stack":
+            full, oof = t.stack_full(), t.nested
+        else:
+            i = t.labels.index(source)
+            full, oof = t.full[:, i], t.oof[:, i]
+        lam = w if w is not None else min(benefit_slope(oof, t.phi), w_max)
+        return t.average + lam * (full - full.mean())
+
+    return apply
+
+
+def damped_floor(w: float = 0.2, source: str = "s_fg_risk"):
+    """The current rule (shrunk + centred stack at ≥ 200 events, else the damped ``source``),
+    except that a stack whose cross-fitted slope is 0 (the average) is replaced by the damped
+    ``source`` too: the floor of the ranking is the risk-based one."""
+    current, low = rule(shrink=True, centre=True), damped(source, w, min_events=10**9)
+
+    def apply(t: Trial):
+        if t.events < 200:
+            return low(t)
+        est = current(t)
+        return low(t) if np.ptp(est) < 1e-12 else est
+
+    return apply
+
+
 RULES = {
     "auto (current)": rule(),
     "auto + recentre": rule(centre=True),
@@ -147,6 +185,15 @@ RULES = {
     "stack with s_fg_shrunk, any n": stack_with("s_fg_shrunk"),
     "shrink + recentre, any n": rule(shrink=True, centre=True, min_events=None),
     "nested gate z>1.645 + recentre, any n": rule("nested", 1.645, centre=True, min_events=None),
+    # below 200 events, the average plus a damped deviation of one well-ranked learner or of
+    # the stack (issue 9, rho at n = 346): fixed w, or a cross-fitted slope clipped to w_max
+    **{f"damped s_fg_risk w={w:g}": damped("s_fg_risk", w) for w in (0.1, 0.2, 0.25, 0.33, 0.5, 1.0)},
+    **{f"damped stack w={w:g}": damped("stack", w) for w in (0.1, 0.2, 0.33, 0.5)},
+    **{f"damped risk_path w={w:g}": damped("risk_path", w) for w in (0.2, 0.33, 0.5)},
+    **{f"slope s_fg_risk w_max={m:g}": damped("s_fg_risk", None, m) for m in (0.25, 0.5, 1.0)},
+    **{f"slope stack w_max={m:g}": damped("stack", None, m) for m in (0.25, 0.5, 1.0)},
+    # at ≥ 200 events: the damped risk-based estimate where the shrunk stack is the average
+    **{f"damped floor w={w:g}": damped_floor(w) for w in (0.1, 0.2)},
 }
 
 
@@ -174,25 +221,84 @@ def load_trials(dumps: Path, outcome: str = "relapse", sizes=None):
             yield sc, int(n), int(seed), Trial(d, outcome)
 
 
-def evaluate_all(dumps: Path, results: Path, outcome: str = "relapse", sizes=None) -> str:
+def peer_rho(study: Path, outcome: str = "relapse") -> dict:
+    """The careful Cox S-learner's Spearman with the truth per (scenario, n, seed), from the
+    per-trial records of `benefit_individual.py` (the dumps do not carry that peer)."""
+    out = {}
+    if not study.exists():
+        return out
+    for line in study.read_text().splitlines():
+        r = json.loads(line)
+        v = (r.get("cox_spearman") or {}).get(outcome)
+        if v is not None and np.isfinite(v):
+            out[(r["scenario"], r["n"], r["seed"])] = float(v)
+    return out
+
+
+def evaluate_all(dumps: Path, results: Path, outcome: str = "relapse", sizes=None,
+                 stem: str = "benefit_stack_variants", peer: dict | None = None) -> str:
     """Every rule on every dump (of ``sizes``, default all); per-trial scores in
-    ``benefit_stack_variants.jsonl``, the summary in ``benefit_stack_variants.{json,md}``, in
-    ``results``."""
+    ``STEM.jsonl``, the summary in ``STEM.{json,md}``, in ``results``. peer: the careful Cox
+    S-learner's ρ by (scenario, n, seed) (`peer_rho`), compared with each rule's."""
     rows = []
+    peer = peer or {}
     for sc, n, seed, t in load_trials(dumps, outcome, sizes):
         rec = {"scenario": sc, "n": n, "seed": seed, "events": t.events,
-               "nested_z": _z(t, t.nested), "in_sample_z": _z(t, t.oof[:, t.cols] @ t.weights)}
+               "nested_z": _z(t, t.nested), "in_sample_z": _z(t, t.oof[:, t.cols] @ t.weights),
+               "cox_rho": peer.get((sc, n, seed))}
         for name, fn in RULES.items():
             est = fn(t)
             if est is not None:
                 rec[name] = score_trial(t, est)
         rows.append(rec)
-    (results / "benefit_stack_variants.jsonl").write_text(
+    (results / f"{stem}.jsonl").write_text(
         "".join(json.dumps(_rounded(r)) + "\n" for r in rows))
     summary, md = summarize(rows, outcome)
-    (results / "benefit_stack_variants.json").write_text(json.dumps(summary, indent=1))
-    (results / "benefit_stack_variants.md").write_text(md)
+    (results / f"{stem}.json").write_text(json.dumps(summary, indent=1))
+    (results / f"{stem}.md").write_text(md)
     return md
+
+
+def overview(rows: list[dict], n: int) -> tuple[dict, list[str]]:
+    """One line per rule at size ``n``: the three criteria of issue 9 — heterogeneous RMSE
+    ratio (worst trial, mean), null excess over the average (worst, trials > 0.005), ρ over
+    the heterogeneous trials beside the careful Cox S-learner's on the same trials (mean,
+    and the paired difference with its SE)."""
+    at = [r for r in rows if r["n"] == n]
+    het = [r for r in at if r["scenario"] != "null"]
+    null = [r for r in at if r["scenario"] == "null"]
+    paired_rows = [r for r in het if r.get("cox_rho") is not None]
+    cox = float(np.mean([r["cox_rho"] for r in paired_rows])) if paired_rows else np.nan
+    lines = [f"### Overview, n = {n:,}: {len(het)} heterogeneous and {len(null)} null trials", "",
+             f"ρ: mean over the heterogeneous trials; the careful Cox S-learner's on the "
+             f"{len(paired_rows)} of them with its record: {cox:.3f}. ρ − Cox: paired over those "
+             "trials, mean ± SE.", "",
+             "| rule | het. RMSE ratio max | mean | trials > 1.05 | null excess max | "
+             "null trials > 0.005 | ρ | ρ − Cox | all three met |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    out = {}
+    for name in RULES:
+        h = [r[name] for r in het if name in r]
+        z = [r[name] for r in null if name in r]
+        if not h or not z:
+            continue
+        ratio = np.array([x["ratio"] for x in h])
+        excess = np.array([x["excess"] for x in z])
+        rho = float(np.mean([x["rho"] for x in h]))
+        d = np.array([r[name]["rho"] - r["cox_rho"] for r in paired_rows if name in r])
+        dm = float(d.mean()) if d.size else np.nan
+        dse = float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else np.nan
+        met = bool(ratio.max() <= HET_BAR and excess.max() <= NULL_MARGIN and dm >= 0)
+        out[name] = {"ratio_max": float(ratio.max()), "ratio_mean": float(ratio.mean()),
+                     "ratio_fail": int((ratio > HET_BAR).sum()),
+                     "excess_max": float(excess.max()),
+                     "excess_fail": int((excess > NULL_MARGIN).sum()), "rho": rho,
+                     "rho_minus_cox": dm, "rho_minus_cox_se": dse, "cox_rho": cox, "met": met}
+        lines.append(f"| {name} | {ratio.max():.3f} | {ratio.mean():.3f} | "
+                     f"{(ratio > HET_BAR).sum()}/{ratio.size} | {excess.max():+.4f} | "
+                     f"{(excess > NULL_MARGIN).sum()}/{excess.size} | {rho:.3f} | "
+                     f"{dm:+.3f} ± {dse:.3f} | {'yes' if met else 'no'} |")
+    return out, lines + [""]
 
 
 def _rounded(obj, digits: int = 5):
@@ -216,6 +322,10 @@ def summarize(rows: list[dict], outcome: str) -> tuple[dict, str]:
         "average.",
         "",
     ]
+    for n in sorted({r["n"] for r in rows}):
+        ov, ov_lines = overview(rows, n)
+        out.setdefault("overview", {})[str(n)] = ov
+        lines += ov_lines
     for name in RULES:
         lines += [f"### {name}", "", "| scenario | n | trials | RMSE ratio mean (max) | "
                   "bar failures | null excess mean (max) | ρ | constant |", "|---|---|---|---|---|---|---|---|"]

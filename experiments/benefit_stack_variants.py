@@ -101,13 +101,14 @@ def dump_trial(scenario: str, n: int, seed: int, path: Path, stack_only: bool = 
     return time.perf_counter() - start
 
 
-def run_dumps(sizes, scenarios, seeds, stop=None, stack_only_from: int = 1000) -> None:
+def run_dumps(sizes, scenarios, seeds, stop=None, stack_only_from: int = 1000,
+              out: Path = DUMPS) -> None:
     """Dump every missing (scenario, n, seed), seed by seed across the cells."""
     import datetime as dt
 
-    DUMPS.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     tasks = [(sc, n, s) for s in seeds for n in sizes for sc in scenarios
-             if not (DUMPS / f"{sc}_{n}_{s}.npz").exists()]
+             if not (out / f"{sc}_{n}_{s}.npz").exists()]
     print(f"{len(tasks)} trials to dump", flush=True)
     for k, (sc, n, s) in enumerate(tasks, 1):
         if stop is not None and dt.datetime.now(dt.UTC) >= stop:
@@ -115,7 +116,7 @@ def run_dumps(sizes, scenarios, seeds, stop=None, stack_only_from: int = 1000) -
             break
         cpu = time.process_time()
         try:
-            secs = dump_trial(sc, n, s, DUMPS / f"{sc}_{n}_{s}.npz", n >= stack_only_from)
+            secs = dump_trial(sc, n, s, out / f"{sc}_{n}_{s}.npz", n >= stack_only_from)
         except Exception as err:  # a failed trial is reported, not fatal
             print(f"  {(sc, n, s)}: failed: {type(err).__name__}: {err}", flush=True)
             continue
@@ -135,17 +136,26 @@ def main(argv=None) -> int:
     ap.add_argument("--stack-only-from", type=int, default=1000,
                     help="from this n on, cross-fit only the stack's candidates")
     ap.add_argument("--stop-at", default=None, help="UTC HH:MM: start no trial after it")
+    ap.add_argument("--dumps", type=Path, default=DUMPS,
+                    help="directory of the per-trial dumps (evaluate reads, dump writes)")
+    ap.add_argument("--stem", default="benefit_stack_variants",
+                    help="evaluate: write results/STEM.{jsonl,json,md}")
+    ap.add_argument("--outcome", choices=OUTCOMES, default="relapse",
+                    help="evaluate: the benefit judged (relapse, or relapse-or-death: rfs)")
     args = ap.parse_args(argv)
     if args.step == "dump":
         stop = None
         if args.stop_at:
             h, m = map(int, args.stop_at.split(":"))
             stop = dt.datetime.now(dt.UTC).replace(hour=h, minute=m, second=0, microsecond=0)
-        run_dumps(args.sizes, args.scenarios, args.seeds, stop, args.stack_only_from)
+        run_dumps(args.sizes, args.scenarios, args.seeds, stop, args.stack_only_from,
+                  args.dumps)
         return 0
-    from benefit_stack_rules import evaluate_all
+    from benefit_stack_rules import evaluate_all, peer_rho
 
-    print(evaluate_all(DUMPS, HERE / "results", sizes=args.sizes))
+    peer = peer_rho(HERE / "results" / "benefit_individual.jsonl", args.outcome)
+    print(evaluate_all(args.dumps, HERE / "results", args.outcome, sizes=args.sizes,
+                       stem=args.stem, peer=peer))
     return 0
 
 

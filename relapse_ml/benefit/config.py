@@ -193,9 +193,20 @@ class ReportConfig(_Strict):
     stack's deviation from its mean by its cross-fitted calibration slope clipped to
     [0, 1]. centre ``average``: move the stack's mean to the trial's average effect (the
     constant learner); ``stack``: keep its own mean.
+    few_events (``auto`` below ``min_events``): ``damped`` (default) — the trial's average
+    plus ``damped_weight`` × the deviation of ``damped_learner``'s estimate from its own mean
+    (method ``damped`` at any size); ``select`` — the rule above (the rule before). The
+    default learner, the S-learner without arm interactions, lets benefit follow baseline
+    risk; with weight 0.2 it ranked patients (ρ 0.27 against the careful Cox S-learner's
+    0.09 at n = 346) while staying within 1.05 × the average's RMSE and 0.005 of it under
+    the null, on both outcomes (``experiments/benefit_stack_rules.py``; docs/benefit.md).
+    A ``damped_learner`` that is not among the candidates falls back to ``select``.
+    stack_floor ``damped`` (default): a shrunk stack whose cross-fitted slope is 0 is
+    replaced by that damped estimate instead of the bare average (``average``: the rule
+    before) — at n = 3,000 it raised ρ from 0.31 to 0.35 with the same null trials.
     """
 
-    method: Literal["select", "stack", "auto"] = "auto"
+    method: Literal["select", "stack", "auto", "damped"] = "auto"
     candidates: list[str] | None = None
     stack_candidates: list[str] | None = None
     min_events: int = Field(200, ge=1)
@@ -204,6 +215,10 @@ class ReportConfig(_Strict):
     stack_z: float = Field(1.645, ge=0, le=5)
     shrink: bool = True
     centre: Literal["average", "stack"] = "average"
+    few_events: Literal["select", "damped"] = "damped"
+    stack_floor: Literal["average", "damped"] = "damped"
+    damped_learner: str = "s_fg_risk"
+    damped_weight: float = Field(0.2, ge=0, le=1)
 
 
 class HeterogeneityConfig(_Strict):

@@ -104,19 +104,28 @@ def choose(
     `config.ReportConfig` whose stack keys (``stack_test``, ``stack_z``, ``shrink``) guard
     a stack (None: its defaults); folds: the cross-fitting folds (the nested test needs
     them)."""
+    from relapse_ml.benefit.config import ReportConfig
+
+    r = report or ReportConfig()
     phi = targets[outcome]["phi"]
     kinds = {s.display: s.kind for s in specs}
     const = constant_label(specs)
     why = ""
     if method == "auto":
         enough = n_events is not None and n_events >= min_events
-        method = "stack" if enough else "select"
+        few = "damped" if r.few_events == "damped" and r.damped_learner in kinds else "select"
+        method = "stack" if enough else few
         why = (
             f"{n_events} events ≥ {min_events}: " if enough
-            else f"{n_events} events < {min_events}, too few to stack (the stricter rule): "
+            else f"{n_events} events < {min_events}, too few to stack"
+            + (": " if few == "damped" else " (the stricter rule): ")
         )
+        if not enough and r.few_events == "damped" and few == "select":
+            why += f"(report.damped_learner {r.damped_learner} is not a candidate) "
     if method == "stack":
         return _stack_choice(specs, estimates, phi, outcome, why, stack_names, report, folds)
+    if method == "damped":
+        return damped_choice(specs, outcome, why, r.damped_learner, r.damped_weight)
     loss = {lab: tau_risk_losses(estimates[lab].benefit[outcome], phi) for lab in kinds}
     z_crit = stats.norm.ppf(1 - alpha)
 
@@ -192,6 +201,11 @@ def _stack_choice(specs, estimates, phi, outcome, why, stack_names, report, fold
                 "constant",
             )
     slope = benefit_slope(nested, phi) if r.shrink else 1.0
+    if (slope <= 0 and list(weights) != [const] and r.stack_floor == "damped"
+            and r.damped_learner in {s.display for s in specs}):
+        return damped_choice(
+            specs, outcome, why + "the stack's cross-fitted calibration slope is 0, so "
+            "(report.stack_floor: damped) ", r.damped_learner, r.damped_weight)
     reason = why + "convex stack minimising the cross-fitted τ-risk: " + ", ".join(
         f"{lab} {v:.2f}" for lab, v in sorted(weights.items(), key=lambda kv: -kv[1])
     )
@@ -204,16 +218,38 @@ def _stack_choice(specs, estimates, phi, outcome, why, stack_names, report, fold
     return Choice(outcome, "stack", weights, reason, _stack_kind(specs, weights), slope=slope)
 
 
+def damped_choice(specs, outcome: str, why: str, learner: str, weight: float) -> Choice:
+    """The average plus ``weight`` × ``learner``'s deviation from its own mean (the few-events
+    rule, `config.ReportConfig`): a stack of one learner whose slope is the fixed weight,
+    centred on the average by `finish_stack`. No data choose the weight: with few events a
+    cross-fitted slope is noise (docs/benefit.md)."""
+    kinds = {s.display: s.kind for s in specs}
+    if learner not in kinds:
+        raise ValueError(f"report.damped_learner {learner!r} is not one of the candidates "
+                         f"{sorted(kinds)}")
+    const = constant_label(specs)
+    if weight <= 0 or learner == const:
+        return Choice(outcome, "damped", {const: 1.0},
+                      why + "damped weight 0: the trial's average effect", "constant")
+    reason = why + (
+        f"the trial's average effect plus {weight:g} × the deviation of {learner} from its "
+        f"mean (a fixed, small weight: individual differences are shown damped, since at "
+        f"this size no estimate of them is reliable)"
+    )
+    return Choice(outcome, "damped", {learner: 1.0}, reason,
+                  _stack_kind(specs, {learner: 1.0}), slope=weight)
+
+
 def finish_stack(ch: Choice, preds: dict, average: float, centre: str, const: str) -> None:
     """Turn a stack's convex weights into the reported estimate on the analysed patients:
     deviation from the stack's mean × ``ch.slope``, mean moved to ``average`` (the constant
     learner's value, ``centre: average``) or kept (``centre: stack``) — by scaling the
     weights and setting ``ch.offset`` (so `Reported.predict` and the export give it on new
     patients). preds: {learner: its full-data benefit on the analysed patients}."""
-    if ch.method != "stack" or list(ch.weights) == [const]:
+    if ch.method not in ("stack", "damped") or list(ch.weights) == [const]:
         return
     mean = float(np.mean(sum(w * preds[k] for k, w in ch.weights.items())))
-    target = average if centre == "average" else mean
+    target = average if centre == "average" or ch.method == "damped" else mean
     if ch.slope <= 0:
         ch.weights, ch.kind = {const: 1.0}, "constant"
         ch.offset = target - average
@@ -332,7 +368,7 @@ def selection_procedure(cfg: BenefitConfig, data, folds, progress=None, estimate
                 ch.weights = {(key if k == lab else k): w for k, w in ch.weights.items()}
     const = constant_label(specs)
     for o, ch in choices.items():
-        if ch.method == "stack" and list(ch.weights) != [const]:
+        if ch.method in ("stack", "damped") and list(ch.weights) != [const]:
             if const not in fitted:
                 fitted[const] = _fit_constant(cfg, by_label[const], data, folds, estimates)
             preds = {k: fitted[k].predict(data.X)[o] for k in {*ch.weights, const}}
