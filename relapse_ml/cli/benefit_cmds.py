@@ -143,8 +143,9 @@ def benefit_cmd(
         what = {
             "constant": "the trial's average effect for every patient — no evidence that a "
             "patient's benefit differs from the average",
-            "risk": "the average relative effect applied to each patient's baseline risk "
-            "(PATH) — no evidence of effect modification beyond risk",
+            "risk": "the average effect following each patient's baseline risk (the average "
+            "relative effect at that risk, PATH, or the average tilted towards it: see why) — "
+            "no evidence of effect modification beyond risk",
             "individual": "individual estimates",
         }[rep["kind"]]
         print(f"  {OUTCOME_TEXT[o]}: {rep['learner']} = {what}.")

@@ -23,8 +23,9 @@ from relapse_ml.report.html import (
 KIND_WORDS = {
     "constant": "the trial's average effect for every patient: no evidence that a patient's "
     "benefit differs from the average",
-    "risk": "the average relative effect applied to each patient's baseline risk (PATH): no "
-    "evidence of effect modification beyond risk",
+    "risk": "the average effect following each patient's baseline risk (the average relative "
+    "effect at that risk, PATH, or the average tilted towards it: see why): no evidence of "
+    "effect modification beyond risk",
     "individual": "individual estimates: they predicted held-out patients' benefit better than "
     "the average",
 }

@@ -45,7 +45,7 @@ def statement(kind: str, outcome: str, benefit: float, iv: dict | None, level: f
     if kind == "risk":
         return (
             f"{what}: {AVERAGE_WORDS}; the trial's average effect applied to this patient "
-            f"(its relative effect at this patient's baseline risk): {change}"
+            f"(adjusted towards this patient's baseline risk): {change}"
         )
     return f"{what}: individual estimate for this patient: {change}"
 
