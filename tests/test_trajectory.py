@@ -125,7 +125,22 @@ def test_one_row_gives_the_same_features_as_the_batch():
     for i in (0, 17, 49):
         one = trajectory_features(fit, _history(X.iloc[[i]]))
         for k, v in one.items():
-            assert v[0] == pytest.approx(batch[k][i], abs=1e-9)
+            assert v[0] == pytest.approx(batch[k][i], rel=1e-12, abs=1e-13)
+
+
+def test_a_rows_posterior_does_not_depend_on_the_rest_of_the_batch():
+    """Convergence is judged per row: blocks of any composition give each row the same
+    features (the model predicts in blocks, a bundle scores one patient or all at once).
+    Mixed landmarks make rows converge after different numbers of sweeps."""
+    X = pd.concat([simulate_histories(40, seed=6, landmark=L)[0] for L in (60.0, 120.0, 365.0)],
+                  ignore_index=True)
+    fit = fit_trajectory_params(_history(X))
+    whole = trajectory_features(fit, _history(X))
+    order = np.random.default_rng(1).permutation(len(X))
+    for block in np.array_split(order, 7):
+        part = trajectory_features(fit, _history(X.iloc[block]))
+        for k, v in part.items():
+            np.testing.assert_allclose(v, whole[k][block], rtol=1e-12, atol=1e-13, err_msg=k)
 
 
 def test_posterior_without_samples_is_the_prior():

@@ -226,6 +226,9 @@ def posterior_sites(params, h, sweeps=8, tol=1e-6, sites=None):
 
     An observation of marker k at time t has the design row z = e_level(k) + t e_slope(k)
     (`design`); the sums below use that structure instead of the (n, J, p) design array.
+    Convergence is judged row by row: a row whose own change in a sweep is below ``tol``
+    is frozen, so a row's posterior does not depend on which other rows share the batch
+    (one patient scored alone = the same patient in a block of the training rows).
     """
     P0 = np.linalg.inv(params.D)
     s2 = params.sigma2[h.marker]  # (J,)
@@ -237,10 +240,13 @@ def posterior_sites(params, h, sweeps=8, tol=1e-6, sites=None):
         nu = np.where(h.censored, sites[1], nu)
     cols = np.flatnonzero(h.censored.any(axis=0))
     m, V = _moments(h, tau, nu, P0, params.mu)
+    active = h.censored.any(axis=1)  # rows still iterating
     for _ in range(sweeps if cols.size else 0):
-        change = 0.0
+        change = np.zeros(len(h))  # each row's largest change in this sweep
         for j in cols:
-            r = np.flatnonzero(h.censored[:, j])
+            r = np.flatnonzero(h.censored[:, j] & active)
+            if not r.size:
+                continue
             a, sl = 2 * h.marker[j], 2 * h.marker[j] + 1
             tj = h.t[r, j]
             Vr = V[r]
@@ -263,10 +269,10 @@ def posterior_sites(params, h, sweeps=8, tol=1e-6, sites=None):
             V[r] = Vr - (dt / denom)[:, None, None] * Vz[:, :, None] * Vz[:, None, :]
             m[r] += Vz * ((dv - dt * mj) / denom)[:, None]
             tau[r, j], nu[r, j] = t_new, v_new
-            change = max(change, float(np.max(np.abs(dt * s), initial=0.0)),
-                         float(np.max(np.abs(new_m - mj), initial=0.0)))
+            change[r] = np.maximum(change[r], np.maximum(np.abs(dt * s), np.abs(new_m - mj)))
         m, V = _moments(h, tau, nu, P0, params.mu)  # refresh (round-off of rank-one steps)
-        if change < tol:
+        active &= change >= tol
+        if not active.any():
             break
     return m, V, (tau, nu)
 
