@@ -105,7 +105,8 @@ def export_section(bm, cohort, L: float) -> tuple[dict, list[dict]]:
     else:
         note = (
             "no benefit drivers: the benefit analysis found no evidence that benefit differs "
-            "between patients (the reported estimate is the trial's average effect)"
+            "between patients beyond their baseline risk (the reported estimate is the trial's "
+            "average effect, or that average adjusted towards the patient's baseline risk)"
         )
     section = {
         "source": "benefit_export",
