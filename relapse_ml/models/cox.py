@@ -19,7 +19,7 @@ import pandas as pd
 from relapse_ml.errors import ModelError
 from relapse_ml.models.base import CAUSES, CompetingRiskModel, check_cause
 from relapse_ml.models.breslow import breslow_baseline, cumulative_incidence_from_hazards
-from relapse_ml.models.penalty import check_penalizer, resolve_penalizer
+from relapse_ml.models.penalty import check_penalizer
 from relapse_ml.models.preprocess import LandmarkTermsMixin
 
 
@@ -133,12 +133,8 @@ class CauseSpecificCox(LandmarkTermsMixin, CompetingRiskModel):
         betas, self.baselines_, self.penalizer_, self.penalty_choices_ = {}, {}, {}, {}
         for cause in CAUSES:
             status = event == cause
-            penalizer, choice = resolve_penalizer(
-                self.penalizer, Z, time, event, cause, cause_specific=True, strata=days,
-                groups=getattr(self, "_groups", None))
-            self.penalizer_[cause] = penalizer
-            if choice is not None:
-                self.penalty_choices_[cause] = choice
+            penalizer = self._cause_penalty(Z, time, event, cause, cause_specific=True,
+                                            strata=days)
             beta = fit_cox_coefficients(Z, time, status, penalizer=penalizer,
                                         l1_ratio=self.l1_ratio, strata=days)
             betas[cause] = beta

@@ -27,7 +27,7 @@ from relapse_ml.errors import ModelError
 from relapse_ml.incidence import fine_gray_incidence
 from relapse_ml.models.base import CAUSES, CompetingRiskModel
 from relapse_ml.models.breslow import BreslowBaseline
-from relapse_ml.models.penalty import check_penalizer, resolve_penalizer
+from relapse_ml.models.penalty import check_penalizer
 from relapse_ml.models.preprocess import LandmarkTermsMixin
 
 
@@ -335,12 +335,8 @@ class FineGray(LandmarkTermsMixin, CompetingRiskModel):
         """Both causes' models on the design ``Z``; ``coef_`` back on the feature scale."""
         self.beta_std_, self.baselines_, self.penalizer_, self.penalty_choices_ = {}, {}, {}, {}
         for cause in CAUSES:
-            penalizer, choice = resolve_penalizer(
-                self.penalizer, Z, time, event, cause, cause_specific=False, strata=strata,
-                groups=getattr(self, "_groups", None))
-            self.penalizer_[cause] = penalizer
-            if choice is not None:
-                self.penalty_choices_[cause] = choice
+            penalizer = self._cause_penalty(Z, time, event, cause, cause_specific=False,
+                                            strata=strata)
             beta, base = fit_subdistribution_hazard(Z, time, event, cause,
                                                     penalizer=penalizer, strata=strata)
             self.beta_std_[cause], self.baselines_[cause] = beta, base

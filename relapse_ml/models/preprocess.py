@@ -21,6 +21,7 @@ from relapse_ml.landmark_strata import (
     stratified_incidence,
     with_interactions,
 )
+from relapse_ml.models.penalty import resolve_penalizer
 from relapse_ml.scaling import scale_columns
 
 LOG_MIN_DISTINCT = 10  # fewer distinct values: a count or grade, kept on its own scale
@@ -112,6 +113,18 @@ class LandmarkTermsMixin:
     landmark_strata_ = None
     interaction_columns_ = None
     interaction_rms_ = 1.0
+
+    def _cause_penalty(self, Z, time, event, cause: int, *, cause_specific: bool,
+                       strata=None) -> float:
+        """One cause's ridge penalty: ``self.penalizer`` itself, or ``auto``'s choice on
+        these rows (`models.penalty`), kept in ``penalizer_`` / ``penalty_choices_``."""
+        penalizer, choice = resolve_penalizer(
+            self.penalizer, Z, time, event, cause, cause_specific=cause_specific,
+            strata=strata, groups=getattr(self, "_groups", None))
+        self.penalizer_[cause] = penalizer
+        if choice is not None:
+            self.penalty_choices_[cause] = choice
+        return penalizer
 
     def _fit_design(self, X: pd.DataFrame) -> np.ndarray:
         """Fit ``preprocessor_`` and the landmark terms on ``X``; return the design matrix."""
