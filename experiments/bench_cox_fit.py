@@ -36,7 +36,7 @@ def _solvers(Z, t, status, penalizer) -> dict:
     from lifelines import CoxPHFitter
 
     from relapse_ml.models.cox import fit_cox_coefficients
-    from relapse_ml.models.fine_gray import fit_subdistribution_hazard
+    from relapse_ml.models.partial_likelihood import fit_subdistribution_hazard
 
     def lifelines_fit():
         df = pd.DataFrame(Z, columns=[f"z{j}" for j in range(Z.shape[1])])
@@ -56,7 +56,7 @@ def _solvers(Z, t, status, penalizer) -> dict:
 def _stacked_fits(X, t, e, penalizer, groups) -> dict:
     from relapse_ml.landmark import LANDMARK_COLUMNS
     from relapse_ml.models import CauseSpecificCox
-    from relapse_ml.models.fine_gray import fit_subdistribution_hazard
+    from relapse_ml.models.partial_likelihood import fit_subdistribution_hazard
     from relapse_ml.models.preprocess import LinearPreprocessor
 
     if "landmark_strata" not in CauseSpecificCox().get_params():  # a checkout before strata

@@ -10,11 +10,8 @@ import pytest
 from relapse_ml.landmark_strata import landmark_scale, stratum_weights
 from relapse_ml.models import CauseSpecificCox, FineGray
 from relapse_ml.models.cox import fit_cox_coefficients
-from relapse_ml.models.fine_gray import (
-    _WeightedRiskSet,
-    fit_subdistribution_hazard,
-    geskus_expansion,
-)
+from relapse_ml.models.fine_gray import geskus_expansion
+from relapse_ml.models.partial_likelihood import _WeightedRiskSet, fit_subdistribution_hazard
 from relapse_ml.scoring.numbers import numbers_from_model
 
 DAYS = (60.0, 180.0, 365.0)

@@ -12,7 +12,7 @@ import pytest
 
 from relapse_ml.errors import ModelError
 from relapse_ml.models import CauseSpecificCox, FineGray
-from relapse_ml.models.fine_gray import SubdistributionProblem
+from relapse_ml.models.partial_likelihood import SubdistributionProblem
 from relapse_ml.models.penalty import choose_penalizer, chosen_penalizers
 from tests._helpers_models import simulate_cause_specific
 from tests.test_models_landmark_strata import stacked

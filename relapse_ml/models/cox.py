@@ -37,7 +37,7 @@ def fit_cox_coefficients(
     Breslow ties (the baseline is Breslow's too). ``penalizer`` follows lifelines'
     convention: ``penalizer * ((1 - l1_ratio) / 2 * |beta|^2 + l1_ratio * |beta|_1)`` on the
     mean log partial likelihood. Ridge: Newton–Raphson with step halving on risk-set
-    cumulative sums, O(n p^2) a step (the Fine–Gray fit's, `fine_gray.fit_subdistribution_hazard`,
+    cumulative sums, O(n p^2) a step (the Fine–Gray fit's, `partial_likelihood.fit_subdistribution_hazard`,
     with no competing event: the risk set at t is everyone with T >= t; tested against
     scikit-survival's ``CoxPHSurvivalAnalysis``, which took 5-8 s a fit on 80,000 rows);
     elastic net: scikit-survival's ``CoxnetSurvivalAnalysis`` (coordinate descent).
@@ -51,7 +51,7 @@ def fit_cox_coefficients(
     if Z.shape[1] == 0 or not status.any():
         return np.zeros(Z.shape[1])
     if l1_ratio == 0:
-        from relapse_ml.models.fine_gray import fit_subdistribution_hazard
+        from relapse_ml.models.partial_likelihood import fit_subdistribution_hazard
 
         try:
             with np.errstate(over="ignore"):  # overflows in a trial step are halved away

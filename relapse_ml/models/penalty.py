@@ -6,7 +6,7 @@ calibration slope 0.82 at 346), too much for a large one (`docs/landmark_strata.
 "Penalty"). ``auto`` chooses it, per cause, from the training rows only:
 
 * a grid of penalties (``GRID``, mean scale, half a decade apart), fitted from the largest
-  down with warm starts (`fine_gray.SubdistributionProblem`, the models' own Newton solver),
+  down with warm starts (`partial_likelihood.SubdistributionProblem`, the models' own Newton solver),
   stopping once the criterion has fallen at ``PATIENCE`` penalties below the best so far
   (grid values not reached keep a criterion of −inf);
 * an inner K-fold split **by patient** (``fold_labels``, the splits cross-validation makes:
@@ -96,7 +96,7 @@ def choose_penalizer(Z, time, event, cause: int = 1, *, cause_specific: bool = T
     of it, the SE from the spread of the folds' contributions, as glmnet's).
     """
     from relapse_ml.evaluation.crossval import fold_labels
-    from relapse_ml.models.fine_gray import SubdistributionProblem
+    from relapse_ml.models.partial_likelihood import SubdistributionProblem
 
     Z = np.asarray(Z, dtype=float)
     time = np.asarray(time, dtype=float)
