@@ -92,7 +92,7 @@ class RiskBasedLearner:
     Fine–Gray on (relapse linear predictor, NRM linear predictor, arm), nearly unpenalised.
     """
 
-    def __init__(self, tau: float, penalizer: float = 0.1):
+    def __init__(self, tau: float, penalizer: float | str = 0.1):
         self.tau = tau
         self.penalizer = penalizer
 

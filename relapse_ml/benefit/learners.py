@@ -118,7 +118,8 @@ def arm_risk_factory(
         return lambda: EL.ConstantLearner(tau)
     params = dict(spec.model.params)
     if spec.kind == "risk":
-        pen = float(params.get("penalizer", 0.1))
+        pen = params.get("penalizer", 0.1)  # a number, or auto / auto_1se (`models.penalty`)
+        make_model("fine_gray", penalizer=pen).validate()  # fail fast on a bad value
         return lambda: EL.RiskBasedLearner(tau, pen)
     if spec.model.name == "xgb_direct":
         params.setdefault("horizon", tau)
