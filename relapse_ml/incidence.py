@@ -151,11 +151,9 @@ def cumulative_incidence_from_hazards(
     """Relapse and NRM incidences ``(F1, F2)`` at ``times``, each ``(n_samples, n_times)``."""
     times = np.asarray(times, dtype=float)
     n = np.asarray(margin1).shape[0]
-    grid = np.union1d(base1.times, base2.times)
-    grid = grid[grid <= times.max()]  # later steps cannot change the answer
+    grid = _common_grid(base1, base2, times)
     if grid.size == 0:
-        zeros = np.zeros((n, times.size))
-        return zeros, zeros.copy()
+        return _zero_pair(n, times)
     dh1 = _on_grid(base1, margin1, grid)
     dh2 = _on_grid(base2, margin2, grid)
     total = dh1 + dh2
@@ -177,15 +175,24 @@ def fine_gray_incidence(
     """Fine–Gray ``(F1, F2)`` at ``times``: F_k = 1 - exp(-Lambda_k0 exp(m_k)) per cause,
     capped where F1 + F2 would pass 1 (`cap_total_incidence`)."""
     times = np.asarray(times, dtype=float)
-    grid = np.union1d(base1.times, base2.times)
-    grid = grid[grid <= times.max()]
+    grid = _common_grid(base1, base2, times)
     if grid.size == 0:
-        zeros = np.zeros((np.asarray(margin1).shape[0], times.size))
-        return zeros, zeros.copy()
+        return _zero_pair(np.asarray(margin1).shape[0], times)
     f1, f2 = (-np.expm1(-b.cumulative_hazard(m, grid)) for b, m in ((base1, margin1),
                                                                       (base2, margin2)))
     f1, f2 = cap_total_incidence(f1, f2)
     return step_at(grid, f1, times), step_at(grid, f2, times)
+
+
+def _common_grid(base1: BreslowBaseline, base2: BreslowBaseline, times: np.ndarray) -> np.ndarray:
+    """Both causes' event times up to the last time asked (later steps cannot change it)."""
+    grid = np.union1d(base1.times, base2.times)
+    return grid[grid <= times.max()]
+
+
+def _zero_pair(n: int, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(F1, F2)`` when neither cause has an event by the last time: zero incidences."""
+    return np.zeros((n, times.size)), np.zeros((n, times.size))
 
 
 def _on_grid(base: BreslowBaseline, margin: np.ndarray, grid: np.ndarray) -> np.ndarray:
