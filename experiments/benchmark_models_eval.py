@@ -167,7 +167,7 @@ def feature_ceiling(data: BenchData, n_rounds: int = 300) -> np.ndarray | None:
 
 def oracle_summary(data: BenchData) -> dict | None:
     """The truth's metrics at τ with bootstrap intervals (same resampling as the models)."""
-    from relapse_ml.evaluation import EvaluationWarning, bootstrap_ci, evaluate_oracle
+    from relapse_ml.evaluation import evaluate_oracle
 
     if data.oracle_risk is None:
         return None
@@ -179,15 +179,7 @@ def oracle_summary(data: BenchData) -> dict | None:
         out = evaluate_oracle(tt, ee, t[idx], e[idx], risk[idx], data.tau, tables=False)
         return {k: v for k, v in out.items() if k not in ("tau", "n_test", "n_cases_tau")}
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", EvaluationWarning)
-        ci = bootstrap_ci(
-            metrics,
-            np.arange(rows.size),
-            groups=data.ld.patient_id[rows],
-            n_boot=data.spec.n_boot,
-            seed=data.spec.seed,
-        )
+    ci = _patient_bootstrap(metrics, data, rows, data.spec.seed)
     return {
         m: {
             "pooled": _num(r["estimate"]),
@@ -196,6 +188,17 @@ def oracle_summary(data: BenchData) -> dict | None:
         }
         for m, r in ci.iterrows()
     }
+
+
+def _patient_bootstrap(fn, data: BenchData, rows: np.ndarray, seed: int) -> dict:
+    """``bootstrap_ci`` of ``fn`` over the test ``rows``, resampling patients, with the
+    spec's replicate count; evaluation warnings of single replicates silenced."""
+    from relapse_ml.evaluation import EvaluationWarning, bootstrap_ci
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EvaluationWarning)
+        return bootstrap_ci(fn, np.arange(rows.size), groups=data.ld.patient_id[rows],
+                            n_boot=data.spec.n_boot, seed=seed)
 
 
 def tau_metrics(t_train, e_train, t, e, risk, null, tau: float) -> dict[str, float]:
@@ -223,8 +226,6 @@ def paired_bootstrap(data: BenchData, preds: dict[str, dict], contrasts) -> dict
         ``own`` (a's metrics; b is None). Each prediction is scored once per replicate.
     Returns ``{(a, b, kind): {metric: {estimate, ci_low, ci_high}}}``.
     """
-    from relapse_ml.evaluation import EvaluationWarning, bootstrap_ci
-
     t_tr, e_tr, t, e, rows = _eval_frame(data)
     holdout = data.spec.design == "holdout"
     needed = sorted({n for a, b, _, _ in contrasts for n in (a, b) if n is not None})
@@ -245,15 +246,7 @@ def paired_bootstrap(data: BenchData, preds: dict[str, dict], contrasts) -> dict
             out.update({f"{i}|{metric}": float(value[metric]) for metric in metrics})
         return out
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", EvaluationWarning)
-        ci = bootstrap_ci(
-            all_contrasts,
-            np.arange(rows.size),
-            groups=data.ld.patient_id[rows],
-            n_boot=data.spec.n_boot,
-            seed=data.spec.seed + 1,
-        )
+    ci = _patient_bootstrap(all_contrasts, data, rows, data.spec.seed + 1)
     result = {}
     for i, (a, b, kind, metrics) in enumerate(contrasts):
         result[(a, b, kind)] = {
