@@ -262,7 +262,8 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
         predictor.info["stack_weights"] = dict(weights)
         # each member's (and the stack's) integrated Brier on the inner out-of-fold predictions
         predictor.info["stack_inner_ibs"] = dict(getattr(model, "inner_ibs_", {}))
-        progress(f"  {final} weights (refitted on all rows): "
+        how = "chosen on an inner split" if predictor.info["stack_inner_ibs"] else "fixed"
+        progress(f"  {final} weights ({how}; members refitted on all rows): "
                  + ", ".join(f"{k} {v:.2f}" for k, v in weights.items()))
     from relapse_ml.models.penalty import chosen_penalizers
 

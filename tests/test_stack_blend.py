@@ -108,3 +108,28 @@ def test_the_blends_cross_validation_from_its_members_equals_fitting_it_per_fold
                              {"cox": ("cox_cs", COX["params"])}, cvs) is None
     assert blend_predictions({NULL: 1.0}, {NULL: (NULL, {})},
                              {"cox": ("cox_cs", COX["params"])}, cvs) is None
+
+
+def test_train_reads_the_blends_cross_validation_from_its_candidates(tmp_path, monkeypatch):
+    """No member is refitted for the blend's CV: its out-of-fold incidences are the mean of
+    the two candidates' (the final model here is a candidate, so the blend is never fitted)."""
+    from relapse_ml.data import read_cohort
+    from relapse_ml.models.stack import StackedCompetingRisk
+    from relapse_ml.train import run_training
+    from tests._helpers_scoring import simulated_trial_dir
+
+    fits = []
+    monkeypatch.setattr(StackedCompetingRisk, "_fit", lambda self, *a: fits.append(1))
+    cfg = parse_config({
+        "landmark": {"super_landmark": False}, "features": ["baseline", "gvhd"],
+        "models": [COX, XGB, {"name": "stack", "label": "blend",
+                              "params": {"members": [COX, XGB], "weights": "equal"}}],
+        "evaluation": {"n_splits": 3, "n_boot": 0, "n_jobs": 1},
+        "tracking": {"final_model": "cox_cs"}})
+    cohort = read_cohort(simulated_trial_dir(tmp_path, n=200, seed=5))
+    result = run_training(cfg, cohort, track=False, progress=lambda *_: None)
+    assert fits == []
+    cv = result.cv
+    np.testing.assert_allclose(cv["blend"].oof_cif,
+                               (cv["cox_cs"].oof_cif + cv["xgb_cs"].oof_cif) / 2, atol=1e-12)
+    assert np.isfinite(result.metrics.query("model == 'blend'")["pooled"]).any()
