@@ -49,6 +49,15 @@ BLENDS = {
     "blend_traj_xgb75": {"super_traj_cox": 0.25, "super_traj_xgb": 0.75},
 }
 SHIPPED = RESULTS / "benchmark_visits_5seeds.jsonl"
+# ``--xgb``: other settings of the trajectory step's booster (pre-specified, all reported; a
+# setting is a candidate for the run's CV, never chosen on these test sets): name ->
+# (model_params, random states — several: the mean of one booster per state, a seed bag)
+BASE_XGB = {"n_estimators": 300, "learning_rate": 0.03, "max_depth": 2, "min_child_weight": 5}
+XGB_SETTINGS = {
+    "xgb_d3": ({**BASE_XGB, "max_depth": 3}, (0,)),
+    "xgb_600": ({**BASE_XGB, "n_estimators": 600}, (0,)),
+    "xgb_bag5": (BASE_XGB, (0, 1, 2, 3, 4)),
+}
 
 
 def predictions(seed: int, n_train: int, n_test: int, draws: int, cache: Path) -> dict:
@@ -93,6 +102,56 @@ def predictions(seed: int, n_train: int, n_test: int, draws: int, cache: Path) -
     return out
 
 
+def xgb_predictions(seed: int, n_train: int, n_test: int, draws: int, cache: Path,
+                    base: dict) -> dict:
+    """``--xgb``: each `XGB_SETTINGS` trajectory booster's risk at τ per landmark (same rows
+    as ``base``, the cached first stage)."""
+    from relapse_ml.features import DEFAULT_FEATURES
+    from relapse_ml.landmark import super_landmark_dataset
+    from relapse_ml.models import make_model
+
+    path = cache / f"seed_{seed}_{n_train}_xgb.npz"
+    if path.exists():
+        z = np.load(path, allow_pickle=False)
+        return {k: z[k] for k in z.files}
+    tr_c = bv.simulate(n_train, seed, draws).to_cohort()
+    sim_te = bv.simulate(n_test, 1000 + seed, draws, landmarks=list(bv.LANDMARKS))
+    te_c = sim_te.to_cohort()
+    truth = sim_te.truth_at_landmarks.set_index(["landmark_day", "patient_id"])["risk"]
+    stacked = super_landmark_dataset(tr_c, bv.LANDMARKS, bv.HORIZON,
+                                     features=[*DEFAULT_FEATURES, "marker_history"])
+    cols = list(stacked.X.columns)
+    ids = {L: _test_ids(te_c, truth, L, base[f"{L}:te_time"].size) for L in bv.LANDMARKS}
+    out: dict[str, np.ndarray] = {}
+    for name, (params, states) in XGB_SETTINGS.items():
+        t0 = time.process_time()
+        models = []
+        for rs in states:
+            est = make_model("trajectory", model="xgb_cs",
+                             model_params={**params, "random_state": rs})
+            models.append(est.fit(stacked.X, stacked.time, stacked.event,
+                                  groups=stacked.patient_id))
+        out[f"fit_cpu_s:{name}"] = np.array(time.process_time() - t0)
+        for L in bv.LANDMARKS:
+            out[f"{L}:{name}"] = np.mean([bv.predict_variant(m, cols, te_c, L, ids[L])
+                                          for m in models], axis=0)
+        print(f"  {name}: fitted in {float(out[f'fit_cpu_s:{name}']):.0f} CPU s", flush=True)
+    np.savez_compressed(path, **out)
+    return out
+
+
+def _test_ids(te_c, truth, L, n_expected):
+    """The test patients at risk at L with truth, in the first stage's order."""
+    from relapse_ml.features import DEFAULT_FEATURES
+    from relapse_ml.landmark import landmark_dataset
+
+    te = landmark_dataset(te_c, L, bv.HORIZON, features=DEFAULT_FEATURES)
+    t_l = truth.loc[float(L)].reindex(te.patient_id).to_numpy(float)
+    ids = np.asarray(te.patient_id)[~np.isnan(t_l)]
+    assert ids.size == n_expected, (L, ids.size, n_expected)
+    return ids
+
+
 class _Outcomes:
     def __init__(self, time, event):
         self.time, self.event = np.asarray(time, float), np.asarray(event, int)
@@ -102,7 +161,10 @@ class _Outcomes:
 
 
 def evaluate(seed: int, preds: dict, n_train: int) -> list[dict]:
+    """Metrics of every member, blend and (with ``--xgb``) booster setting, alone and in an
+    equal blend with the trajectory Cox (``blend_<setting>``)."""
     rows = []
+    extra = [k.split(":", 1)[1] for k in preds if k.startswith(f"{bv.LANDMARKS[0]}:xgb_")]
     for L in bv.LANDMARKS:
         tr = _Outcomes(preds[f"{L}:tr_time"], preds[f"{L}:tr_event"])
         te = _Outcomes(preds[f"{L}:te_time"], preds[f"{L}:te_event"])
@@ -111,6 +173,9 @@ def evaluate(seed: int, preds: dict, n_train: int) -> list[dict]:
         risks["oracle"] = t_l
         for name, w in BLENDS.items():
             risks[name] = sum(wm * preds[f"{L}:{m}"] for m, wm in w.items())
+        for name in extra:
+            risks[name] = preds[f"{L}:{name}"]
+            risks[f"blend_{name}"] = (preds[f"{L}:{name}"] + preds[f"{L}:super_traj_cox"]) / 2
         for m, risk in risks.items():
             rows.append({"kind": "eval", "seed": seed, "landmark": L, "model": m,
                          "n_train": n_train, "n_test_at_risk": int(t_l.size),
@@ -126,7 +191,8 @@ def shipped_rows(n_train: int, seeds) -> list[dict]:
             and r["n_train"] == n_train and r["seed"] in seeds]
 
 
-ORDER = ("careful_cox", "shipped_default", *MEMBERS, *BLENDS, "oracle")
+ORDER = ("careful_cox", "shipped_default", *MEMBERS, *BLENDS, *XGB_SETTINGS,
+         *(f"blend_{x}" for x in XGB_SETTINGS), "oracle")
 
 
 def render(rows: list[dict], fit_cpu: dict) -> str:
@@ -160,6 +226,9 @@ def render(rows: list[dict], fit_cpu: dict) -> str:
                                              "shipped_default")]
         pairs += [(b, "shipped_default") for b in BLENDS]
         pairs += [("blend_traj", "super_traj_cox"), ("blend_traj", "super_traj_xgb")]
+        pairs += [(x, "super_traj_xgb") for x in XGB_SETTINGS]
+        pairs += [(f"blend_{x}", "blend_traj") for x in XGB_SETTINGS]
+        pairs += [(f"blend_{x}", "careful_cox") for x in XGB_SETTINGS]
         for a, b in pairs:
             if a in piv and b in piv:
                 d = (piv[a] - piv[b]).dropna().groupby(level=0)
@@ -181,14 +250,19 @@ def main(argv=None) -> int:
     ap.add_argument("--n-train", type=int, default=2500)
     ap.add_argument("--n-test", type=int, default=1500)
     ap.add_argument("--truth-draws", type=int, default=32)
+    ap.add_argument("--xgb", action="store_true",
+                    help="also the trajectory booster's other settings (XGB_SETTINGS)")
     ap.add_argument("--stem", default=STEM)
     ap.add_argument("--out", type=Path, default=RESULTS)
     a = ap.parse_args(argv)
     cache = a.out / f"{a.stem}_preds"
-    rows, fit_cpu = [], {m: [] for m in MEMBERS}
+    rows, fit_cpu = [], {m: [] for m in (*MEMBERS, *(XGB_SETTINGS if a.xgb else ()))}
     for s in a.seeds:
         preds = predictions(s, a.n_train, a.n_test, a.truth_draws, cache)
-        for m in MEMBERS:
+        if a.xgb:
+            preds = {**preds, **xgb_predictions(s, a.n_train, a.n_test, a.truth_draws, cache,
+                                                preds)}
+        for m in fit_cpu:
             fit_cpu[m].append(float(preds[f"fit_cpu_s:{m}"]))
         rows += evaluate(s, preds, a.n_train)
         (a.out / f"{a.stem}.md").write_text(render(rows + shipped_rows(a.n_train, a.seeds[:a.seeds.index(s) + 1]),
