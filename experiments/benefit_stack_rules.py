@@ -162,8 +162,54 @@ def damped_floor(w: float = 0.2, source: str = "s_fg_risk"):
     return apply
 
 
+def library(**report):
+    """The library's own rule (`reported.choose` + `finish_stack`) with ``ReportConfig(
+    **report)`` (default: the shipped defaults), so the offline numbers are the pipeline's."""
+    from relapse_ml.benefit.config import ReportConfig
+    from relapse_ml.benefit.reported import choose, finish_stack
+
+    cfg = ReportConfig(**report)
+
+    def apply(t: Trial):
+        est = {lab: SimpleNamespace(benefit={t.outcome: t.oof[:, i]})
+               for i, lab in enumerate(t.labels)}
+        ch = choose(SPECS, est, {t.outcome: {"phi": t.phi}}, t.outcome, "auto", cfg.alpha,
+                    n_events=t.events, min_events=cfg.min_events, report=cfg, folds=t.folds,
+                    stack_names=STACK)
+        preds = {lab: t.full[:, t.labels.index(lab)] for lab in {*ch.weights, "constant"}}
+        finish_stack(ch, preds, t.average, cfg.centre, "constant")
+        return ch.offset + sum(w * preds[k] for k, w in ch.weights.items())
+
+    return apply
+
+
+def gated_damped(z: float, weight):
+    """At ≥ 200 events: the shrunk, centred stack if its nested gain over the constant
+    exceeds ``z`` SE, else (and when it shrinks to the average) the average + weight(t) ×
+    the deviation of ``s_fg_risk``; below 200 events the damped rule at 0.2."""
+    current = rule(shrink=True, centre=True)
+
+    def apply(t: Trial):
+        w = 0.2 if t.events < 200 else weight(t)
+        low = damped("s_fg_risk", w, min_events=10**9)(t)
+        if t.events < 200 or _z(t, t.nested) >= -z:
+            return low
+        est = current(t)
+        return low if np.ptp(est) < 1e-12 else est
+
+    return apply
+
+
 RULES = {
-    "auto (current)": rule(),
+    # the shipped default (nested gate at 2 SE; floor: damped s_fg_risk, E / (E + 360))
+    "library default": library(),
+    # alternatives considered for it (at >= 200 events; 0.2 below)
+    **{f"gate z>{z:g}, damped E/(E+{e0})": gated_damped(z, lambda t, e0=e0: t.events / (t.events + e0))
+       for z, e0 in ((2, 300), (2, 400), (2, 500), (1.645, 360), (99, 360))},
+    **{f"gate z>2, damped w={w:g}": gated_damped(2, lambda t, w=w: w) for w in (0.5, 0.75, 1.0)},
+    "gate z>2, damped w=clip(E/800, 0.2, 1)": gated_damped(
+        2, lambda t: float(np.clip(t.events / 800, 0.2, 1.0))),
+    "auto (the rule of stop 16)": rule(),
     "auto + recentre": rule(centre=True),
     "in-sample gate z>1": rule("in_sample", 1.0),
     "in-sample gate z>1.645": rule("in_sample", 1.645),

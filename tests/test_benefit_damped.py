@@ -96,7 +96,8 @@ def test_a_stack_shrunk_to_nothing_falls_to_the_damped_estimate(monkeypatch):
     folds = np.arange(500) % 5
     monkeypatch.setattr(RP, "benefit_slope", lambda *a: 0.0)  # the stack's slope is 0
     kw = dict(n_events=250, min_events=200, folds=folds)
-    rep = {"damped_learner": "s_key", "damped_weight": 0.2}
+    rep = {"damped_learner": "s_key", "damped_weight": 0.2, "stack_test": "none",
+           "damped_events": None}
     ch = RP.choose(SPECS, estimates, targets, "relapse", "auto", 0.05,
                    report=ReportConfig(**rep), **kw)
     assert ch.method == "damped" and ch.weights == {"s_key": 1.0} and ch.slope == 0.2
@@ -119,3 +120,30 @@ def test_bootstrap_replicates_re_run_the_damped_rule():
     assert info["n_ok"] == 4 and info["choices"]["relapse"] == {"risk": 4}
     assert np.all(lo["relapse"] <= est["relapse"]) and np.all(est["relapse"] <= hi["relapse"])
     assert np.ptp(hi["relapse"] - lo["relapse"]) > 0  # replicates' damped tilts differ
+
+
+def test_above_min_events_the_damped_weight_grows_with_the_events(monkeypatch):
+    """A stack that fails the nested gate reports the damped estimate, weighted
+    E / (E + damped_events) from min_events on (the fixed damped_weight below)."""
+    from relapse_ml.benefit.config import ReportConfig
+
+    estimates, targets = fake(n=500)
+    folds = np.arange(500) % 5
+    monkeypatch.setattr(RP, "stack_gain", lambda *a: (0.0, 1.0))  # no gain: the gate fails
+    rep = ReportConfig(damped_learner="s_key")
+    for events, weight in ((250, 250 / 610), (800, 800 / 1160)):
+        ch = RP.choose(SPECS, estimates, targets, "relapse", "auto", 0.05, n_events=events,
+                       min_events=200, folds=folds, report=rep)
+        assert ch.method == "damped" and ch.weights == {"s_key": 1.0}
+        assert ch.slope == pytest.approx(weight) and "2 SE" in ch.reason
+    low = RP.choose(SPECS, estimates, targets, "relapse", "auto", 0.05, n_events=150,
+                    min_events=200, folds=folds, report=rep)
+    assert low.method == "damped" and low.slope == 0.2
+    fixed = RP.choose(SPECS, estimates, targets, "relapse", "auto", 0.05, n_events=800,
+                      min_events=200, folds=folds,
+                      report=ReportConfig(damped_learner="s_key", damped_events=None))
+    assert fixed.slope == 0.2
+    plain = RP.choose(SPECS, estimates, targets, "relapse", "auto", 0.05, n_events=800,
+                      min_events=200, folds=folds,
+                      report=ReportConfig(damped_learner="s_key", stack_floor="average"))
+    assert plain.weights == {"constant": 1.0}  # the rule before: the bare average

@@ -46,7 +46,8 @@ def choose(estimates, targets, folds, **report):
 
 
 def test_pure_noise_default_shrinks_the_noise_fitted_spread_away():
-    """No effect modification, the default rule (shrink, centre): the cross-fitted slope is
+    """No effect modification, the shrink guard alone (shrink, centre; no nested test): the
+    cross-fitted slope is
     clipped to 0 in about half the trials (its sign is a coin flip under noise), so the
     noise-fitted spread the plain stack keeps in every trial is removed there and, over
     trials, at least halved."""
@@ -54,7 +55,7 @@ def test_pure_noise_default_shrinks_the_noise_fitted_spread_away():
     spread, shrunk = [], []
     for seed in range(20):
         est, tg, folds = trial(seed=seed)
-        ch = choose(est, tg, folds)
+        ch = choose(est, tg, folds, stack_test="none")
         assert ch.method == "stack" and 0.0 <= ch.slope <= 1.0
         dev = sum(w * est[k].benefit["relapse"] for k, w in ch.weights.items())
         spread.append(np.var(dev))
@@ -69,12 +70,13 @@ def test_pure_noise_nested_test_tells_the_average_and_the_plain_stack_does_not()
     """``stack_test: nested``: the constant in nearly every noise trial (at z > 1 at most
     ~16% false keeps even for a test with no edge; the nested stack has none); the stack
     without the test keeps noise-fitted weights in most."""
-    kept_nested = kept_plain = 0
+    kept_nested = kept_plain = kept_default = 0
     for seed in range(20):
         est, tg, folds = trial(seed=seed)
         kept_nested += choose(est, tg, folds, stack_test="nested", stack_z=1.0).kind != "constant"
         kept_plain += choose(est, tg, folds, stack_test="none", shrink=False).kind != "constant"
-    assert kept_nested <= 3
+        kept_default += choose(est, tg, folds).kind != "constant"  # nested, z > 2
+    assert kept_nested <= 3 and kept_default <= 1
     assert kept_plain >= 10
 
 

@@ -272,7 +272,13 @@ def test_score_on_an_exported_bundle_reproduces_the_model(tmp_path, name):
         landmarks=list(DEFAULT_LANDMARKS), training_ranges=training_ranges(ld.X),
         info={"model": "trajectory" if traj else name,
               "model_name": "trajectory" if traj else name, "params": params})
-    path, _ = export_predictor(predictor, tmp_path / "bundle", progress=None)
+    if traj:  # no reference values of its own: the drivers' background needs the cohort
+        from relapse_ml.errors import RelapseMLError
+
+        with pytest.raises(RelapseMLError, match="give --data DIR"):
+            export_predictor(predictor, tmp_path / "no_data", progress=None)
+        assert not (tmp_path / "no_data").exists()  # nothing half-written
+    path, _ = export_predictor(predictor, tmp_path / "bundle", training=ld, progress=None)
     bundle = load_bundle(path)
     for day in (180.0, 150.0):
         scores = score_cohort(bundle, cohort, landmark_day=day).set_index("patient_id")

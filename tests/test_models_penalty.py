@@ -175,7 +175,7 @@ def test_the_chosen_penalty_travels_in_the_bundle(tmp_path, name):
         horizon_days=730.0, horizons=[365.0, 730.0], super_landmark=True,
         landmarks=list(DEFAULT_LANDMARKS), training_ranges=training_ranges(ld.X),
         info={"model": name, "model_name": "trajectory" if traj else name, "params": params})
-    path, _ = export_predictor(predictor, tmp_path / "bundle", progress=None)
+    path, _ = export_predictor(predictor, tmp_path / "bundle", training=ld, progress=None)
     text = "".join(p.read_text() for p in Path(path).rglob("*.json"))
     assert '"penalizer"' in text
     specs = [json.loads(p.read_text()) for p in Path(path).rglob("*.json")]

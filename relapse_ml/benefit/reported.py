@@ -123,7 +123,8 @@ def choose(
         if not enough and r.few_events == "damped" and few == "select":
             why += f"(report.damped_learner {r.damped_learner} is not a candidate) "
     if method == "stack":
-        return _stack_choice(specs, estimates, phi, outcome, why, stack_names, report, folds)
+        return _stack_choice(specs, estimates, phi, outcome, why, stack_names, report, folds,
+                             n_events)
     if method == "damped":
         return damped_choice(specs, outcome, why, r.damped_learner, r.damped_weight)
     loss = {lab: tau_risk_losses(estimates[lab].benefit[outcome], phi) for lab in kinds}
@@ -171,14 +172,33 @@ def choose(
     return Choice(outcome, method, {const: 1.0}, reason, "constant")
 
 
-def _stack_choice(specs, estimates, phi, outcome, why, stack_names, report, folds) -> Choice:
+def damped_weight(report, n_events: int | None) -> float:
+    """The damped estimate's weight: ``damped_weight`` below ``min_events`` events, else
+    E / (E + ``damped_events``) (`config.ReportConfig`; ``damped_events`` None: the fixed
+    weight at every size)."""
+    r = report
+    if r.damped_events is None or n_events is None or n_events < r.min_events:
+        return r.damped_weight
+    return n_events / (n_events + r.damped_events)
+
+
+def _stack_choice(specs, estimates, phi, outcome, why, stack_names, report, folds,
+                  n_events=None) -> Choice:
     """The stack branch of `choose`: convex weights minimising the cross-fitted τ-risk,
     kept only if its nested cross-fitted τ-risk beats the constant's by more than
-    ``report.stack_z`` SE (``stack_test: nested``), with the shrinkage slope to apply."""
+    ``report.stack_z`` SE (``stack_test: nested``), with the shrinkage slope to apply.
+    A stack that fails that test, is the constant alone or shrinks to slope 0 reports the
+    damped risk-based estimate instead (``stack_floor: damped``), else the average."""
     from relapse_ml.benefit.config import ReportConfig
 
     r = report or ReportConfig()
     const = constant_label(specs)
+    floor = r.stack_floor == "damped" and r.damped_learner in {s.display for s in specs}
+
+    def damped(because: str) -> Choice:
+        return damped_choice(specs, outcome, why + because + ", so (report.stack_floor: "
+                             "damped) ", r.damped_learner, damped_weight(r, n_events))
+
     labels = stack_labels(specs, stack_names)
     B = np.column_stack([estimates[lab].benefit[outcome] for lab in labels])
     w = stack_weights(B, phi)
@@ -194,18 +214,20 @@ def _stack_choice(specs, estimates, phi, outcome, why, stack_names, report, fold
         test = (f"its nested cross-fitted τ-risk (weights fitted without each patient's fold) "
                 f"{d:+.4f} (SE {se:.4f}) against the average effect's")
         if not (d / se if se > 0 else 0.0) < -r.stack_z:
+            if floor:
+                return damped(f"the stack did not beat the trial's average effect by more "
+                              f"than {r.stack_z:g} SE: {test}")
             return Choice(
                 outcome, "stack", {const: 1.0},
                 why + f"the stack did not beat the trial's average effect by more than "
                 f"{r.stack_z:g} SE: {test}",
                 "constant",
             )
+    if list(weights) == [const] and floor:
+        return damped("the stack is the trial's average effect alone")
     slope = benefit_slope(nested, phi) if r.shrink else 1.0
-    if (slope <= 0 and list(weights) != [const] and r.stack_floor == "damped"
-            and r.damped_learner in {s.display for s in specs}):
-        return damped_choice(
-            specs, outcome, why + "the stack's cross-fitted calibration slope is 0, so "
-            "(report.stack_floor: damped) ", r.damped_learner, r.damped_weight)
+    if slope <= 0 and floor:
+        return damped("the stack's cross-fitted calibration slope is 0")
     reason = why + "convex stack minimising the cross-fitted τ-risk: " + ", ".join(
         f"{lab} {v:.2f}" for lab, v in sorted(weights.items(), key=lambda kv: -kv[1])
     )
@@ -232,9 +254,9 @@ def damped_choice(specs, outcome: str, why: str, learner: str, weight: float) ->
         return Choice(outcome, "damped", {const: 1.0},
                       why + "damped weight 0: the trial's average effect", "constant")
     reason = why + (
-        f"the trial's average effect plus {weight:g} × the deviation of {learner} from its "
-        f"mean (a fixed, small weight: individual differences are shown damped, since at "
-        f"this size no estimate of them is reliable)"
+        f"the trial's average effect plus {weight:.2g} × the deviation of {learner} from its "
+        f"mean (a weight below 1 that grows with the events: individual differences are "
+        f"shown damped, since no estimate of them beyond baseline risk was reliable here)"
     )
     return Choice(outcome, "damped", {learner: 1.0}, reason,
                   _stack_kind(specs, {learner: 1.0}), slope=weight)

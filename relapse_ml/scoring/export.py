@@ -82,7 +82,10 @@ def export_predictor(
     model.numbers = numbers_from_model(predictor.model)
     ld = training
     if ld is None:
-        required = bootstrap > 0 or model.model_type in TREE_TYPES
+        # a model without its own reference values (trees; a stack or trajectory step
+        # around any model) needs its training cohort for the drivers' background
+        own = model.background is not None or model.model_type == "aalen_johansen"
+        required = bootstrap > 0 or model.model_type in TREE_TYPES or not own
         ld = training_data(predictor, data, required=required)
     if ld is not None:
         model.background = background_summary(ld.X)
@@ -158,7 +161,7 @@ def training_data(predictor, data, required: bool):
     if required:
         raise RelapseMLError(
             "this export needs the model's training cohort (for the background "
-            "summary of a tree model, or for --bootstrap): give --data DIR"
+            "summary of a tree, stack or trajectory model, or for --bootstrap): give --data DIR"
         )
     return None
 
