@@ -51,7 +51,7 @@ def config(variant: str, n_boot: int | None = None):
         data["evaluation"]["n_boot"] = n_boot
     if variant == "stack":  # a stack over the default's own candidates (the null is in it)
         members = [{k: v for k, v in m.items() if k in ("name", "params", "label")}
-                   for m in data["models"] if m["name"] != "aalen_johansen"]
+                   for m in data["models"] if m["name"] not in ("aalen_johansen", "stack")]
         data["models"] = data["models"] + [{"name": "stack", "params": {"members": members}}]
     if variant == "stack_members":  # the stack's own default members (Cox, Fine-Gray, XGBoost)
         data["models"] = data["models"] + [{"name": "stack"}]

@@ -95,7 +95,7 @@ def pipeline_config(super_landmark: bool, n_boot: int | None = None, traj: bool 
     # XGBoost; ``traj`` None: the models as shipped (``shipped_default``)
     if traj in ("stack", "stack_traj"):
         members = [{k: v for k, v in m.items() if k in ("name", "params", "label")}
-                   for m in data["models"] if m["name"] != "aalen_johansen"
+                   for m in data["models"] if m["name"] not in ("aalen_johansen", "stack")
                    and (traj == "stack" or m["name"] == "trajectory")]
         data["models"] = [*data["models"], {"name": "stack", "label": traj,
                                             "params": {"members": members}}]

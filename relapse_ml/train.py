@@ -216,7 +216,7 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
     width = max(16, *(len(spec.display) for spec in cfg.models))
     for spec in cfg.models:
         factory = partial(make_model, spec.name, **model_params(spec, cfg))
-        factory()  # fail fast on a bad parameter, before any fitting
+        blend = _blend_of_candidates(factory(), cfg, cvs)  # also: fail fast on a bad parameter
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", EvaluationWarning)
             cv = cross_validate(factory, ld.X, ld.time, ld.event, groups=ld.patient_id, times=grid,
@@ -224,7 +224,8 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
                                 n_repeats=cfg.evaluation.n_repeats, seed=cfg.evaluation.seed,
                                 n_boot=cfg.evaluation.n_boot, folds=given,
                                 n_jobs=cfg.evaluation.n_jobs,
-                                extra_times=[H] if save_oof is not None else None)
+                                extra_times=[H] if save_oof is not None else None,
+                                predicted=blend)
         cvs[spec.display] = cv
         for metric, r in cv.summary.iterrows():
             rows.append({"model": spec.display, "metric": metric, **r.to_dict()})
@@ -261,7 +262,8 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
         predictor.info["stack_weights"] = dict(weights)
         # each member's (and the stack's) integrated Brier on the inner out-of-fold predictions
         predictor.info["stack_inner_ibs"] = dict(getattr(model, "inner_ibs_", {}))
-        progress(f"  {final} weights (refitted on all rows): "
+        how = "chosen on an inner split" if predictor.info["stack_inner_ibs"] else "fixed"
+        progress(f"  {final} weights ({how}; members refitted on all rows): "
                  + ", ".join(f"{k} {v:.2f}" for k, v in weights.items()))
     from relapse_ml.models.penalty import chosen_penalizers
 
@@ -297,6 +299,22 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
 
         log_training_run(result, cfg, cohort, ld, force=force)
     return result
+
+
+def _blend_of_candidates(model, cfg: TrainConfig, cvs: dict):
+    """A fixed-weight stack's out-of-fold predictions from its members' cross-validation as
+    candidates of this run (`evaluation.blend`: nothing refitted), or None."""
+    fixed = getattr(model, "fixed_weights", None)
+    weights = fixed() if fixed is not None else None
+    if not weights:
+        return None
+    from relapse_ml.evaluation.blend import blend_predictions
+    from relapse_ml.models.stack import NULL
+
+    members = {label: (name, params) for label, name, params in model.member_specs()}
+    members[NULL] = (NULL, {})
+    candidates = {m.display: (m.name, model_params(m, cfg)) for m in cfg.models}
+    return blend_predictions(weights, members, candidates, cvs)
 
 
 def model_params(spec, cfg: TrainConfig) -> dict:

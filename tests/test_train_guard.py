@@ -58,9 +58,13 @@ def test_the_train_command_without_config_trains_the_default_models(monkeypatch,
         main(["--debug", "train", "--no-track"])
     assert seen["cfg"] == load_config(ROOT / "configs" / "default.yaml")
     assert {m.name for m in seen["cfg"].models} == {"aalen_johansen", "cox_cs", "xgb_cs",
-                                                    "trajectory"}
+                                                    "trajectory", "stack"}
     assert [m.display for m in seen["cfg"].models if m.name == "trajectory"] == [
         "xgb_cs_trajectory", "cox_cs_trajectory"]
+    blend = next(m for m in seen["cfg"].models if m.name == "stack")  # their equal blend
+    assert blend.display == "blend_trajectory" and blend.params["weights"] == "equal"
+    assert [m["label"] for m in blend.params["members"]] == ["xgb_cs_trajectory",
+                                                             "cox_cs_trajectory"]
     assert seen["cfg"].landmark.super_landmark  # one model for every visit
 
 

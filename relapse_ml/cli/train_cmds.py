@@ -85,6 +85,11 @@ def _print_stack(info: dict) -> None:
     if not weights:
         return
     ibs = info.get("stack_inner_ibs") or {}
+    if not ibs:  # fixed weights (a blend): nothing chosen on an inner split
+        print("  blend weights (fixed, not fitted):")
+        for label, w in weights.items():
+            print(f"    {label:<24} {w:.3f}")
+        return
     print("  stack weights (inner out-of-fold integrated Brier of each member alone; stack "
           f"{ibs.get('stack', float('nan')):.4f}):")
     for label, w in weights.items():

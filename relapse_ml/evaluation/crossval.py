@@ -68,6 +68,7 @@ def cross_validate(
     extra_times=None,
     weighted_bootstrap: bool = True,
     n_jobs: int = -1,
+    predicted: tuple[np.ndarray, np.ndarray | None] | None = None,
 ) -> CVResult:
     """Fit ``make_model()`` on K − 1 folds and evaluate on the held-out fold, repeatedly.
 
@@ -86,6 +87,10 @@ def cross_validate(
         sorted once (`replicates.PooledReplicates`; the same draws and, up to rounding, the
         same intervals as resampling rows, False); n_jobs: threads for the folds' fits and
         for the replicates (-1: every core; the results do not depend on it).
+    predicted: ``(oof_cif, oof_incidence)`` out-of-fold predictions already made on these
+        folds, grid and ``extra_times`` (shapes as in `CVResult`; the incidence None without
+        extra times) — nothing is fitted, they are evaluated as the fits' would be. For a
+        fixed-weight blend of models cross-validated on the same folds (`evaluation.blend`).
     """
     t, e = check_outcome(time, event, "cv")
     grid = default_eval_times(t, e, cause=cause) if times is None else check_times(times)
@@ -136,9 +141,12 @@ def cross_validate(
     from threadpoolctl import threadpool_limits
 
     threads = min(n_jobs_folds(n_jobs), len(splits))
-    with threadpool_limits(limits=1 if threads > 1 else None, user_api="blas"):
-        fitted = Parallel(n_jobs=threads, prefer="threads")(
-            delayed(fit_predict)(train, test) for _, _, train, test in splits)
+    if predicted is not None:
+        fitted = _given_predictions(predicted, splits, oof.shape, oof_inc)
+    else:
+        with threadpool_limits(limits=1 if threads > 1 else None, user_api="blas"):
+            fitted = Parallel(n_jobs=threads, prefer="threads")(
+                delayed(fit_predict)(train, test) for _, _, train, test in splits)
     rows = []
     n_warned = 0
     for (r, k, train, test), (pred, inc) in zip(splits, fitted, strict=True):
@@ -265,6 +273,19 @@ def _given_splits(labels: np.ndarray):
     """(train, test) row positions for each distinct fold label, in sorted label order."""
     for k in np.unique(labels):
         yield np.flatnonzero(labels != k), np.flatnonzero(labels == k)
+
+
+def _given_predictions(predicted, splits, shape, oof_inc) -> list:
+    """Per split ``(cif, incidence)`` read from out-of-fold arrays made elsewhere."""
+    cif, inc = predicted
+    cif = np.asarray(cif, dtype=float)
+    if cif.shape != shape or (oof_inc is None) != (inc is None) or (
+            inc is not None and np.shape(inc) != oof_inc.shape):
+        raise ValueError(f"predicted out-of-fold arrays of shape {cif.shape} / "
+                         f"{None if inc is None else np.shape(inc)} do not fit this "
+                         f"cross-validation ({shape} / {None if oof_inc is None else oof_inc.shape})")
+    return [(cif[r, test], None if inc is None else np.asarray(inc)[r, test])
+            for r, _, _, test in splits]
 
 
 def _landmark_days(X) -> np.ndarray | None:

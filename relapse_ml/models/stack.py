@@ -13,6 +13,11 @@ without the outer test fold (nested). Given ``groups`` (patient ids of stacked l
 rows), the inner split keeps each patient's rows together too. A member may be a single
 model or the trajectory step around one (``{"name": "trajectory", "params": {"model": …}}``):
 the stack keeps the hidden marker histories (``_obs:*``) for it, the other members drop them.
+
+Fixed weights (``weights: equal`` or a mapping label → weight, the null model's under
+``aalen_johansen``): nothing is chosen from the data, so there is no inner split — the
+members are fitted once and their incidences mixed with the given weights (a blend; its
+cross-validation is the members' own, `evaluation.blend`).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from relapse_ml.errors import ModelError
 from relapse_ml.models.base import CompetingRiskModel
 from relapse_ml.models.catalog import SINGLE_MODELS, build, make_single_model
 from relapse_ml.models.trajectory import TrajectoryModel
+from relapse_ml.weights import check_weights
 
 NULL = "aalen_johansen"
 DEFAULT_MEMBERS = (
@@ -51,19 +57,29 @@ class StackedCompetingRisk(CompetingRiskModel):
 
     inner_splits: folds of the inner split that produces the out-of-fold predictions;
     n_times: points of the Brier grid (evenly spaced to the last training time); seed.
+    weights: None (chosen on the inner out-of-fold Brier, above), ``"equal"`` (1/k for each
+    of the k members, 0 for the null model) or a mapping label → weight naming every member
+    (and optionally ``aalen_johansen``), ≥ 0 and summing to 1: fixed, no inner split.
 
     Fitted: ``weights_`` (label → weight, the null model under ``"aalen_johansen"``),
     ``members_`` (label → model refitted on all rows), ``inner_ibs_`` (label → out-of-fold
-    integrated Brier of each member alone, and ``"stack"`` for the combination).
+    integrated Brier of each member alone, and ``"stack"`` for the combination; empty with
+    fixed weights).
     """
 
     keeps_hidden_columns = True  # for trajectory members; the other members drop ``_obs:*``
 
-    def __init__(self, members=None, inner_splits: int = 3, n_times: int = 10, seed: int = 0):
+    def __init__(self, members=None, inner_splits: int = 3, n_times: int = 10, seed: int = 0,
+                 weights=None):
         self.members = members
         self.inner_splits = inner_splits
         self.n_times = n_times
         self.seed = seed
+        self.weights = weights
+
+    def member_specs(self) -> list[tuple[str, str, dict]]:
+        """``[(label, model name, params)]`` of the members (the null model not among them)."""
+        return self._specs()
 
     def _specs(self) -> list[tuple[str, str, dict]]:
         specs = list(self.members) if self.members is not None else list(DEFAULT_MEMBERS)
@@ -80,16 +96,46 @@ class StackedCompetingRisk(CompetingRiskModel):
             raise ModelError("a stack needs at least one member, each with a distinct label")
         return out
 
+    def fixed_weights(self) -> dict[str, float] | None:
+        """The given weights (label → w, the null model's included), None when they are to
+        be chosen from the data; a ModelError says what is allowed."""
+        if self.weights is None:
+            return None
+        labels = [s[0] for s in self._specs()]
+        if isinstance(self.weights, str):
+            if self.weights != "equal":
+                raise ModelError(f"stack weights '{self.weights}' unknown: give 'equal', a "
+                                 "mapping member label -> weight, or leave them out (chosen "
+                                 "on an inner split)")
+            return {NULL: 0.0, **{lab: 1.0 / len(labels) for lab in labels}}
+        if not isinstance(self.weights, dict):
+            raise ModelError(f"stack weights must be 'equal' or a mapping member label -> "
+                             f"weight, got {self.weights!r}")
+        unknown = sorted(set(map(str, self.weights)) - {NULL, *labels})
+        missing = [lab for lab in labels if lab not in self.weights]
+        if unknown or missing:
+            raise ModelError(f"stack weights must name every member ({', '.join(labels)}; "
+                             f"optionally {NULL}): unknown {unknown}, missing {missing}")
+        w = check_weights(self.weights, fix="give numbers >= 0 summing to 1, or 'equal'")
+        return {NULL: w.get(NULL, 0.0), **{lab: w[lab] for lab in labels}}
+
     def validate(self) -> StackedCompetingRisk:
-        """Check the members (names, parameters) before any fitting; a ModelError names the fault."""
+        """Check the members (names, parameters) and the weights before any fitting; a
+        ModelError names the fault."""
         for label, name, params in self._specs():
             try:
                 make_member(name, **params)
             except ModelError as err:
                 raise ModelError(f"stack member '{label}': {err}") from None
+        self.fixed_weights()
         return self
 
     def _fit(self, X: pd.DataFrame, time: np.ndarray, event: np.ndarray) -> None:
+        fixed = self.fixed_weights()
+        if fixed is not None:
+            self.weights_, self.inner_ibs_ = fixed, {}
+            self._fit_members(X, time, event)
+            return
         from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
         from relapse_ml.evaluation.ipcw import censoring_km, ipcw_weights
@@ -123,9 +169,14 @@ class StackedCompetingRisk(CompetingRiskModel):
         self.weights_ = dict(zip(labels, (float(x) for x in w), strict=True))
         self.inner_ibs_ = {lab: float(A[m, m] - 2 * b[m] + c) for m, lab in enumerate(labels)}
         self.inner_ibs_["stack"] = float(w @ A @ w - 2 * b @ w + c)
+        self._fit_members(X, time, event)
+
+    def _fit_members(self, X: pd.DataFrame, time: np.ndarray, event: np.ndarray) -> None:
+        """The null model and every member of weight > 1e-6, fitted on all the rows."""
+        groups = getattr(self, "_groups", None)
         self.null_ = make_single_model(NULL).fit(X, time, event)
         self.members_ = {lab: make_member(name, **params).fit(X, time, event, groups=groups)
-                         for lab, name, params in specs if self.weights_[lab] > 1e-6}
+                         for lab, name, params in self._specs() if self.weights_[lab] > 1e-6}
 
     def _predict_f1_f2(self, X: pd.DataFrame, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         parts = [(self.weights_[NULL], self.null_)] + [

@@ -20,9 +20,9 @@ from relapse_ml.errors import ModelError
 from relapse_ml.incidence import assemble_incidence
 from relapse_ml.scoring.arrays import check_times
 from relapse_ml.scoring.predict import TREE_TYPES, xgboost_version
+from relapse_ml.weights import WEIGHT_TOLERANCE, check_weights  # noqa: F401  (re-exported)
 
 STACK_SPEC_VERSION = 1  # of the ``spec`` below; a reader refuses another
-WEIGHT_TOLERANCE = 1e-9  # the weights sum to 1 within this
 
 
 class StackNumbers:
@@ -116,22 +116,6 @@ class StackNumbers:
         members = [(label, member_numbers(m), [str(c) for c in m.feature_names_in_])
                    for label, m in parts]
         return cls(dict(model.weights_), members, feature_columns)
-
-
-def check_weights(weights) -> dict[str, float]:
-    """Weights of a convex combination: finite, >= 0, summing to 1 (a ModelError otherwise)."""
-    try:
-        out = {str(k): float(v) for k, v in dict(weights).items()}
-    except (TypeError, ValueError):
-        out = None
-    w = np.asarray(list((out or {}).values()), dtype=float)
-    if w.size == 0 or not np.all(np.isfinite(w)) or (w < 0).any() \
-            or abs(w.sum() - 1.0) > WEIGHT_TOLERANCE:
-        shown = (", ".join(f"{k} {v}" for k, v in weights.items()) if isinstance(weights, dict)
-                 else repr(weights))
-        raise ModelError(f"the stack's weights must be numbers >= 0 summing to 1 (got "
-                         f"{shown or 'none'}); re-export the model")
-    return out
 
 
 def _uses_trees(numbers) -> bool:
