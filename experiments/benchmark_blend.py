@@ -197,7 +197,6 @@ ORDER = ("careful_cox", "shipped_default", *MEMBERS, *BLENDS, *XGB_SETTINGS,
 
 def render(rows: list[dict], fit_cpu: dict) -> str:
     ev = pd.DataFrame(rows)
-    ms = bv._ms
     seeds = sorted(ev.seed.unique())
     lines = ["# Fixed-weight blends of the default's candidates, every visit", "",
              f"Same trials as `benchmark_visits` (train {int(ev.n_train.iloc[0]):,}, independent "
@@ -210,14 +209,7 @@ def render(rows: list[dict], fit_cpu: dict) -> str:
              "the 3:1 blends are a sensitivity check. Mean ± SD over seeds.", "",
              "| L | model | C-index | IPA | slope vs truth | mean pred − true | RMSE vs truth | seeds |",
              "|---|---|---|---|---|---|---|---|"]
-    for L, g in ev.groupby("landmark"):
-        for m in ORDER:
-            s = g[g["model"] == m]
-            if s.empty:
-                continue
-            lines.append(f"| {L:g} | {m} | {ms(s.c_index, '.3f')} | {ms(s.ipa, '+.3f')} | "
-                         f"{ms(s.cal_slope_truth, '.2f')} | {ms(s.mean_diff_truth, '+.3f')} | "
-                         f"{ms(s.rmse_truth, '.3f')} | {len(s)} |")
+    lines += bv.landmark_rows(ev, ORDER)
     for metric, label in (("c_index", "C-index"), ("ipa", "IPA")):
         lines += ["", f"Paired {label} differences (mean ± SD over seeds; "
                   "positive = the first is better):", ""]

@@ -304,6 +304,20 @@ def cost(sizes, pipeline: str, n_boot: int | None, out: Path) -> None:
         print(row, flush=True)
 
 
+def landmark_rows(ev: pd.DataFrame, models) -> list[str]:
+    """One table row per landmark × model (in ``models``' order) of the per-seed metrics."""
+    lines = []
+    for L, g in ev.groupby("landmark"):
+        for m in models:
+            s = g[g["model"] == m]
+            if s.empty:
+                continue
+            lines.append(f"| {L:g} | {m} | {_ms(s.c_index, '.3f')} | {_ms(s.ipa, '+.3f')} | "
+                         f"{_ms(s.cal_slope_truth, '.2f')} | {_ms(s.mean_diff_truth, '+.3f')} | "
+                         f"{_ms(s.rmse_truth, '.3f')} | {len(s)} |")
+    return lines
+
+
 def _ms(s: pd.Series, fmt: str) -> str:
     if s.isna().all():
         return "—"
@@ -321,14 +335,8 @@ def render(rows: list[dict]) -> str:
              "over seeds.", "",
              "| L | model | C-index | IPA | slope vs truth | mean pred − true | RMSE vs truth | seeds |",
              "|---|---|---|---|---|---|---|---|"]
-    for L, g in ev.groupby("landmark"):
-        for m in (*MODELS, *VARIANTS, *(p for p in PIPELINES if p not in MODELS + VARIANTS)):
-            s = g[g["model"] == m]
-            if s.empty:
-                continue
-            lines.append(f"| {L:g} | {m} | {_ms(s.c_index, '.3f')} | {_ms(s.ipa, '+.3f')} | "
-                         f"{_ms(s.cal_slope_truth, '.2f')} | {_ms(s.mean_diff_truth, '+.3f')} | "
-                         f"{_ms(s.rmse_truth, '.3f')} | {len(s)} |")
+    lines += landmark_rows(ev, (*MODELS, *VARIANTS,
+                                *(p for p in PIPELINES if p not in MODELS + VARIANTS)))
     lines += ["", "Paired C differences (mean ± SD over seeds):", ""]
     piv = ev.pivot_table(index=["landmark", "seed"], columns="model", values="c_index")
     pairs = [("stack_default", "shipped_default"), ("stack_traj_default", "shipped_default"),
