@@ -70,3 +70,26 @@ def test_prediction_intervals_cover_each_patients_own_benefit():
     assert cov[False] < 0.8
     assert cov[True] >= 0.9
     assert info["unexplained"]["relapse"]["sigma2"] > 0
+
+
+def test_truth_coverage_is_missing_without_intervals_and_counted_with_them():
+    """Evaluation against a simulation's truth: without a bootstrap (intervals all NaN) the
+    coverage is missing, not 0; with intervals it is the share of patients covered."""
+    import pandas as pd
+
+    from relapse_ml.benefit.individual import reported_truth_rows
+    from tests.test_benefit_yardstick import synthetic
+
+    data = synthetic(n=200, seed=1, effect=0.5)
+    true = np.linspace(-0.1, 0.3, data.n)
+    truth = pd.DataFrame({"benefit": true, "rfs_benefit": true})
+    est = {o: np.full(data.n, 0.1) for o in ("relapse", "rfs")}
+    nan = {o: np.full(data.n, np.nan) for o in est}
+    rows = pd.DataFrame(reported_truth_rows(est, nan, dict(nan), data, truth))
+    cov = rows[(rows.learner == "reported") & (rows.metric == "truth_coverage")]
+    assert len(cov) == 2 and cov["value"].isna().all()
+    lo = {o: np.full(data.n, 0.0) for o in est}
+    hi = {o: np.full(data.n, 0.2) for o in est}
+    rows = pd.DataFrame(reported_truth_rows(est, lo, hi, data, truth))
+    cov = rows[(rows.learner == "reported") & (rows.metric == "truth_coverage")]["value"]
+    assert np.allclose(cov, np.mean((true >= 0.0) & (true <= 0.2)))

@@ -67,7 +67,9 @@ def reported_truth_rows(est: dict, lo: dict, hi: dict, data, truth) -> list[dict
         base = H.truth_agreement(np.full(data.n, avg), true)
         rep = H.truth_agreement(est[o], true)
         rep["rmse_ratio"] = rep["rmse"] / base["rmse"] if base["rmse"] > 0 else np.nan
-        rep["coverage"] = float(np.mean((lo[o] <= true) & (true <= hi[o])))
+        has = np.isfinite(lo[o]) & np.isfinite(hi[o])  # none without a bootstrap
+        rep["coverage"] = (float(np.mean((lo[o] <= true) & (true <= hi[o])))
+                           if has.any() else np.nan)
         for label, m in (("trial_average", base), ("reported", rep)):
             rows.extend(
                 {"learner": label, "outcome": o, "metric": f"truth_{k}", "value": v}

@@ -170,10 +170,13 @@ def benefit_cmd(
                 )
         if truth:
             r, a = m.loc[("reported", o)], m.loc[("trial_average", o)]
+            cover = r["truth_coverage"]
+            cover = (f"interval coverage {cover:.2f}" if cover == cover
+                     else "no intervals (intervals.n_boot < 2)")
             print(
                 f"    against the simulation's truth: RMSE {r['truth_rmse']:.3f} vs "
                 f"{a['truth_rmse']:.3f} for the trial average (ratio {r['truth_rmse_ratio']:.2f}),"
-                f" ρ {r['truth_spearman']:.2f}, interval coverage {r['truth_coverage']:.2f}"
+                f" ρ {r['truth_spearman']:.2f}, {cover}"
             )
     if result.observational:
         from relapse_ml.benefit.observational import OBSERVATIONAL_NOTE
