@@ -51,12 +51,8 @@ def dump_trial(scenario: str, n: int, seed: int, path: Path, stack_only: bool = 
     from relapse_ml.benefit.arm_stats import incidence_by_arm, outcome_for
     from relapse_ml.benefit.estimation import evaluation_targets
     from relapse_ml.benefit.learners import make_folds
-    from relapse_ml.benefit.reported import (
-        candidate_specs,
-        fit_full,
-        outcome_events,
-        stack_labels,
-    )
+    from relapse_ml.benefit.refit import fit_full
+    from relapse_ml.benefit.reported import candidate_specs, outcome_events, stack_labels
     from relapse_ml.simulate import simulate_trial
 
     warnings.filterwarnings("ignore")

@@ -18,7 +18,8 @@ from relapse_ml.benefit.data import benefit_data
 from relapse_ml.benefit.export import _Files, export_benefit, reported_doc
 from relapse_ml.benefit.individual import reported_step
 from relapse_ml.benefit.learners import make_folds
-from relapse_ml.benefit.reported import Choice, Reported, fit_full
+from relapse_ml.benefit.refit import fit_full
+from relapse_ml.benefit.reported import Choice, Reported
 from relapse_ml.data import read_cohort
 from relapse_ml.scoring.benefit_model import Reported as LeanReported
 from relapse_ml.scoring.benefit_model import load_benefit

@@ -66,7 +66,7 @@ class _Files:
 
 
 def learner_doc(fitted, files: _Files, prefix: str) -> dict:
-    """The numbers of one refitted learner (`reported.FittedBenefit` or `FittedConstant`)."""
+    """The numbers of one refitted learner (`refit.FittedBenefit` or `FittedConstant`)."""
     from relapse_ml.benefit.effect_learners import ConstantLearner, RiskBasedLearner
     from relapse_ml.benefit.learners import SLearner, TLearner
 

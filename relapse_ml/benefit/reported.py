@@ -3,7 +3,7 @@ all learners, the constant (average-effect) learner always among them, then refi
 patients.
 
 `choose` applies the rule of `config.ReportConfig` (a stack's guards: `stacking`,
-`finish_stack`); `fit_full` refits a learner;
+`finish_stack`); `refit.fit_full` refits a learner;
 `selection_procedure` runs cross-fitting → yardstick → choice → refit on one data set (the
 analysis, and each bootstrap replicate of `intervals`). The public entry point with the
 intervals is `individual.reported_benefit`.
@@ -18,6 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from relapse_ml.benefit.config import OUTCOMES, BenefitConfig, LearnerSpec
+from relapse_ml.benefit.refit import FittedBenefit, fit_constant, fit_full
 from relapse_ml.benefit.stacking import benefit_slope, nested_stack, stack_gain, stack_weights
 from relapse_ml.benefit.yardstick import paired, tau_risk_losses
 
@@ -196,8 +197,11 @@ def _stack_choice(specs, estimates, phi, outcome, why, stack_names, report, fold
     floor = r.stack_floor == "damped" and r.damped_learner in {s.display for s in specs}
 
     def damped(because: str) -> Choice:
+        grows = (r.damped_events is not None and n_events is not None
+                 and n_events >= r.min_events)
         return damped_choice(specs, outcome, why + because + ", so (report.stack_floor: "
-                             "damped) ", r.damped_learner, damped_weight(r, n_events))
+                             "damped) ", r.damped_learner, damped_weight(r, n_events),
+                             (n_events, r.damped_events) if grows else None)
 
     labels = stack_labels(specs, stack_names)
     B = np.column_stack([estimates[lab].benefit[outcome] for lab in labels])
@@ -240,7 +244,8 @@ def _stack_choice(specs, estimates, phi, outcome, why, stack_names, report, fold
     return Choice(outcome, "stack", weights, reason, _stack_kind(specs, weights), slope=slope)
 
 
-def damped_choice(specs, outcome: str, why: str, learner: str, weight: float) -> Choice:
+def damped_choice(specs, outcome: str, why: str, learner: str, weight: float,
+                  events: tuple[int, float] | None = None) -> Choice:
     """The average plus ``weight`` × ``learner``'s deviation from its own mean (the few-events
     rule, `config.ReportConfig`): a stack of one learner whose slope is the fixed weight,
     centred on the average by `finish_stack`. No data choose the weight: with few events a
@@ -253,10 +258,15 @@ def damped_choice(specs, outcome: str, why: str, learner: str, weight: float) ->
     if weight <= 0 or learner == const:
         return Choice(outcome, "damped", {const: 1.0},
                       why + "damped weight 0: the trial's average effect", "constant")
+    if events is None:
+        how = ("a fixed, small weight: individual differences are shown damped, since at this "
+               "size no estimate of them is reliable")
+    else:
+        how = (f"E / (E + {events[1]:g}) for E = {events[0]} events, a weight that grows with "
+               "the events: differences beyond baseline risk were not shown reliably")
     reason = why + (
         f"the trial's average effect plus {weight:.2g} × the deviation of {learner} from its "
-        f"mean (a weight below 1 that grows with the events: individual differences are "
-        f"shown damped, since no estimate of them beyond baseline risk was reliable here)"
+        f"mean ({how})"
     )
     return Choice(outcome, "damped", {learner: 1.0}, reason,
                   _stack_kind(specs, {learner: 1.0}), slope=weight)
@@ -296,33 +306,6 @@ def _stack_kind(specs, weights: dict) -> str:
 
 def _kind(kind: str) -> str:
     return kind if kind in ("constant", "risk") else "individual"
-
-
-class FittedBenefit:
-    """A learner refitted on all patients: ``predict(X) -> {outcome: benefit}``."""
-
-    def __init__(self, spec, model, kind: str):
-        self.spec, self.model, self.kind = spec, model, kind
-
-    def predict(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
-        if self.kind in ("dr", "r"):
-            return {o: self.model[o].predict(X) for o in OUTCOMES}
-        risk = self.model.predict(X)
-        return {o: risk[o][:, 0] - risk[o][:, 1] for o in OUTCOMES}
-
-
-def fit_full(cfg: BenefitConfig, spec, data, folds, scale=None) -> FittedBenefit:
-    """Refit one learner on all of ``data`` (DR/R: nuisance cross-fitted on ``folds``)."""
-    from relapse_ml.benefit.learners import FoldFits, arm_risk_factory, dr_fit_final
-
-    make = arm_risk_factory(spec, data.tau, list(data.X.columns), scale)
-    if spec.kind in ("dr", "r"):
-        fits = FoldFits(make, data.X, data.time, data.event, data.arm, folds)
-        models = dr_fit_final(
-            fits, data.tau, spec.final, cfg.treatment, cfg.crossfit.seed, kind=spec.kind
-        )
-        return FittedBenefit(spec, models, spec.kind)
-    return FittedBenefit(spec, make().fit(data.X, data.time, data.event, data.arm), spec.kind)
 
 
 @dataclass
@@ -382,7 +365,7 @@ def selection_procedure(cfg: BenefitConfig, data, folds, progress=None, estimate
             key = lab if scale is None else f"{lab}@{scale:g}"
             if key not in fitted:
                 fitted[key] = (
-                    _fit_constant(cfg, spec, data, folds, estimates)
+                    fit_constant(cfg, spec, data, folds, estimates)
                     if spec.kind == "constant"
                     else fit_full(cfg, spec, data, folds, scale)
                 )
@@ -392,17 +375,7 @@ def selection_procedure(cfg: BenefitConfig, data, folds, progress=None, estimate
     for o, ch in choices.items():
         if ch.method in ("stack", "damped") and list(ch.weights) != [const]:
             if const not in fitted:
-                fitted[const] = _fit_constant(cfg, by_label[const], data, folds, estimates)
+                fitted[const] = fit_constant(cfg, by_label[const], data, folds, estimates)
             preds = {k: fitted[k].predict(data.X)[o] for k in {*ch.weights, const}}
             finish_stack(ch, preds, float(np.mean(preds[const])), r.centre, const)
     return Reported(choices, fitted, table, estimates, targets)
-
-
-def _fit_constant(cfg, spec, data, folds, estimates):
-    """The constant learner refitted on all patients (the adjusted, AIPW, average effect
-    when observational)."""
-    if "value" in estimates[spec.display].info:
-        from relapse_ml.benefit.observational import FittedConstant
-
-        return FittedConstant(estimates[spec.display].info["value"])
-    return fit_full(cfg, spec, data, folds)
