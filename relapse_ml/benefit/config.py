@@ -172,44 +172,40 @@ class ReportConfig(_Strict):
     method ``select``: the learner with the lowest τ-risk, but only if it beats the
     constant (average-effect) learner by a one-sided paired z-test at ``alpha`` / (number of
     other candidates) — it was picked as the minimum; otherwise the risk-based learner if
-    *it* beats the constant at ``alpha``, else the constant. ``stack``: a
-    convex combination of the stack candidates minimising the cross-fitted τ-risk.
-    ``auto`` (default): ``stack`` for an outcome with at least ``min_events`` events by the
-    horizon among the patients analysed, ``select`` below — with fewer events the τ-risk
-    cannot tell the stack's gains from its over-fitting (docs/benefit.md; measured in the
-    README's individual-benefit study).
-    candidates: learner labels (None: every configured learner). Every method always
-    considers the constant learner.
-    stack_candidates: the labels a stack combines (None: the candidates except T-learners
-    and learners with a boosted final stage — kept for comparison: in simulation they were
-    less accurate than the average at every size, and their noise spoils the weights — and
-    S-learners with a tuned shrinkage: the stack's weight between the S-learner and the one
-    without interactions does that job, without re-tuning in every bootstrap replicate).
+    *it* beats the constant at ``alpha``, else the constant. ``stack``: a convex combination
+    of the stack candidates minimising the cross-fitted τ-risk. ``auto`` (default):
+    ``stack`` for an outcome with at least ``min_events`` events by the horizon among the
+    patients analysed, ``few_events`` below — with fewer events the τ-risk cannot tell the
+    stack's gains from its over-fitting (docs/benefit.md; README's individual-benefit study).
+    candidates: learner labels (None: every configured learner); the constant learner is
+    always considered. stack_candidates: the labels a stack combines (None: the candidates
+    except T-learners and boosted final stages — less accurate than the average at every
+    size in simulation, their noise spoils the weights — and S-learners with a tuned
+    shrinkage, whose job the stack's weight between the S-learner and the one without
+    interactions does without re-tuning in every bootstrap replicate).
     The guards of a stack (`benefit.stacking`; docs/benefit.md, measured in
     ``experiments/benefit_stack_variants.py``): stack_test ``nested`` (default): the stack
     is reported only if its nested cross-fitted τ-risk (weights for each fold fitted on the
     other folds) beats the constant learner's by more than ``stack_z`` (2) standard errors,
-    else the damped estimate below (``stack_floor: average``: the average effect);
-    ``none``: always (the rule before). shrink: multiply the
-    stack's deviation from its mean by its cross-fitted calibration slope clipped to
-    [0, 1]. centre ``average``: move the stack's mean to the trial's average effect (the
-    constant learner); ``stack``: keep its own mean.
+    else the damped estimate below (``stack_floor: average``: the average effect); ``none``:
+    always (the rule before). shrink: multiply the stack's deviation from its mean by its
+    cross-fitted calibration slope clipped to [0, 1]. centre ``average``: move the stack's
+    mean to the trial's average effect (the constant learner); ``stack``: keep its own.
     few_events (``auto`` below ``min_events``): ``damped`` (default) — the trial's average
     plus ``damped_weight`` × the deviation of ``damped_learner``'s estimate from its own mean
-    (method ``damped`` at any size); ``select`` — the rule above (the rule before). The
-    default learner, the S-learner without arm interactions, lets benefit follow baseline
-    risk; with weight 0.2 it ranked patients (ρ 0.27 against the careful Cox S-learner's
-    0.09 at n = 346) while staying within 1.05 × the average's RMSE and 0.005 of it under
-    the null, on both outcomes (``experiments/benefit_stack_rules.py``; docs/benefit.md).
-    A ``damped_learner`` that is not among the candidates falls back to ``select``.
+    (method ``damped`` at any size); ``select`` — the rule before. The default learner, the
+    S-learner without arm interactions, lets benefit follow baseline risk; with weight 0.2
+    it ranked patients (ρ 0.27 against the careful Cox S-learner's 0.09 at n = 346) within
+    1.05 × the average's RMSE and 0.005 of it under the null, on both outcomes
+    (``experiments/benefit_stack_rules.py``). A ``damped_learner`` that is not among the
+    candidates falls back to ``select``.
     stack_floor ``damped`` (default): a stack that fails the nested test, is the constant
-    alone or shrinks to slope 0 is replaced by the damped estimate instead of the bare
-    average (``average``: the rule before). From ``min_events`` events on, that damped
-    estimate's weight is E / (E + ``damped_events``) (E the outcome's events; 360 gives the
-    validated 0.2 at the trial's ~90 relapse events and 0.69 at ~800); ``damped_events``
-    None: ``damped_weight`` at every size. With the gate at 2 SE this rule kept every null
-    trial within 0.005 of the average at n = 1,000 and 3,000 where the ungated shrunk stack
-    did not (3 of 36 at 3,000), with a higher ρ (docs/benefit.md, "Above 200 events").
+    alone or shrinks to slope 0 is replaced by the damped estimate (``average``: the bare
+    average). From ``min_events`` events on its weight is E / (E + ``damped_events``) (E the
+    outcome's events; 360 gives the validated 0.2 at the trial's ~90 relapse events, 0.69
+    at ~800; None: ``damped_weight`` at every size). With the gate at 2 SE no null trial
+    was worse than the average by 0.005 at n = 1,000 or 3,000 (docs/benefit.md, "Above 200
+    events").
     """
 
     method: Literal["select", "stack", "auto", "damped"] = "auto"
