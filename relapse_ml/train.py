@@ -190,6 +190,8 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
     from relapse_ml.models import make_model
     from relapse_ml.predictor import RelapseRiskPredictor, training_ranges
 
+    for spec in cfg.models:  # fail fast on a bad model parameter, before the landmark data
+        make_model(spec.name, **model_params(spec, cfg))
     ld = landmark_data(cohort, cfg)
     if len(ld) < 2 * cfg.evaluation.n_splits or int((ld.event == 1).sum()) < cfg.evaluation.n_splits:
         from relapse_ml.errors import RelapseMLError

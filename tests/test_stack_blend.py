@@ -133,3 +133,21 @@ def test_train_reads_the_blends_cross_validation_from_its_candidates(tmp_path, m
     np.testing.assert_allclose(cv["blend"].oof_cif,
                                (cv["cox_cs"].oof_cif + cv["xgb_cs"].oof_cif) / 2, atol=1e-12)
     assert np.isfinite(result.metrics.query("model == 'blend'")["pooled"]).any()
+
+
+def test_a_bad_model_parameter_fails_before_the_landmark_data_are_built(monkeypatch):
+    """`run_training` makes every configured model first: a bad weight is refused before
+    the (costly) landmark data are built."""
+    import relapse_ml.train as T
+    from relapse_ml.config import TrainConfig
+    from relapse_ml.data import read_cohort
+    from relapse_ml.demo import demo_cohort_dir
+
+    def never(*a, **k):
+        raise AssertionError("the landmark data were built before the models were checked")
+
+    monkeypatch.setattr(T, "landmark_data", never)
+    cfg = TrainConfig.model_validate(
+        {"models": [{"name": "stack", "params": {"members": [COX, XGB], "weights": "mean"}}]})
+    with pytest.raises(Exception, match="stack weights 'mean' unknown"):
+        T.run_training(cfg, read_cohort(demo_cohort_dir()), track=False, progress=lambda *a: None)
