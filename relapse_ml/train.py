@@ -190,8 +190,8 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
     from relapse_ml.models import make_model
     from relapse_ml.predictor import RelapseRiskPredictor, training_ranges
 
-    for spec in cfg.models:  # fail fast on a bad model parameter, before the landmark data
-        make_model(spec.name, **model_params(spec, cfg))
+    # every model made first: a bad model parameter fails before the landmark data are built
+    made = {spec.display: make_model(spec.name, **model_params(spec, cfg)) for spec in cfg.models}
     ld = landmark_data(cohort, cfg)
     if len(ld) < 2 * cfg.evaluation.n_splits or int((ld.event == 1).sum()) < cfg.evaluation.n_splits:
         from relapse_ml.errors import RelapseMLError
@@ -218,7 +218,7 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
     width = max(16, *(len(spec.display) for spec in cfg.models))
     for spec in cfg.models:
         factory = partial(make_model, spec.name, **model_params(spec, cfg))
-        blend = _blend_of_candidates(factory(), cfg, cvs)  # also: fail fast on a bad parameter
+        blend = _blend_of_candidates(made[spec.display], cfg, cvs)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", EvaluationWarning)
             cv = cross_validate(factory, ld.X, ld.time, ld.event, groups=ld.patient_id, times=grid,

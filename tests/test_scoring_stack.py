@@ -22,7 +22,8 @@ from relapse_ml.scoring.bundle import load_bundle, write_bundle
 from relapse_ml.scoring.export import export_predictor
 from relapse_ml.scoring.inputs import model_features
 from relapse_ml.scoring.numbers import numbers_from_files, numbers_from_model
-from relapse_ml.scoring.stack import StackNumbers, check_weights
+from relapse_ml.scoring.stack import StackNumbers
+from relapse_ml.weights import check_weights
 from tests._helpers_scoring import cli, simulated_trial_dir
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "patient_example.json"

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from relapse_ml.benefit.config import OUTCOMES, BenefitConfig, LearnerSpec
+from relapse_ml.benefit.config import OUTCOMES, BenefitConfig, LearnerSpec, ReportConfig
 from relapse_ml.benefit.refit import FittedBenefit, fit_constant, fit_full
 from relapse_ml.benefit.stacking import benefit_slope, nested_stack, stack_gain, stack_weights
 from relapse_ml.benefit.yardstick import paired, tau_risk_losses
@@ -105,8 +105,6 @@ def choose(
     `config.ReportConfig` whose stack keys (``stack_test``, ``stack_z``, ``shrink``) guard
     a stack (None: its defaults); folds: the cross-fitting folds (the nested test needs
     them)."""
-    from relapse_ml.benefit.config import ReportConfig
-
     r = report or ReportConfig()
     phi = targets[outcome]["phi"]
     kinds = {s.display: s.kind for s in specs}
@@ -173,25 +171,15 @@ def choose(
     return Choice(outcome, method, {const: 1.0}, reason, "constant")
 
 
-def damped_weight(report, n_events: int | None) -> float:
-    """The damped estimate's weight: ``damped_weight`` below ``min_events`` events, else
-    E / (E + ``damped_events``) (`config.ReportConfig`; ``damped_events`` None: the fixed
-    weight at every size)."""
-    r = report
-    if r.damped_events is None or n_events is None or n_events < r.min_events:
-        return r.damped_weight
-    return n_events / (n_events + r.damped_events)
-
-
 def _stack_choice(specs, estimates, phi, outcome, why, stack_names, report, folds,
                   n_events=None) -> Choice:
     """The stack branch of `choose`: convex weights minimising the cross-fitted τ-risk,
     kept only if its nested cross-fitted τ-risk beats the constant's by more than
     ``report.stack_z`` SE (``stack_test: nested``), with the shrinkage slope to apply.
     A stack that fails that test, is the constant alone or shrinks to slope 0 reports the
-    damped risk-based estimate instead (``stack_floor: damped``), else the average."""
-    from relapse_ml.benefit.config import ReportConfig
-
+    damped risk-based estimate instead (``stack_floor: damped``), else the average. The
+    damped weight is E / (E + ``damped_events``) for E events from ``min_events`` on, else
+    the fixed ``damped_weight``."""
     r = report or ReportConfig()
     const = constant_label(specs)
     floor = r.stack_floor == "damped" and r.damped_learner in {s.display for s in specs}
@@ -199,8 +187,9 @@ def _stack_choice(specs, estimates, phi, outcome, why, stack_names, report, fold
     def damped(because: str) -> Choice:
         grows = (r.damped_events is not None and n_events is not None
                  and n_events >= r.min_events)
+        weight = n_events / (n_events + r.damped_events) if grows else r.damped_weight
         return damped_choice(specs, outcome, why + because + ", so (report.stack_floor: "
-                             "damped) ", r.damped_learner, damped_weight(r, n_events),
+                             "damped) ", r.damped_learner, weight,
                              (n_events, r.damped_events) if grows else None)
 
     labels = stack_labels(specs, stack_names)
@@ -218,15 +207,11 @@ def _stack_choice(specs, estimates, phi, outcome, why, stack_names, report, fold
         test = (f"its nested cross-fitted τ-risk (weights fitted without each patient's fold) "
                 f"{d:+.4f} (SE {se:.4f}) against the average effect's")
         if not (d / se if se > 0 else 0.0) < -r.stack_z:
+            failed = (f"the stack did not beat the trial's average effect by more than "
+                      f"{r.stack_z:g} SE: {test}")
             if floor:
-                return damped(f"the stack did not beat the trial's average effect by more "
-                              f"than {r.stack_z:g} SE: {test}")
-            return Choice(
-                outcome, "stack", {const: 1.0},
-                why + f"the stack did not beat the trial's average effect by more than "
-                f"{r.stack_z:g} SE: {test}",
-                "constant",
-            )
+                return damped(failed)
+            return Choice(outcome, "stack", {const: 1.0}, why + failed, "constant")
     if list(weights) == [const] and floor:
         return damped("the stack is the trial's average effect alone")
     slope = benefit_slope(nested, phi) if r.shrink else 1.0

@@ -79,9 +79,6 @@ class StackedCompetingRisk(CompetingRiskModel):
 
     def member_specs(self) -> list[tuple[str, str, dict]]:
         """``[(label, model name, params)]`` of the members (the null model not among them)."""
-        return self._specs()
-
-    def _specs(self) -> list[tuple[str, str, dict]]:
         specs = list(self.members) if self.members is not None else list(DEFAULT_MEMBERS)
         out = []
         for s in specs:
@@ -101,7 +98,7 @@ class StackedCompetingRisk(CompetingRiskModel):
         be chosen from the data; a ModelError says what is allowed."""
         if self.weights is None:
             return None
-        labels = [s[0] for s in self._specs()]
+        labels = [s[0] for s in self.member_specs()]
         if isinstance(self.weights, str):
             if self.weights != "equal":
                 raise ModelError(f"stack weights '{self.weights}' unknown: give 'equal', a "
@@ -122,7 +119,7 @@ class StackedCompetingRisk(CompetingRiskModel):
     def validate(self) -> StackedCompetingRisk:
         """Check the members (names, parameters) and the weights before any fitting; a
         ModelError names the fault."""
-        for label, name, params in self._specs():
+        for label, name, params in self.member_specs():
             try:
                 make_member(name, **params)
             except ModelError as err:
@@ -140,7 +137,7 @@ class StackedCompetingRisk(CompetingRiskModel):
 
         from relapse_ml.evaluation.ipcw import censoring_km, ipcw_weights
 
-        specs = self._specs()
+        specs = self.member_specs()
         labels = [NULL] + [s[0] for s in specs]
         grid = np.linspace(time.max() / self.n_times, time.max() - 0.5, self.n_times)
         oof = np.full((len(labels), time.size, grid.size), np.nan)
@@ -176,7 +173,7 @@ class StackedCompetingRisk(CompetingRiskModel):
         groups = getattr(self, "_groups", None)
         self.null_ = make_single_model(NULL).fit(X, time, event)
         self.members_ = {lab: make_member(name, **params).fit(X, time, event, groups=groups)
-                         for lab, name, params in self._specs() if self.weights_[lab] > 1e-6}
+                         for lab, name, params in self.member_specs() if self.weights_[lab] > 1e-6}
 
     def _predict_f1_f2(self, X: pd.DataFrame, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         parts = [(self.weights_[NULL], self.null_)] + [

@@ -20,7 +20,7 @@ from relapse_ml.errors import ModelError
 from relapse_ml.incidence import assemble_incidence
 from relapse_ml.scoring.arrays import check_times
 from relapse_ml.scoring.predict import TREE_TYPES, xgboost_version
-from relapse_ml.weights import WEIGHT_TOLERANCE, check_weights  # noqa: F401  (re-exported)
+from relapse_ml.weights import check_weights
 
 STACK_SPEC_VERSION = 1  # of the ``spec`` below; a reader refuses another
 
