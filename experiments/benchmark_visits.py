@@ -59,14 +59,22 @@ MODELS = ("day60_default", "super_default", "careful_cox", "oracle")
 # the default config's parameters; ``traj_*`` inside the trajectory step
 VARIANTS = ("super_xgb", "super_cox", "super_traj_xgb", "super_traj_cox", "super_traj_default",
             "shipped_default",
-            "super_cox_shared")
+            "super_cox_shared", "lm_traj_cox", "lm_traj_xgb", "lm_traj_blend",
+            "super_traj_lm_cox", "super_traj_lm_xgb")
+# ``lm_*``: fitted at each evaluated landmark on that landmark's rows only (separate landmark
+# models, the classical alternative to one super-landmark model); ``lm_traj_blend``: the mean
+# of the two
 # ``*_shared``: the linear model with one baseline for every landmark and the landmark only as
 # L and L² (before `relapse_ml.landmark_strata`: no strata, no landmark interactions)
 SHARED = {"landmark_strata": False, "landmark_interactions": False}
 # pipelines (run_training): name -> (super_landmark, with the trajectory step's XGBoost added)
 PIPELINES = {"day60_default": (False, False), "super_default": (True, False),
              "super_traj_default": (True, True), "shipped_default": (True, None),
-             "stack_default": (True, "stack"), "stack_traj_default": (True, "stack_traj")}
+             "stack_default": (True, "stack"), "stack_traj_default": (True, "stack_traj"),
+             "blend4_default": (True, "blend4"), "bylm_default": (True, "bylm")}
+# ``blend4_default``: the shipped candidates plus an equal blend of four trajectory models, the
+# two of the default and the same two fitted by landmark (`by_landmark`); ``bylm_default``:
+# the shipped candidates with the blend's two members fitted by landmark
 # ``stack_default``: the shipped default's candidates plus a stack over all of them (the null
 # model is always in a stack); ``stack_traj_default``: plus a stack over its two trajectory
 # models only (cheaper). The run's cross-validated choice of final model decides as shipped.
@@ -93,6 +101,19 @@ def pipeline_config(super_landmark: bool, n_boot: int | None = None, traj: bool 
     data["landmark"]["super_landmark"] = bool(super_landmark)
     # the four models of the previous default; ``traj`` adds the trajectory step around the
     # XGBoost; ``traj`` None: the models as shipped (``shipped_default``)
+    if traj in ("blend4", "bylm"):
+        pair = [m for m in data["models"] if m["name"] == "trajectory"]
+        lm = [{**m, "label": m["label"] + "_lm", "params": {**m["params"], "by_landmark": True}}
+              for m in pair]
+        if traj == "blend4":
+            data["models"] = [*data["models"], {"name": "stack", "label": "blend4_trajectory",
+                                                "params": {"weights": "equal",
+                                                           "members": [*pair, *lm]}}]
+        else:
+            data["models"] = [m for m in data["models"] if m["name"] != "stack"]
+            data["models"] += [*lm, {"name": "stack", "label": "blend_trajectory_lm",
+                                     "params": {"weights": "equal", "members": lm}}]
+        traj = None
     if traj in ("stack", "stack_traj"):
         members = [{k: v for k, v in m.items() if k in ("name", "params", "label")}
                    for m in data["models"] if m["name"] not in ("aalen_johansen", "stack")
@@ -161,8 +182,9 @@ def fit_variant(name: str, stacked):
     params = next((m.get("params") or {}) for m in default()["models"] if m["name"] == inner)
     if name.endswith("_shared"):
         params = {**params, **SHARED}
-    if "_traj_" in name:
-        est = make_model("trajectory", model=inner, model_params=params)
+    if "_traj_" in name:  # one inner model on every landmark's rows (``_traj_lm_``: one per L)
+        est = make_model("trajectory", model=inner, model_params=params,
+                         by_landmark="_traj_lm_" in name)
     else:
         est = make_model(inner, **params)
     t0 = time.process_time()
@@ -178,6 +200,29 @@ def predict_variant(est, columns, cohort, L: float, patient_id) -> np.ndarray:
 
     X = build_features(cohort, float(L), [*DEFAULT_FEATURES, "marker_history"])
     X = add_landmark_columns(X.reindex(patient_id), float(L)).reindex(columns=columns)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return est.predict_cif(X.astype(float).reset_index(drop=True), [TAU], cause=1)[:, 0]
+
+
+def per_landmark(name: str, tr_c, te_c, L: float, patient_id, cache: dict) -> np.ndarray:
+    """A ``lm_*`` variant: the trajectory model fitted on landmark L's rows only (cached per L,
+    so the blend reuses its two members)."""
+    from relapse_ml.features import DEFAULT_FEATURES, build_features
+    from relapse_ml.landmark import landmark_dataset
+
+    if name == "lm_traj_blend":
+        return 0.5 * (per_landmark("lm_traj_cox", tr_c, te_c, L, patient_id, cache)
+                      + per_landmark("lm_traj_xgb", tr_c, te_c, L, patient_id, cache))
+    key = (name, float(L))
+    if key not in cache:
+        feats = [*DEFAULT_FEATURES, "marker_history"]
+        data = landmark_dataset(tr_c, L, HORIZON, features=feats)
+        est, _ = fit_variant(name.replace("lm_", "super_"), data)
+        cache[key] = (est, list(data.X.columns))
+    est, columns = cache[key]
+    X = build_features(te_c, float(L), [*DEFAULT_FEATURES, "marker_history"])
+    X = X.reindex(patient_id).reindex(columns=columns)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return est.predict_cif(X.astype(float).reset_index(drop=True), [TAU], cause=1)[:, 0]
@@ -242,7 +287,8 @@ def run(seeds, landmarks, n_train, n_test, draws, out: Path, n_boot: int,
                 rows.append(row)
             print(f"  {name}: trained {cost}", flush=True)
         fitted = {}
-        todo_variants = sorted({m for _, m in todo if m in variants and m not in PIPELINES})
+        todo_variants = sorted({m for _, m in todo if m in variants and m not in PIPELINES
+                                and not m.startswith("lm_")})
         if todo_variants:
             stacked = super_landmark_dataset(tr_c, LANDMARKS, HORIZON,
                                              features=[*DEFAULT_FEATURES, "marker_history"])
@@ -273,6 +319,8 @@ def run(seeds, landmarks, n_train, n_test, draws, out: Path, n_boot: int,
                     risk = careful_cox(tr, te)
                 elif m in fitted:
                     risk = predict_variant(*fitted[m], te_c, L, te.patient_id)
+                elif m.startswith("lm_"):
+                    risk = per_landmark(m, tr_c, te_c, L, te.patient_id, fitted)
                 else:
                     risk = predict_pipeline(predictors[m], te_c, L, te.patient_id)
                 row = {"kind": "eval", "seed": s, "landmark": L, "model": m, "n_train": n_train,

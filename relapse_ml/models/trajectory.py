@@ -9,6 +9,11 @@ posteriors with the stored parameters; a row's features use only its own history
 its landmark. Cross-validation, bootstrap refits and stacking therefore refit the
 population parameters on each training part with no special case. Two trajectory models on
 the same rows share one population fit and one set of posteriors (`trajectory_cache`).
+
+``by_landmark``: on stacked landmark rows, one whole trajectory model (population parameters
+and inner model) per training landmark, fitted on that landmark's rows only — the two-stage
+landmarking of Paige et al. (2018) at each landmark, as separate landmark models
+(`models.by_landmark`). With too few events at some landmark: one model on all rows.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from relapse_ml.features.trajectory import (
 )
 from relapse_ml.features.trajectory_fit import fit_trajectory_params
 from relapse_ml.models.base import CompetingRiskModel
+from relapse_ml.models.by_landmark import DEFAULT_MIN_EVENTS, fit_each, landmark_keys, predict_each
 from relapse_ml.models.catalog import make_single_model
 from relapse_ml.models.trajectory_cache import cached, history_digest, params_digest
 
@@ -35,25 +41,38 @@ class TrajectoryModel(CompetingRiskModel):
     model: registry name of the inner model (not ``trajectory``); model_params: its
     parameters; em_max_iter: EM iterations for the population parameters (EM is slow
     under heavy censoring; 50 iterations change the features' ranking little, see the
-    benchmark).
+    benchmark); by_landmark: one trajectory model per training landmark (module docstring),
+    each landmark needing ``min_events`` events of both causes, else one model.
 
     Fitted: ``population_`` (`TrajectoryParams`), ``model_`` (the fitted inner model),
     ``inner_columns_`` (the inner model's columns: the visible features, then the
-    trajectory features).
+    trajectory features) — or, by landmark, these three None and ``landmark_models_``
+    ({landmark day: fitted `TrajectoryModel` of that landmark}).
     """
 
     keeps_hidden_columns = True  # `CompetingRiskModel._check_X` keeps ``_obs:*`` for it
 
     def __init__(self, model: str = "xgb_cs", model_params: dict | None = None,
-                 em_max_iter: int = 50):
+                 em_max_iter: int = 50, by_landmark: bool = False,
+                 min_events: int = DEFAULT_MIN_EVENTS):
         self.model = model
         self.model_params = model_params
         self.em_max_iter = em_max_iter
+        self.by_landmark = by_landmark
+        self.min_events = min_events
 
     def _fit(self, X: pd.DataFrame, time: np.ndarray, event: np.ndarray) -> None:
         if self.model == "trajectory":
             raise ModelError("the trajectory step's inner model cannot be 'trajectory' itself")
         inner = make_single_model(self.model, **(self.model_params or {}))
+        keys = landmark_keys(X, event, self.min_events) if self.by_landmark else None
+        self.landmark_models_ = None
+        if keys is not None:
+            self.population_ = self.model_ = self.inner_columns_ = None
+            self.landmark_models_ = fit_each(
+                lambda: TrajectoryModel(self.model, self.model_params, self.em_max_iter),
+                X, time, event, getattr(self, "_groups", None), keys)
+            return
         columns = [str(c) for c in X.columns]
         h = history_from_columns(X.to_numpy(float), columns)
         # shared with another trajectory model fitted on the same rows (`trajectory_cache`)
@@ -76,11 +95,16 @@ class TrajectoryModel(CompetingRiskModel):
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         """The inner model's input for ``X``: visible features and trajectory features."""
         self._check_fitted()
+        if self.landmark_models_:
+            raise ModelError("a trajectory model fitted by landmark has one input per landmark: "
+                             "transform with one of its landmark_models_")
         frame = self._check_X(X, reset=False)
         h = history_from_columns(frame.to_numpy(float), list(frame.columns))
         return self._inner_frame(frame, h)
 
     def _predict_f1_f2(self, X: pd.DataFrame, times: np.ndarray):
+        if getattr(self, "landmark_models_", None):
+            return predict_each(self.landmark_models_, X, times)
         h = history_from_columns(X.to_numpy(float), list(X.columns))
         ci = self.model_.predict_cumulative_incidence(self._inner_frame(X, h), times)
         return ci[:, 1, :], ci[:, 2, :]

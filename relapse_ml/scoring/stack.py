@@ -121,5 +121,4 @@ class StackNumbers:
 def _uses_trees(numbers) -> bool:
     if numbers.model_type in TREE_TYPES:
         return True
-    inner = getattr(numbers, "inner", None)
-    return inner is not None and inner.model_type in TREE_TYPES
+    return getattr(numbers, "inner_type", None) in TREE_TYPES  # a trajectory step's inner model
