@@ -45,10 +45,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from relapse_ml.simulate.result import SimulatedTrial
 
 DETECTION_LIMIT = 0.01  # MFC-MRD, % (the contract's usual threshold)
 LOG_DL = np.log10(DETECTION_LIMIT)
@@ -197,12 +199,22 @@ def relapse_cif(h1: np.ndarray, h2: np.ndarray, dt: float, start: float, end: fl
     return np.sum(surv_before * frac * (1.0 - np.exp(-step)), axis=1)
 
 
+@dataclass
+class JMTrial(SimulatedTrial):
+    """`SimulatedTrial` (its tables, ``write`` and ``to_cohort``) plus ``latent``: each
+    patient's random effects and event times (tests and diagnostics only; never written)."""
+
+    latent: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def source(self) -> str:
+        m = self.meta
+        return f"experiments/jm_simulator.py (joint model, seed={m.get('seed')}, n={m.get('n')})"
+
+
 def simulate_jm(n: int, seed: int, params: JMParams | None = None, landmark_day: float = 60,
                 horizon_days: float = 730, truth_landmarks=(60, 180)):
-    """``n`` randomized patients; returns a `SimulatedTrial` with an extra attribute
-    ``latent`` (patient_id, a, b, u, v, event times: for tests and diagnostics only)."""
-    from relapse_ml.simulate.result import SimulatedTrial
-
+    """``n`` randomized patients as a `JMTrial`."""
     P = params or JMParams()
     for L in (landmark_day, *truth_landmarks):
         if abs(L / P.dt - round(L / P.dt)) > 1e-9:
@@ -262,17 +274,15 @@ def simulate_jm(n: int, seed: int, params: JMParams | None = None, landmark_day:
     truth = _truth(P, re, base, ag_grade, ag_day, rand_day, n_cells, ids, t_rel, t_nrm,
                    landmark_day, horizon_days)
     latent = pd.DataFrame({"patient_id": ids, "a": re["a"], "b": re["b"], "u": re["u"],
-                           "v": re["v"], "t_relapse": t_rel, "t_nrm": t_nrm,
+                           "v": re["v"], "x_beta": re["x_beta"], "t_relapse": t_rel, "t_nrm": t_nrm,
                            "obs_end": obs_end, "relapse_day": relapse_day,
                            "death_day": death_day})
     meta = {"name": f"jm_trial_seed{seed}", "generator": "experiments/jm_simulator.py",
             "seed": int(seed), "n": int(n), "landmark_day": float(landmark_day),
             "horizon_days": float(horizon_days), "truth_landmarks": list(map(float, truth_landmarks)),
             "params": asdict(P)}
-    trial = SimulatedTrial(patients=patients, measurements=measurements, events=events,
-                           truth=truth, meta=meta, truth_at_landmarks=at_landmarks)
-    trial.latent = latent
-    return trial
+    return JMTrial(patients=patients, measurements=measurements, events=events, truth=truth,
+                   meta=meta, truth_at_landmarks=at_landmarks, latent=latent)
 
 
 def _truth(P, re, base, ag_grade, ag_day, rand_day, n_cells, ids, t_rel, t_nrm, L, H):
