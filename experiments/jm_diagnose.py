@@ -136,14 +136,14 @@ def slope_diagnostics(tr, te, b_true: np.ndarray, b_bayes: np.ndarray) -> dict:
     return out
 
 
-def run(seeds, landmarks, n_train, n_test, K) -> list[dict]:
+def run(seeds, landmarks, n_train, n_test, K, visit_days=None, out=OUT) -> list[dict]:
     from relapse_ml.features import DEFAULT_FEATURES
     from relapse_ml.landmark import landmark_dataset
 
     rows = []
     for s in seeds:
-        sim_tr = jm.simulate_jm(n_train, s, truth_landmarks=landmarks)
-        sim_te = jm.simulate_jm(n_test, 1000 + s, truth_landmarks=landmarks)
+        sim_tr = jm.simulate_jm(n_train, s, truth_landmarks=landmarks, visit_days=visit_days)
+        sim_te = jm.simulate_jm(n_test, 1000 + s, truth_landmarks=landmarks, visit_days=visit_days)
         tr_c, te_c = sim_tr.to_cohort(), sim_te.to_cohort()
         lat = sim_te.latent.set_index("patient_id")
         truth = sim_te.truth_at_landmarks.set_index(["landmark_day", "patient_id"])["risk"]
@@ -157,17 +157,50 @@ def run(seeds, landmarks, n_train, n_test, K) -> list[dict]:
             risk, b_post, ess = bayes_data(sim_te, float(L), te.patient_id, K=K, seed=s)
             m = bv.metrics(tr, te, risk, t_l)
             b_true = lat.loc[te.patient_id, "b"].to_numpy(float)
-            row = {"seed": s, "landmark": L, "n_train": n_train, "bayes_c": m["c_index"],
+            row = {"seed": s, "landmark": L, "n_train": n_train, "visit_days": visit_days, "bayes_c": m["c_index"],
                    "bayes_ipa": m["ipa"], "bayes_rmse_truth": m["rmse_truth"],
                    "oracle_c": bv.metrics(tr, te, t_l, t_l)["c_index"],
                    "ess_median": float(np.median(ess)), "ess_p05": float(np.quantile(ess, 0.05)),
                    **slope_diagnostics(tr, te, b_true, b_post)}
             rows.append(row)
-            with OUT.open("a") as fh:
+            with out.open("a") as fh:
                 fh.write(json.dumps(row) + "\n")
             print({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()},
                   flush=True)
     return rows
+
+
+SUMMARY = {"bayes_c": "Bayes-on-data C (ceiling from the data at L)", "oracle_c": "oracle C",
+           "bayes_ipa": "Bayes-on-data IPA", "ess_median": "importance sampling ESS, median",
+           "ess_p05": "ESS, 5th percentile",
+           "corr_traj_slope_b": "corr(trajectory MRD slope, true b)",
+           "shrink_traj_slope_b": "regression of trajectory MRD slope on true b",
+           "corr_traj_wt1_slope_b": "corr(trajectory WT1 slope, true b)",
+           "corr_traj_chimerism_slope_b": "corr(trajectory chimerism slope, true b)",
+           "corr_bayes_b": "corr(Bayes posterior mean of b, true b)",
+           "shrink_bayes_b": "regression of Bayes posterior mean on true b",
+           "em50_slope_sd_mrd": "EM (50 it., the default) SD of the MRD slope / month",
+           "em400_slope_sd_mrd": "EM (400 it.) SD of the MRD slope / month",
+           "true_slope_sd_mrd": "true SD of the MRD slope / month",
+           "em50_sigma_mrd": "EM (50 it.) MRD residual SD (true 0.15)",
+           "em400_sigma_mrd": "EM (400 it.) MRD residual SD (true 0.15)",
+           "em_max_change_50_400": "largest change of mu or D from 50 to 400 EM iterations"}
+
+
+def render(rows: list[dict]) -> str:
+    df = pd.DataFrame(rows)
+    marks = sorted(df["landmark"].unique())
+    lines = ["# Joint-model simulator: diagnosis (`experiments/jm_diagnose.py`)", "",
+             "Train 2,500 / test 1,500, seeds 1–3 (count in brackets); mean ± SD over seeds.", "",
+             "| quantity | " + " | ".join(f"day {L:g}" for L in marks) + " |",
+             "|---|" + "---|" * len(marks)]
+    for k, label in SUMMARY.items():
+        cells = []
+        for L in marks:
+            v = df.loc[df["landmark"] == L, k].astype(float)
+            cells.append(f"{v.mean():.3f} ± {v.std(ddof=1):.3f} ({len(v)})")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
@@ -177,8 +210,13 @@ def main(argv=None) -> int:
     ap.add_argument("--n-train", type=int, default=2500)
     ap.add_argument("--n-test", type=int, default=1500)
     ap.add_argument("--draws", type=int, default=2000)
+    ap.add_argument("--visit-days", type=float, nargs="+", default=None)
+    ap.add_argument("--out", type=Path, default=OUT)
     a = ap.parse_args(argv)
-    run(a.seeds, a.landmarks, a.n_train, a.n_test, a.draws)
+    run(a.seeds, a.landmarks, a.n_train, a.n_test, a.draws, a.visit_days, a.out)
+    rows = [json.loads(x) for x in a.out.read_text().splitlines()]
+    a.out.with_suffix(".md").write_text(render(rows))
+    print(render(rows))
     return 0
 
 

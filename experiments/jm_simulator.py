@@ -213,8 +213,11 @@ class JMTrial(SimulatedTrial):
 
 
 def simulate_jm(n: int, seed: int, params: JMParams | None = None, landmark_day: float = 60,
-                horizon_days: float = 730, truth_landmarks=(60, 180)):
-    """``n`` randomized patients as a `JMTrial`."""
+                horizon_days: float = 730, truth_landmarks=(60, 180), visit_days=None):
+    """``n`` randomized patients as a `JMTrial`. ``visit_days`` (sensitivity analysis only,
+    not the pre-registered design): marker visits on these days instead of the trial's early
+    schedule (`relapse_ml.simulate.observe.visit_schedule`); the events, the latent courses and
+    the truth are the same as without it (the measurements are drawn last)."""
     P = params or JMParams()
     for L in (landmark_day, *truth_landmarks):
         if abs(L / P.dt - round(L / P.dt)) > 1e-9:
@@ -261,7 +264,7 @@ def simulate_jm(n: int, seed: int, params: JMParams | None = None, landmark_day:
     relapse_day = np.where(t_rel <= np.minimum(t_nrm, obs_end), np.ceil(t_rel), np.inf)
     death_day = np.where(t_nrm < np.minimum(t_rel, obs_end), np.ceil(t_nrm), np.inf)
     stop = np.minimum(np.minimum(t_rel, t_nrm), obs_end)
-    measurements = observe(rng, P, ids, re, stop)
+    measurements = observe(rng, P, ids, re, stop, visit_days)
 
     truth_rows = []
     for L in truth_landmarks:
@@ -280,7 +283,8 @@ def simulate_jm(n: int, seed: int, params: JMParams | None = None, landmark_day:
     meta = {"name": f"jm_trial_seed{seed}", "generator": "experiments/jm_simulator.py",
             "seed": int(seed), "n": int(n), "landmark_day": float(landmark_day),
             "horizon_days": float(horizon_days), "truth_landmarks": list(map(float, truth_landmarks)),
-            "params": asdict(P)}
+            "params": asdict(P),
+            "visit_days": None if visit_days is None else [float(d) for d in visit_days]}
     return JMTrial(patients=patients, measurements=measurements, events=events, truth=truth,
                    meta=meta, truth_at_landmarks=at_landmarks, latent=latent)
 
@@ -297,14 +301,16 @@ def _truth(P, re, base, ag_grade, ag_day, rand_day, n_cells, ids, t_rel, t_nrm, 
                          "benefit": risks["control"] - risks["sorafenib"]})
 
 
-def observe(rng, P: JMParams, ids, re, stop) -> pd.DataFrame:
+def observe(rng, P: JMParams, ids, re, stop, visit_days=None) -> pd.DataFrame:
     """The three markers at the scheduled visits before ``stop`` (the first of relapse,
-    death, end of follow-up)."""
-    from relapse_ml.simulate.observe import VISIT_DAYS, VISIT_JITTER, VISIT_MISSED
+    death, end of follow-up); ``visit_days``: `relapse_ml.simulate.observe.visit_schedule`'s
+    replacement of the early visits (a sensitivity analysis; None: the trial's schedule)."""
+    from relapse_ml.simulate.observe import visit_schedule
 
-    n, V = len(ids), len(VISIT_DAYS)
-    days = VISIT_DAYS[None, :] + np.round(rng.uniform(-1, 1, (n, V)) * VISIT_JITTER)
-    ok = (rng.random((n, V)) >= VISIT_MISSED[None, :]) & (days < stop[:, None])
+    sch = visit_schedule(visit_days)
+    n, V = len(ids), len(sch.days)
+    days = sch.days[None, :] + np.round(rng.uniform(-1, 1, (n, V)) * sch.jitter)
+    ok = (rng.random((n, V)) >= sch.missed[None, :]) & (days < stop[:, None])
     r, c = np.nonzero(ok)
     d = days[r, c]
     m = re["a"][r] + re["b"][r] * d / 365.0
