@@ -28,6 +28,12 @@ HISTORY_SLOTS = 8  # the last samples kept per marker (days 30..365 hold 7 visit
 TIME_CENTER = 60.0  # day at which a random level is read when t = 0
 MONTH = 30.0
 LANDMARK_COLUMN = f"{HIDDEN_PREFIX}landmark_day"
+# baseline (pre-transplant, time-fixed) feature columns that shift the random effects' prior
+# mean (``covariates: default``): disease status, cytogenetics, pre-transplant MRD, age —
+# the contract's columns that both simulators draw the latent course from
+DEFAULT_COVARIATES = ("disease_status_CR2", "disease_status_CR3plus", "disease_status_NR",
+                      "cytogenetic_risk_intermediate", "cytogenetic_risk_adverse",
+                      "pre_hsct_mrd_positive", "age")
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,8 @@ class History:
     """Observations of n rows, flattened over markers and slots (J = K * slots).
 
     t: months from `TIME_CENTER`; y: transformed value (censoring point where censored);
-    observed, censored: (n, J) masks; marker: (J,) marker index; landmark: (n,) days.
+    observed, censored: (n, J) masks; marker: (J,) marker index; landmark: (n,) days;
+    covariates: (n, q) raw baseline covariates (NaN = missing), or None.
     """
 
     t: np.ndarray
@@ -115,13 +122,16 @@ class History:
     censored: np.ndarray
     marker: np.ndarray
     landmark: np.ndarray
+    covariates: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.landmark)
 
 
-def history_from_columns(X: np.ndarray, columns: list[str], markers=MARKERS) -> History:
-    """Read the hidden history columns of a float array ``X`` (columns named ``columns``)."""
+def history_from_columns(X: np.ndarray, columns: list[str], markers=MARKERS,
+                         covariates=()) -> History:
+    """Read the hidden history columns of a float array ``X`` (columns named ``columns``),
+    and the baseline ``covariates`` named (a column ``X`` lacks reads as missing)."""
     pos = {c: i for i, c in enumerate(columns)}
     missing = [c for c in history_columns(markers) if c not in pos]
     if missing:
@@ -145,8 +155,12 @@ def history_from_columns(X: np.ndarray, columns: list[str], markers=MARKERS) -> 
         obs.append(have)
         cens.append(c & have)
         mk.append(np.full(HISTORY_SLOTS, k))
+    z = None
+    if covariates:
+        z = np.column_stack([X[:, pos[c]] if c in pos else np.full(len(X), np.nan)
+                             for c in covariates])
     return History(np.hstack(ts), np.hstack(ys), np.hstack(obs), np.hstack(cens),
-                   np.concatenate(mk), X[:, pos[LANDMARK_COLUMN]])
+                   np.concatenate(mk), X[:, pos[LANDMARK_COLUMN]], z)
 
 
 # -- the standard normal without scipy (the scoring path stays numpy-only) --------------------
@@ -180,21 +194,53 @@ def mills(u: np.ndarray) -> np.ndarray:
 @dataclass
 class TrajectoryParams:
     """Population parameters: random-effect mean ``mu`` (2K), covariance ``D``, residual
-    variances ``sigma2`` (K), for `markers` in order (level then slope per marker)."""
+    variances ``sigma2`` (K), for `markers` in order (level then slope per marker).
+
+    With baseline ``covariates`` (q names) a row's prior mean is ``mu + z B``: ``z`` the
+    covariates standardised by the training ``cov_mean`` / ``cov_scale`` (a missing value is
+    the training mean, z = 0), ``B`` (q, 2K) their fitted effects on the random effects."""
 
     mu: np.ndarray
     D: np.ndarray
     sigma2: np.ndarray
     markers: tuple[str, ...] = tuple(m.name for m in MARKERS)
+    covariates: tuple[str, ...] = ()
+    B: np.ndarray | None = None
+    cov_mean: np.ndarray | None = None
+    cov_scale: np.ndarray | None = None
+
+    def prior_mean(self, h: History) -> np.ndarray:
+        """``mu`` (p,) without covariates, else each row's ``mu + z B`` (n, p)."""
+        if not self.covariates:
+            return self.mu
+        return self.mu + self.standardise(h.covariates) @ self.B
+
+    def standardise(self, raw: np.ndarray | None) -> np.ndarray:
+        if raw is None or raw.shape[1] != len(self.covariates):
+            from relapse_ml.errors import ModelError
+
+            raise ModelError("the trajectory step's covariates "
+                             f"({', '.join(self.covariates)}) were not read with the histories")
+        z = (raw - self.cov_mean) / self.cov_scale
+        return np.where(np.isfinite(z), z, 0.0)
 
     def to_json(self) -> dict:
-        return {"mu": self.mu.tolist(), "D": self.D.tolist(), "sigma2": self.sigma2.tolist(),
-                "markers": list(self.markers), "time_center": TIME_CENTER, "month": MONTH}
+        out = {"mu": self.mu.tolist(), "D": self.D.tolist(), "sigma2": self.sigma2.tolist(),
+               "markers": list(self.markers), "time_center": TIME_CENTER, "month": MONTH}
+        if self.covariates:
+            out.update(covariates=list(self.covariates), B=self.B.tolist(),
+                       cov_mean=self.cov_mean.tolist(), cov_scale=self.cov_scale.tolist())
+        return out
 
     @classmethod
     def from_json(cls, d: dict) -> TrajectoryParams:
+        extra = {}
+        if d.get("covariates"):
+            extra = {"covariates": tuple(d["covariates"]), "B": np.asarray(d["B"], float),
+                     "cov_mean": np.asarray(d["cov_mean"], float),
+                     "cov_scale": np.asarray(d["cov_scale"], float)}
         return cls(np.asarray(d["mu"], float), np.asarray(d["D"], float),
-                   np.asarray(d["sigma2"], float), tuple(d["markers"]))
+                   np.asarray(d["sigma2"], float), tuple(d["markers"]), **extra)
 
 
 def design(h: History, p: int) -> np.ndarray:
@@ -239,7 +285,8 @@ def posterior_sites(params, h, sweeps=8, tol=1e-6, sites=None):
         tau = np.where(h.censored, sites[0], tau)
         nu = np.where(h.censored, sites[1], nu)
     cols = np.flatnonzero(h.censored.any(axis=0))
-    m, V = _moments(h, tau, nu, P0, params.mu)
+    prior = params.prior_mean(h)
+    m, V = _moments(h, tau, nu, P0, prior)
     active = h.censored.any(axis=1)  # rows still iterating
     for _ in range(sweeps if cols.size else 0):
         change = np.zeros(len(h))  # each row's largest change in this sweep
@@ -270,7 +317,7 @@ def posterior_sites(params, h, sweeps=8, tol=1e-6, sites=None):
             m[r] += Vz * ((dv - dt * mj) / denom)[:, None]
             tau[r, j], nu[r, j] = t_new, v_new
             change[r] = np.maximum(change[r], np.maximum(np.abs(dt * s), np.abs(new_m - mj)))
-        m, V = _moments(h, tau, nu, P0, params.mu)  # refresh (round-off of rank-one steps)
+        m, V = _moments(h, tau, nu, P0, prior)  # refresh (round-off of rank-one steps)
         active &= change >= tol
         if not active.any():
             break
@@ -278,7 +325,9 @@ def posterior_sites(params, h, sweeps=8, tol=1e-6, sites=None):
 
 
 def _moments(h: History, tau, nu, P0, mu):
-    """Posterior mean and covariance from the sites: precision P0 + sum_j tau_j z_j z_j'."""
+    """Posterior mean and covariance from the sites: precision P0 + sum_j tau_j z_j z_j'.
+
+    ``mu``: the prior mean, one (p,) for all rows or each row's (n, p)."""
     n, p = len(h), P0.shape[0]
     onehot = (h.marker[:, None] == np.arange(p // 2)[None, :]).astype(float)  # (J, K)
     t, obs = h.t, h.observed
@@ -293,7 +342,7 @@ def _moments(h: History, tau, nu, P0, mu):
     V = np.linalg.inv(Lam)
     rhs = np.empty((n, p))
     rhs[:, level], rhs[:, slope] = nu @ onehot, (nu * t) @ onehot
-    rhs += P0 @ mu
+    rhs += P0 @ mu if mu.ndim == 1 else mu @ P0.T
     m = np.einsum("npq,nq->np", V, rhs)
     return m, V
 

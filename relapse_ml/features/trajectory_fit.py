@@ -6,9 +6,16 @@ for the multivariate linear mixed model with left-censored MRD: the M-step updat
 random-effect mean and covariance from the posterior moments, and each marker's residual
 variance from the expected squared residuals (a censored observation's from its
 truncated-normal moments, see `_residual_variances`).
+
+With baseline covariates (the linear mixed model with fixed effects, b_i ~ N(mu + z_i B, D))
+the mean's M-step is the multivariate least-squares regression of the posterior means on
+(1, z_i) — every random effect has the same regressors, so it is also the GLS estimate — and
+``D`` the mean residual second moment plus the mean posterior covariance.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 
@@ -40,33 +47,53 @@ def initial_params(h: History, n_markers: int) -> TrajectoryParams:
 
 
 def fit_trajectory_params(h: History, max_iter: int = 100, tol: float = 1e-4,
-                          max_rows: int = 4000, seed: int = 0) -> TrajectoryParams:
-    """EM estimates of ``mu``, ``D`` and ``sigma2`` from the rows of ``h``.
+                          max_rows: int = 4000, seed: int = 0,
+                          covariates: tuple[str, ...] = ()) -> TrajectoryParams:
+    """EM estimates of ``mu``, ``D`` and ``sigma2`` (and ``B``) from the rows of ``h``.
 
     Rows without any sample carry no information and are left out; above ``max_rows``
     informative rows a seeded random subset is used (the E-step is O(rows) per iteration).
+    ``covariates``: names of ``h.covariates``' columns; they are standardised by their means
+    and SDs over all rows of ``h``, and one that is constant or always missing is dropped.
     """
     n_markers = int(h.marker.max()) + 1
+    cov = _standardisation(h, tuple(covariates))
+    if cov is not None:  # only the covariates kept (a copy: the caller's history is not changed)
+        h = replace(h, covariates=h.covariates[:, cov[3]])
     informative = h.observed.any(axis=1)
     rows = np.flatnonzero(informative)
     if rows.size > max_rows:
         rows = np.sort(np.random.default_rng(seed).choice(rows, max_rows, replace=False))
     h = _take(h, rows)
     params = initial_params(h, n_markers)
+    p = 2 * n_markers
+    if cov is not None:
+        names, mean, scale, _ = cov
+        params.covariates, params.cov_mean, params.cov_scale = names, mean, scale
+        params.B = np.zeros((len(names), p))
+        Z1 = np.column_stack([np.ones(len(h)), params.standardise(h.covariates)])
     if len(h) < 3:
         return params
-    p = 2 * n_markers
     sites = None
     for _ in range(max_iter):
         b, V, sites = posterior_sites(params, h, sweeps=3, sites=sites)
-        mu = b.mean(axis=0)
-        dev = b - mu
+        B = None
+        if cov is None:
+            mu = b.mean(axis=0)
+            dev = b - mu
+        else:
+            coef = np.linalg.lstsq(Z1, b, rcond=None)[0]
+            mu, B = coef[0], coef[1:]
+            dev = b - Z1 @ coef
         D = (dev.T @ dev + V.sum(axis=0)) / len(h)
         D = 0.5 * (D + D.T) + MIN_VARIANCE * np.eye(p)
         sigma2 = _residual_variances(params, h, b, V, sites, n_markers)
-        new = TrajectoryParams(mu, D, sigma2, params.markers)
+        new = TrajectoryParams(mu, D, sigma2, params.markers, params.covariates, B,
+                               params.cov_mean, params.cov_scale)
         change = max(np.max(np.abs(new.mu - params.mu)), np.max(np.abs(new.D - params.D)),
                      np.max(np.abs(np.log(new.sigma2 / params.sigma2))))
+        if B is not None:
+            change = max(change, float(np.max(np.abs(B - params.B), initial=0.0)))
         params = new
         if change < tol:
             break
@@ -99,6 +126,22 @@ def _residual_variances(params, h, b, V, sites, n_markers) -> np.ndarray:
     return out
 
 
+def _standardisation(h: History, names: tuple[str, ...]):
+    """(names kept, means, SDs) of the covariates that vary over ``h``'s rows, or None."""
+    if not names or h.covariates is None:
+        return None
+    Z = h.covariates
+    have = np.isfinite(Z)
+    count = have.sum(axis=0)
+    mean = np.where(count > 0, np.where(have, Z, 0.0).sum(axis=0) / np.maximum(count, 1), 0.0)
+    var = np.where(have, (Z - mean) ** 2, 0.0).sum(axis=0) / np.maximum(count, 1)
+    keep = np.flatnonzero((count >= 2) & (var > 1e-12))
+    if not keep.size:
+        return None
+    return tuple(names[j] for j in keep), mean[keep], np.sqrt(var[keep]), keep
+
+
 def _take(h: History, rows: np.ndarray) -> History:
+    z = None if h.covariates is None else h.covariates[rows]
     return History(h.t[rows], h.y[rows], h.observed[rows], h.censored[rows], h.marker,
-                   h.landmark[rows])
+                   h.landmark[rows], z)

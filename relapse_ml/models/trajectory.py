@@ -23,6 +23,7 @@ import pandas as pd
 
 from relapse_ml.errors import ModelError
 from relapse_ml.features.trajectory import (
+    DEFAULT_COVARIATES,
     HIDDEN_PREFIX,
     feature_names,
     history_from_columns,
@@ -32,7 +33,7 @@ from relapse_ml.features.trajectory_fit import fit_trajectory_params
 from relapse_ml.models.base import CompetingRiskModel
 from relapse_ml.models.by_landmark import DEFAULT_MIN_EVENTS, fit_each, landmark_keys, predict_each
 from relapse_ml.models.catalog import make_single_model
-from relapse_ml.models.trajectory_cache import cached, history_digest, params_digest
+from relapse_ml.models.trajectory_cache import cached, digest, history_digest, params_digest
 
 
 class TrajectoryModel(CompetingRiskModel):
@@ -42,7 +43,10 @@ class TrajectoryModel(CompetingRiskModel):
     parameters; em_max_iter: EM iterations for the population parameters (EM is slow
     under heavy censoring; 50 iterations change the features' ranking little, see the
     benchmark); by_landmark: one trajectory model per training landmark (module docstring),
-    each landmark needing ``min_events`` events of both causes, else one model.
+    each landmark needing ``min_events`` events of both causes, else one model;
+    covariates: baseline feature columns whose linear combination is the random effects'
+    prior mean (``none``: one population mean; ``default``: `DEFAULT_COVARIATES` that the
+    data has; or a list of column names), fitted with the population parameters.
 
     Fitted: ``population_`` (`TrajectoryParams`), ``model_`` (the fitted inner model),
     ``inner_columns_`` (the inner model's columns: the visible features, then the
@@ -54,12 +58,28 @@ class TrajectoryModel(CompetingRiskModel):
 
     def __init__(self, model: str = "xgb_cs", model_params: dict | None = None,
                  em_max_iter: int = 50, by_landmark: bool = False,
-                 min_events: int = DEFAULT_MIN_EVENTS):
+                 min_events: int = DEFAULT_MIN_EVENTS, covariates: str | list[str] = "none"):
         self.model = model
         self.model_params = model_params
         self.em_max_iter = em_max_iter
         self.by_landmark = by_landmark
         self.min_events = min_events
+        self.covariates = covariates
+
+    def _covariate_names(self, columns: list[str]) -> tuple[str, ...]:
+        c = self.covariates
+        if c is None or (isinstance(c, str) and c == "none"):
+            return ()
+        if isinstance(c, str) and c == "default":
+            return tuple(n for n in DEFAULT_COVARIATES if n in columns)
+        if isinstance(c, str):
+            raise ModelError(f"trajectory covariates: {c!r} is not allowed; use 'default', "
+                             "'none' or a list of feature columns")
+        missing = [n for n in c if n not in columns]
+        if missing:
+            raise ModelError(f"trajectory covariates: column {missing[0]!r} is not in the "
+                             f"landmark data (baseline columns such as {DEFAULT_COVARIATES[0]})")
+        return tuple(str(n) for n in c)
 
     def _fit(self, X: pd.DataFrame, time: np.ndarray, event: np.ndarray) -> None:
         if self.model == "trajectory":
@@ -70,14 +90,17 @@ class TrajectoryModel(CompetingRiskModel):
         if keys is not None:
             self.population_ = self.model_ = self.inner_columns_ = None
             self.landmark_models_ = fit_each(
-                lambda: TrajectoryModel(self.model, self.model_params, self.em_max_iter),
+                lambda: TrajectoryModel(self.model, self.model_params, self.em_max_iter,
+                                        covariates=self.covariates),
                 X, time, event, getattr(self, "_groups", None), keys)
             return
         columns = [str(c) for c in X.columns]
-        h = history_from_columns(X.to_numpy(float), columns)
+        names = self._covariate_names(columns)
+        h = history_from_columns(X.to_numpy(float), columns, covariates=names)
         # shared with another trajectory model fitted on the same rows (`trajectory_cache`)
-        self.population_ = cached(("population", self.em_max_iter, history_digest(h)),
-                                  lambda: fit_trajectory_params(h, max_iter=self.em_max_iter))
+        self.population_ = cached(
+            ("population", self.em_max_iter, names, _rows_digest(h)),
+            lambda: fit_trajectory_params(h, max_iter=self.em_max_iter, covariates=names))
         Xin = self._inner_frame(X, h)
         self.inner_columns_ = list(Xin.columns)
         # the patient ids of stacked landmark rows go on, so the inner XGBoost's early-stopping
@@ -86,8 +109,9 @@ class TrajectoryModel(CompetingRiskModel):
 
     def _inner_frame(self, X: pd.DataFrame, h) -> pd.DataFrame:
         visible = X[[c for c in X.columns if not str(c).startswith(HIDDEN_PREFIX)]]
-        feats = cached(("features", params_digest(self.population_), history_digest(h)),
-                       lambda: trajectory_features(self.population_, h))
+        pop = self.population_
+        key = ("features", params_digest(pop), _covariates_digest(pop), _rows_digest(h))
+        feats = cached(key, lambda: trajectory_features(pop, h))
         extra = pd.DataFrame({k: feats[k] for k in feature_names(self.population_)},
                              index=X.index)
         return pd.concat([visible, extra], axis=1)
@@ -99,12 +123,26 @@ class TrajectoryModel(CompetingRiskModel):
             raise ModelError("a trajectory model fitted by landmark has one input per landmark: "
                              "transform with one of its landmark_models_")
         frame = self._check_X(X, reset=False)
-        h = history_from_columns(frame.to_numpy(float), list(frame.columns))
-        return self._inner_frame(frame, h)
+        return self._inner_frame(frame, self._history(frame))
+
+    def _history(self, X: pd.DataFrame):
+        return history_from_columns(X.to_numpy(float), [str(c) for c in X.columns],
+                                    covariates=self.population_.covariates)
 
     def _predict_f1_f2(self, X: pd.DataFrame, times: np.ndarray):
         if getattr(self, "landmark_models_", None):
             return predict_each(self.landmark_models_, X, times)
-        h = history_from_columns(X.to_numpy(float), list(X.columns))
-        ci = self.model_.predict_cumulative_incidence(self._inner_frame(X, h), times)
+        ci = self.model_.predict_cumulative_incidence(self._inner_frame(X, self._history(X)),
+                                                      times)
         return ci[:, 1, :], ci[:, 2, :]
+
+
+def _rows_digest(h) -> str:
+    """The rows' histories and covariates (the cache keys of `trajectory_cache` hash histories)."""
+    return history_digest(h) + ("" if h.covariates is None else digest(h.covariates))
+
+
+def _covariates_digest(p) -> str:
+    if not p.covariates:
+        return ""
+    return digest(np.array(p.covariates), p.B, p.cov_mean, p.cov_scale)

@@ -44,7 +44,8 @@ class TrajectoryNumbers:
 
     def predict_incidence(self, X: np.ndarray, times) -> np.ndarray:
         X = np.asarray(X, dtype=float)
-        feats = trajectory_features(self.params, history_from_columns(X, self.feature_columns))
+        h = history_from_columns(X, self.feature_columns, covariates=self.params.covariates)
+        feats = trajectory_features(self.params, h)
         cols = [X[:, j] if j >= 0 else feats[c] for c, j in zip(self.inner_columns, self._source,
                                                                   strict=True)]
         return self.inner.predict_incidence(np.column_stack(cols), times)
