@@ -49,8 +49,11 @@ STEM = "benchmark_jm"
 LANDMARKS = (60, 180)
 MODELS = ("careful_cox", "shipped_default", "cox_traj", "careful_cox_traj", "ceiling_traj",
           "oracle")
-# step 4 (diagnosis): the Cox trajectory model with the EM run to 400 iterations (default 50)
-VARIANTS = ("cox_traj_em400",)
+# step 4 (diagnosis): the Cox trajectory model with the EM run to 400 iterations (default 50);
+# baseline covariates in the trajectory step's random-effect mean (``covariates: default``):
+# the Cox trajectory model and the default pipeline (its four trajectory models) with them,
+# and ``shipped_default`` again under another name when the default has changed since
+VARIANTS = ("cox_traj_em400", "cox_traj_cov", "default_cov", "default_now")
 PEER = "careful_cox"
 TARGET_C60 = 0.690
 LABELS = {"careful_cox": "careful landmark Cox (peer, fitted at L)",
@@ -59,7 +62,10 @@ LABELS = {"careful_cox": "careful landmark Cox (peer, fitted at L)",
           "careful_cox_traj": "careful Cox + trajectory features (fitted at L)",
           "ceiling_traj": "feature ceiling (XGB on true risk, + trajectory features)",
           "oracle": "oracle (truth)",
-          "cox_traj_em400": "Cox trajectory model, EM 400 iterations (fitted at L)"}
+          "cox_traj_em400": "Cox trajectory model, EM 400 iterations (fitted at L)",
+          "cox_traj_cov": "Cox trajectory model, covariates: default (fitted at L)",
+          "default_cov": "default pipeline, trajectory covariates: default",
+          "default_now": "default pipeline (as shipped now)"}
 
 
 def _load(out: Path) -> list[dict]:
@@ -81,12 +87,14 @@ def run(seeds, landmarks, n_train, n_test, out: Path, models=MODELS,
         sim_tr = simulate_jm(n_train, s, truth_landmarks=landmarks, visit_days=visit_days)
         sim_te = simulate_jm(n_test, 1000 + s, truth_landmarks=landmarks, visit_days=visit_days)
         tr_c, te_c = sim_tr.to_cohort(), sim_te.to_cohort()
-        predictor = None
-        if any(m == "shipped_default" for _, m in todo):
-            predictor, cost = bv.train_pipeline(tr_c, True, 0, None)
-            row = {"kind": "train", "seed": s, "model": "shipped_default", "n_train": n_train, **cost}
-            _append(out, row, rows)
-            print(f"seed {s}: default trained {cost}", flush=True)
+        predictors = {}
+        for name in ("shipped_default", "default_now", "default_cov"):
+            if any(m == name for _, m in todo):
+                predictors[name], cost = train_default(tr_c, name == "default_cov")
+                row = {"kind": "train", "seed": s, "model": name, "n_train": n_train, **cost}
+                _append(out, row, rows)
+                print(f"seed {s}: {name} trained {cost}", flush=True)
+        b_true = sim_te.latent.set_index("patient_id")["b"]
         truth = {k: t.truth_at_landmarks.set_index(["landmark_day", "patient_id"])["risk"]
                  for k, t in (("tr", sim_tr), ("te", sim_te))}
         for L in landmarks:
@@ -101,13 +109,17 @@ def run(seeds, landmarks, n_train, n_test, out: Path, models=MODELS,
             te, t_l = te.select(keep), t_l[keep]
             for m in models_l:
                 t0, c0 = time.perf_counter(), time.process_time()
-                risk = _predict(m, tr, te, t_l, predictor, te_c, L, truth["tr"])
+                risk = _predict(m, tr, te, t_l, predictors.get(m), te_c, L, truth["tr"])
+                extra = {}
+                if m in ("cox_traj", "cox_traj_cov"):  # diagnostic: posterior vs true MRD slope
+                    extra = slope_corr(tr, te, b_true.reindex(te.patient_id).to_numpy(float),
+                                       "default" if m == "cox_traj_cov" else "none")
                 row = {"kind": "eval", "seed": s, "landmark": L, "model": m, "n_train": n_train,
                        "n_test": n_test, "n_at_risk_train": len(tr), "n_at_risk_test": len(te),
                        "n_dropped_no_truth": int((~keep).sum()),
                        "wall_s": round(time.perf_counter() - t0, 1),
                        "cpu_s": round(time.process_time() - c0, 1),
-                       **bv.metrics(tr, te, risk, t_l)}
+                       **bv.metrics(tr, te, risk, t_l), **extra}
                 _append(out, row, rows)
                 print(f"  seed {s} L={L} {m:<17} C {row['c_index']:.3f}  IPA {row['ipa']:+.3f}  "
                       f"slope {row['cal_slope_truth']:.2f}", flush=True)
@@ -122,10 +134,18 @@ def _predict(m, tr, te, t_l, predictor, te_c, L, truth_tr) -> np.ndarray:
     if m == "careful_cox":
         plain = [c for c in tr.X.columns if not c.startswith("_obs:")]
         return bv.careful_cox(_with_X(tr, tr.X[plain]), _with_X(te, te.X[plain]))
-    if m == "shipped_default":
+    if m in ("shipped_default", "default_now", "default_cov"):
         return bv.predict_pipeline(predictor, te_c, L, te.patient_id)
     if m == "cox_traj":
         return bt.fit_predict("cox_default_traj", tr, te)
+    if m == "cox_traj_cov":
+        from relapse_ml.models import make_model
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est = make_model("trajectory", model="cox_cs", covariates="default")
+            est.fit(tr.X, tr.time, tr.event)
+            return est.predict_cif(te.X, [bv.TAU], cause=1)[:, 0]
     if m == "cox_traj_em400":
         from relapse_ml.models import make_model
 
@@ -140,6 +160,53 @@ def _predict(m, tr, te, t_l, predictor, te_c, L, truth_tr) -> np.ndarray:
         ok = ~np.isnan(y)
         return bt.ceiling("ceiling_default_traj", tr.select(ok), te, y[ok])
     raise ValueError(f"unknown model {m!r}")
+
+
+def slope_corr(tr, te, b_true: np.ndarray, covariates: str) -> dict:
+    """Correlation of the trajectory step's posterior MRD slope with the true slope b (the
+    step refits from the cache: same rows, same population fit)."""
+    from relapse_ml.models import make_model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        step = make_model("trajectory", model="cox_cs", covariates=covariates)
+        f = step.fit(tr.X, tr.time, tr.event).transform(te.X)
+    return {"corr_slope_b": float(np.corrcoef(f["traj_mrd_mfc_slope"], b_true)[0, 1])}
+
+
+def set_covariates(models: list, covariates: str) -> list:
+    """The config's model list with ``covariates`` on every trajectory step (stack members too)."""
+    out = []
+    for m in models:
+        m = {**m, "params": dict(m.get("params") or {})}
+        if m["name"] == "trajectory":
+            m["params"]["covariates"] = covariates
+        if m["name"] == "stack" and "members" in m["params"]:
+            m["params"]["members"] = set_covariates(m["params"]["members"], covariates)
+        out.append(m)
+    return out
+
+
+def train_default(cohort, covariates: bool):
+    """The shipped default (stacked landmarks, n_boot 0), its trajectory steps with
+    ``covariates: default`` when asked; the predictor and its cost."""
+    import os
+
+    from relapse_ml.config import TrainConfig
+    from relapse_ml.train import run_training
+
+    data = bv.pipeline_config(True, 0, None).model_dump()
+    if covariates:
+        data["models"] = set_covariates(data["models"], "default")
+    cfg = TrainConfig.model_validate(data)
+    t0, c0 = time.perf_counter(), time.process_time()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = run_training(cfg, cohort, track=False, progress=lambda *a: None)
+    return result.predictor, {"train_wall_s": round(time.perf_counter() - t0, 1),
+                              "train_cpu_s": round(time.process_time() - c0, 1),
+                              "final_model": result.final_model, "rows": int(result.n_rows),
+                              "load_avg_1min": round(os.getloadavg()[0], 2)}
 
 
 def _with_X(d, X):

@@ -173,6 +173,9 @@ def predict_pipeline(predictor, cohort, L: float, patient_id) -> np.ndarray:
         return predictor.model.predict_cif(X.reset_index(drop=True), [TAU], cause=1)[:, 0]
 
 
+TRAJ_COVARIATES = "none"  # the trajectory variants' ``covariates`` (--traj-covariates)
+
+
 def fit_variant(name: str, stacked):
     """A candidate default fitted on the stacked landmark rows (patients as groups)."""
     from relapse_ml.config import default
@@ -184,7 +187,7 @@ def fit_variant(name: str, stacked):
         params = {**params, **SHARED}
     if "_traj_" in name:  # one inner model on every landmark's rows (``_traj_lm_``: one per L)
         est = make_model("trajectory", model=inner, model_params=params,
-                         by_landmark="_traj_lm_" in name)
+                         by_landmark="_traj_lm_" in name, covariates=TRAJ_COVARIATES)
     else:
         est = make_model(inner, **params)
     t0 = time.process_time()
@@ -446,9 +449,13 @@ def main(argv=None) -> int:
     ap.add_argument("--models", nargs="*", default=list(MODELS),
                     choices=[*MODELS, *(p for p in PIPELINES if p not in MODELS)],
                     help="the reference models and pipelines to run (default: all)")
+    ap.add_argument("--traj-covariates", default="none", choices=["none", "default"],
+                    help="the trajectory variants' baseline covariates (use with --stem)")
     ap.add_argument("--stem", default=STEM, help=f"results file names (default {STEM})")
     ap.add_argument("--out", type=Path, default=RESULTS)
     a = ap.parse_args(argv)
+    global TRAJ_COVARIATES
+    TRAJ_COVARIATES = a.traj_covariates
     a.out.mkdir(parents=True, exist_ok=True)
     if a.cost is not None:
         cost(a.cost, a.pipeline, None if a.n_boot < 0 else a.n_boot, a.out / f"{STEM}_cost.jsonl")
