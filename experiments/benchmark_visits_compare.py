@@ -10,10 +10,13 @@ another, seed by seed. Writes ``results/<out>.md``; e.g. the separate landmark m
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmark_visits import _load  # noqa: E402 (experiments are scripts, not a package)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # the shipped default (2-member blend) and the careful Cox on seeds 1-15
@@ -28,8 +31,7 @@ COMPARED = (("benchmark_visits_blend4", "blend4_default"),
 def c_index(stems) -> dict:
     out = {}
     for stem in stems:
-        for line in (RESULTS / f"{stem}.jsonl").read_text().splitlines():
-            r = json.loads(line)
+        for r in _load(RESULTS / f"{stem}.jsonl"):
             if r["kind"] == "eval":
                 out[(r["seed"], r["landmark"], r["model"])] = r["c_index"]
     return out
