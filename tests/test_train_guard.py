@@ -59,14 +59,12 @@ def test_the_train_command_without_config_trains_the_default_models(monkeypatch,
     assert seen["cfg"] == load_config(ROOT / "configs" / "default.yaml")
     assert {m.name for m in seen["cfg"].models} == {"aalen_johansen", "cox_cs", "xgb_cs",
                                                     "trajectory", "stack"}
-    trajectories = ["xgb_cs_trajectory", "cox_cs_trajectory", "xgb_cs_trajectory_lm",
-                    "cox_cs_trajectory_lm"]  # the last two fitted separately per landmark
-    traj = [m for m in seen["cfg"].models if m.name == "trajectory"]
-    assert [m.display for m in traj] == trajectories
-    assert [bool(m.params.get("by_landmark")) for m in traj] == [False, False, True, True]
+    assert [m.display for m in seen["cfg"].models if m.name == "trajectory"] == [
+        "xgb_cs_trajectory", "cox_cs_trajectory"]
     blend = next(m for m in seen["cfg"].models if m.name == "stack")  # their equal blend
     assert blend.display == "blend_trajectory" and blend.params["weights"] == "equal"
-    assert [m["label"] for m in blend.params["members"]] == trajectories
+    assert [m["label"] for m in blend.params["members"]] == ["xgb_cs_trajectory",
+                                                             "cox_cs_trajectory"]
     assert seen["cfg"].landmark.super_landmark  # one model for every visit
 
 

@@ -124,3 +124,20 @@ def test_trajectory_step_falls_back_to_one_model_with_few_events(stacked_trial):
     assert model.landmark_models_ is None and model.model_ is not None
     ci = model.predict_cumulative_incidence(st.X.iloc[:20], TIMES)
     assert np.allclose(ci.sum(axis=1), 1.0)
+
+
+def test_the_landmark_models_config_blends_four_trajectory_models():
+    from pathlib import Path
+
+    from relapse_ml.config import load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "landmark_models.yaml")
+    traj = {m.display: m for m in cfg.models if m.name == "trajectory"}
+    assert {k: bool(m.params.get("by_landmark")) for k, m in traj.items()} == {
+        "xgb_cs_trajectory": False, "cox_cs_trajectory": False,
+        "xgb_cs_trajectory_lm": True, "cox_cs_trajectory_lm": True}
+    blend = next(m for m in cfg.models if m.name == "stack")
+    assert blend.params["weights"] == "equal"
+    members = [(m["label"], bool(m["params"].get("by_landmark"))) for m in blend.params["members"]]
+    assert members == [(k, bool(traj[k].params.get("by_landmark"))) for k in traj]
+    assert cfg.landmark.super_landmark

@@ -18,7 +18,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-MAX_ENTRIES = 32  # a 5-fold CV keeps 3 per fold (fit, its rows, the held-out rows) + the final fit
+MAX_ENTRIES = 256  # a 5-fold CV keeps 3 per fold and landmark model (fit, its rows, the held-out
+# rows) + the final fit: 18 per fold with 6 separate landmark models (`by_landmark`)
 MAX_BYTES = 256 * 2**20  # and at most this much feature data (about 2.5 M rows' posteriors)
 _LOCK = threading.Lock()
 _ENTRIES: OrderedDict = OrderedDict()
