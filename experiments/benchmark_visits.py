@@ -71,7 +71,10 @@ SHARED = {"landmark_strata": False, "landmark_interactions": False}
 PIPELINES = {"day60_default": (False, False), "super_default": (True, False),
              "super_traj_default": (True, True), "shipped_default": (True, None),
              "stack_default": (True, "stack"), "stack_traj_default": (True, "stack_traj"),
-             "blend4_default": (True, "blend4"), "bylm_default": (True, "bylm")}
+             "blend4_default": (True, "blend4"), "bylm_default": (True, "bylm"),
+             "cov_default": (True, "cov")}
+# ``cov_default``: the shipped default with baseline covariates in its trajectory models' prior
+# mean (``covariates: default``, in the candidates and in the blend's members alike)
 # ``blend4_default``: the shipped candidates plus an equal blend of four trajectory models, the
 # two of the default and the same two fitted by landmark (`by_landmark`); ``bylm_default``:
 # the shipped candidates with the blend's two members fitted by landmark
@@ -101,6 +104,12 @@ def pipeline_config(super_landmark: bool, n_boot: int | None = None, traj: bool 
     data["landmark"]["super_landmark"] = bool(super_landmark)
     # the four models of the previous default; ``traj`` adds the trajectory step around the
     # XGBoost; ``traj`` None: the models as shipped (``shipped_default``)
+    if traj == "cov":
+        for m in data["models"]:
+            for spec in [m, *((m.get("params") or {}).get("members") or [])]:
+                if spec["name"] == "trajectory":
+                    spec["params"] = {**spec["params"], "covariates": "default"}
+        traj = None
     if traj in ("blend4", "bylm"):
         pair = [m for m in data["models"] if m["name"] == "trajectory"]
         lm = [{**m, "label": m["label"] + "_lm", "params": {**m["params"], "by_landmark": True}}

@@ -25,7 +25,8 @@ REFERENCE = ("benchmark_visits_blend", "benchmark_visits_blend_fresh", "benchmar
 COMPARED = (("benchmark_visits_blend4", "blend4_default"),
             ("benchmark_visits_lm10", "lm_traj_blend"),
             ("benchmark_visits_lm_11_15", "lm_traj_blend"),
-            ("benchmark_visits_bylm", "shipped_default"))
+            ("benchmark_visits_bylm", "shipped_default"),
+            ("benchmark_visits_cov_pipeline", "cov_default"))
 
 
 def c_index(stems) -> dict:
