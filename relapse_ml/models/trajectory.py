@@ -33,7 +33,7 @@ from relapse_ml.features.trajectory_fit import fit_trajectory_params
 from relapse_ml.models.base import CompetingRiskModel
 from relapse_ml.models.by_landmark import DEFAULT_MIN_EVENTS, fit_each, landmark_keys, predict_each
 from relapse_ml.models.catalog import make_single_model
-from relapse_ml.models.trajectory_cache import cached, digest, history_digest, params_digest
+from relapse_ml.models.trajectory_cache import cached, history_digest, params_digest
 
 
 class TrajectoryModel(CompetingRiskModel):
@@ -99,7 +99,7 @@ class TrajectoryModel(CompetingRiskModel):
         h = history_from_columns(X.to_numpy(float), columns, covariates=names)
         # shared with another trajectory model fitted on the same rows (`trajectory_cache`)
         self.population_ = cached(
-            ("population", self.em_max_iter, names, _rows_digest(h)),
+            ("population", self.em_max_iter, names, history_digest(h)),
             lambda: fit_trajectory_params(h, max_iter=self.em_max_iter, covariates=names))
         Xin = self._inner_frame(X, h)
         self.inner_columns_ = list(Xin.columns)
@@ -110,7 +110,7 @@ class TrajectoryModel(CompetingRiskModel):
     def _inner_frame(self, X: pd.DataFrame, h) -> pd.DataFrame:
         visible = X[[c for c in X.columns if not str(c).startswith(HIDDEN_PREFIX)]]
         pop = self.population_
-        key = ("features", params_digest(pop), _covariates_digest(pop), _rows_digest(h))
+        key = ("features", params_digest(pop), history_digest(h))
         feats = cached(key, lambda: trajectory_features(pop, h))
         extra = pd.DataFrame({k: feats[k] for k in feature_names(self.population_)},
                              index=X.index)
@@ -136,13 +136,3 @@ class TrajectoryModel(CompetingRiskModel):
                                                       times)
         return ci[:, 1, :], ci[:, 2, :]
 
-
-def _rows_digest(h) -> str:
-    """The rows' histories and covariates (the cache keys of `trajectory_cache` hash histories)."""
-    return history_digest(h) + ("" if h.covariates is None else digest(h.covariates))
-
-
-def _covariates_digest(p) -> str:
-    if not p.covariates:
-        return ""
-    return digest(np.array(p.covariates), p.B, p.cov_mean, p.cov_scale)

@@ -36,11 +36,15 @@ def digest(*arrays) -> str:
 
 
 def history_digest(h) -> str:
-    return digest(h.t, h.y, h.observed, h.censored, h.marker, h.landmark)
+    """The rows' histories and, when read with them, their baseline covariates."""
+    extra = () if h.covariates is None else (h.covariates,)
+    return digest(h.t, h.y, h.observed, h.censored, h.marker, h.landmark, *extra)
 
 
 def params_digest(p) -> str:
-    return digest(p.mu, p.D, p.sigma2, np.array(p.markers))
+    """The population parameters, with the covariates' effects and standardisation if any."""
+    extra = () if not p.covariates else (np.array(p.covariates), p.B, p.cov_mean, p.cov_scale)
+    return digest(p.mu, p.D, p.sigma2, np.array(p.markers), *extra)
 
 
 def _nbytes(value) -> int:

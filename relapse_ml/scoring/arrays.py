@@ -1,5 +1,6 @@
 """Plain numbers of the lean scoring twins and their JSON: float lists, prediction times,
-Breslow baselines (numpy only; shared by `predict.py` and `linear.py`)."""
+Breslow baselines, a part's extra files under a name prefix (numpy only; shared by
+`predict.py`, `linear.py` and the composite twins)."""
 
 from __future__ import annotations
 
@@ -49,3 +50,13 @@ def _list(a) -> list:
 
 def _array(values) -> np.ndarray:
     return np.asarray([np.nan if v is None else v for v in values], dtype=float)
+
+
+def prefixed(files: dict[str, bytes], prefix: str) -> dict[str, bytes]:
+    """A part's extra files (boosters) renamed under ``prefix``, so two parts never collide."""
+    return {prefix + name: data for name, data in files.items()}
+
+
+def unprefixed(files: dict[str, bytes], prefix: str) -> dict[str, bytes]:
+    """The files stored under ``prefix``, with their own names back (`prefixed` undone)."""
+    return {n[len(prefix):]: d for n, d in files.items() if n.startswith(prefix)}

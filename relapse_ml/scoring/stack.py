@@ -18,7 +18,7 @@ import numpy as np
 
 from relapse_ml.errors import ModelError
 from relapse_ml.incidence import assemble_incidence
-from relapse_ml.scoring.arrays import check_times
+from relapse_ml.scoring.arrays import check_times, prefixed, unprefixed
 from relapse_ml.scoring.predict import TREE_TYPES, xgboost_version
 from relapse_ml.weights import check_weights
 
@@ -69,7 +69,7 @@ class StackNumbers:
         for i, (label, _, numbers, cols) in enumerate(self.members):
             prefix = f"stack{i}_"
             mspec, mfiles = numbers.to_files()
-            files.update({prefix + name: data for name, data in mfiles.items()})
+            files.update(prefixed(mfiles, prefix))
             spec["members"].append({"label": label, "model_type": numbers.model_type,
                                     "spec": mspec, "columns": cols, "file_prefix": prefix})
         return spec, files
@@ -95,8 +95,7 @@ class StackNumbers:
         for m in spec["members"]:
             if m["model_type"] == "stack":
                 raise ModelError("a stack member cannot be a stack")
-            prefix = str(m["file_prefix"])
-            own = {n[len(prefix):]: d for n, d in files.items() if n.startswith(prefix)}
+            own = unprefixed(files, str(m["file_prefix"]))
             try:
                 numbers = member_from_files(m["model_type"], m["spec"], own, list(m["columns"]))
             except KeyError as err:

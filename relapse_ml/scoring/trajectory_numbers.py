@@ -21,7 +21,7 @@ from relapse_ml.features.trajectory import (
 )
 from relapse_ml.incidence import assemble_incidence
 from relapse_ml.landmark_strata import DAY_COLUMN, stratified_incidence
-from relapse_ml.scoring.arrays import check_times
+from relapse_ml.scoring.arrays import check_times, prefixed, unprefixed
 from relapse_ml.scoring.predict import (
     TREE_TYPES,
     single_numbers_from_files,
@@ -32,7 +32,6 @@ from relapse_ml.scoring.predict import (
 
 class TrajectoryNumbers:
     model_type = "trajectory"
-    by_landmark = False
 
     def __init__(self, params: TrajectoryParams, inner, inner_columns: list[str],
                  feature_columns: list[str]):
@@ -92,7 +91,6 @@ class LandmarkTrajectoryNumbers:
     columns are the bundle's without the landmark columns}."""
 
     model_type = "trajectory"
-    by_landmark = True
 
     def __init__(self, models: dict, feature_columns: list[str]):
         self.models = {float(k): v for k, v in sorted(models.items())}
@@ -120,7 +118,7 @@ class LandmarkTrajectoryNumbers:
         for key, numbers in self.models.items():
             prefix = f"lm{key:g}_"
             mspec, own = numbers.to_files()
-            files.update({prefix + name: data for name, data in own.items()})
+            files.update(prefixed(own, prefix))
             spec["landmark_models"].append({"landmark_day": key, "spec": mspec,
                                             "columns": numbers.feature_columns,
                                             "file_prefix": prefix})
@@ -130,10 +128,8 @@ class LandmarkTrajectoryNumbers:
     def from_files(cls, spec, files, feature_columns):
         models = {}
         for m in spec["landmark_models"]:
-            prefix = str(m["file_prefix"])
-            own = {n[len(prefix):]: d for n, d in files.items() if n.startswith(prefix)}
             models[float(m["landmark_day"])] = TrajectoryNumbers.from_files(
-                m["spec"], own, list(m["columns"]))
+                m["spec"], unprefixed(files, str(m["file_prefix"])), list(m["columns"]))
         return cls(models, feature_columns)
 
     @classmethod
