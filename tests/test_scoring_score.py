@@ -277,6 +277,22 @@ def test_sampled_shapley_adds_up_and_is_close(monkeypatch):
         assert sampled[g][0] == pytest.approx(exact[g][0], abs=0.02)
 
 
+def test_marker_words_name_an_old_last_result():
+    """The MRD driver group carries the days since the last sample: a visit long after it says
+    so, instead of naming only the (old) undetectable results."""
+    m = pd.DataFrame({"marker": ["mrd_mfc"] * 2, "day": [30.0, 58.0], "value": [0.0, 0.0]})
+    words = D._marker_words(m, "mrd_mfc", "MRD (flow)", 150.0, D._pct, "", "max")
+    assert words == "MRD (flow) undetectable on days 30 and 58, none in the 92 days since"
+    # a result from this visit's window is not called old
+    assert D._marker_words(m, "mrd_mfc", "MRD (flow)", 60.0, D._pct, "", "max") == (
+        "MRD (flow) undetectable on days 30 and 58"
+    )
+    one = m.iloc[:1]
+    assert D._marker_words(one, "mrd_mfc", "MRD (flow)", 90.0, D._pct, "", "max") == (
+        "MRD (flow) undetectable on day 30, none in the 60 days since"
+    )
+
+
 def test_drivers_in_the_document_add_up_and_describe_the_data(bundle, base_doc):
     doc = copy.deepcopy(base_doc)
     doc["measurements"] = [m for m in doc["measurements"] if m["marker"] != "mrd_mfc"]

@@ -221,6 +221,11 @@ def describe(cohort, x: pd.Series, landmark_day: float) -> dict[str, str]:
     return out
 
 
+# a marker's last result older than this (days before the visit) is named as such: the trial
+# samples monthly to day 120, then at days 180, 270 and 365
+STALE_DAYS = 45
+
+
 def _marker_words(
     m: pd.DataFrame, marker: str, name: str, L: float, fmt, unit: str, worst: str
 ) -> str:
@@ -231,14 +236,18 @@ def _marker_words(
     # one value per day, the most worrying (as the features do)
     per_day = s.groupby("day")["value"].max() if worst == "max" else s.groupby("day")["value"].min()
     days, vals = per_day.index.to_numpy(float), per_day.to_numpy(float)
+    # the group also carries the days since the last result: say so when it is old news
+    gap = L - days[-1]
+    since = f", none in the {_g(gap)} days since" if gap > STALE_DAYS else ""
     if len(days) == 1:
-        return f"{name} {fmt(vals[-1])}{unit} on day {_g(days[-1])}"
+        return f"{name} {fmt(vals[-1])}{unit} on day {_g(days[-1])}{since}"
     a, b = vals[-2], vals[-1]
     if a == b:
-        return f"{name} {fmt(b)}{unit} on days {_g(days[-2])} and {_g(days[-1])}"
+        return f"{name} {fmt(b)}{unit} on days {_g(days[-2])} and {_g(days[-1])}{since}"
     verb = "rose" if b > a else "fell"
     return (
-        f"{name} {verb} from {fmt(a)} (day {_g(days[-2])}) to {fmt(b)}{unit} (day {_g(days[-1])})"
+        f"{name} {verb} from {fmt(a)} (day {_g(days[-2])}) to {fmt(b)}{unit} "
+        f"(day {_g(days[-1])}){since}"
     )
 
 
