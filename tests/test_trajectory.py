@@ -8,12 +8,14 @@ import pytest
 from scipy.special import log_ndtr as scipy_log_ndtr
 
 from relapse_ml.features.trajectory import (
+    CHIMERISM_DETECTION_LIMIT,
     HISTORY_SLOTS,
     MARKERS,
     TrajectoryParams,
     history_columns,
     history_from_columns,
     log_ndtr,
+    markers_for,
     mills,
     posterior,
     trajectory_features,
@@ -22,6 +24,7 @@ from relapse_ml.features.trajectory_fit import fit_trajectory_params
 
 DAYS = np.array([30.0, 60.0, 90.0, 120.0, 180.0])
 LIMIT = np.log10(0.01)  # MRD detection limit on the log10 scale
+CHIM_LIMIT = np.log10(2.0)  # 1 % recipient cells on the log10(101 - donor %) scale
 TRUE = TrajectoryParams(
     mu=np.array([-2.3, 0.25, 1.3, 0.05, 0.9, 0.02]),
     D=np.diag([0.5, 0.04, 0.06, 0.01, 0.02, 0.004]),
@@ -35,7 +38,8 @@ def _raw(k: int, y: np.ndarray) -> np.ndarray:
         return np.where(y < LIMIT, 0.0, 10.0**y)
     if k == 1:
         return 10.0**y - 1.0
-    return 101.0 - 10.0**y
+    # chimerism: recipient cells below the assay's limit (1 %) are reported as 100 % donor
+    return np.where(y < CHIM_LIMIT, 100.0, 101.0 - 10.0**y)
 
 
 def simulate_histories(n: int, seed: int, params: TrajectoryParams = TRUE, landmark=180.0):
@@ -116,6 +120,52 @@ def test_mrd_below_the_detection_limit_is_censored_not_zero():
     assert f["traj_mrd_mfc_level"][0] < LIMIT < f["traj_mrd_mfc_level"][0] + 3
     assert f["traj_mrd_mfc_level"][0] < f["traj_mrd_mfc_level"][1] - 0.2
     assert f["traj_mrd_mfc_p_detectable"][0] < f["traj_mrd_mfc_p_detectable"][1]
+
+
+def test_full_donor_chimerism_is_censored_not_exact():
+    """100 % donor cells means "recipient cells below the assay's limit" (1 %): a left-censored
+    value at log10(1 + 1) on the recipient scale, as an undetectable MRD is at its limit."""
+    assert CHIMERISM_DETECTION_LIMIT == 1.0
+    params = TrajectoryParams(TRUE.mu.copy(), TRUE.D.copy(), TRUE.sigma2.copy(),
+                              chimerism_limit=CHIMERISM_DETECTION_LIMIT)
+    params.mu[4], params.mu[5] = 0.1, 0.0  # mostly full donor chimerism
+    X, _ = simulate_histories(800, seed=4, params=params)
+    h = _history(X)
+    chim = h.marker == 2
+    seen = h.observed[:, chim]
+    assert h.censored[:, chim][seen].mean() > 0.6
+    assert np.allclose(h.y[:, chim][h.censored[:, chim]], CHIM_LIMIT)
+    fit = fit_trajectory_params(h)
+    assert fit.chimerism_limit == CHIMERISM_DETECTION_LIMIT
+    assert abs(fit.mu[4] - params.mu[4]) < 0.05
+    # between-patient variances of level and slope within 35 % (seeds 4-6: 0.017-0.023 for
+    # 0.02, 0.0045-0.0052 for 0.004)
+    assert np.allclose(np.diag(fit.D)[4:6], np.diag(params.D)[4:6], rtol=0.35)
+    # reading 100 % as exact (the rule before) puts every censored value at 0 on this scale
+    exact = markers_for(TrajectoryParams(TRUE.mu, TRUE.D, TRUE.sigma2))
+    assert next(m for m in exact if m.name == "donor_chimerism").detection_limit is None
+    h_exact = history_from_columns(X.to_numpy(float), list(X.columns), exact)
+    assert not h_exact.censored[:, chim].any()
+    naive = fit_trajectory_params(h_exact)
+    # ... which shrinks the patients' differences: both variances less than half the truth
+    assert np.all(np.diag(naive.D)[4:6] < 0.6 * np.diag(params.D)[4:6])
+    # one patient always at 100 % is estimated below one always at 99 % (exactly at the limit)
+    two = X.iloc[:2].copy()
+    for j in range(DAYS.size):
+        two[f"_obs:donor_chimerism:value:{j}"] = [100.0, 99.0]
+    f = trajectory_features(fit, _history(two))
+    assert f["traj_donor_chimerism_level"][0] < f["traj_donor_chimerism_level"][1] - 0.05
+    assert f["traj_donor_chimerism_level"][0] < CHIM_LIMIT
+
+
+def test_parameters_saved_before_chimerism_censoring_keep_the_exact_reading():
+    fit = fit_trajectory_params(_history(simulate_histories(200, seed=5)[0]), max_iter=5)
+    doc = fit.to_json()
+    assert doc["chimerism_limit"] == CHIMERISM_DETECTION_LIMIT
+    assert TrajectoryParams.from_json(doc).chimerism_limit == CHIMERISM_DETECTION_LIMIT
+    doc.pop("chimerism_limit")  # a bundle exported by an earlier version
+    old = markers_for(TrajectoryParams.from_json(doc))
+    assert [m.detection_limit for m in old] == [MARKERS[0].detection_limit, None, None]
 
 
 def test_one_row_gives_the_same_features_as_the_batch():

@@ -17,7 +17,7 @@ each fit is `relapse_ml.models.trajectory.TrajectoryModel`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -31,6 +31,9 @@ LANDMARK_COLUMN = f"{HIDDEN_PREFIX}landmark_day"
 # baseline (pre-transplant, time-fixed) feature columns that shift the random effects' prior
 # mean (``covariates: default``): disease status, cytogenetics, pre-transplant MRD, age —
 # the contract's columns that both simulators draw the latent course from
+# recipient cells (%) a chimerism assay detects: 1 % for STR-PCR, the usual method (1-5 %;
+# qPCR 0.1 %); a report of 100 % donor cells means "below that", a left-censored value
+CHIMERISM_DETECTION_LIMIT = 1.0
 DEFAULT_COVARIATES = ("disease_status_CR2", "disease_status_CR3plus", "disease_status_NR",
                       "cytogenetic_risk_intermediate", "cytogenetic_risk_adverse",
                       "pre_hsct_mrd_positive", "age")
@@ -43,7 +46,9 @@ class TrajectoryMarker:
     name: str
     scale: str  # "log10" (log10 v, censored below the limit), "log10p1" (log10(v + 1)),
     #             "recipient" (log10(101 - donor %): 0 at full donor chimerism)
-    detection_limit: float | None = None  # raw values <= 0 are censored at log10(limit)
+    detection_limit: float | None = None  # "log10": raw values <= 0 are censored at
+    #   log10(limit); "recipient": full donor chimerism (100 %) is censored at the recipient
+    #   share the assay detects (limit, %), i.e. log10(1 + limit) on the transformed scale
     worst: str = "max"  # same-day duplicates: the most worrying value
 
     def transform(self, v: np.ndarray) -> np.ndarray:
@@ -57,18 +62,24 @@ class TrajectoryMarker:
     def censored(self, v: np.ndarray) -> np.ndarray:
         if self.detection_limit is None:
             return np.zeros(v.shape, bool)
+        if self.scale == "recipient":
+            return v >= 100.0
         return v <= 0
 
     @property
     def limit(self) -> float:
         """The censoring point on the transformed scale (NaN when never censored)."""
-        return float(np.log10(self.detection_limit)) if self.detection_limit else np.nan
+        if not self.detection_limit:
+            return np.nan
+        if self.scale == "recipient":
+            return float(np.log10(1.0 + self.detection_limit))
+        return float(np.log10(self.detection_limit))
 
 
 MARKERS: tuple[TrajectoryMarker, ...] = (
     TrajectoryMarker("mrd_mfc", "log10", MRD_DETECTION_LIMIT),
     TrajectoryMarker("wt1", "log10p1"),
-    TrajectoryMarker("donor_chimerism", "recipient", worst="min"),
+    TrajectoryMarker("donor_chimerism", "recipient", CHIMERISM_DETECTION_LIMIT, worst="min"),
 )
 
 
@@ -208,6 +219,9 @@ class TrajectoryParams:
     B: np.ndarray | None = None
     cov_mean: np.ndarray | None = None
     cov_scale: np.ndarray | None = None
+    # full donor chimerism was read as left-censored at this recipient share (%) when these
+    # parameters were fitted; None: as an exact value (parameters saved before that rule)
+    chimerism_limit: float | None = None
 
     def prior_mean(self, h: History) -> np.ndarray:
         """``mu`` (p,) without covariates, else each row's ``mu + z B`` (n, p)."""
@@ -230,6 +244,8 @@ class TrajectoryParams:
         if self.covariates:
             out.update(covariates=list(self.covariates), B=self.B.tolist(),
                        cov_mean=self.cov_mean.tolist(), cov_scale=self.cov_scale.tolist())
+        if self.chimerism_limit is not None:
+            out["chimerism_limit"] = self.chimerism_limit
         return out
 
     @classmethod
@@ -240,7 +256,15 @@ class TrajectoryParams:
                      "cov_mean": np.asarray(d["cov_mean"], float),
                      "cov_scale": np.asarray(d["cov_scale"], float)}
         return cls(np.asarray(d["mu"], float), np.asarray(d["D"], float),
-                   np.asarray(d["sigma2"], float), tuple(d["markers"]), **extra)
+                   np.asarray(d["sigma2"], float), tuple(d["markers"]),
+                   chimerism_limit=d.get("chimerism_limit"), **extra)
+
+
+def markers_for(params: TrajectoryParams) -> tuple[TrajectoryMarker, ...]:
+    """The marker rules ``params`` were fitted with: a model saved before full donor
+    chimerism was read as censored keeps reading it as an exact value."""
+    return tuple(replace(m, detection_limit=params.chimerism_limit)
+                 if m.name == "donor_chimerism" else m for m in MARKERS)
 
 
 def design(h: History, p: int) -> np.ndarray:

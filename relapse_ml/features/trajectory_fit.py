@@ -43,7 +43,9 @@ def initial_params(h: History, n_markers: int) -> TrajectoryParams:
             var = max(float(y.var()), MIN_VARIANCE * 10)
             D[2 * k, 2 * k], s2[k] = 0.5 * var, 0.5 * var
             D[2 * k + 1, 2 * k + 1] = 0.05 * var
-    return TrajectoryParams(mu, D, s2, tuple(m.name for m in MARKERS[:n_markers]))
+    chim = next(m.detection_limit for m in MARKERS if m.name == "donor_chimerism")
+    return TrajectoryParams(mu, D, s2, tuple(m.name for m in MARKERS[:n_markers]),
+                            chimerism_limit=chim)
 
 
 def fit_trajectory_params(h: History, max_iter: int = 100, tol: float = 1e-4,
@@ -89,7 +91,7 @@ def fit_trajectory_params(h: History, max_iter: int = 100, tol: float = 1e-4,
         D = 0.5 * (D + D.T) + MIN_VARIANCE * np.eye(p)
         sigma2 = _residual_variances(params, h, b, V, sites, n_markers)
         new = TrajectoryParams(mu, D, sigma2, params.markers, params.covariates, B,
-                               params.cov_mean, params.cov_scale)
+                               params.cov_mean, params.cov_scale, params.chimerism_limit)
         change = max(np.max(np.abs(new.mu - params.mu)), np.max(np.abs(new.D - params.D)),
                      np.max(np.abs(np.log(new.sigma2 / params.sigma2))))
         if B is not None:

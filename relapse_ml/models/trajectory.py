@@ -27,6 +27,7 @@ from relapse_ml.features.trajectory import (
     HIDDEN_PREFIX,
     feature_names,
     history_from_columns,
+    markers_for,
     trajectory_features,
 )
 from relapse_ml.features.trajectory_fit import fit_trajectory_params
@@ -127,6 +128,7 @@ class TrajectoryModel(CompetingRiskModel):
 
     def _history(self, X: pd.DataFrame):
         return history_from_columns(X.to_numpy(float), [str(c) for c in X.columns],
+                                    markers_for(self.population_),
                                     covariates=self.population_.covariates)
 
     def _predict_f1_f2(self, X: pd.DataFrame, times: np.ndarray):
