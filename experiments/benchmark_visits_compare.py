@@ -5,6 +5,11 @@ simulation is seeded), so a model measured in one results file can be set beside
 another, seed by seed. Writes ``results/<out>.md``; e.g. the separate landmark models:
 
     python experiments/benchmark_visits_compare.py --out benchmark_visits_landmark_models
+
+or full donor chimerism read as censored (stop 20) against the default before it:
+
+    python experiments/benchmark_visits_compare.py --out benchmark_visits_chim_compare \
+        --reference benchmark_visits_prechim --compared benchmark_visits_chim+:shipped_default
 """
 
 from __future__ import annotations
@@ -38,19 +43,19 @@ def c_index(stems) -> dict:
     return out
 
 
-def render(compared=COMPARED) -> str:
-    ref = c_index(REFERENCE)
+def render(compared=COMPARED, reference=REFERENCE) -> str:
+    ref = c_index(reference)
     lines = ["# Paired C-index differences across every-visit result files", "",
              "Same trials (seeded), train 2,500 / test 1,500; the reference (`shipped_default`: "
              "the default's 2-member blend, `careful_cox`) from "
-             + ", ".join(f"`{s}`" for s in REFERENCE) + ". Mean ± SD over seeds; n ≥ +0.010: "
+             + ", ".join(f"`{s}`" for s in reference) + ". Mean ± SD over seeds; n ≥ +0.010: "
              "seeds at least 0.010 ahead of the careful Cox.", "",
              "| results file | model | landmark | seeds | − shipped default | − careful Cox | "
              "n ≥ +0.010 |", "|---|---|---|---|---|---|---|"]
-    groups = {}
+    groups = {}  # files holding one model's seeds: one row group (``a+b:model`` on the CLI)
     for stem, model in compared:
-        groups.setdefault(model, []).append(stem)
-    for model, stems in groups.items():
+        groups.setdefault((model, stem if "+" in stem else ""), []).extend(x for x in stem.split("+") if x)
+    for (model, _), stems in groups.items():
         new = c_index(stems)
         for L in sorted({k[1] for k in new}):
             seeds = sorted(s for (s, LL, m) in new if LL == L and m == model
@@ -68,8 +73,17 @@ def render(compared=COMPARED) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="benchmark_visits_landmark_models")
+    ap.add_argument("--reference", nargs="+", default=list(REFERENCE),
+                    help="results files (stems) holding the reference shipped_default and "
+                         "careful_cox")
+    ap.add_argument("--compared", nargs="+", default=None, metavar="STEM[+STEM]:MODEL",
+                    help="results file(s) and model to set beside the reference; files joined "
+                         "by + hold the seeds of one row group (default: the separate landmark "
+                         "models' comparison)")
     a = ap.parse_args(argv)
-    text = render()
+    compared = COMPARED if a.compared is None else tuple(tuple(c.split(":", 1))
+                                                        for c in a.compared)
+    text = render(compared, tuple(a.reference))
     (RESULTS / f"{a.out}.md").write_text(text)
     print(text)
     return 0
