@@ -5,6 +5,12 @@ simulation is seeded), so a model measured in one results file can be set beside
 another, seed by seed. Writes ``results/<out>.md``; e.g. the separate landmark models:
 
     python experiments/benchmark_visits_compare.py --out benchmark_visits_landmark_models
+
+or any results files (also `benchmark_jm.py`'s, same rows), e.g. this round's covariates:
+
+    python experiments/benchmark_visits_compare.py --reference benchmark_visits_chim_cov \
+        --compared benchmark_visits_chim_cov:shipped_default benchmark_visits_chim_cov:coxcov_default \
+        --out benchmark_visits_chim_cov_paired
 """
 
 from __future__ import annotations
@@ -38,12 +44,12 @@ def c_index(stems) -> dict:
     return out
 
 
-def render(compared=COMPARED) -> str:
-    ref = c_index(REFERENCE)
+def render(compared=COMPARED, reference=REFERENCE, base="shipped_default") -> str:
+    ref = c_index(reference)
     lines = ["# Paired C-index differences across every-visit result files", "",
              "Same trials (seeded), train 2,500 / test 1,500; the reference (`shipped_default`: "
              "the default's 2-member blend, `careful_cox`) from "
-             + ", ".join(f"`{s}`" for s in REFERENCE) + ". Mean ± SD over seeds; n ≥ +0.010: "
+             + ", ".join(f"`{s}`" for s in reference) + ". Mean ± SD over seeds; n ≥ +0.010: "
              "seeds at least 0.010 ahead of the careful Cox.", "",
              "| results file | model | landmark | seeds | − shipped default | − careful Cox | "
              "n ≥ +0.010 |", "|---|---|---|---|---|---|---|"]
@@ -54,13 +60,14 @@ def render(compared=COMPARED) -> str:
         new = c_index(stems)
         for L in sorted({k[1] for k in new}):
             seeds = sorted(s for (s, LL, m) in new if LL == L and m == model
-                           and (s, L, "shipped_default") in ref)
+                           and (s, L, base) in ref and (s, L, "careful_cox") in ref)
             if len(seeds) < 2:
                 continue
-            a = np.array([new[(s, L, model)] - ref[(s, L, "shipped_default")] for s in seeds])
+            a = np.array([new[(s, L, model)] - ref[(s, L, base)] for s in seeds])
             b = np.array([new[(s, L, model)] - ref[(s, L, "careful_cox")] for s in seeds])
-            lines.append(f"| {', '.join(stems)} | {model} | {L} | {len(seeds)} | "
-                         f"{a.mean():+.4f} ± {a.std(ddof=1):.4f} ({(a > 0).sum()}/{len(a)} > 0) | "
+            vs_base = "—" if model == base and not a.any() else (
+                f"{a.mean():+.4f} ± {a.std(ddof=1):.4f} ({(a > 0).sum()}/{len(a)} > 0)")
+            lines.append(f"| {', '.join(stems)} | {model} | {L} | {len(seeds)} | {vs_base} | "
                          f"{b.mean():+.4f} ± {b.std(ddof=1):.4f} | {(b >= 0.010).sum()} |")
     return "\n".join(lines) + "\n"
 
@@ -68,8 +75,13 @@ def render(compared=COMPARED) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="benchmark_visits_landmark_models")
+    ap.add_argument("--reference", nargs="+", default=list(REFERENCE),
+                    help="results files (stems) holding shipped_default and careful_cox")
+    ap.add_argument("--compared", nargs="+", default=None, metavar="STEM:MODEL",
+                    help="models to set beside the reference (default: this study's list)")
     a = ap.parse_args(argv)
-    text = render()
+    compared = COMPARED if a.compared is None else [tuple(c.split(":", 1)) for c in a.compared]
+    text = render(compared, a.reference)
     (RESULTS / f"{a.out}.md").write_text(text)
     print(text)
     return 0
