@@ -76,7 +76,8 @@ PIPELINES = {"day60_default": (False, False), "super_default": (True, False),
              "cov_default": (True, "cov"), "coxcov_default": (True, "coxcov")}
 # ``cov_default``: the shipped default with baseline covariates in its trajectory models' prior
 # mean (``covariates: default``, in the candidates and in the blend's members alike);
-# ``coxcov_default``: the same on ``cox_cs_trajectory`` only (candidate and blend member)
+# ``coxcov_default``: the same on ``cox_cs_trajectory`` only (candidate and blend member) — the
+# shipped default since benchmark_visits_chim_cov, so now the same as ``shipped_default``
 # ``blend4_default``: the shipped candidates plus an equal blend of four trajectory models, the
 # two of the default and the same two fitted by landmark (`by_landmark`); ``bylm_default``:
 # the shipped candidates with the blend's two members fitted by landmark
