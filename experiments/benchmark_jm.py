@@ -53,7 +53,7 @@ MODELS = ("careful_cox", "shipped_default", "cox_traj", "careful_cox_traj", "cei
 # baseline covariates in the trajectory step's random-effect mean (``covariates: default``):
 # the Cox trajectory model and the default pipeline (its four trajectory models) with them,
 # and ``shipped_default`` again under another name when the default has changed since
-VARIANTS = ("cox_traj_em400", "cox_traj_cov", "default_cov", "default_now")
+VARIANTS = ("cox_traj_em400", "cox_traj_cov", "default_cov", "default_now", "default_coxcov")
 PEER = "careful_cox"
 TARGET_C60 = 0.690
 LABELS = {"careful_cox": "careful landmark Cox (peer, fitted at L)",
@@ -65,7 +65,8 @@ LABELS = {"careful_cox": "careful landmark Cox (peer, fitted at L)",
           "cox_traj_em400": "Cox trajectory model, EM 400 iterations (fitted at L)",
           "cox_traj_cov": "Cox trajectory model, covariates: default (fitted at L)",
           "default_cov": "default pipeline, trajectory covariates: default",
-          "default_now": "default pipeline (as shipped now)"}
+          "default_now": "default pipeline (as shipped now)",
+          "default_coxcov": "default pipeline, covariates: default on cox_cs_trajectory only"}
 
 
 def _load(out: Path) -> list[dict]:
@@ -88,9 +89,9 @@ def run(seeds, landmarks, n_train, n_test, out: Path, models=MODELS,
         sim_te = simulate_jm(n_test, 1000 + s, truth_landmarks=landmarks, visit_days=visit_days)
         tr_c, te_c = sim_tr.to_cohort(), sim_te.to_cohort()
         predictors = {}
-        for name in ("shipped_default", "default_now", "default_cov"):
+        for name, traj in DEFAULT_PIPELINES.items():
             if any(m == name for _, m in todo):
-                predictors[name], cost = train_default(tr_c, name == "default_cov")
+                predictors[name], cost = train_default(tr_c, traj)
                 row = {"kind": "train", "seed": s, "model": name, "n_train": n_train, **cost}
                 _append(out, row, rows)
                 print(f"seed {s}: {name} trained {cost}", flush=True)
@@ -134,7 +135,7 @@ def _predict(m, tr, te, t_l, predictor, te_c, L, truth_tr) -> np.ndarray:
     if m == "careful_cox":
         plain = [c for c in tr.X.columns if not c.startswith("_obs:")]
         return bv.careful_cox(_with_X(tr, tr.X[plain]), _with_X(te, te.X[plain]))
-    if m in ("shipped_default", "default_now", "default_cov"):
+    if m in DEFAULT_PIPELINES:
         return bv.predict_pipeline(predictor, te_c, L, te.patient_id)
     if m == "cox_traj":
         return bt.fit_predict("cox_default_traj", tr, te)
@@ -174,31 +175,19 @@ def slope_corr(tr, te, b_true: np.ndarray, covariates: str) -> dict:
     return {"corr_slope_b": float(np.corrcoef(f["traj_mrd_mfc_slope"], b_true)[0, 1])}
 
 
-def set_covariates(models: list, covariates: str) -> list:
-    """The config's model list with ``covariates`` on every trajectory step (stack members too)."""
-    out = []
-    for m in models:
-        m = {**m, "params": dict(m.get("params") or {})}
-        if m["name"] == "trajectory":
-            m["params"]["covariates"] = covariates
-        if m["name"] == "stack" and "members" in m["params"]:
-            m["params"]["members"] = set_covariates(m["params"]["members"], covariates)
-        out.append(m)
-    return out
+DEFAULT_PIPELINES = {"shipped_default": None, "default_now": None, "default_cov": "cov",
+                     "default_coxcov": "coxcov"}  # model -> `benchmark_visits.pipeline_config`'s traj
 
 
-def train_default(cohort, covariates: bool):
-    """The shipped default (stacked landmarks, n_boot 0), its trajectory steps with
-    ``covariates: default`` when asked; the predictor and its cost."""
+def train_default(cohort, traj=None):
+    """The shipped default (stacked landmarks, n_boot 0), changed as
+    `benchmark_visits.pipeline_config`'s ``traj`` says (``cov``: covariates on every trajectory
+    step; ``coxcov``: on the Cox one only); the predictor and its cost."""
     import os
 
-    from relapse_ml.config import TrainConfig
     from relapse_ml.train import run_training
 
-    data = bv.pipeline_config(True, 0, None).model_dump()
-    if covariates:
-        data["models"] = set_covariates(data["models"], "default")
-    cfg = TrainConfig.model_validate(data)
+    cfg = bv.pipeline_config(True, 0, traj)
     t0, c0 = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

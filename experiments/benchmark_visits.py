@@ -73,9 +73,11 @@ PIPELINES = {"day60_default": (False, False), "super_default": (True, False),
              "super_traj_default": (True, True), "shipped_default": (True, None),
              "stack_default": (True, "stack"), "stack_traj_default": (True, "stack_traj"),
              "blend4_default": (True, "blend4"), "bylm_default": (True, "bylm"),
-             "cov_default": (True, "cov")}
+             "cov_default": (True, "cov"), "coxcov_default": (True, "coxcov")}
 # ``cov_default``: the shipped default with baseline covariates in its trajectory models' prior
-# mean (``covariates: default``, in the candidates and in the blend's members alike)
+# mean (``covariates: default``, in the candidates and in the blend's members alike);
+# ``coxcov_default``: the same on ``cox_cs_trajectory`` only (candidate and blend member) — the
+# shipped default since benchmark_visits_chim_cov, so now the same as ``shipped_default``
 # ``blend4_default``: the shipped candidates plus an equal blend of four trajectory models, the
 # two of the default and the same two fitted by landmark (`by_landmark`); ``bylm_default``:
 # the shipped candidates with the blend's two members fitted by landmark
@@ -93,6 +95,15 @@ def simulate(n: int, seed: int, truth_draws: int, landmarks=()):
                           truth_draws=truth_draws, truth_landmarks=landmarks)
 
 
+def with_covariates(models: list, cox_only: bool = False) -> None:
+    """``covariates: default`` on the config's trajectory steps, stack members too (in place);
+    ``cox_only``: on the steps around ``cox_cs`` only."""
+    for m in models:
+        for spec in [m, *((m.get("params") or {}).get("members") or [])]:
+            if spec["name"] == "trajectory" and (not cox_only or spec["params"]["model"] == "cox_cs"):
+                spec["params"] = {**spec["params"], "covariates": "default"}
+
+
 def pipeline_config(super_landmark: bool, n_boot: int | None = None, traj: bool = False):
     """The default config with the super-landmark switch set; ``n_boot`` bootstrap
     replicates of the CV metrics' intervals (None: the default's; they do not change the
@@ -105,11 +116,8 @@ def pipeline_config(super_landmark: bool, n_boot: int | None = None, traj: bool 
     data["landmark"]["super_landmark"] = bool(super_landmark)
     # the four models of the previous default; ``traj`` adds the trajectory step around the
     # XGBoost; ``traj`` None: the models as shipped (``shipped_default``)
-    if traj == "cov":
-        for m in data["models"]:
-            for spec in [m, *((m.get("params") or {}).get("members") or [])]:
-                if spec["name"] == "trajectory":
-                    spec["params"] = {**spec["params"], "covariates": "default"}
+    if traj in ("cov", "coxcov"):
+        with_covariates(data["models"], cox_only=traj == "coxcov")
         traj = None
     if traj in ("blend4", "bylm"):
         pair = [m for m in data["models"] if m["name"] == "trajectory"]

@@ -6,6 +6,12 @@ another, seed by seed. Writes ``results/<out>.md``; e.g. the separate landmark m
 
     python experiments/benchmark_visits_compare.py --out benchmark_visits_landmark_models
 
+or any results files (also `benchmark_jm.py`'s, same rows), e.g. this round's covariates:
+
+    python experiments/benchmark_visits_compare.py --reference benchmark_visits_chim_cov \
+        --compared benchmark_visits_chim_cov:shipped_default benchmark_visits_chim_cov:coxcov_default \
+        --out benchmark_visits_chim_cov_paired
+
 or full donor chimerism read as censored (stop 20) against the default before it:
 
     python experiments/benchmark_visits_compare.py --out benchmark_visits_chim_compare \
@@ -43,7 +49,7 @@ def c_index(stems) -> dict:
     return out
 
 
-def render(compared=COMPARED, reference=REFERENCE) -> str:
+def render(compared=COMPARED, reference=REFERENCE, base="shipped_default") -> str:
     ref = c_index(reference)
     lines = ["# Paired C-index differences across every-visit result files", "",
              "Same trials (seeded), train 2,500 / test 1,500; the reference (`shipped_default`: "
@@ -54,18 +60,20 @@ def render(compared=COMPARED, reference=REFERENCE) -> str:
              "n ≥ +0.010 |", "|---|---|---|---|---|---|---|"]
     groups = {}  # files holding one model's seeds: one row group (``a+b:model`` on the CLI)
     for stem, model in compared:
-        groups.setdefault((model, stem if "+" in stem else ""), []).extend(x for x in stem.split("+") if x)
+        groups.setdefault((model, stem if "+" in stem else ""), []).extend(
+            x for x in stem.split("+") if x)
     for (model, _), stems in groups.items():
         new = c_index(stems)
         for L in sorted({k[1] for k in new}):
             seeds = sorted(s for (s, LL, m) in new if LL == L and m == model
-                           and (s, L, "shipped_default") in ref)
+                           and (s, L, base) in ref and (s, L, "careful_cox") in ref)
             if len(seeds) < 2:
                 continue
-            a = np.array([new[(s, L, model)] - ref[(s, L, "shipped_default")] for s in seeds])
+            a = np.array([new[(s, L, model)] - ref[(s, L, base)] for s in seeds])
             b = np.array([new[(s, L, model)] - ref[(s, L, "careful_cox")] for s in seeds])
-            lines.append(f"| {', '.join(stems)} | {model} | {L} | {len(seeds)} | "
-                         f"{a.mean():+.4f} ± {a.std(ddof=1):.4f} ({(a > 0).sum()}/{len(a)} > 0) | "
+            vs_base = "—" if model == base and not a.any() else (
+                f"{a.mean():+.4f} ± {a.std(ddof=1):.4f} ({(a > 0).sum()}/{len(a)} > 0)")
+            lines.append(f"| {', '.join(stems)} | {model} | {L} | {len(seeds)} | {vs_base} | "
                          f"{b.mean():+.4f} ± {b.std(ddof=1):.4f} | {(b >= 0.010).sum()} |")
     return "\n".join(lines) + "\n"
 
@@ -74,16 +82,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="benchmark_visits_landmark_models")
     ap.add_argument("--reference", nargs="+", default=list(REFERENCE),
-                    help="results files (stems) holding the reference shipped_default and "
-                         "careful_cox")
+                    help="results files (stems) holding shipped_default and careful_cox")
     ap.add_argument("--compared", nargs="+", default=None, metavar="STEM[+STEM]:MODEL",
-                    help="results file(s) and model to set beside the reference; files joined "
-                         "by + hold the seeds of one row group (default: the separate landmark "
-                         "models' comparison)")
+                    help="models to set beside the reference (default: this study's list); "
+                         "files joined by + hold the seeds of one row group, apart from the "
+                         "same model of other files")
     a = ap.parse_args(argv)
-    compared = COMPARED if a.compared is None else tuple(tuple(c.split(":", 1))
-                                                        for c in a.compared)
-    text = render(compared, tuple(a.reference))
+    compared = COMPARED if a.compared is None else [tuple(c.split(":", 1)) for c in a.compared]
+    text = render(compared, a.reference)
     (RESULTS / f"{a.out}.md").write_text(text)
     print(text)
     return 0

@@ -65,6 +65,11 @@ def test_the_train_command_without_config_trains_the_default_models(monkeypatch,
     assert blend.display == "blend_trajectory" and blend.params["weights"] == "equal"
     assert [m["label"] for m in blend.params["members"]] == ["xgb_cs_trajectory",
                                                              "cox_cs_trajectory"]
+    # baseline covariates in the Cox trajectory model's prior mean only, as candidate and as
+    # the blend's member (README, "Every visit")
+    assert [m.params.get("covariates") for m in seen["cfg"].models if m.name == "trajectory"] == [
+        None, "default"]
+    assert [m["params"].get("covariates") for m in blend.params["members"]] == [None, "default"]
     assert seen["cfg"].landmark.super_landmark  # one model for every visit
 
 
