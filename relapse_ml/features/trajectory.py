@@ -5,7 +5,8 @@ van Houwelingen 2022): marker k of patient i at time t (months from day `TIME_CE
 is ``y = a_ik + s_ik t + e``, ``e ~ N(0, sigma_k^2)``, the six random effects
 ``(a_k, s_k)`` jointly normal ``N(mu, D)`` so that one marker informs the others. An MRD
 sample of 0 (below the detection limit) is LEFT-CENSORED at log10 of the limit (a Tobit
-term ``log Phi((c - eta) / sigma)``), never a zero.
+term ``log Phi((c - eta) / sigma)``), never a zero; so is a report of 100 % donor chimerism
+(`trajectory_markers`).
 
 This module is the numpy-only half (the scoring path imports it): the hidden history
 columns a landmark data set carries (``_obs:*``, see `marker_history`), the patient's
@@ -17,11 +18,16 @@ each fit is `relapse_ml.models.trajectory.TrajectoryModel`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
-from relapse_ml.data.contract import MRD_DETECTION_LIMIT
+from relapse_ml.features.trajectory_markers import (  # noqa: F401 (importable from here too)
+    CHIMERISM_DETECTION_LIMIT,
+    MARKERS,
+    TrajectoryMarker,
+    markers_for,
+)
 
 HIDDEN_PREFIX = "_obs:"  # models ignore columns starting with it (models/base.py)
 HISTORY_SLOTS = 8  # the last samples kept per marker (days 30..365 hold 7 visits)
@@ -31,56 +37,9 @@ LANDMARK_COLUMN = f"{HIDDEN_PREFIX}landmark_day"
 # baseline (pre-transplant, time-fixed) feature columns that shift the random effects' prior
 # mean (``covariates: default``): disease status, cytogenetics, pre-transplant MRD, age —
 # the contract's columns that both simulators draw the latent course from
-# recipient cells (%) a chimerism assay detects: 1 % for STR-PCR, the usual method (1-5 %;
-# qPCR 0.1 %); a report of 100 % donor cells means "below that", a left-censored value
-CHIMERISM_DETECTION_LIMIT = 1.0
 DEFAULT_COVARIATES = ("disease_status_CR2", "disease_status_CR3plus", "disease_status_NR",
                       "cytogenetic_risk_intermediate", "cytogenetic_risk_adverse",
                       "pre_hsct_mrd_positive", "age")
-
-
-@dataclass(frozen=True)
-class TrajectoryMarker:
-    """How one marker enters the model: transform to a roughly normal scale, censoring."""
-
-    name: str
-    scale: str  # "log10" (log10 v, censored below the limit), "log10p1" (log10(v + 1)),
-    #             "recipient" (log10(101 - donor %): 0 at full donor chimerism)
-    detection_limit: float | None = None  # "log10": raw values <= 0 are censored at
-    #   log10(limit); "recipient": full donor chimerism (100 %) is censored at the recipient
-    #   share the assay detects (limit, %), i.e. log10(1 + limit) on the transformed scale
-    worst: str = "max"  # same-day duplicates: the most worrying value
-
-    def transform(self, v: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if self.scale == "log10":
-                return np.log10(np.where(v > 0, v, np.nan))
-            if self.scale == "log10p1":
-                return np.log10(np.maximum(v, 0.0) + 1.0)
-            return np.log10(101.0 - np.clip(v, 0.0, 100.0))
-
-    def censored(self, v: np.ndarray) -> np.ndarray:
-        if self.detection_limit is None:
-            return np.zeros(v.shape, bool)
-        if self.scale == "recipient":
-            return v >= 100.0
-        return v <= 0
-
-    @property
-    def limit(self) -> float:
-        """The censoring point on the transformed scale (NaN when never censored)."""
-        if not self.detection_limit:
-            return np.nan
-        if self.scale == "recipient":
-            return float(np.log10(1.0 + self.detection_limit))
-        return float(np.log10(self.detection_limit))
-
-
-MARKERS: tuple[TrajectoryMarker, ...] = (
-    TrajectoryMarker("mrd_mfc", "log10", MRD_DETECTION_LIMIT),
-    TrajectoryMarker("wt1", "log10p1"),
-    TrajectoryMarker("donor_chimerism", "recipient", CHIMERISM_DETECTION_LIMIT, worst="min"),
-)
 
 
 def history_columns(markers=MARKERS, slots: int = HISTORY_SLOTS) -> list[str]:
@@ -258,13 +217,6 @@ class TrajectoryParams:
         return cls(np.asarray(d["mu"], float), np.asarray(d["D"], float),
                    np.asarray(d["sigma2"], float), tuple(d["markers"]),
                    chimerism_limit=d.get("chimerism_limit"), **extra)
-
-
-def markers_for(params: TrajectoryParams) -> tuple[TrajectoryMarker, ...]:
-    """The marker rules ``params`` were fitted with: a model saved before full donor
-    chimerism was read as censored keeps reading it as an exact value."""
-    return tuple(replace(m, detection_limit=params.chimerism_limit)
-                 if m.name == "donor_chimerism" else m for m in MARKERS)
 
 
 def design(h: History, p: int) -> np.ndarray:
