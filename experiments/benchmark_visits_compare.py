@@ -56,7 +56,7 @@ def render(compared=COMPARED, reference=REFERENCE, base="shipped_default") -> st
              "the default's 2-member blend, `careful_cox`) from "
              + ", ".join(f"`{s}`" for s in reference) + ". Mean ± SD over seeds; n ≥ +0.010: "
              "seeds at least 0.010 ahead of the careful Cox.", "",
-             "| results file | model | landmark | seeds | − shipped default | − careful Cox | "
+             f"| results file | model | landmark | seeds | − {base.replace('_', ' ')} | − careful Cox | "
              "n ≥ +0.010 |", "|---|---|---|---|---|---|---|"]
     groups = {}  # files holding one model's seeds: one row group (``a+b:model`` on the CLI)
     for stem, model in compared:
@@ -88,6 +88,10 @@ def main(argv=None) -> int:
                          "files joined by + hold the seeds of one row group, apart from the "
                          "same model of other files")
     a = ap.parse_args(argv)
+    bad = [c for c in a.compared or () if ":" not in c]
+    if bad:
+        ap.error(f"--compared {bad[0]}: expected STEM[+STEM]:MODEL, e.g. benchmark_visits_chim:"
+                 "shipped_default")
     compared = COMPARED if a.compared is None else [tuple(c.split(":", 1)) for c in a.compared]
     text = render(compared, a.reference)
     (RESULTS / f"{a.out}.md").write_text(text)

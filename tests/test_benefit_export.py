@@ -282,7 +282,7 @@ def test_bad_export_gives_one_line_and_exit_2(setup, run, tmp_path, case):
         "bundle": "not a benefit export manifest",
         "tampered": "does not match its SHA-256",
         "empty": "not a benefit export (no manifest.json)",
-        "future": "format version 3 is not supported by this relapse-ml (it reads version 1, 2)",
+        "future": "format version 4 is not supported by this relapse-ml (it reads version 1, 2, 3)",
     }[case]
     if case == "bundle":
         export = setup["bundle"]
@@ -293,7 +293,7 @@ def test_bad_export_gives_one_line_and_exit_2(setup, run, tmp_path, case):
     elif case == "empty":
         export.mkdir()
     elif case == "future":
-        _with_manifest_version(run["path"], export, 3)
+        _with_manifest_version(run["path"], export, 4)
     res = run_relapse_ml(
         "score",
         "--patient",
@@ -424,14 +424,15 @@ def _with_manifest_version(src, dst, version: int):
     return dst
 
 
-def test_exports_are_version_2_and_a_version_1_export_still_loads(run, tmp_path):
-    """Version 2 may carry a stack's offset (a reader of version 1 only refuses it); a version-1
-    export, which has none, is still read."""
+def test_exports_are_version_3_and_a_version_1_export_still_loads(run, tmp_path):
+    """Version 2 may carry a stack's offset, version 3 a trajectory learner's chimerism limit
+    (a reader of an older version only refuses them); a version-1 export, which has neither,
+    is still read."""
     import json
 
     from relapse_ml.scoring.benefit_model import load_benefit
 
-    assert json.loads((run["path"] / "manifest.json").read_text())["format_version"] == 2
+    assert json.loads((run["path"] / "manifest.json").read_text())["format_version"] == 3
     old = load_benefit(_with_manifest_version(run["path"], tmp_path / "v1", 1))
     new = load_benefit(run["path"])
     X = np.zeros((3, len(new.feature_columns)))

@@ -81,7 +81,8 @@ def test_bundle_files_are_json_or_booster_json_never_pickle(bundles):
         trees = doc["learner"]["gradient_booster"]["model"]["trees"]
         assert len(trees) == model.n_rounds_[k] <= model.n_estimators
     versions = json.loads(files["versions.json"])
-    assert versions["xgboost"] and versions["bundle_format_version"] == 1
+    assert versions["xgboost"] and versions["bundle_format_version"] == 2
+    assert manifest["format_version"] == 2
 
 
 def test_background_holds_aggregates_not_patient_rows(bundles, trial):
@@ -130,14 +131,28 @@ def test_changed_versions_are_refused(bundles, tmp_path):
     _rewrite(path, "versions.json", lambda d: d.update(xgboost="1.7.6"))
     with pytest.raises(BundleError, match="XGBoost 1.7.6"):
         load_bundle(path)
-    _rewrite(path, "versions.json", lambda d: d.update(bundle_format_version=2))
-    with pytest.raises(BundleError, match="bundle format 2"):
+    _rewrite(path, "versions.json", lambda d: d.update(bundle_format_version=3))
+    with pytest.raises(BundleError, match="bundle format 3; this relapse-ml reads 1 and 2"):
         load_bundle(path)
     manifest = json.loads((path / "manifest.json").read_text())
     manifest["format_version"] = 99
     (path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="version 99 is not supported"):
         load_bundle(path)
+
+
+def test_a_version_1_bundle_still_loads_and_scores_the_same(bundles, tmp_path):
+    """Version 2 only adds the trajectory population's chimerism limit; a version-1 bundle
+    (exported before) is read, and a model without a trajectory step scores identically."""
+    path = _copy(bundles["cox_cs"][2], tmp_path)
+    _rewrite(path, "versions.json", lambda d: d.update(bundle_format_version=1))
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["format_version"] = 1
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    old, new = load_bundle(path), bundles["cox_cs"][2]
+    X = np.zeros((2, len(new.feature_columns)))
+    np.testing.assert_array_equal(old.incidence(X, [365.0], "control"),
+                                  new.incidence(X, [365.0], "control"))
 
 
 def test_missing_file_or_manifest_is_refused(bundles, tmp_path):

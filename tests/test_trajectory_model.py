@@ -194,15 +194,20 @@ def test_two_models_on_the_same_rows_share_one_fit_and_match_uncached_fits(fitte
     xgb = make_model("trajectory", model="xgb_cs", em_max_iter=15,
                      model_params={"n_estimators": 20}).fit(half.X, half.time, half.event)
     assert len(calls) == 1 and xgb.population_ is cox.population_  # one EM for both
+    # the same rows with baseline covariates in the prior mean (the default's Cox model): its own
+    cov = make_model("trajectory", model="cox_cs", em_max_iter=15, covariates="default").fit(
+        half.X, half.time, half.event)
+    assert cov.population_.covariates and len(calls) == 2
+    assert cov.population_ is not cox.population_
     # another training set is another entry: its own fit, never the cached one
     other = ld.select(np.arange(len(ld) // 2, len(ld)))
     make_model("trajectory", model="cox_cs", em_max_iter=15).fit(other.X, other.time, other.event)
-    assert len(calls) == 2
+    assert len(calls) == 3
     # a hit gives exactly what a fresh computation gives
     cached_pred = cox.predict_cif(ld.X, TIMES)
     trajectory_cache.clear()
     fresh = make_model("trajectory", model="cox_cs", em_max_iter=15).fit(half.X, half.time, half.event)
-    assert len(calls) == 3
+    assert len(calls) == 4
     np.testing.assert_array_equal(fresh.predict_cif(ld.X, TIMES), cached_pred)
     assert trajectory_cache.size() <= trajectory_cache.MAX_ENTRIES
 
@@ -222,3 +227,32 @@ def test_the_cache_is_bounded_by_entries_and_bytes(monkeypatch):
     assert C.size() == 2
     assert C.cached(("b", 0), lambda: "recomputed") == "recomputed"  # the oldest went first
     C.clear()
+
+
+def test_models_saved_before_chimerism_censoring_keep_reading_it_as_exact(fitted):
+    """A bundle exported (population JSON without ``chimerism_limit``) or a model pickled before
+    full donor chimerism was read as censored scores as it did then: the model path and the
+    bundle twin both read 100 % as an exact value, which differs from today's reading."""
+    import copy
+
+    from relapse_ml.scoring.trajectory_numbers import TrajectoryNumbers
+
+    ld, model = fitted
+    chim = [c for c in ld.X.columns if c.startswith("_obs:donor_chimerism:value:")]
+    assert (ld.X[chim].to_numpy(float) >= 100).any()  # the rule matters on these rows
+    spec, files = TrajectoryNumbers.of(model).to_files()
+    assert spec["population"]["chimerism_limit"] == 1.0
+    old_doc = {k: v for k, v in spec["population"].items() if k != "chimerism_limit"}
+    columns = [str(c) for c in ld.X.columns]
+    new_twin = TrajectoryNumbers.from_files(spec, files, columns)
+    old_twin = TrajectoryNumbers.from_files({**spec, "population": old_doc}, files, columns)
+    old_model = copy.copy(model)  # as unpickled from before: the attribute is not there
+    old_model.population_ = copy.copy(model.population_)
+    del old_model.population_.chimerism_limit
+    assert old_model.population_.chimerism_limit is None  # the class default: exact reading
+    Xa = ld.X.to_numpy(float)
+    new, old = new_twin.predict_incidence(Xa, TIMES), old_twin.predict_incidence(Xa, TIMES)
+    np.testing.assert_allclose(model.predict_cumulative_incidence(ld.X, TIMES), new, atol=1e-12)
+    np.testing.assert_allclose(old_model.predict_cumulative_incidence(ld.X, TIMES), old,
+                               atol=1e-12)
+    assert np.abs(old - new).max() > 1e-4  # the two readings differ on these rows

@@ -83,7 +83,9 @@ class History:
 
     t: months from `TIME_CENTER`; y: transformed value (censoring point where censored);
     observed, censored: (n, J) masks; marker: (J,) marker index; landmark: (n,) days;
-    covariates: (n, q) raw baseline covariates (NaN = missing), or None.
+    covariates: (n, q) raw baseline covariates (NaN = missing), or None;
+    chimerism_limit: the recipient share (%) at which full donor chimerism was read as
+    censored (None: read as exact) — the rule parameters fitted on these rows record.
     """
 
     t: np.ndarray
@@ -93,6 +95,7 @@ class History:
     marker: np.ndarray
     landmark: np.ndarray
     covariates: np.ndarray | None = None
+    chimerism_limit: float | None = None
 
     def __len__(self) -> int:
         return len(self.landmark)
@@ -129,8 +132,9 @@ def history_from_columns(X: np.ndarray, columns: list[str], markers=MARKERS,
     if covariates:
         z = np.column_stack([X[:, pos[c]] if c in pos else np.full(len(X), np.nan)
                              for c in covariates])
+    chim = next((m.detection_limit for m in markers if m.name == "donor_chimerism"), None)
     return History(np.hstack(ts), np.hstack(ys), np.hstack(obs), np.hstack(cens),
-                   np.concatenate(mk), X[:, pos[LANDMARK_COLUMN]], z)
+                   np.concatenate(mk), X[:, pos[LANDMARK_COLUMN]], z, chim)
 
 
 # -- the standard normal without scipy (the scoring path stays numpy-only) --------------------

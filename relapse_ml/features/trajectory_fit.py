@@ -43,9 +43,8 @@ def initial_params(h: History, n_markers: int) -> TrajectoryParams:
             var = max(float(y.var()), MIN_VARIANCE * 10)
             D[2 * k, 2 * k], s2[k] = 0.5 * var, 0.5 * var
             D[2 * k + 1, 2 * k + 1] = 0.05 * var
-    chim = next(m.detection_limit for m in MARKERS if m.name == "donor_chimerism")
     return TrajectoryParams(mu, D, s2, tuple(m.name for m in MARKERS[:n_markers]),
-                            chimerism_limit=chim)
+                            chimerism_limit=h.chimerism_limit)
 
 
 def fit_trajectory_params(h: History, max_iter: int = 100, tol: float = 1e-4,
@@ -146,4 +145,4 @@ def _standardisation(h: History, names: tuple[str, ...]):
 def _take(h: History, rows: np.ndarray) -> History:
     z = None if h.covariates is None else h.covariates[rows]
     return History(h.t[rows], h.y[rows], h.observed[rows], h.censored[rows], h.marker,
-                   h.landmark[rows], z)
+                   h.landmark[rows], z, h.chimerism_limit)

@@ -8,7 +8,8 @@ P(true MRD > detection limit)) and fits the inner model on them. ``predict`` com
 posteriors with the stored parameters; a row's features use only its own history up to
 its landmark. Cross-validation, bootstrap refits and stacking therefore refit the
 population parameters on each training part with no special case. Two trajectory models on
-the same rows share one population fit and one set of posteriors (`trajectory_cache`).
+the same rows with the same covariates and EM settings share one population fit and one set
+of posteriors (`trajectory_cache`; the default's two differ in their covariates).
 
 ``by_landmark``: on stacked landmark rows, one whole trajectory model (population parameters
 and inner model) per training landmark, fitted on that landmark's rows only — the two-stage

@@ -40,8 +40,9 @@ from relapse_ml.scoring.predict import (
 FORMAT = "relapse-ml-benefit"
 # 2: a reported stack may carry an offset per outcome (its shrink and centring); a relapse-ml
 # that reads only version 1 would drop it silently, so it refuses version 2 in one line
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)  # version 1 exports have no offset (0)
+# 3: a learner that is a trajectory model records its chimerism limit (as model bundles 2)
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)  # version 1 exports have no offset (0)
 OUTCOMES = ("relapse", "rfs")
 CREATE = "`relapse-ml benefit --export-benefit DIR`"
 BOUNDS_THRESHOLD = 1e-7  # scikit-learn's QuantileTransformer

@@ -35,7 +35,11 @@ from relapse_ml.scoring.predict import TREE_TYPES, dumps
 from relapse_ml.utils import atomic_directory
 
 FORMAT = "relapse-ml-bundle"
-FORMAT_VERSION = 1
+# 2: a trajectory model's population records the chimerism limit it was fitted with (full
+# donor chimerism read as censored); a relapse-ml that reads only version 1 would score such a
+# bundle with the exact reading, so it refuses version 2 in one line
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # a version-1 trajectory population reads chimerism as exact
 MANIFEST = "manifest.json"
 
 
@@ -114,7 +118,7 @@ def write_bundle(
 def read_verified(
     directory: str | os.PathLike,
     fmt: str = FORMAT,
-    version_ok: int | tuple[int, ...] = FORMAT_VERSION,
+    version_ok: int | tuple[int, ...] = READABLE_VERSIONS,
     what: str = "model bundle",
     create: str = "`relapse-ml export --model REF --out DIR`",
 ) -> tuple[dict, dict[str, bytes], str]:
@@ -209,11 +213,11 @@ def load_bundle(directory: str | os.PathLike) -> ScoringModel:
 
 def check_versions(d: Path, versions: dict, model_type: str) -> None:
     """Refuse a bundle made for another bundle format or another XGBoost major.minor."""
-    if versions.get("bundle_format_version") != FORMAT_VERSION:
+    if versions.get("bundle_format_version") not in READABLE_VERSIONS:
         raise BundleError(
             f"{d}: versions.json says bundle format "
             f"{versions.get('bundle_format_version')!r}; this relapse-ml reads "
-            f"{FORMAT_VERSION} — re-export the model"
+            f"{' and '.join(map(str, READABLE_VERSIONS))} — re-export the model"
         )
     if model_type in TREE_TYPES:
         from relapse_ml.scoring.predict import xgboost_version
