@@ -53,7 +53,8 @@ MODELS = ("careful_cox", "shipped_default", "cox_traj", "careful_cox_traj", "cei
 # baseline covariates in the trajectory step's random-effect mean (``covariates: default``):
 # the Cox trajectory model and the default pipeline (its four trajectory models) with them,
 # and ``shipped_default`` again under another name when the default has changed since
-VARIANTS = ("cox_traj_em400", "cox_traj_cov", "default_cov", "default_now", "default_coxcov")
+VARIANTS = ("cox_traj_em400", "cox_traj_cov", "default_cov", "default_now", "default_coxcov",
+            "default_blend3")
 PEER = "careful_cox"
 TARGET_C60 = 0.690
 LABELS = {"careful_cox": "careful landmark Cox (peer, fitted at L)",
@@ -66,7 +67,8 @@ LABELS = {"careful_cox": "careful landmark Cox (peer, fitted at L)",
           "cox_traj_cov": "Cox trajectory model, covariates: default (fitted at L)",
           "default_cov": "default pipeline, trajectory covariates: default",
           "default_now": "default pipeline (as shipped now)",
-          "default_coxcov": "default pipeline, covariates: default on cox_cs_trajectory only"}
+          "default_coxcov": "default pipeline, covariates: default on cox_cs_trajectory only",
+          "default_blend3": "default pipeline + its Cox trajectory model by landmark in the blend"}
 
 
 def _load(out: Path) -> list[dict]:
@@ -176,7 +178,7 @@ def slope_corr(tr, te, b_true: np.ndarray, covariates: str) -> dict:
 
 
 DEFAULT_PIPELINES = {"shipped_default": None, "default_now": None, "default_cov": "cov",
-                     "default_coxcov": "coxcov"}  # model -> `benchmark_visits.pipeline_config`'s traj
+                     "default_coxcov": "coxcov", "default_blend3": "blend3"}  # -> pipeline_config traj
 
 
 def train_default(cohort, traj=None):

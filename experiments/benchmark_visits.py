@@ -73,7 +73,10 @@ PIPELINES = {"day60_default": (False, False), "super_default": (True, False),
              "super_traj_default": (True, True), "shipped_default": (True, None),
              "stack_default": (True, "stack"), "stack_traj_default": (True, "stack_traj"),
              "blend4_default": (True, "blend4"), "bylm_default": (True, "bylm"),
-             "cov_default": (True, "cov"), "coxcov_default": (True, "coxcov")}
+             "cov_default": (True, "cov"), "coxcov_default": (True, "coxcov"),
+             "blend3_default": (True, "blend3")}
+# ``blend3_default``: the shipped default with a third blend member, its Cox trajectory model
+# (covariates as shipped) fitted by landmark (`by_landmark`)
 # ``cov_default``: the shipped default with baseline covariates in its trajectory models' prior
 # mean (``covariates: default``, in the candidates and in the blend's members alike);
 # ``coxcov_default``: the same on ``cox_cs_trajectory`` only (candidate and blend member) — the
@@ -118,6 +121,12 @@ def pipeline_config(super_landmark: bool, n_boot: int | None = None, traj: bool 
     # XGBoost; ``traj`` None: the models as shipped (``shipped_default``)
     if traj in ("cov", "coxcov"):
         with_covariates(data["models"], cox_only=traj == "coxcov")
+        traj = None
+    if traj == "blend3":
+        blend = next(m for m in data["models"] if m["name"] == "stack")
+        cox = next(m for m in blend["params"]["members"] if m["params"]["model"] == "cox_cs")
+        lm = {**cox, "label": cox["label"] + "_lm", "params": {**cox["params"], "by_landmark": True}}
+        blend["params"] = {**blend["params"], "members": [*blend["params"]["members"], lm]}
         traj = None
     if traj in ("blend4", "bylm"):
         pair = [m for m in data["models"] if m["name"] == "trajectory"]
