@@ -8,7 +8,8 @@ load average at the end are recorded beside it.
 Variants: ``default`` (configs/default.yaml as shipped), ``stack`` (default + a stack over
 the default's candidates), ``stack_members`` (default + a stack of its own default members:
 Cox, Fine–Gray, XGBoost; the variant ``stack`` measured before this change), ``super`` (default models on stacked landmarks 60–365), ``cov`` / ``coxcov`` (the default with
-``covariates: default`` on both trajectory models / on ``cox_cs_trajectory`` only). Each run appends a row to
+``covariates: default`` on both trajectory models / on ``cox_cs_trajectory`` only), ``blend3``
+(the default + its Cox trajectory model fitted by landmark as a third blend member). Each run appends a row to
 experiments/results/bench_train.csv: size, variant, seconds in total and per model (CV with
 its bootstrap intervals), the final model and its pooled C-index / IPA / calibration slope.
 Rows already present (same size, variant, seed, commit) are skipped: rerunning resumes.
@@ -63,6 +64,14 @@ def config(variant: str, n_boot: int | None = None):
         from benchmark_visits import with_covariates
 
         with_covariates(data["models"], cox_only=variant == "coxcov")
+    if variant == "blend3":  # + the Cox trajectory model by landmark as a third blend member
+        import sys
+
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from benchmark_visits import pipeline_config
+
+        cfg = pipeline_config(True, n_boot, "blend3").model_dump()
+        data["models"] = cfg["models"]
     if variant == "super":
         data["landmark"]["super_landmark"] = True
     return TrainConfig.model_validate(data)

@@ -87,13 +87,15 @@ def main(argv=None) -> int:
                     help="models to set beside the reference (default: this study's list); "
                          "files joined by + hold the seeds of one row group, apart from the "
                          "same model of other files")
+    ap.add_argument("--base", default="shipped_default",
+                    help="the reference files' model the others are paired with")
     a = ap.parse_args(argv)
     bad = [c for c in a.compared or () if ":" not in c]
     if bad:
         ap.error(f"--compared {bad[0]}: expected STEM[+STEM]:MODEL, e.g. benchmark_visits_chim:"
                  "shipped_default")
     compared = COMPARED if a.compared is None else [tuple(c.split(":", 1)) for c in a.compared]
-    text = render(compared, a.reference)
+    text = render(compared, a.reference, a.base)
     (RESULTS / f"{a.out}.md").write_text(text)
     print(text)
     return 0
