@@ -137,6 +137,12 @@ def history_from_columns(X: np.ndarray, columns: list[str], markers=MARKERS,
                    np.concatenate(mk), X[:, pos[LANDMARK_COLUMN]], z, chim)
 
 
+def history_for(params: TrajectoryParams, X: np.ndarray, columns: list[str]) -> History:
+    """The rows' histories read as ``params`` were fitted: the same marker rules (a model saved
+    before full donor chimerism was censored keeps the exact reading) and covariates."""
+    return history_from_columns(X, columns, markers_for(params), covariates=params.covariates)
+
+
 # -- the standard normal without scipy (the scoring path stays numpy-only) --------------------
 _ERFC = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807,
          -1.13520398, 1.48851587, -0.82215223, 0.17087277)

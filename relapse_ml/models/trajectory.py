@@ -27,8 +27,8 @@ from relapse_ml.features.trajectory import (
     DEFAULT_COVARIATES,
     HIDDEN_PREFIX,
     feature_names,
+    history_for,
     history_from_columns,
-    markers_for,
     trajectory_features,
 )
 from relapse_ml.features.trajectory_fit import fit_trajectory_params
@@ -128,9 +128,7 @@ class TrajectoryModel(CompetingRiskModel):
         return self._inner_frame(frame, self._history(frame))
 
     def _history(self, X: pd.DataFrame):
-        return history_from_columns(X.to_numpy(float), [str(c) for c in X.columns],
-                                    markers_for(self.population_),
-                                    covariates=self.population_.covariates)
+        return history_for(self.population_, X.to_numpy(float), [str(c) for c in X.columns])
 
     def _predict_f1_f2(self, X: pd.DataFrame, times: np.ndarray):
         if getattr(self, "landmark_models_", None):

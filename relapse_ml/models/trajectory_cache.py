@@ -3,9 +3,10 @@
 Two trajectory models on the same rows with the same covariates and EM settings — e.g. an
 XGBoost and a Cox model around the same step, fitted on the same cross-validation fold —
 would otherwise estimate the population parameters (EM) and every row's posterior twice (the
-default's two differ: its Cox model's prior mean has baseline covariates). Entries are keyed by the *content* of the rows' marker
-histories (a hash of the arrays), never by object identity: another fold, bootstrap replicate
-or cohort is another key, so nothing fitted on one training set reaches another. Both
+default's two differ: its Cox model's prior mean has baseline covariates). Entries are keyed
+by the *content* of the rows' marker histories (a hash of the arrays), never by object
+identity: another fold, bootstrap replicate or cohort is another key, so nothing fitted on one
+training set reaches another. Both
 computations are deterministic, so a hit returns exactly what a recomputation would.
 A few entries are kept (least recently used first out); threads may share it.
 """
@@ -41,15 +42,19 @@ def history_digest(h) -> str:
     their baseline covariates."""
     extra = () if h.covariates is None else (h.covariates,)
     return digest(h.t, h.y, h.observed, h.censored, h.marker, h.landmark,
-                  np.array([np.nan if h.chimerism_limit is None else h.chimerism_limit]), *extra)
+                  _rule(h.chimerism_limit), *extra)
 
 
 def params_digest(p) -> str:
     """The population parameters and their chimerism rule, with the covariates' effects and
     standardisation if any."""
     extra = () if not p.covariates else (np.array(p.covariates), p.B, p.cov_mean, p.cov_scale)
-    rule = np.array([np.nan if p.chimerism_limit is None else p.chimerism_limit])
-    return digest(p.mu, p.D, p.sigma2, np.array(p.markers), rule, *extra)
+    return digest(p.mu, p.D, p.sigma2, np.array(p.markers), _rule(p.chimerism_limit), *extra)
+
+
+def _rule(chimerism_limit: float | None) -> np.ndarray:
+    """The chimerism rule as an array to hash (NaN: full donor chimerism read as exact)."""
+    return np.array([np.nan if chimerism_limit is None else chimerism_limit])
 
 
 def _nbytes(value) -> int:

@@ -16,8 +16,7 @@ import numpy as np
 
 from relapse_ml.features.trajectory import (
     TrajectoryParams,
-    history_from_columns,
-    markers_for,
+    history_for,
     trajectory_features,
 )
 from relapse_ml.incidence import assemble_incidence
@@ -44,8 +43,7 @@ class TrajectoryNumbers:
 
     def predict_incidence(self, X: np.ndarray, times) -> np.ndarray:
         X = np.asarray(X, dtype=float)
-        h = history_from_columns(X, self.feature_columns, markers_for(self.params),
-                                 covariates=self.params.covariates)
+        h = history_for(self.params, X, self.feature_columns)
         feats = trajectory_features(self.params, h)
         cols = [X[:, j] if j >= 0 else feats[c] for c, j in zip(self.inner_columns, self._source,
                                                                   strict=True)]
