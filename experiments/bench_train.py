@@ -61,14 +61,14 @@ def config(variant: str, n_boot: int | None = None):
         import sys
 
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from benchmark_visits import with_covariates
+        from benchmark_pipelines import with_covariates
 
         with_covariates(data["models"], cox_only=variant == "coxcov")
     if variant == "blend3":  # + the Cox trajectory model by landmark as a third blend member
         import sys
 
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from benchmark_visits import pipeline_config
+        from benchmark_pipelines import pipeline_config
 
         cfg = pipeline_config(True, n_boot, "blend3").model_dump()
         data["models"] = cfg["models"]

@@ -42,6 +42,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import benchmark_trajectory as bt  # noqa: E402
 import benchmark_visits as bv  # noqa: E402
+from benchmark_pipelines import pipeline_config  # noqa: E402
 from jm_simulator import simulate_jm  # noqa: E402
 
 RESULTS = HERE / "results"
@@ -183,13 +184,13 @@ DEFAULT_PIPELINES = {"shipped_default": None, "default_now": None, "default_cov"
 
 def train_default(cohort, traj=None):
     """The shipped default (stacked landmarks, n_boot 0), changed as
-    `benchmark_visits.pipeline_config`'s ``traj`` says (``cov``: covariates on every trajectory
+    `benchmark_pipelines.pipeline_config`'s ``traj`` says (``cov``: covariates on every trajectory
     step; ``coxcov``: on the Cox one only); the predictor and its cost."""
     import os
 
     from relapse_ml.train import run_training
 
-    cfg = bv.pipeline_config(True, 0, traj)
+    cfg = pipeline_config(True, 0, traj)
     t0, c0 = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
