@@ -127,10 +127,56 @@ def test_bayes_on_data_posterior_matches_the_conjugate_normal_posterior():
     Z = np.column_stack([np.ones(2), days / 365.0])
     prec = np.diag([P.sd_a ** -2, P.sd_b ** -2]) + Z.T @ Z / P.sigma_mrd ** 2
     mean = np.linalg.solve(prec, np.diag([P.sd_a ** -2, P.sd_b ** -2]) @ m0 + Z.T @ y / P.sigma_mrd ** 2)
-    risk, b_post, ess = diag.bayes_data(trial, 60.0, [pid], P, K=20_000, seed=1)
+    risk, b_post, ess = diag.bayes_data(trial, 60.0, [pid], P, K=20_000, seed=1,
+                                        survival=False)
     sd_b = np.sqrt(np.linalg.inv(prec)[1, 1])
     assert abs(b_post[0] - mean[1]) < 4 * sd_b / np.sqrt(ess[0])
     assert 0.0 < risk[0] < 1.0
+
+
+def test_bayes_on_data_conditions_on_being_event_free_at_the_landmark():
+    """With no marker observed, the posterior of (a, b) given "event-free at L" is the prior
+    reweighted by P(T > L | a, b): bayes_data's importance sampling against a 2-D
+    Gauss-Hermite quadrature of the same integrals; and the conditioning matters (it moves b
+    down, since a steeper course would more often have relapsed by L)."""
+    jm = load_experiment("jm_simulator")
+    diag = load_experiment("jm_diagnose")
+    P = jm.JMParams()
+    trial = jm.simulate_jm(40, 9, P)
+    pid = trial.patients["patient_id"].iloc[0]
+    trial.measurements = trial.measurements.iloc[:0]
+    trial.events = trial.events.iloc[:0]
+    L = 180.0
+    risk, b_post, ess = diag.bayes_data(trial, L, [pid], P, K=40_000, seed=2)
+    _, b_prior, _ = diag.bayes_data(trial, L, [pid], P, K=40_000, seed=2, survival=False)
+
+    row = trial.patients.iloc[[0]].reset_index(drop=True)
+    shifts = [t[row.at[0, c]] for t, c in ((jm.DISEASE_STATUS, "disease_status"),
+                                           (jm.CYTOGENETICS, "cytogenetic_risk"),
+                                           (jm.PRE_MRD, "pre_hsct_mrd"))]
+    ma = P.mu_a + sum(x[1] for x in shifts)
+    mb = P.mu_b + sum(x[2] for x in shifts)
+    xb = sum(P.beta_scale * x[3] for x in shifts)
+    nodes, weights = np.polynomial.hermite_e.hermegauss(60)  # weight exp(-z^2 / 2)
+    z1, z2 = (g.ravel() for g in np.meshgrid(nodes, nodes, indexing="ij"))
+    wq = np.outer(weights, weights).ravel()
+    a = ma + P.sd_a * z1
+    b = mb + P.sd_b * (P.rho_ab * z1 + np.sqrt(1 - P.rho_ab ** 2) * z2)
+    k = len(a)
+    base = row.loc[row.index.repeat(k)].reset_index(drop=True)
+    n_cells = int(np.ceil((L + float(trial.meta["horizon_days"])) / P.dt)) + 1
+    h1, h2 = jm.hazards(P, {"a": a, "b": b, "x_beta": np.full(k, xb)}, base,
+                        np.zeros(k), np.full(k, np.inf), np.full(k, row.at[0, "arm"] == "sorafenib"),
+                        np.full(k, float(row.at[0, "randomization_day"])), n_cells)
+    edges = np.arange(n_cells + 1) * P.dt
+    cum = (h1 + h2) @ (np.clip(edges[1:], 0, L) - np.clip(edges[:-1], 0, L))
+    surv = wq * np.exp(-cum)
+    r = jm.relapse_cif(h1, h2, P.dt, L, L + float(trial.meta["horizon_days"]))
+    b_quad, r_quad = surv @ b / surv.sum(), surv @ r / surv.sum()
+    sd_post = np.sqrt(surv @ (b - b_quad) ** 2 / surv.sum())
+    assert abs(b_post[0] - b_quad) < 4 * sd_post / np.sqrt(ess[0])
+    assert abs(risk[0] - r_quad) < 0.01
+    assert b_quad < b_prior[0] - 4 * sd_post / np.sqrt(ess[0])  # conditioning moved it
 
 
 def test_benchmark_jm_table_pairs_every_model_with_the_careful_cox():
