@@ -1,0 +1,109 @@
+"""The reported rule as shipped, on fresh trials: one table per outcome (issue 9, item 6).
+
+Reads per-trial files of `benefit_individual.py` (``--lean --n-boot 25`` runs, one or more
+tags, e.g. one per size run side by side) and writes
+``results/benefit_current_STEM.{md,json}``: per scenario × n, the trials, the RMSE ratio
+(reported ÷ the trial's Aalen–Johansen average, mean and min–max), the heterogeneous trials
+above 1.05, the null trials worse than the average by more than 0.005 (and the worst
+excess), coverage of the 95% intervals (mean, min–max), their median width, Spearman's ρ with
+the truth (a constant estimate counted as 0), which rule spoke (the stack that passed its
+gate, or the damped risk-based estimate) and whether every patient got an estimate and an
+interval. The truth was read by the study, not here.
+
+    .venv/bin/python experiments/benefit_current.py --tags current_small current_3000 \\
+        --stem 6000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from benefit_rule_compare import SCENARIOS, cell, load, trial_numbers  # noqa: E402
+
+
+def _mm(v, d=3) -> str:
+    v = [x for x in v if x is not None and np.isfinite(x)]
+    if not v:
+        return "–"
+    return f"{np.mean(v):.{d}f} ({min(v):.{d}f}–{max(v):.{d}f})" if len(v) > 1 else f"{v[0]:.{d}f}"
+
+
+def table(records: dict, outcome: str) -> tuple[dict, str]:
+    out: dict = {}
+    lines = [
+        f"## The reported estimate as shipped, {outcome} benefit",
+        "",
+        "Mean (min–max) over trials. RMSE ratio: reported ÷ the trial's Aalen–Johansen average "
+        "given to everyone. Null: trials worse than the average by more than 0.005 (worst "
+        "excess). Coverage: share of patients whose true benefit lies in their 95% interval; "
+        "width: median interval width (risk units). ρ: Spearman with the truth (a constant "
+        "estimate counted as 0). Rule: trials in which the stack passed its gate / the damped "
+        "risk-based estimate was reported. Yardstick: trials in which the learner with the "
+        "lowest cross-fitted τ-risk is the one closest to the truth (RMSE).",
+        "",
+        "| scenario | n | trials | RMSE ratio | trials > 1.05 | null: worst excess (> 0.005) | "
+        "coverage | width | ρ | stack / damped | yardstick picks truly best | "
+        "every patient an estimate and interval |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    sizes = sorted({k[1] for k in records})
+    for sc in SCENARIOS:
+        for n in sizes:
+            ks = sorted(k for k in records if k[0] == sc and k[1] == n)
+            if not ks:
+                continue
+            null = sc == "null"
+            c = cell([trial_numbers(records[k], outcome) for k in ks], null)
+            reps = [records[k]["reported"][outcome] for k in ks]
+            cov = [r.get("reported.truth_coverage") for r in reps]
+            width = [r.get("median_width") for r in reps]
+            methods = [r.get("method") for r in reps]
+            c.update(coverage=cov, width=width, methods=methods,
+                     no_missing=all(r.get("no_missing") for r in reps),
+                     seeds=[k[2] for k in ks])
+            out[f"{sc}/{n}"] = c
+            nx = f"{c['excess_max']:+.4f} ({c['excess_fail']})" if null else "–"
+            n_stack = sum(m == "stack" for m in methods)
+            picks = sum(r["yardstick_best"] == r["truly_best"] for r in reps)
+            rho = "–" if null else f"{c['rho_mean']:.2f}"
+            lines.append(
+                f"| {sc} | {n:,} | {len(ks)} | {c['ratio_mean']:.3f} ({c['ratio_min']:.3f}–"
+                f"{c['ratio_max']:.3f}) | {'–' if null else c['above_1.05']} | {nx} | "
+                f"{_mm(cov, 2)} | {_mm(width, 3)} | "
+                f"{rho} | "
+                f"{n_stack} / {len(ks) - n_stack} | {picks}/{len(ks)} | "
+                f"{'yes' if c['no_missing'] else 'NO'} |"
+            )
+    return out, "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tags", nargs="+", required=True,
+                    help="benefit_individual_TAG.jsonl files to read (results/)")
+    ap.add_argument("--stem", required=True, help="write results/benefit_current_STEM.*")
+    a = ap.parse_args(argv)
+    records: dict = {}
+    for t in a.tags:
+        records.update(load(HERE / "results" / f"benefit_individual_{t}.jsonl"))
+    summary, md = {}, [f"# `relapse-ml benefit` as shipped on fresh simulated trials "
+                       f"(tags {', '.join(a.tags)})", ""]
+    for outcome in ("relapse", "rfs"):
+        summary[outcome], text = table(records, outcome)
+        md.append(text)
+    stem = HERE / "results" / f"benefit_current_{a.stem}"
+    stem.with_suffix(".json").write_text(json.dumps(summary, indent=1, default=float))
+    stem.with_suffix(".md").write_text("\n".join(md))
+    print("\n".join(md))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
