@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-SCENARIOS = ("null", "uniform", "mrd_driven", "harm_subgroup")
+SCENARIOS = ("null", "uniform", "mrd_driven", "harm_subgroup", "cytogenetics_driven")
 SIZES = (346, 1000, 3000)
 COX_INTERACTIONS = ("mrd_mfc_latest", "age", "cytogenetic_risk_adverse", "agvhd_max_grade")
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-SCENARIOS = ("null", "uniform", "mrd_driven", "harm_subgroup")
+SCENARIOS = ("null", "uniform", "mrd_driven", "harm_subgroup", "cytogenetics_driven")
 
 
 def load(path: Path) -> dict:

@@ -533,13 +533,30 @@ def test_deterministic_for_a_seed_and_different_across_seeds():
     assert not a.truth["risk_control"].equals(c.truth["risk_control"])
 
 
+def test_cytogenetics_driven_benefit_only_where_the_recorded_level_says():
+    """The positive control for the benefit analyses: the same patients as every scenario,
+    a true benefit of exactly 0 outside adverse cytogenetics and a clear one inside it."""
+    t = simulate_trial(600, seed=5, scenario="cytogenetics_driven")
+    u = simulate_trial(600, seed=5, scenario="null")
+    pd.testing.assert_frame_equal(t.patients, u.patients)
+    d = t.truth.merge(t.patients[["patient_id", "cytogenetic_risk", "arm"]], on="patient_id")
+    d = d[d["at_risk_at_landmark"] & d["arm"].notna()]
+    adverse = d["cytogenetic_risk"] == "adverse"
+    assert adverse.sum() > 100 and (~adverse).sum() > 300
+    assert (d.loc[~adverse, "benefit"] == 0).all()
+    assert d.loc[adverse, "benefit"].mean() > 0.1
+    with pytest.raises(ScenarioError, match="responder_cytogenetics 'poor'"):
+        simulate_trial(10, scenario="uniform", effect={"responder_cytogenetics": "poor"})
+
+
 def test_unknown_scenario_and_bad_arguments():
     with pytest.raises(ScenarioError) as err:
         simulate_trial(10, scenario="optimistic")
     for name in SCENARIOS:
         assert name in str(err.value)
     assert isinstance(err.value, RelapseMLError)
-    assert set(SCENARIOS) == {"null", "uniform", "mrd_driven", "harm_subgroup"}
+    assert set(SCENARIOS) == {"null", "uniform", "mrd_driven", "harm_subgroup",
+                              "cytogenetics_driven"}
     for kwargs in (
         {"n": 0},
         {"n": 2.5},

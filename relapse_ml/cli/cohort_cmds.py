@@ -66,7 +66,7 @@ def simulate_cmd(
     out: Path = typer.Option(..., "--out", help="Directory to write the simulated cohort to (must not exist or be empty)."),
     n: int = typer.Option(346, "--n", help="Number of randomized patients."),
     seed: int = typer.Option(0, "--seed"),
-    scenario: str = typer.Option("mrd_driven", "--scenario", help="null, uniform, mrd_driven or harm_subgroup."),
+    scenario: str = typer.Option("mrd_driven", "--scenario", help="null, uniform, mrd_driven, harm_subgroup or cytogenetics_driven."),
     landmark_day: int = typer.Option(60, "--landmark-day"),
     horizon_days: int = typer.Option(730, "--horizon-days"),
     screen_failures: bool = typer.Option(False, "--screen-failures", help="Also write the screened but not randomized candidates."),

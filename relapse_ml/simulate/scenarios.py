@@ -17,6 +17,11 @@ SCENARIOS: dict[str, str] = {
         "uniform relapse benefit, but older (age >= 55) or comorbid (HCT-CI >= 3) patients "
         "have more non-relapse death and toxicity on sorafenib"
     ),
+    "cytogenetics_driven": (
+        "sorafenib slows leukemia growth only in patients with adverse cytogenetics, a "
+        "recorded baseline feature: heterogeneity the data can see (a positive control for "
+        "the benefit analyses)"
+    ),
 }
 DEFAULT_SCENARIO = "mrd_driven"
 
@@ -34,6 +39,8 @@ class Scenario:
     (centre ``burden_mid``, log10 %) of the burden projected ``projection_days`` ahead
     from the state at randomization. ``harm_nrm`` and ``harm_tox`` multiply the non-relapse
     death and toxicity hazards of the harm group (age >= 55 or HCT-CI >= 3) while on drug.
+    ``responder_cytogenetics`` (a `cytogenetic_risk` level; "" = everyone) restricts the
+    drug's effect on growth to the patients with that recorded level.
     """
 
     name: str
@@ -46,6 +53,7 @@ class Scenario:
     harm_tox: float = 1.0
     harm_age: float = 55.0
     harm_hct_ci: int = 3
+    responder_cytogenetics: str = ""
 
 
 _SCENARIO_PARAMS: dict[str, Scenario] = {
@@ -55,6 +63,9 @@ _SCENARIO_PARAMS: dict[str, Scenario] = {
         "mrd_driven", growth_cut=0.45, burden_dependent=True, burden_mid=-2.0, projection_days=30.0
     ),
     "harm_subgroup": Scenario("harm_subgroup", growth_cut=0.42, harm_nrm=3.0, harm_tox=1.5),
+    "cytogenetics_driven": Scenario(
+        "cytogenetics_driven", growth_cut=0.6, responder_cytogenetics="adverse"
+    ),
 }
 
 
@@ -76,5 +87,11 @@ def with_effect(scen: Scenario, effect: dict | None) -> Scenario:
     if bad:
         raise ScenarioError(
             f"unknown effect parameter(s) {', '.join(map(repr, bad))}; allowed: " + ", ".join(allowed)
+        )
+    levels = ("", "favorable", "intermediate", "adverse", "unknown")
+    if effect.get("responder_cytogenetics", "") not in levels:
+        raise ScenarioError(
+            f"responder_cytogenetics {effect['responder_cytogenetics']!r} is not a "
+            "cytogenetic_risk level; allowed: " + ", ".join(repr(v) for v in levels)
         )
     return replace(scen, **effect)
