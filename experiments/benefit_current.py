@@ -87,12 +87,16 @@ def table(records: dict, outcome: str) -> tuple[dict, str]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tags", nargs="+", required=True,
-                    help="benefit_individual_TAG.jsonl files to read (results/)")
+                    help="benefit_individual_TAG.jsonl files to read (results/); TAG:346,1000 "
+                         "reads only those sizes from it")
     ap.add_argument("--stem", required=True, help="write results/benefit_current_STEM.*")
     a = ap.parse_args(argv)
     records: dict = {}
-    for t in a.tags:
-        records.update(load(HERE / "results" / f"benefit_individual_{t}.jsonl"))
+    for spec in a.tags:  # TAG or TAG:N[,N...] (only those sizes from that file)
+        tag, _, sizes = spec.partition(":")
+        keep = {int(x) for x in sizes.split(",")} if sizes else None
+        recs = load(HERE / "results" / f"benefit_individual_{tag}.jsonl")
+        records.update({k: r for k, r in recs.items() if keep is None or k[1] in keep})
     summary, md = {}, [f"# `relapse-ml benefit` as shipped on fresh simulated trials "
                        f"(tags {', '.join(a.tags)})", ""]
     for outcome in ("relapse", "rfs"):

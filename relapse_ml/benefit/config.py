@@ -187,8 +187,9 @@ class ReportConfig(_Strict):
     ``experiments/benefit_stack_variants.py``): stack_test ``nested`` (default): the stack
     is reported only if its nested cross-fitted τ-risk (weights for each fold fitted on the
     other folds) beats the constant learner's by more than ``stack_z`` (2) standard errors,
-    else the damped estimate below (``stack_floor: average``: the average effect); ``none``:
-    always (the rule before). shrink: multiply the stack's deviation from its mean by its
+    else the damped estimate below (``stack_floor: average``: the average effect); ``slope``:
+    if the slope of φ on those nested values exceeds ``stack_z`` robust SE (more power where
+    estimates rank well but are too spread for a τ-risk gain); ``none``: always. shrink: multiply the stack's deviation from its mean by its
     cross-fitted calibration slope clipped to [0, 1]. centre ``average``: move the stack's
     mean to the trial's average effect (the constant learner); ``stack``: keep its own.
     few_events (``auto`` below ``min_events``): ``damped`` (default) — the trial's average
@@ -213,7 +214,7 @@ class ReportConfig(_Strict):
     stack_candidates: list[str] | None = None
     min_events: int = Field(200, ge=1)
     alpha: float = Field(0.05, gt=0, lt=0.5)
-    stack_test: Literal["none", "nested"] = "nested"
+    stack_test: Literal["none", "nested", "slope"] = "nested"
     stack_z: float = Field(2.0, ge=0, le=5)
     shrink: bool = True
     centre: Literal["average", "stack"] = "average"

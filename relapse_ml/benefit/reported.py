@@ -19,7 +19,13 @@ from scipy import stats
 
 from relapse_ml.benefit.config import OUTCOMES, BenefitConfig, LearnerSpec, ReportConfig
 from relapse_ml.benefit.refit import FittedBenefit, fit_constant, fit_full
-from relapse_ml.benefit.stacking import benefit_slope, nested_stack, stack_gain, stack_weights
+from relapse_ml.benefit.stacking import (
+    benefit_slope,
+    nested_stack,
+    slope_test,
+    stack_gain,
+    stack_weights,
+)
 from relapse_ml.benefit.yardstick import paired, tau_risk_losses
 
 CONSTANT = LearnerSpec(kind="constant", label="constant")
@@ -197,17 +203,27 @@ def _stack_choice(specs, estimates, phi, outcome, why, stack_names, report, fold
     w = stack_weights(B, phi)
     weights = {lab: float(v) for lab, v in zip(labels, w, strict=True) if v > 1e-6}
     nested = None
-    if r.stack_test == "nested" or r.shrink:
+    if r.stack_test != "none" or r.shrink:
         if folds is None:
             raise ValueError("a nested stack test or shrinkage needs the cross-fitting folds")
         nested = nested_stack(B, phi, folds)
     test = ""
-    if r.stack_test == "nested" and list(weights) != [const]:
-        d, se = stack_gain(nested, estimates[const].benefit[outcome], phi)
-        test = (f"its nested cross-fitted τ-risk (weights fitted without each patient's fold) "
-                f"{d:+.4f} (SE {se:.4f}) against the average effect's")
-        if not (d / se if se > 0 else 0.0) < -r.stack_z:
-            failed = (f"the stack did not beat the trial's average effect by more than "
+    if r.stack_test != "none" and list(weights) != [const]:
+        if r.stack_test == "nested":
+            d, se = stack_gain(nested, estimates[const].benefit[outcome], phi)
+            z = -(d / se) if se > 0 else 0.0
+            test = (f"its nested cross-fitted τ-risk (weights fitted without each patient's "
+                    f"fold) {d:+.4f} (SE {se:.4f}) against the average effect's")
+        else:
+            beta, se = slope_test(nested, phi)
+            z = beta / se if se > 0 else 0.0
+            test = (f"the slope of the pseudo-outcomes on its nested cross-fitted values "
+                    f"(weights fitted without each patient's fold) {beta:.2f} (robust SE "
+                    f"{se:.2f})")
+        if not z > r.stack_z:
+            failed = (f"the stack did not separate patients beyond chance ({r.stack_z:g} SE): "
+                      f"{test}" if r.stack_test == "slope" else
+                      f"the stack did not beat the trial's average effect by more than "
                       f"{r.stack_z:g} SE: {test}")
             if floor:
                 return damped(failed)

@@ -67,3 +67,18 @@ def benefit_slope(values, phi) -> float:
     if var <= 1e-18:
         return 0.0
     return float(np.clip(dv @ (phi - phi.mean()) / var, 0.0, 1.0))
+
+
+def slope_test(values, phi) -> tuple[float, float]:
+    """``(beta, se)``: the unclipped least-squares slope of φ on ``values`` (cross-fitted
+    estimates) and its heteroscedasticity-robust (HC0) standard error — the
+    best-linear-projection test that the estimates separate patients whose benefit differs
+    (Chernozhukov, Demirer, Duflo & Fernández-Val). (0, 0) when the values do not vary."""
+    v, phi = np.asarray(values, float), np.asarray(phi, float)
+    dv = v - v.mean()
+    var = float(dv @ dv)
+    if var <= 1e-18:
+        return 0.0, 0.0
+    beta = float(dv @ (phi - phi.mean())) / var
+    resid = phi - phi.mean() - beta * dv
+    return beta, float(np.sqrt(np.sum(dv**2 * resid**2))) / var
