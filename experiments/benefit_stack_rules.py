@@ -235,6 +235,7 @@ def slope_gated(z: float, weight=lambda t: t.events / (t.events + 360)):
 RULES = {
     # the shipped default (nested gate at 2 SE; floor: damped s_fg_risk, E / (E + 360))
     "library default": library(),
+    "library, slope gate z>3": library(stack_test="slope", stack_z=3.0),
     # alternatives considered for it (at >= 200 events; 0.2 below)
     **{f"gate z>{z:g}, damped E/(E+{e0})": gated_damped(z, lambda t, e0=e0: t.events / (t.events + e0))
        for z, e0 in ((2, 300), (2, 400), (2, 500), (1.645, 360), (99, 360))},
