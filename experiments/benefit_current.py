@@ -65,20 +65,21 @@ def table(records: dict, outcome: str) -> tuple[dict, str]:
             cov = [r.get("reported.truth_coverage") for r in reps]
             width = [r.get("median_width") for r in reps]
             methods = [r.get("method") for r in reps]
-            c.update(coverage=cov, width=width, methods=methods,
+            c.update(coverage_trials=cov, width=width, methods=methods,
                      no_missing=all(r.get("no_missing") for r in reps),
                      seeds=[k[2] for k in ks])
             out[f"{sc}/{n}"] = c
             nx = f"{c['excess_max']:+.4f} ({c['excess_fail']})" if null else "–"
             n_stack = sum(m == "stack" for m in methods)
-            picks = sum(r["yardstick_best"] == r["truly_best"] for r in reps)
+            n_damped = sum(m == "damped" for m in methods)
+            picks = sum(r.get("yardstick_best") == r.get("truly_best") for r in reps)
             rho = "–" if null else f"{c['rho_mean']:.2f}"
             lines.append(
                 f"| {sc} | {n:,} | {len(ks)} | {c['ratio_mean']:.3f} ({c['ratio_min']:.3f}–"
                 f"{c['ratio_max']:.3f}) | {'–' if null else c['above_1.05']} | {nx} | "
                 f"{_mm(cov, 2)} | {_mm(width, 3)} | "
                 f"{rho} | "
-                f"{n_stack} / {len(ks) - n_stack} | {picks}/{len(ks)} | "
+                f"{n_stack} / {n_damped} | {picks}/{len(ks)} | "
                 f"{'yes' if c['no_missing'] else 'NO'} |"
             )
     return out, "\n".join(lines) + "\n"

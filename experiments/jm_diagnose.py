@@ -263,6 +263,10 @@ SUMMARY = {"bayes_c": "Bayes-on-data C (ceiling from the data at L)",
 
 
 def render(rows: list[dict]) -> str:
+    # rows written before stop 21 (no "draws" key) computed bayes_c without the event-free
+    # conditioning: read them as the markers-only ceiling, never pooled with the new one
+    rows = [r if "draws" in r else {**{k: v for k, v in r.items() if k != "bayes_c"},
+                                    "bayes_markers_only_c": r.get("bayes_c")} for r in rows]
     df = pd.DataFrame(rows)
     marks = sorted(df["landmark"].unique())
     lines = ["# Joint-model simulator: diagnosis (`experiments/jm_diagnose.py`)", "",

@@ -188,8 +188,8 @@ class ReportConfig(_Strict):
     is reported only if its nested cross-fitted τ-risk (weights for each fold fitted on the
     other folds) beats the constant learner's by more than ``stack_z`` (2) standard errors,
     else the damped estimate below (``stack_floor: average``: the average effect); ``slope``:
-    if the slope of φ on those nested values exceeds ``stack_z`` robust SE (more power where
-    estimates rank well but are too spread for a τ-risk gain); ``none``: always. shrink: multiply the stack's deviation from its mean by its
+    if the slope of φ on those nested values exceeds ``stack_z`` robust SE (more power; not
+    adopted: at z 3 it let a null trial through at n = 1,000, docs/benefit.md); ``none``: always. shrink: multiply the stack's deviation from its mean by its
     cross-fitted calibration slope clipped to [0, 1]. centre ``average``: move the stack's
     mean to the trial's average effect (the constant learner); ``stack``: keep its own.
     few_events (``auto`` below ``min_events``): ``damped`` (default) — the trial's average

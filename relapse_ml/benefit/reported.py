@@ -181,7 +181,8 @@ def _stack_choice(specs, estimates, phi, outcome, why, stack_names, report, fold
                   n_events=None) -> Choice:
     """The stack branch of `choose`: convex weights minimising the cross-fitted τ-risk,
     kept only if its nested cross-fitted τ-risk beats the constant's by more than
-    ``report.stack_z`` SE (``stack_test: nested``), with the shrinkage slope to apply.
+    ``report.stack_z`` SE (``stack_test: nested``; ``slope``: if the slope of φ on the nested
+    values exceeds ``stack_z`` robust SE), with the shrinkage slope to apply.
     A stack that fails that test, is the constant alone or shrinks to slope 0 reports the
     damped risk-based estimate instead (``stack_floor: damped``), else the average. The
     damped weight is E / (E + ``damped_events``) for E events from ``min_events`` on, else

@@ -22,7 +22,7 @@ class ScenarioSpec(_Strict):
 
     name: str
     label: str | None = None
-    effect: dict[str, float | bool | int] = Field(default_factory=dict)
+    effect: dict[str, float | bool | int | str] = Field(default_factory=dict)
 
     @field_validator("name")
     @classmethod

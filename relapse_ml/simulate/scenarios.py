@@ -88,7 +88,9 @@ def with_effect(scen: Scenario, effect: dict | None) -> Scenario:
         raise ScenarioError(
             f"unknown effect parameter(s) {', '.join(map(repr, bad))}; allowed: " + ", ".join(allowed)
         )
-    levels = ("", "favorable", "intermediate", "adverse", "unknown")
+    from relapse_ml.simulate.population import CYTO_P
+
+    levels = ("", *CYTO_P)
     if effect.get("responder_cytogenetics", "") not in levels:
         raise ScenarioError(
             f"responder_cytogenetics {effect['responder_cytogenetics']!r} is not a "
