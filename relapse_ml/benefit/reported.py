@@ -215,17 +215,16 @@ def _stack_choice(specs, estimates, phi, outcome, why, stack_names, report, fold
             z = -(d / se) if se > 0 else 0.0
             test = (f"its nested cross-fitted τ-risk (weights fitted without each patient's "
                     f"fold) {d:+.4f} (SE {se:.4f}) against the average effect's")
+            verdict = "the stack did not beat the trial's average effect by more than {:g} SE"
         else:
             beta, se = slope_test(nested, phi)
             z = beta / se if se > 0 else 0.0
             test = (f"the slope of the pseudo-outcomes on its nested cross-fitted values "
                     f"(weights fitted without each patient's fold) {beta:.2f} (robust SE "
                     f"{se:.2f})")
+            verdict = "the stack did not separate patients beyond chance ({:g} SE)"
         if not z > r.stack_z:
-            failed = (f"the stack did not separate patients beyond chance ({r.stack_z:g} SE): "
-                      f"{test}" if r.stack_test == "slope" else
-                      f"the stack did not beat the trial's average effect by more than "
-                      f"{r.stack_z:g} SE: {test}")
+            failed = f"{verdict.format(r.stack_z)}: {test}"
             if floor:
                 return damped(failed)
             return Choice(outcome, "stack", {const: 1.0}, why + failed, "constant")

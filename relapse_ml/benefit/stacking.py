@@ -61,12 +61,7 @@ def benefit_slope(values, phi) -> float:
     """Slope of the least-squares line of φ on ``values`` (cross-fitted estimates), clipped
     to [0, 1]: 1 when the estimates' spread is as large as the benefit's that φ shows, 0
     when φ does not follow them (or they do not vary)."""
-    v, phi = np.asarray(values, float), np.asarray(phi, float)
-    dv = v - v.mean()
-    var = float(dv @ dv)
-    if var <= 1e-18:
-        return 0.0
-    return float(np.clip(dv @ (phi - phi.mean()) / var, 0.0, 1.0))
+    return float(np.clip(slope_test(values, phi)[0], 0.0, 1.0))
 
 
 def slope_test(values, phi) -> tuple[float, float]:

@@ -176,21 +176,27 @@ def _burden_rates(kin: Kinetics, st: State, ck: Clock, scen: Scenario, P: Genera
     return slope, kill, ag_active2, escaped
 
 
-def drug_sensitivity(kin: Kinetics, st: State, scen: Scenario, P: GeneratorParams) -> np.ndarray:
+def drug_sensitivity(kin: Kinetics, st: State, scen: Scenario, P: GeneratorParams,
+                     cytogenetics: np.ndarray | None = None) -> np.ndarray:
     """Each patient's sensitivity to the drug, fixed from the (arm-independent) state at R.
 
     In burden-dependent scenarios the drug acts on a clone that is detectable or rising
     at the start of maintenance: a logistic function of the burden projected
     ``scen.projection_days`` ahead at the current untreated slope. Otherwise everyone is
-    fully sensitive.
+    fully sensitive. With ``scen.responder_cytogenetics`` only the patients whose recorded
+    ``cytogenetics`` (each patient's `cytogenetic_risk`) is that level respond at all.
     """
     if not scen.burden_dependent:
-        return np.ones(len(st))
-    off = replace(st, on_drug=np.zeros(len(st), bool))
-    ck = clock(kin, PRE_STEPS, scen, P)
-    slope = _burden_rates(kin, off, ck, scen, P)[0]
-    projected = np.where(st.erad, BURDEN_FLOOR, st.x + scen.projection_days * slope)
-    return 1.0 / (1.0 + np.exp((scen.burden_mid - projected) / scen.burden_width))
+        sens = np.ones(len(st))
+    else:
+        off = replace(st, on_drug=np.zeros(len(st), bool))
+        ck = clock(kin, PRE_STEPS, scen, P)
+        slope = _burden_rates(kin, off, ck, scen, P)[0]
+        projected = np.where(st.erad, BURDEN_FLOOR, st.x + scen.projection_days * slope)
+        sens = 1.0 / (1.0 + np.exp((scen.burden_mid - projected) / scen.burden_width))
+    if scen.responder_cytogenetics:
+        sens = sens * (np.asarray(cytogenetics) == scen.responder_cytogenetics)
+    return sens
 
 
 def step(

@@ -202,11 +202,7 @@ def simulate_trial(
     # stage 2: follow the randomized patients under their arm
     kin = c.kinetics.take(rand_idx)
     st = c.state.take(rand_idx)
-    kin.sensitivity = drug_sensitivity(kin, st, scen, P)
-    if scen.responder_cytogenetics:  # the effect only where a recorded level says so
-        kin.sensitivity = kin.sensitivity * (
-            c.patients["cytogenetic_risk"][rand_idx] == scen.responder_cytogenetics
-        )
+    kin.sensitivity = drug_sensitivity(kin, st, scen, P, c.patients["cytogenetic_risk"][rand_idx])
     at_r = st.take(np.arange(len(st)))  # arm-independent state at randomization, for the truth
     start_drug(st, kin, arm_sor, P)
     end = c.followup_end[rand_idx]
