@@ -61,7 +61,7 @@ def fit_cox_coefficients(
                                                      strata=strata)
         except ModelError:
             raise ModelError(_NO_FIT) from None
-        if not np.isfinite(beta).all():
+        if not np.isfinite(beta).all() or _separated(Z, beta):
             raise ModelError(_NO_FIT)
         return beta
     if strata is not None:
@@ -86,6 +86,20 @@ def fit_cox_coefficients(
         if not issubclass(w.category, ConvergenceWarning):
             warnings.warn(w.message, w.category, stacklevel=2)
     return beta
+
+
+# A partial likelihood that keeps rising as coefficients grow (a feature that separates events
+# perfectly) has its maximum at infinity; Newton's steps then stop on the plateau, where the
+# likelihood changes by less than the tolerance, with a finite but meaningless estimate.
+# Whether they stop there or overflow first depends on floating-point details (numpy 2.4
+# stopped there). A hazard ratio of e^60 between two patients of the training data is no
+# estimate: such a fit is reported as not converged.
+_MAX_LP_SPREAD = 60.0
+
+
+def _separated(Z: np.ndarray, beta: np.ndarray) -> bool:
+    eta = np.asarray(Z, dtype=float) @ beta
+    return bool(eta.size) and float(np.ptp(eta)) > _MAX_LP_SPREAD
 
 
 _NO_FIT = ("The Cox fit did not converge (often a feature that separates events perfectly). "
