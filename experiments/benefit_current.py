@@ -12,6 +12,11 @@ interval. The truth was read by the study, not here.
 
     .venv/bin/python experiments/benefit_current.py --tags current_small current_3000 \\
         --stem 6000
+
+``--offline FILE`` adds rows from offline per-trial files of `benefit_stack_variants.py
+evaluate` (or `benefit_key_cytogenetics.py`), the library's own rule (``library default``,
+equal to the pipeline's estimate to 5e-6): RMSE ratio, null excess and ρ only (no
+intervals), marked ``offline`` in the source column.
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ def _mm(v, d=3) -> str:
     return f"{np.mean(v):.{d}f} ({min(v):.{d}f}–{max(v):.{d}f})" if len(v) > 1 else f"{v[0]:.{d}f}"
 
 
-def table(records: dict, outcome: str) -> tuple[dict, str]:
+def table(records: dict, outcome: str, offline: dict | None = None) -> tuple[dict, str]:
+    offline = offline or {}
     out: dict = {}
     lines = [
         f"## The reported estimate as shipped, {outcome} benefit",
@@ -48,10 +54,10 @@ def table(records: dict, outcome: str) -> tuple[dict, str]:
         "risk-based estimate was reported. Yardstick: trials in which the learner with the "
         "lowest cross-fitted τ-risk is the one closest to the truth (RMSE).",
         "",
-        "| scenario | n | trials | RMSE ratio | trials > 1.05 | null: worst excess (> 0.005) | "
-        "coverage | width | ρ | stack / damped | yardstick picks truly best | "
-        "every patient an estimate and interval |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| scenario | n | source (seeds) | trials | RMSE ratio | trials > 1.05 | "
+        "null: worst excess (> 0.005) | coverage | width | ρ | stack / damped | "
+        "yardstick picks truly best | every patient an estimate and interval |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     sizes = sorted({k[1] for k in records})
     for sc in SCENARIOS:
@@ -75,14 +81,47 @@ def table(records: dict, outcome: str) -> tuple[dict, str]:
             picks = sum(r.get("yardstick_best") == r.get("truly_best") for r in reps)
             rho = "–" if null else f"{c['rho_mean']:.2f}"
             lines.append(
-                f"| {sc} | {n:,} | {len(ks)} | {c['ratio_mean']:.3f} ({c['ratio_min']:.3f}–"
+                f"| {sc} | {n:,} | pipeline ({_seeds(ks)}) | {len(ks)} | {c['ratio_mean']:.3f} ({c['ratio_min']:.3f}–"
                 f"{c['ratio_max']:.3f}) | {'–' if null else c['above_1.05']} | {nx} | "
                 f"{_mm(cov, 2)} | {_mm(width, 3)} | "
                 f"{rho} | "
                 f"{n_stack} / {n_damped} | {picks}/{len(ks)} | "
                 f"{'yes' if c['no_missing'] else 'NO'} |"
             )
+    for (sc, n), rows in sorted(offline.items(), key=lambda kv: (SCENARIOS.index(kv[0][0]),
+                                                                  kv[0][1])):
+        null = sc == "null"
+        xs = [{"ratio": r["ratio"], "excess": r["excess"], "coverage": None, "cox": None,
+               "average": r["constant"], "rho": 0.0 if r["rho"] is None or not
+               np.isfinite(r["rho"]) else r["rho"]} for r in rows]
+        c = cell(xs, null)
+        c["seeds"] = [r["seed"] for r in rows]
+        out[f"{sc}/{n}/offline"] = c
+        nx = f"{c['excess_max']:+.4f} ({c['excess_fail']})" if null else "–"
+        lines.append(
+            f"| {sc} | {n:,} | offline ({_seeds([(0, 0, s) for s in c['seeds']])}) | {len(rows)} "
+            f"| {c['ratio_mean']:.3f} ({c['ratio_min']:.3f}–{c['ratio_max']:.3f}) | "
+            f"{'–' if null else c['above_1.05']} | {nx} | – | – | "
+            f"{'–' if null else format(c['rho_mean'], '.2f')} | – | – | – |"
+        )
     return out, "\n".join(lines) + "\n"
+
+
+def _seeds(keys) -> str:
+    s = sorted(k[2] for k in keys)
+    return f"{s[0]}–{s[-1]}" if len(s) > 1 else str(s[0])
+
+
+def load_offline(path: Path, outcome: str, rule: str = "library default") -> dict:
+    """Offline per-trial rows (one JSON line per trial, the rule's numbers under its name),
+    grouped by (scenario, n). The file is per outcome: ``…_rfs.jsonl`` holds relapse or
+    death."""
+    rows: dict = {}
+    for line in path.read_text().splitlines():
+        r = json.loads(line)
+        if rule in r:
+            rows.setdefault((r["scenario"], r["n"]), []).append({"seed": r["seed"], **r[rule]})
+    return rows
 
 
 def main(argv=None) -> int:
@@ -91,6 +130,9 @@ def main(argv=None) -> int:
                     help="benefit_individual_TAG.jsonl files to read (results/); TAG:346,1000 "
                          "reads only those sizes from it")
     ap.add_argument("--stem", required=True, help="write results/benefit_current_STEM.*")
+    ap.add_argument("--offline", nargs="*", default=[], type=Path,
+                    help="offline per-trial files (relapse; FILE_rfs.jsonl beside it is read "
+                         "for relapse or death when present)")
     a = ap.parse_args(argv)
     records: dict = {}
     for spec in a.tags:  # TAG or TAG:N[,N...] (only those sizes from that file)
@@ -99,9 +141,16 @@ def main(argv=None) -> int:
         recs = load(HERE / "results" / f"benefit_individual_{tag}.jsonl")
         records.update({k: r for k, r in recs.items() if keep is None or k[1] in keep})
     summary, md = {}, [f"# `relapse-ml benefit` as shipped on fresh simulated trials "
-                       f"(tags {', '.join(a.tags)})", ""]
+                       f"(tags {', '.join(a.tags)}"
+                       + (f"; offline {', '.join(f.name for f in a.offline)}" if a.offline
+                          else "") + ")", ""]
     for outcome in ("relapse", "rfs"):
-        summary[outcome], text = table(records, outcome)
+        offline: dict = {}
+        for f in a.offline:
+            f = f if outcome == "relapse" else f.with_name(f.stem + "_rfs.jsonl")
+            if f.exists():
+                offline.update(load_offline(f, outcome))
+        summary[outcome], text = table(records, outcome, offline)
         md.append(text)
     stem = HERE / "results" / f"benefit_current_{a.stem}"
     stem.with_suffix(".json").write_text(json.dumps(summary, indent=1, default=float))

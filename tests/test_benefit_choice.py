@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from relapse_ml.benefit import reported as RP
-from relapse_ml.benefit.config import FinalStage, LearnerSpec
+from relapse_ml.benefit.learner_specs import FinalStage, LearnerSpec
 
 SPECS = [
     LearnerSpec(kind="constant", label="constant"),

@@ -9,6 +9,12 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from relapse_ml.benefit.learner_specs import (
+    LearnerSpec,
+    default_learners,
+    default_nuisance,
+    small_xgb,
+)
 from relapse_ml.config import ModelSpec, _Strict
 
 # post-randomization exposure: flipping the arm would pair it with an impossible exposure
@@ -16,110 +22,11 @@ FORBIDDEN_FEATURES = ("sorafenib_days", "treatment")
 OUTCOMES = ("relapse", "rfs")  # relapse CIF, and relapse-or-death (1 - relapse-free survival)
 
 
-# Fine–Gray fits in milliseconds here (its own Newton solver), the lifelines-based
-# cause-specific Cox in about a second per fit on a trial arm: cross-fitting and the
-# bootstrap refit the nuisance dozens of times, so the default is Fine–Gray.
-def _default_nuisance() -> ModelSpec:
-    return ModelSpec(name="fine_gray", params={"penalizer": 0.1})
-
-
-# arm x feature columns of the default S-learner: residual disease, chimerism, GVHD, age
-# and comorbidity (the mechanisms of benefit and of harm the trial cares about)
-KEY_INTERACTIONS = (
-    "mrd_mfc_latest",
-    "mrd_mfc_detected_ever",
-    "mrd_mfc_log_slope",
-    "chimerism_mixed",
-    "agvhd_max_grade",
-    "age",
-    "hct_ci",
-)
-
-
 class BenefitLandmark(_Strict):
     """Landmark day L (the trial randomizes by day 60) and the horizon counted from L."""
 
     landmark_day: float = Field(60, ge=0, le=4000)
     horizon_days: float = Field(730, gt=0, le=4000)
-
-
-class FinalStage(_Strict):
-    """The DR-learner's regression of the pseudo-outcome on the features.
-
-    ``ridge``: median-imputed, standardised ridge with its penalty chosen by efficient
-    leave-one-out over a grid (shrinks to a constant when the pseudo-outcome is noise);
-    ``xgb``: a small XGBoost regressor (params passed to ``xgboost.XGBRegressor``).
-    """
-
-    name: Literal["ridge", "xgb"] = "ridge"
-    params: dict[str, Any] = Field(default_factory=dict)
-
-
-class LearnerSpec(_Strict):
-    """One benefit learner: its kind, its competing-risk base model and options.
-
-    kind ``s``: one model with ``arm`` (and, for linear models, arm x feature columns);
-    ``t``: one model per arm; ``dr``: doubly robust learner on IPCW pseudo-outcomes with
-    the T-learner of ``model`` as nuisance and ``final`` as the last regression; ``r``:
-    R-learner (Nie & Wager) with the same nuisance and ``final`` on the residuals;
-    ``constant``: each arm's Aalen–Johansen risk (the trial's average effect for everyone);
-    ``risk``: PATH risk-based learner (arm-blinded Fine–Gray risk, one relative effect).
-    shrink (S-learner on ``fine_gray``): scales of the arm x feature columns after
-    standardisation (ridge penalty ``penalizer / scale²`` on them, 0 drops them); the scale
-    is chosen by the cross-fitted yardstick inside each training fold.
-    interactions (S-learner, linear base models only): feature columns multiplied by the
-    arm; ``key`` those of `KEY_INTERACTIONS` present, ``all`` every feature, ``[]`` none
-    (benefit then varies only through baseline risk: the PATH "risk modelling" approach).
-    """
-
-    kind: Literal["s", "t", "dr", "r", "constant", "risk"]
-    model: ModelSpec = Field(default_factory=_default_nuisance)
-    final: FinalStage = Field(default_factory=FinalStage)
-    interactions: Literal["key", "all"] | list[str] = "key"
-    shrink: list[float] | None = None
-    label: str | None = None
-
-    @model_validator(mode="after")
-    def _shrink(self) -> LearnerSpec:
-        if self.shrink is not None:
-            if self.kind != "s" or self.model.name != "fine_gray":
-                raise ValueError("shrink applies to an S-learner on fine_gray only")
-            if not self.shrink or any(v < 0 for v in self.shrink):
-                raise ValueError("shrink: give one or more scales >= 0")
-        return self
-
-    @property
-    def display(self) -> str:
-        return self.label or f"{self.kind}_{self.model.name}"
-
-
-def _default_learners() -> list[LearnerSpec]:
-    xgb = ModelSpec(
-        name="xgb_cs",
-        params={
-            "n_estimators": 200,
-            "learning_rate": 0.03,
-            "max_depth": 2,
-            "min_child_weight": 5,
-            "early_stopping_rounds": None,
-        },
-    )
-    return [
-        LearnerSpec(kind="s", label="s_fg", interactions="key"),
-        LearnerSpec(kind="constant", label="constant"),
-        LearnerSpec(kind="risk", label="risk_path"),
-        LearnerSpec(kind="s", label="s_fg_shrunk", interactions="key", shrink=[0, 0.5, 1]),
-        LearnerSpec(kind="r", label="r_ridge"),
-        LearnerSpec(
-            kind="r",
-            label="r_xgb",
-            final=FinalStage(name="xgb", params={"n_estimators": 40, "max_depth": 2}),
-        ),
-        LearnerSpec(kind="s", label="s_fg_risk", interactions=[]),
-        LearnerSpec(kind="t", label="t_fg"),
-        LearnerSpec(kind="dr", label="dr_fg"),
-        LearnerSpec(kind="t", label="t_xgb", model=xgb),
-    ]
 
 
 class CrossFitConfig(_Strict):
@@ -241,7 +148,7 @@ class HeterogeneityConfig(_Strict):
     n_boot: int = Field(500, ge=0, le=20000)  # c-for-benefit interval; AUTOC if "bootstrap"
     n_groups: int = Field(5, ge=2, le=20)
     risk_groups: int = Field(4, ge=2, le=10)
-    nuisance: ModelSpec = Field(default_factory=_default_nuisance)
+    nuisance: ModelSpec = Field(default_factory=default_nuisance)
     sequential_folds: int = Field(5, ge=2, le=20)
     first_test_fold: int = Field(2, ge=1)
 
@@ -310,17 +217,7 @@ class ExplainConfig(_Strict):
     surrogate: dict[str, Any] = Field(
         default_factory=lambda: {"n_estimators": 200, "max_depth": 3, "learning_rate": 0.05}
     )
-    risk_model: ModelSpec = Field(
-        default_factory=lambda: ModelSpec(
-            name="xgb_cs",
-            params={
-                "n_estimators": 200,
-                "learning_rate": 0.03,
-                "max_depth": 2,
-                "min_child_weight": 5,
-            },
-        )
-    )
+    risk_model: ModelSpec = Field(default_factory=small_xgb)
 
 
 class BenefitTracking(_Strict):
@@ -337,7 +234,7 @@ class BenefitConfig(_Strict):
     data: str | None = None  # cohort directory; None: the embedded demo cohort
     landmark: BenefitLandmark = Field(default_factory=BenefitLandmark)
     features: list[str] | None = None  # None: the default feature set (arm is handled apart)
-    learners: list[LearnerSpec] = Field(default_factory=_default_learners)
+    learners: list[LearnerSpec] = Field(default_factory=default_learners)
     # the learner whose sequential AUTOC is the pre-specified test, explained by SHAP and
     # used for discovery; None: the first learner
     primary: str | None = None

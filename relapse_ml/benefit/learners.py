@@ -24,14 +24,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from relapse_ml.benefit.config import (
-    KEY_INTERACTIONS,
-    OUTCOMES,
-    FinalStage,
-    LearnerSpec,
-    TreatmentConfig,
-)
+from relapse_ml.benefit.config import OUTCOMES, TreatmentConfig
 from relapse_ml.benefit.folds import make_folds  # noqa: F401  (re-exported)
+from relapse_ml.benefit.learner_specs import KEY_INTERACTIONS, FinalStage, LearnerSpec
 from relapse_ml.errors import ConfigError, ModelError
 
 LINEAR_MODELS = ("cox_cs", "fine_gray")
