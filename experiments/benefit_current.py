@@ -14,7 +14,7 @@ interval. The truth was read by the study, not here.
         --stem 6000
 
 ``--offline FILE`` adds rows from offline per-trial files of `benefit_stack_variants.py
-evaluate` (or `benefit_key_cytogenetics.py`), the library's own rule (``library default``,
+evaluate --stem` (e.g. results/benefit_key_cytogenetics_3000.jsonl), the library's own rule (``library default``,
 equal to the pipeline's estimate to 5e-6): RMSE ratio, null excess and ρ only (no
 intervals), marked ``offline`` in the source column.
 """
@@ -112,13 +112,15 @@ def _seeds(keys) -> str:
     return f"{s[0]}–{s[-1]}" if len(s) > 1 else str(s[0])
 
 
-def load_offline(path: Path, outcome: str, rule: str = "library default") -> dict:
-    """Offline per-trial rows (one JSON line per trial, the rule's numbers under its name),
-    grouped by (scenario, n). The file is per outcome: ``…_rfs.jsonl`` holds relapse or
-    death."""
-    rows: dict = {}
+def load_offline(path: Path, rows: dict, rule: str = "library default") -> dict:
+    """Add offline per-trial rows (one JSON line per trial, the rule's numbers under its name)
+    to ``rows``, grouped by (scenario, n). The file is per outcome: ``…_rfs.jsonl`` holds
+    relapse or death."""
     for line in path.read_text().splitlines():
-        r = json.loads(line)
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut by an interrupted write
         if rule in r:
             rows.setdefault((r["scenario"], r["n"]), []).append({"seed": r["seed"], **r[rule]})
     return rows
@@ -149,7 +151,7 @@ def main(argv=None) -> int:
         for f in a.offline:
             f = f if outcome == "relapse" else f.with_name(f.stem + "_rfs.jsonl")
             if f.exists():
-                offline.update(load_offline(f, outcome))
+                load_offline(f, offline)
         summary[outcome], text = table(records, outcome, offline)
         md.append(text)
     stem = HERE / "results" / f"benefit_current_{a.stem}"

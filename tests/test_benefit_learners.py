@@ -62,7 +62,7 @@ def test_own_outcome_never_changes_own_estimate(null_trial, spec, assignment):
 
 def test_in_sample_fit_would_fail_the_own_outcome_check(null_trial):
     # the negative control: without cross-fitting, a patient's outcome moves its estimate
-    from relapse_ml.benefit.learners import fit_predict
+    from relapse_ml.benefit.refit import fit_predict
 
     _, d = null_trial
     cfg = BenefitConfig()
@@ -196,3 +196,37 @@ def test_default_s_learner_finds_a_recorded_effect_modifier():
     assert gap["key"] > 0.25 * true_gap, (gap, true_gap)
     assert gap["without"] < 0.15 * true_gap, (gap, true_gap)
     assert rho["key"] > 0.45 and rho["key"] > rho["without"] + 0.3, rho
+
+
+def test_refit_of_a_shrunk_s_learner_chooses_its_scale_on_its_own_rows(null_trial, monkeypatch):
+    # the bootstrap and the sequential test refit learners with `refit.fit_predict`; a shrunk
+    # S-learner must choose its interaction scale there too (it used to be refitted as the
+    # plain S-learner, so its sequential test was the primary learner's)
+    from relapse_ml.benefit import refit
+
+    _, d = null_trial
+    tr = BenefitConfig().treatment
+    args = (d.X, d.time, d.event, d.arm, d.X.iloc[:50], d.tau, tr, 5, 0)
+    plain = refit.fit_predict(LearnerSpec(kind="s", model=FG, interactions=[]), *args)
+    key = refit.fit_predict(LearnerSpec(kind="s", model=FG, interactions="key"), *args)
+    zero = refit.fit_predict(LearnerSpec(kind="s", model=FG, interactions="key", shrink=[0]),
+                             *args)
+    for o in ("relapse", "rfs"):  # scale 0 drops the interactions
+        np.testing.assert_allclose(zero[o], plain[o], atol=1e-8)
+        assert np.abs(key[o] - plain[o]).max() > 1e-4
+    # with several scales, the choice is made by the yardstick on the rows given
+    seen = []
+    real = refit.cross_fit_shrunk
+
+    def spy(spec, X, *a, **k):
+        est, scale = real(spec, X, *a, **k)
+        seen.append((len(X), scale))
+        return est, scale
+
+    monkeypatch.setattr(refit, "cross_fit_shrunk", spy)
+    spec = LearnerSpec(kind="s", model=FG, interactions="key", shrink=[0, 0.5, 1])
+    half = d.X.index < d.n // 2
+    refit.fit_predict(spec, d.X.loc[half], d.time[half], d.event[half], d.arm[half],
+                      d.X.iloc[:50], d.tau, tr, 5, 0)
+    assert len(seen) == 1 and seen[0][0] == half.sum()
+    assert set(seen[0][1]) == {"relapse", "rfs"} and set(seen[0][1].values()) <= {0, 0.5, 1}

@@ -27,7 +27,7 @@ def _noise(n: int, p: int, seed: int) -> tuple[pd.DataFrame, np.ndarray, np.ndar
     return pd.DataFrame(rng.normal(size=(n, p)), columns=[f"z{j}" for j in range(p)]), time, event
 
 
-def test_numeric_penalizer_predicts_exactly_as_before():
+def test_numeric_penalizer_predicts_as_before():
     """A numeric penalizer is untouched: the predictions of commit 045163b (before ``auto``),
     stored by running the loop below on that commit, to rounding (they were equal to the
     last bit until numpy 2.4 and scipy 1.17 changed summation order: differences of 1e-16;

@@ -127,8 +127,9 @@ def sequential_validation(
     "blp": …}}`` with `heterogeneity.combine_sequential` results.
     """
     from relapse_ml.benefit import heterogeneity as H
-    from relapse_ml.benefit.learners import arm_risk_factory, fit_predict
+    from relapse_ml.benefit.learners import arm_risk_factory
     from relapse_ml.benefit.propensity import fit_propensity
+    from relapse_ml.benefit.refit import fit_predict
     from relapse_ml.errors import ModelError
     from relapse_ml.evaluation import censoring_km
 

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from relapse_ml.benefit.config import OUTCOMES, BenefitConfig, LearnerSpec, TreatmentConfig
-from relapse_ml.benefit.learners import fit_predict, make_folds
+from relapse_ml.benefit.learners import make_folds
+from relapse_ml.benefit.refit import fit_predict
 from relapse_ml.errors import ModelError
 
 

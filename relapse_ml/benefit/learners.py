@@ -346,31 +346,3 @@ def fold_fits(
     if cache is not None:
         cache[key] = fits
     return fits
-
-
-def fit_predict(
-    spec: LearnerSpec,
-    X: pd.DataFrame,
-    time,
-    event,
-    arm,
-    X_new: pd.DataFrame,
-    tau: float,
-    treatment: TreatmentConfig,
-    n_folds: int,
-    seed: int,
-    groups=None,
-) -> dict[str, np.ndarray]:
-    """Fit a learner on all rows given and predict the benefit at ``X_new`` (for bootstraps).
-
-    The DR learner cross-fits its nuisance internally (folds by ``groups``, so a patient
-    drawn twice stays in one fold).
-    """
-    folds = make_folds(arm, event, n_folds, seed, groups)
-    fits = FoldFits(arm_risk_factory(spec, tau, list(X.columns)), X, time, event, arm, folds)
-    if spec.kind not in ("dr", "r"):
-        model = fits.make().fit(X, time, event, np.asarray(arm))
-        risk = model.predict(X_new)
-        return {o: risk[o][:, 0] - risk[o][:, 1] for o in OUTCOMES}
-    models = dr_fit_final(fits, tau, spec.final, treatment, seed, kind=spec.kind)
-    return {o: models[o].predict(X_new) for o in OUTCOMES}

@@ -43,7 +43,9 @@ def fit_cox_coefficients(
     elastic net: scikit-survival's ``CoxnetSurvivalAnalysis`` (coordinate descent).
     A fit that does not converge is an error, never a silent estimate: lifelines' Newton
     steps used to diverge on heavy-tailed columns and return a linear predictor spanning
-    exp(±100), with the warning silenced.
+    exp(±100), with the warning silenced. A linear predictor spreading more than 60 over
+    the training rows (a separating feature: the maximum is at infinity) counts as not
+    converged too.
     strata: optional stratum label per row (a stratified Cox model: risk sets within each
     stratum, one coefficient vector; ridge only).
     """
@@ -80,7 +82,8 @@ def fit_cox_coefficients(
             beta = np.asarray(fit.coef_, float)[:, -1]
         except (ValueError, np.linalg.LinAlgError) as err:
             raise ModelError(_NO_FIT + f" ({err})") from None
-    if any(issubclass(w.category, ConvergenceWarning) for w in caught) or not np.isfinite(beta).all():
+    if (any(issubclass(w.category, ConvergenceWarning) for w in caught)
+            or not np.isfinite(beta).all() or _separated(Z, beta)):
         raise ModelError(_NO_FIT)
     for w in caught:  # anything else the fit said is passed on, not swallowed
         if not issubclass(w.category, ConvergenceWarning):
