@@ -216,14 +216,15 @@ def test_refit_of_a_shrunk_s_learner_chooses_its_scale_on_its_own_rows(null_tria
         assert np.abs(key[o] - plain[o]).max() > 1e-4
     # with several scales, the choice is made by the yardstick on the rows given
     seen = []
-    real = refit.cross_fit_shrunk
+    real = refit.full_sample_scale
 
-    def spy(spec, X, *a, **k):
-        est, scale = real(spec, X, *a, **k)
-        seen.append((len(X), scale))
-        return est, scale
+    def spy(fits, *a, **k):
+        scale = real(fits, *a, **k)
+        assert set(fits) == {0, 0.5, 1}
+        seen.append((len(next(iter(fits.values())).X), scale))
+        return scale
 
-    monkeypatch.setattr(refit, "cross_fit_shrunk", spy)
+    monkeypatch.setattr(refit, "full_sample_scale", spy)
     spec = LearnerSpec(kind="s", model=FG, interactions="key", shrink=[0, 0.5, 1])
     half = d.X.index < d.n // 2
     refit.fit_predict(spec, d.X.loc[half], d.time[half], d.event[half], d.arm[half],

@@ -13,7 +13,7 @@ from relapse_ml.benefit.config import OUTCOMES, BenefitConfig, TreatmentConfig
 from relapse_ml.benefit.folds import make_folds
 from relapse_ml.benefit.learner_specs import LearnerSpec
 from relapse_ml.benefit.learners import FoldFits, arm_risk_factory, dr_fit_final, fold_fits
-from relapse_ml.benefit.tuned import cross_fit_shrunk
+from relapse_ml.benefit.tuned import full_sample_scale, shrunk_fits
 
 
 class FittedBenefit:
@@ -85,12 +85,14 @@ def fit_predict(
 
 def _fit_predict_shrunk(spec, X, time, event, arm, X_new, tau, treatment, folds):
     """A shrunk S-learner fitted on these rows only: its interaction scale per outcome chosen
-    by the cross-fitted yardstick on them (`tuned.cross_fit_shrunk`, the nuisance a
-    T-learner on the learner's own model), then refitted on all of them at that scale."""
+    by the cross-fitted yardstick on them (`tuned.full_sample_scale`, the nuisance a
+    T-learner on the learner's own model), then refitted on all of them at that scale. Only
+    that choice is made here: the per-fold choices of `tuned.cross_fit_shrunk`, which give
+    cross-fitted estimates, are not needed for a refit."""
     cache: dict = {}
     on = (X, time, event, arm, folds, tau)
     nuisance = fold_fits(LearnerSpec(kind="t", model=spec.model, interactions=[]), *on, cache)
-    _, scale = cross_fit_shrunk(spec, *on, treatment, nuisance, cache)
+    scale = full_sample_scale(shrunk_fits(spec, *on, cache), nuisance, tau, treatment)
     risk = {}
     for s in set(scale.values()):
         model = arm_risk_factory(spec, tau, list(X.columns), s)()

@@ -40,14 +40,11 @@ def cross_fit_shrunk(
     the outer cross-fitted τ-risk against the all-patient DR scores) is the scale a refit on
     all patients uses.
     """
-    from relapse_ml.benefit.learners import BenefitEstimates, fold_fits
+    from relapse_ml.benefit.learners import BenefitEstimates
 
     folds = np.asarray(folds)
     n = folds.size
-    fits = {
-        s: fold_fits(spec, X, time, event, arm, folds, tau, cache, scale=float(s))
-        for s in spec.shrink
-    }
+    fits = shrunk_fits(spec, X, time, event, arm, folds, tau, cache)
     benefit = {o: np.full(n, np.nan) for o in OUTCOMES}
     risk = {o: np.full((n, 2), np.nan) for o in OUTCOMES}
     for k in np.unique(folds):
@@ -61,6 +58,23 @@ def cross_fit_shrunk(
             pred = fits[best].model(frozenset({k})).predict(X.loc[test])
             benefit[o][test] = pred[o][:, 0] - pred[o][:, 1]
             risk[o][test] = pred[o]
+    full_scale = full_sample_scale(fits, nuisance, tau, treatment)
+    return BenefitEstimates(spec.display, spec.kind, benefit, risk), full_scale
+
+
+def shrunk_fits(spec: LearnerSpec, X, time, event, arm, folds, tau: float, cache: dict) -> dict:
+    """The memoised fold fits of a shrunk S-learner, one set per candidate scale."""
+    from relapse_ml.benefit.learners import fold_fits
+
+    return {
+        s: fold_fits(spec, X, time, event, arm, folds, tau, cache, scale=float(s))
+        for s in spec.shrink
+    }
+
+
+def full_sample_scale(fits: dict, nuisance, tau: float, treatment: TreatmentConfig) -> dict:
+    """``{outcome: scale}`` with the lowest cross-fitted τ-risk against the DR scores of all
+    rows given: the scale a refit on all of them uses."""
     targets, _ = pseudo_targets(nuisance, tau, treatment)
     outer = {s: f.out_of_fold() for s, f in fits.items()}
     full_scale = {}
@@ -70,4 +84,4 @@ def cross_fit_shrunk(
             for s, r in outer.items()
         }
         full_scale[o] = float(min(losses, key=losses.get))
-    return BenefitEstimates(spec.display, spec.kind, benefit, risk), full_scale
+    return full_scale
