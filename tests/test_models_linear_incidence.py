@@ -87,3 +87,21 @@ def test_a_diverging_fit_is_an_error_not_a_silent_estimate():
     z[:30, 0] = 50 + np.arange(30)[::-1]  # perfectly separates: earlier events, larger z
     with pytest.raises(ModelError, match="did not converge"):
         fit_cox_coefficients(np.c_[z, pd.Series(range(60)).to_numpy()], time, status, penalizer=0.0)
+
+
+def test_a_separating_fine_gray_fit_is_an_error_too():
+    from relapse_ml.errors import ModelError
+    from relapse_ml.models.partial_likelihood import fit_subdistribution_hazard
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(60, 1))
+    time = np.arange(1, 61, dtype=float)
+    event = np.zeros(60, int)
+    event[:30] = 1
+    event[40:45] = 2  # a competing event: the Fine–Gray weights are in play
+    z[:30, 0] = 50 + np.arange(30)[::-1]  # perfectly separates: earlier events, larger z
+    with pytest.raises(ModelError, match="did not converge"):
+        fit_subdistribution_hazard(z, time, event, 1, penalizer=0.0, max_iter=200)
+    # a feature unrelated to the events fits
+    beta, _ = fit_subdistribution_hazard(rng.normal(size=(60, 1)), time, event, 1)
+    assert np.isfinite(beta).all()

@@ -19,6 +19,7 @@ import pandas as pd
 from relapse_ml.errors import ModelError
 from relapse_ml.models.base import CAUSES, CompetingRiskModel, check_cause
 from relapse_ml.models.breslow import breslow_baseline, cumulative_incidence_from_hazards
+from relapse_ml.models.partial_likelihood import fit_subdistribution_hazard, separated
 from relapse_ml.models.penalty import check_penalizer
 from relapse_ml.models.preprocess import LandmarkTermsMixin
 
@@ -53,9 +54,7 @@ def fit_cox_coefficients(
     if Z.shape[1] == 0 or not status.any():
         return np.zeros(Z.shape[1])
     if l1_ratio == 0:
-        from relapse_ml.models.partial_likelihood import fit_subdistribution_hazard
-
-        try:
+        try:  # a separated or non-finite fit is an error there too
             with np.errstate(over="ignore"):  # overflows in a trial step are halved away
                 beta, _ = fit_subdistribution_hazard(Z, np.asarray(time, dtype=float),
                                                      status.astype(int), 1,
@@ -63,8 +62,6 @@ def fit_cox_coefficients(
                                                      strata=strata)
         except ModelError:
             raise ModelError(_NO_FIT) from None
-        if not np.isfinite(beta).all() or _separated(Z, beta):
-            raise ModelError(_NO_FIT)
         return beta
     if strata is not None:
         raise ModelError("A stratified Cox fit (stacked landmarks) takes a ridge penalty only: "
@@ -83,26 +80,12 @@ def fit_cox_coefficients(
         except (ValueError, np.linalg.LinAlgError) as err:
             raise ModelError(_NO_FIT + f" ({err})") from None
     if (any(issubclass(w.category, ConvergenceWarning) for w in caught)
-            or not np.isfinite(beta).all() or _separated(Z, beta)):
+            or not np.isfinite(beta).all() or separated(Z, beta)):
         raise ModelError(_NO_FIT)
     for w in caught:  # anything else the fit said is passed on, not swallowed
         if not issubclass(w.category, ConvergenceWarning):
             warnings.warn(w.message, w.category, stacklevel=2)
     return beta
-
-
-# A partial likelihood that keeps rising as coefficients grow (a feature that separates events
-# perfectly) has its maximum at infinity; Newton's steps then stop on the plateau, where the
-# likelihood changes by less than the tolerance, with a finite but meaningless estimate.
-# Whether they stop there or overflow first depends on floating-point details (numpy 2.4
-# stopped there). A hazard ratio of e^60 between two patients of the training data is no
-# estimate: such a fit is reported as not converged.
-_MAX_LP_SPREAD = 60.0
-
-
-def _separated(Z: np.ndarray, beta: np.ndarray) -> bool:
-    eta = np.asarray(Z, dtype=float) @ beta
-    return bool(eta.size) and float(np.ptp(eta)) > _MAX_LP_SPREAD
 
 
 _NO_FIT = ("The Cox fit did not converge (often a feature that separates events perfectly). "

@@ -38,7 +38,27 @@ def fit_subdistribution_hazard(
     """
     problem = SubdistributionProblem(Z, time, event, cause, strata=strata)
     beta = problem.fit(penalizer, max_iter=max_iter, tol=tol)
+    if not np.isfinite(beta).all() or separated(Z, beta):
+        raise ModelError(
+            "The Fine–Gray fit did not converge (often a feature that separates events "
+            "perfectly). Try: 1) a larger penalizer (e.g. 0.1); 2) fewer features."
+        )
     return beta, problem.baselines(beta)
+
+
+# A partial likelihood that keeps rising as coefficients grow (a feature that separates events
+# perfectly) has its maximum at infinity; Newton's steps then stop on the plateau, where the
+# likelihood changes by less than the tolerance, with a finite but meaningless estimate.
+# Whether they stop there or overflow first depends on floating-point details (numpy 2.4
+# stopped there). A hazard ratio of e^60 between two patients of the training data is no
+# estimate: such a fit is reported as not converged (Fine–Gray and cause-specific Cox alike).
+MAX_LP_SPREAD = 60.0
+
+
+def separated(Z: np.ndarray, beta: np.ndarray) -> bool:
+    """Whether the linear predictor spreads more than `MAX_LP_SPREAD` over the rows."""
+    eta = np.asarray(Z, dtype=float) @ beta
+    return bool(eta.size) and float(np.ptp(eta)) > MAX_LP_SPREAD
 
 
 class SubdistributionProblem:
