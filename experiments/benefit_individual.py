@@ -36,6 +36,7 @@ def run_individual(scenario: str, n: int, seed: int, n_boot: int, lean: bool = F
     from relapse_ml.benefit.config import LearnerSpec
     from relapse_ml.benefit.heterogeneity import truth_agreement
     from relapse_ml.benefit.learners import make_folds
+    from relapse_ml.benefit.prediction import widen
     from relapse_ml.benefit.subgroups import configured_levels, interaction_pvalues
     from relapse_ml.models import make_model  # noqa: F401  (fail early if models are broken)
     from relapse_ml.simulate import simulate_trial
@@ -77,6 +78,10 @@ def run_individual(scenario: str, n: int, seed: int, n_boot: int, lean: bool = F
             rec["reported"][o]["coverage_estimate_only"] = float(
                 np.mean((lo0 <= true) & (true <= hi0))
             )
+            # the stop-22 rule, V = max(V_path, best D_L), on the same trial (paired)
+            s2 = max(0.0, max(u["v_path"], u["explained_best"]) - u["explained_reported"])
+            lo1, hi1 = widen(est[o], lo0, hi0, s2, cfg.intervals.level)
+            rec["reported"][o]["coverage_max_rule"] = float(np.mean((lo1 <= true) & (true <= hi1)))
             rec["reported"][o].update({f"interval_{k}": v for k, v in u.items()})
         rec["reported"][o]["median_width"] = float(np.median(hi[o] - lo[o]))
         rec["reported"][o]["choice"] = rep.choices[o].learner

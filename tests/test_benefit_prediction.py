@@ -37,6 +37,53 @@ def test_path_bound_by_hand_without_censoring():
     assert b["v_path"] == pytest.approx(((p0 - p1) ** 2 + se2) * (1 - p0) / p0, rel=0.01)
 
 
+def _fake_reported(benefits: dict, kinds: dict, reported: str):
+    """A `reported.Reported` stand-in: cross-fitted estimates and a one-learner choice."""
+    from types import SimpleNamespace as NS
+
+    est = {lab: NS(kind=kinds[lab], benefit={o: b for o in ("relapse", "rfs")})
+           for lab, b in benefits.items()}
+    choice = NS(offset=0.0, weights={reported: 1.0})
+    return NS(estimates=est, choices={"relapse": choice, "rfs": choice})
+
+
+@pytest.mark.parametrize("modifier_found", [0.0, 0.05])
+def test_unexplained_variance_adds_effect_modification_beyond_the_path_bound(modifier_found):
+    # by hand: D_L = mean (phi - const)^2 - mean (phi - L)^2; the PATH bound from the data;
+    # heterogeneity found beyond the best risk-following learner is added to V_path
+    rng = np.random.default_rng(5)
+    n = 3000
+    arm = rng.integers(0, 2, n)
+    event = (rng.uniform(size=n) < np.where(arm == 0, 0.4, 0.3)).astype(int)
+    data = type("D", (), dict(time=np.where(event == 1, 100.0, 800.0), event=event, arm=arm,
+                              tau=700.0))
+    risk = rng.uniform(0.1, 0.6, n)
+    modifier = rng.integers(0, 2, n)
+    truth = 0.25 * risk + modifier_found * (2 * modifier - 1)
+    phi = truth + rng.normal(0, 0.2, n)  # DR scores: the truth plus noise
+    benefits = {"constant": np.full(n, truth.mean()), "risk_path": 0.25 * risk,
+                "s_fg": truth + rng.normal(0, 0.02, n)}
+    kinds = {"constant": "constant", "risk_path": "risk", "s_fg": "s"}
+    rep = _fake_reported(benefits, kinds, "risk_path")
+    out = PR.unexplained_variance(rep, {o: {"phi": phi} for o in ("relapse", "rfs")}, data,
+                                  ["risk_path"])["relapse"]
+    loss = {lab: np.mean((phi - b) ** 2) for lab, b in benefits.items()}
+    d = {lab: loss["constant"] - v for lab, v in loss.items()}
+    v_path = PR.path_variance_bound(data.time, event, arm, 700.0, "relapse")["v_path"]
+    beyond = max(0.0, max(d.values()) - max(0.0, d["risk_path"], d["constant"]))
+    v_total = max(v_path + beyond, max(d.values()))
+    assert out["beyond_path"] == pytest.approx(beyond, rel=1e-9, abs=1e-12)
+    assert out["sigma2"] == pytest.approx(max(0.0, v_total - d["risk_path"]), rel=1e-9)
+    if modifier_found:  # a modifier of +-0.05 adds about its variance, 0.0025
+        assert 0.0015 < out["beyond_path"] < 0.0035
+        assert out["sigma2"] > max(v_path, max(d.values())) - d["risk_path"] + 0.001
+    # never narrower than the stop-22 rule max(V_path, best D_L)
+    assert out["sigma2"] >= max(0.0, max(v_path, max(d.values())) - d["risk_path"]) - 1e-12
+    # a learner not declared risk-following finds what PATH explains: nothing is added
+    # beyond the bound unless it beats the risk-following ones
+    assert out["explained_by_risk"] == pytest.approx(max(0.0, d["risk_path"], d["constant"]))
+
+
 def true_benefit(data, effect, modifier):
     """Relapse risk at TAU under control minus under sorafenib (the `synthetic` trial's
     exponential cause-specific hazards; censoring does not enter the truth)."""

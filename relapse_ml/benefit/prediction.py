@@ -12,7 +12,8 @@ interval,
 h_i the bootstrap half-width on that side, z the normal quantile of the level, σ_u² the
 heterogeneity left unexplained by the reported estimate:
 
-    V̂     = max(V_path, max_L D_L)          total variance of the benefit across patients
+    V̂     = max(V_path + B, max_L D_L)      total variance of the benefit across patients
+    B     = max(0, max_L D_L − max(0, max_{L follows risk} D_L))
     σ_u²  = max(0, V̂ − D_reported)
 
 * D_L = τ-risk(constant) − τ-risk(L), cross-fitted (`yardstick`): an estimate of
@@ -24,8 +25,14 @@ heterogeneity left unexplained by the reported estimate:
   RR × risk under control, RR = p₁ / p₀, the PATH assumption) and individual risks are as
   spread as a risk with mean p₀ can be (Var(risk) ≤ p₀(1 − p₀)); τ̄ = p₀ − p₁ the trial's
   Aalen–Johansen average, τ̄² + SE² its expected square given the estimate. An upper bound
-  under that assumption; an effect that changes sign across patients (harm in a
-  subgroup) is outside it and counts only through D_L.
+  under that assumption, and only under it.
+* B: the heterogeneity some learner finds beyond what the best risk-following learner
+  (the constant, PATH, an S-learner without arm interactions: one relative effect for
+  everyone) finds. It is effect modification — a relative effect that differs between
+  patients, or an effect that changes sign in a subgroup — which the PATH assumption
+  excludes, so V_path does not contain it and it is added to V_path, not compared with
+  it. Without effect modification B ≈ 0 and V̂ is the PATH bound as before; the rule is
+  never narrower than max(V_path, max_L D_L).
 
 The assumption is stated in ``docs/benefit.md``: without it nothing in data of one outcome
 per patient identifies how much patients with the same recorded features differ.
@@ -61,16 +68,19 @@ def path_variance_bound(time, event, arm, tau: float, outcome: str) -> dict:
     return {"v_path": (diff**2 + se**2) * (1 - p0) / p0, "p0": p0, "average": diff, "se": se}
 
 
-def unexplained_variance(rep, targets: dict, data) -> dict[str, dict]:
+def unexplained_variance(rep, targets: dict, data, risk_labels=()) -> dict[str, dict]:
     """σ_u² per outcome and its parts (module docstring).
 
     rep: a `reported.Reported` with the cross-fitted ``estimates`` (the constant learner
-    among them); targets: the yardstick's DR scores ``{outcome: {"phi": ...}}``.
+    among them); targets: the yardstick's DR scores ``{outcome: {"phi": ...}}``;
+    risk_labels: the learners whose benefit follows baseline risk alone
+    (`reported.follows_risk`; the constant always counts).
     """
     from relapse_ml.benefit.reported import CONSTANT
 
     out = {}
     const = next(lab for lab, e in rep.estimates.items() if e.kind == CONSTANT.kind)
+    follows = {const, *(lab for lab in risk_labels if lab in rep.estimates)}
     for o in OUTCOMES:
         phi = targets[o]["phi"]
         risk = {lab: tau_risk_losses(e.benefit[o], phi).mean() for lab, e in rep.estimates.items()}
@@ -78,13 +88,17 @@ def unexplained_variance(rep, targets: dict, data) -> dict[str, dict]:
         d_rep = risk[const] - tau_risk_losses(reported_cross_fitted(rep, o), phi).mean()
         bound = path_variance_bound(data.time, data.event, data.arm, data.tau, o)
         best = max(explained, key=explained.get)
-        v_total = max(bound["v_path"], explained[best])
+        by_risk = max(0.0, max(explained[lab] for lab in follows))
+        beyond = max(0.0, explained[best] - by_risk)
+        v_total = max(bound["v_path"] + beyond, explained[best])
         out[o] = {
             "sigma2": float(max(0.0, v_total - d_rep)),
             "v_total": float(v_total),
             "v_path": float(bound["v_path"]),
             "explained_best": float(explained[best]),
             "best": best,
+            "explained_by_risk": float(by_risk),
+            "beyond_path": float(beyond),
             "explained_reported": float(d_rep),
         }
     return out

@@ -299,10 +299,15 @@ def _stack_kind(specs, weights: dict) -> str:
     members = [by[lab] for lab in weights]
     if all(m.kind == "constant" for m in members):
         return "constant"
-    if all(m.kind in ("constant", "risk") or (m.kind == "s" and m.interactions == [])
-           for m in members):
+    if all(follows_risk(m) for m in members):
         return "risk"
     return "individual"
+
+
+def follows_risk(spec: LearnerSpec) -> bool:
+    """Whether a learner's benefit follows baseline risk alone: the constant, PATH, an
+    S-learner without arm interactions (one relative effect for everyone)."""
+    return spec.kind in ("constant", "risk") or (spec.kind == "s" and spec.interactions == [])
 
 
 def _kind(kind: str) -> str:

@@ -163,10 +163,11 @@ def benefit_cmd(
                 print(
                     f"      widened to cover each patient's own benefit by the spread the "
                     f"estimate leaves unexplained: ±{196 * u['sigma2'] ** 0.5:.1f} points "
-                    f"(σ² {u['sigma2']:.4f} = max of {u['v_path']:.4f}, the most a common "
-                    f"relative effect allows, and {u['explained_best']:.4f}, found by "
-                    f"{u['best']}, minus {u['explained_reported']:.4f} explained by "
-                    "the estimate; docs/benefit.md)"
+                    f"(σ² {u['sigma2']:.4f}: {u['v_path']:.4f}, the most a common relative "
+                    f"effect allows, + {u['beyond_path']:.4f} found beyond it by "
+                    f"{u['best']} (effect modification), at least {u['explained_best']:.4f};"
+                    f" minus {u['explained_reported']:.4f} explained by the estimate; "
+                    "docs/benefit.md)"
                 )
         if truth:
             r, a = m.loc[("reported", o)], m.loc[("trial_average", o)]
