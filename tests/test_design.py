@@ -138,6 +138,30 @@ def test_resume_after_interruption_recomputes_nothing_finished(tmp_path):
     assert (more.skipped, more.computed) == (4, 1)
 
 
+def test_study_file_records_the_code_at_start_and_at_a_resume_with_other_code(
+    tmp_path, monkeypatch
+):
+    out = tmp_path / "code"
+    cfg = parse_config({**FAST, "trials": 1}, DesignConfig)
+    monkeypatch.setattr(store, "code_identity", lambda: {"git_commit": "aaa", "version": "1"})
+    run_study(cfg, out, workers=0)
+    run_study(cfg, out, workers=0, resume=True)  # same code: nothing added
+    assert json.loads((out / store.STUDY_FILE).read_text())["code"] == [
+        {"git_commit": "aaa", "version": "1", "trials_before": 0}]
+    monkeypatch.setattr(store, "code_identity", lambda: {"git_commit": "bbb", "version": "1"})
+    run_study(parse_config({**FAST, "trials": 2}, DesignConfig), out, workers=0, resume=True)
+    saved = json.loads((out / store.STUDY_FILE).read_text())
+    assert [c["git_commit"] for c in saved["code"]] == ["aaa", "bbb"]
+    assert saved["code"][1]["trials_before"] == 1
+    assert saved["study"] == store.study_identity(cfg)  # the identity is untouched
+    monkeypatch.undo()  # the real one: this package's version, a commit or None
+    import relapse_ml
+
+    real = store.code_identity()
+    assert real["version"] == relapse_ml.__version__
+    assert real["git_commit"] is None or len(real["git_commit"].split("+")[0]) == 40
+
+
 def test_a_changed_config_or_a_used_directory_is_refused(tmp_path):
     from relapse_ml.errors import RelapseMLError
 

@@ -1,6 +1,9 @@
 """The study directory: one file per finished trial, written as the trial finishes.
 
-``DIR/study.json`` records the study (its config without ``trials``); ``DIR/trials/``
+``DIR/study.json`` records the study (its config without ``trials``, learners and their
+interactions resolved) and the code that ran it (``code``: the git commit and package
+version at the start and at every resume whose code differs, with the number of trials
+finished before it); ``DIR/trials/``
 holds one JSON file per finished trial, written to a temporary name, flushed to disk
 (fsync) and renamed, so a crash leaves either the whole trial or nothing. A trial's file
 name is its key ``(scenario, n, seed)``: a trial finished twice (a task rerun after its
@@ -67,11 +70,25 @@ def open_study(out: Path, cfg, resume: bool) -> None:
                 f"{out}: holds a study with another config (only --trials may change on "
                 "--resume); choose another --out"
             )
+        code, runs = code_identity(), old.get("code", [])
+        if not runs or {k: runs[-1].get(k) for k in code} != code:
+            old["code"] = [*runs, {**code, "trials_before": len(finished(out))}]
+            durable_write(marker, json.dumps(old, indent=1) + "\n")
         return
     if out.exists() and any(out.iterdir()):
         raise RelapseMLError(f"{out}: directory exists and is not empty; choose another --out")
     (out / TRIALS_DIR).mkdir(parents=True, exist_ok=True)
-    durable_write(marker, json.dumps({"study": study_identity(cfg)}, indent=1) + "\n")
+    record = {"study": study_identity(cfg), "code": [{**code_identity(), "trials_before": 0}]}
+    durable_write(marker, json.dumps(record, indent=1) + "\n")
+
+
+def code_identity() -> dict:
+    """The code that runs the trials: git commit ('+dirty' when modified; None outside a
+    checkout) and package version."""
+    from relapse_ml import __version__
+    from relapse_ml.tracking.store import git_commit
+
+    return {"git_commit": git_commit(), "version": __version__}
 
 
 def finished(out: Path) -> set[str]:
