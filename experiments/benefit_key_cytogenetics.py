@@ -1,13 +1,15 @@
-"""Exploration (stop 21, issue 9): the default learners with adverse cytogenetics added to the
-S-learners' arm interactions (`learner_specs.KEY_INTERACTIONS`), dumped for the offline rules of
-`benefit_stack_variants.py` — does the shipped rule then find a recorded effect modifier
-(the `cytogenetics_driven` positive control) without failing the null? Adopted as the
-default in stop 22, after the pre-specified rule of docs/benefit.md passed; before that the
-package was patched in this process only.
+"""The pre-specified rule that made adverse cytogenetics one of the S-learners' arm
+interactions (`learner_specs.KEY_INTERACTIONS`; stop 21 explored it, stop 22 adopted it after
+the rule of docs/benefit.md passed): criteria (a)–(c), offline with the library's own rule,
+paired on the trials of two dump directories — the learners without the term ("shipped"
+then) and with it ("extended"). The dumps come from `benefit_stack_variants.py dump` (in
+stop 21 this script patched the learners in its own process to make the extended ones; the
+default now includes the term, so the dumps of today's package are the extended ones).
 
-    nice -n 10 .venv/bin/python experiments/benefit_key_cytogenetics.py --sizes 3000 \
+    nice -n 10 .venv/bin/python experiments/benefit_stack_variants.py dump --sizes 3000 \
         --scenarios cytogenetics_driven null --seeds 6000 ... --dumps /work/dumps/keycyto
-    .venv/bin/python experiments/benefit_stack_variants.py evaluate --dumps /work/dumps/keycyto
+    .venv/bin/python experiments/benefit_key_cytogenetics.py --dumps /work/dumps/keycyto \
+        --compare-with /work/dumps/stop21
 """
 
 from __future__ import annotations
@@ -18,18 +20,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-
-EXTRA = "cytogenetic_risk_adverse"
-
-
-def patch() -> None:
-    """Since stop 22 the default includes it (the rule below passed): nothing to patch."""
-    from relapse_ml.benefit import learner_specs, learners
-
-    if EXTRA not in learner_specs.KEY_INTERACTIONS:
-        keys = (*learner_specs.KEY_INTERACTIONS, EXTRA)
-        learner_specs.KEY_INTERACTIONS = learners.KEY_INTERACTIONS = keys
-
 
 def compare(shipped: Path, extended: Path, sizes=(1000, 3000)) -> str:
     """The pre-specified rule of docs/benefit.md (stop 21), offline with the library's own
@@ -66,20 +56,12 @@ def compare(shipped: Path, extended: Path, sizes=(1000, 3000)) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[3000])
-    ap.add_argument("--scenarios", nargs="+", default=["cytogenetics_driven", "null"])
-    ap.add_argument("--seeds", type=int, nargs="+", default=list(range(6000, 6020)))
-    ap.add_argument("--dumps", type=Path, required=True)
-    ap.add_argument("--compare-with", type=Path, default=None,
-                    help="judge --dumps (extended) against these shipped-learner dumps")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 3000])
+    ap.add_argument("--dumps", type=Path, required=True, help="dumps with the term (extended)")
+    ap.add_argument("--compare-with", type=Path, required=True,
+                    help="dumps without it (the learners before stop 22)")
     a = ap.parse_args(argv)
-    if a.compare_with is not None:
-        print(compare(a.compare_with, a.dumps, tuple(a.sizes)))
-        return 0
-    patch()
-    from benefit_stack_variants import run_dumps
-
-    run_dumps(a.sizes, a.scenarios, a.seeds, None, 1000, a.dumps)
+    print(compare(a.compare_with, a.dumps, tuple(a.sizes)))
     return 0
 
 
