@@ -1,10 +1,10 @@
 """The README's individual-benefit table (issue 9), from results files only.
 
-Rows: per scenario and size, the shipped learners' numbers of `benefit_current.py --stem
-8000` (n = 346: pipeline trials; 1,000 and 3,000: its ``offline`` rows for RMSE ratio, null
-excess and ρ, and its pipeline trials for coverage where they exist). Coverage marked † comes
-from the stop-21 pipeline trials (`benefit_current_6000.json`) where the shipped learners
-have none. Ceiling and the careful Cox S-learner's ρ: means over the trials of the first
+Rows: per scenario and size, the shipped learners' and intervals' numbers of
+`benefit_current.py --stem stop23` (n = 346: pipeline trials; 1,000 and 3,000: its
+``offline`` rows for RMSE ratio, null excess and ρ, and its pipeline trials for coverage
+where they exist). Coverage marked † comes from the stop-21 pipeline trials
+(`benefit_current_6000.json`, the widening of stop 21/22) where the shipped ones have none. Ceiling and the careful Cox S-learner's ρ: means over the trials of the first
 study (`benefit_individual.json`) and of the positive control
 (`benefit_individual_positive_control.json`).
 
@@ -69,7 +69,7 @@ def table(new: dict, old: dict, peers: dict) -> str:
 def main() -> int:
     peers = {**_load("benefit_individual.json"),
              **_load("benefit_individual_positive_control.json")}
-    print(table(_load("benefit_current_8000.json")["relapse"],
+    print(table(_load("benefit_current_stop23.json")["relapse"],
                 _load("benefit_current_6000.json")["relapse"], peers))
     return 0
 
