@@ -10,7 +10,7 @@ import pandas as pd
 
 from relapse_ml.benefit.config import OUTCOMES, BenefitConfig
 from relapse_ml.benefit.intervals import bootstrap_reported
-from relapse_ml.benefit.reported import candidate_specs, follows_risk, selection_procedure
+from relapse_ml.benefit.reported import follows_risk, selection_procedure
 
 
 def reported_step(cfg: BenefitConfig, data, folds, cache, estimates, progress=print, keep=None):
@@ -44,9 +44,8 @@ def reported_intervals(cfg: BenefitConfig, data, rep, est: dict, progress=None, 
     lo, hi, info = bootstrap_reported(cfg, data, est, progress, rep.chosen_learners, keep)
     if not cfg.intervals.prediction or info["n_ok"] < 2:
         return lo, hi, info
-    specs = [*candidate_specs(cfg), *cfg.learners]
-    parts = unexplained_variance(rep, rep.targets, data, [s.display for s in specs
-                                                          if follows_risk(s)])
+    risk_labels = [s.display for s in cfg.learners if follows_risk(s)]  # + the constant, always
+    parts = unexplained_variance(rep, rep.targets, data, risk_labels)
     info["unexplained"] = parts
     info["estimate_median_width"] = info.get("median_width")
     for o in OUTCOMES:
