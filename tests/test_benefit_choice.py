@@ -113,3 +113,25 @@ def test_the_nested_gate_keeps_a_weak_modifier_out():
     assert ch.weights == {"constant": 1.0} and "by more than 2 SE" in ch.reason
     loose = cfg_with(specs, report={"method": "auto", "min_events": 50, "stack_z": 1.0})
     assert RP.selection_procedure(loose, data, folds).choices["relapse"].weights.get("s_fg", 0) > 0.5
+
+
+def test_a_selected_learner_is_described_like_a_stack_of_it_alone():
+    """An S-learner without arm interactions has one relative effect for everyone: selected
+    alone it is a risk-based estimate (the score then says there is no evidence this
+    patient's benefit differs from the average), as it is inside a stack."""
+    rng = np.random.default_rng(3)
+    n = 4000
+    risk = rng.uniform(0.05, 0.4, size=n)
+    truth = 0.5 * risk  # benefit follows baseline risk
+    specs = [LearnerSpec(kind="constant", label="constant"),
+             LearnerSpec(kind="s", label="s_risk", interactions=[]),
+             LearnerSpec(kind="s", label="s_key", interactions="key")]
+    phi = truth + rng.normal(scale=0.3, size=n)
+    for winner, kind in (("s_risk", "risk"), ("s_key", "individual")):
+        est = {"constant": np.full(n, truth.mean()), "s_risk": np.full(n, truth.mean()),
+               "s_key": np.full(n, truth.mean())}
+        est[winner] = truth
+        estimates = {k: SimpleNamespace(benefit={"relapse": v}) for k, v in est.items()}
+        ch = RP.choose(specs, estimates, {"relapse": {"phi": phi}}, "relapse", "select", 0.05)
+        assert ch.weights == {winner: 1.0}
+        assert ch.kind == kind

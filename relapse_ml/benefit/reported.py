@@ -161,7 +161,7 @@ def choose(
             f"{best} has the lowest cross-fitted τ-risk, {d:+.4f} (SE {se:.4f}) below the "
             f"average effect's (one-sided p < {level})"
         )
-        return Choice(outcome, method, {best: 1.0}, reason, _kind(kinds[best]))
+        return Choice(outcome, method, {best: 1.0}, reason, _stack_kind(specs, {best: 1.0}))
     risk = [lab for lab, k in kinds.items() if k == "risk"]
     if risk and beats_constant(risk[0])[0]:
         _, d2, se2 = beats_constant(risk[0])
@@ -292,7 +292,8 @@ def finish_stack(ch: Choice, preds: dict, average: float, centre: str, const: st
 
 
 def _stack_kind(specs, weights: dict) -> str:
-    """``constant`` when the stack is the constant alone, ``risk`` when every member's
+    """What a choice can express (a stack, or one selected learner as a stack of one):
+    ``constant`` when it is the constant alone, ``risk`` when every member's
     benefit follows baseline risk (the constant, PATH, an S-learner without arm
     interactions), else ``individual``."""
     by = {s.display: s for s in specs}
@@ -308,10 +309,6 @@ def follows_risk(spec: LearnerSpec) -> bool:
     """Whether a learner's benefit follows baseline risk alone: the constant, PATH, an
     S-learner without arm interactions (one relative effect for everyone)."""
     return spec.kind in ("constant", "risk") or (spec.kind == "s" and spec.interactions == [])
-
-
-def _kind(kind: str) -> str:
-    return kind if kind in ("constant", "risk") else "individual"
 
 
 @dataclass
