@@ -13,7 +13,7 @@ import pytest
 from relapse_ml.errors import ModelError
 from relapse_ml.models import CauseSpecificCox, FineGray
 from relapse_ml.models.partial_likelihood import SubdistributionProblem
-from relapse_ml.models.penalty import choose_penalizer, chosen_penalizers
+from relapse_ml.models.penalty import GRID, choose_penalizer, chosen_penalizers
 from tests._helpers_models import simulate_cause_specific
 from tests.test_models_landmark_strata import stacked
 
@@ -256,3 +256,35 @@ def test_train_reports_the_penalty_its_final_model_chose():
     assert chosen == {"relapse": model.penalizer_[1], "nrm": model.penalizer_[2]}
     assert any("penalizer chosen in the final fit" in str(s) and "relapse" in str(s)
                for s in said)
+
+
+def test_auto_does_not_choose_a_penalty_at_which_a_feature_separates_events():
+    """A feature that orders the events perfectly: the cross-validated likelihood keeps
+    rising as the penalty falls, but below some penalty the fits separate (linear predictor
+    spread > `partial_likelihood.MAX_LP_SPREAD`) and the final fit's guard would refuse
+    them. ``auto`` stops there and picks a penalty whose fit on all rows is accepted — for
+    Fine–Gray and the cause-specific Cox alike."""
+    from relapse_ml.models.partial_likelihood import (
+        MAX_LP_SPREAD,
+        fit_subdistribution_hazard,
+    )
+
+    rng = np.random.default_rng(0)
+    n = 200
+    z = rng.normal(size=(n, 1))
+    time = np.arange(1, n + 1, dtype=float)
+    event = np.zeros(n, int)
+    event[:100] = 1
+    event[150:160] = 2
+    z[:100, 0] = 5 + 0.1 * np.arange(100)[::-1]  # earlier events, larger z
+    with pytest.raises(ModelError, match="did not converge"):  # the smallest penalty separates
+        fit_subdistribution_hazard(z, time, event, 1, penalizer=min(GRID))
+    for cause_specific in (False, True):
+        choice = choose_penalizer(z, time, event, 1, cause_specific=cause_specific)
+        assert choice.penalizer > min(GRID)
+        assert not np.isfinite(choice.cvpl[0])  # the smallest penalty (grid ascending): no fit
+    beta, _ = fit_subdistribution_hazard(z, time, event, 1, penalizer=choice.penalizer)
+    assert np.ptp(z @ beta) <= MAX_LP_SPREAD
+    # and a plain Fine–Gray model with penalizer auto fits these data
+    model = FineGray(penalizer="auto").fit(pd.DataFrame({"z": z[:, 0]}), time, event)
+    assert np.isfinite(model.coef_[1].to_numpy()).all()

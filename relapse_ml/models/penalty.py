@@ -96,7 +96,7 @@ def choose_penalizer(Z, time, event, cause: int = 1, *, cause_specific: bool = T
     of it, the SE from the spread of the folds' contributions, as glmnet's).
     """
     from relapse_ml.evaluation.crossval import fold_labels
-    from relapse_ml.models.partial_likelihood import SubdistributionProblem
+    from relapse_ml.models.partial_likelihood import SubdistributionProblem, separated
 
     Z = np.asarray(Z, dtype=float)
     time = np.asarray(time, dtype=float)
@@ -122,10 +122,12 @@ def choose_penalizer(Z, time, event, cause: int = 1, *, cause_specific: bool = T
 
     grid = np.sort(np.asarray(grid, dtype=float))[::-1]  # largest first: warm starts
     everyone = problem(np.ones(rows.size, dtype=bool))
-    folds = [problem(fold != k) for k in np.unique(fold)]
+    masks = [fold != k for k in np.unique(fold)]
+    folds = [problem(m) for m in masks]
     betas = [None] * len(folds)
     cvpl = np.full(grid.size, -np.inf)
     per_fold = np.full((len(folds), grid.size), np.nan)
+    path = {}  # grid index -> the folds' mean coefficients (a warm start for all rows)
     for i, lam in enumerate(grid):  # down the path, every fold at each penalty
         try:
             with np.errstate(over="ignore"):
@@ -133,6 +135,9 @@ def choose_penalizer(Z, time, event, cause: int = 1, *, cause_specific: bool = T
                          for f, b in zip(folds, betas, strict=True)]
         except ModelError:  # no fit at this penalty (e.g. separation): nor at a smaller one
             break
+        if any(separated(Zs[m], b) for m, b in zip(masks, betas, strict=True)):
+            break  # the final fit's guard would refuse it (partial_likelihood.MAX_LP_SPREAD)
+        path[i] = np.mean(betas, axis=0)
         per_fold[:, i] = [everyone.log_likelihood(b)[0] - f.log_likelihood(b)[0]
                           for f, b in zip(folds, betas, strict=True)]
         cvpl[i] = per_fold[:, i].sum()
@@ -156,6 +161,7 @@ def choose_penalizer(Z, time, event, cause: int = 1, *, cause_specific: bool = T
         best = int(np.flatnonzero(cvpl >= cvpl[best] - se)[0])
     elif rule != "min":
         raise ModelError(f"rule must be 'min' or '1se', not {rule!r}")
+    best = _not_separated(everyone, Zs, grid, best, path)
     selected = float(grid[best])
     return PenaltyChoice(penalizer=selected * rows.size / max(n, 1), selected=selected,
                          grid=tuple(grid[::-1].tolist()), cvpl=tuple(cvpl[::-1].tolist()),
@@ -171,3 +177,27 @@ def chosen_penalizers(model) -> dict[int, float] | None:
     if not choices:
         return None
     return {int(k): float(c.penalizer) for k, c in choices.items()}
+
+
+def _not_separated(everyone, Z, grid, best: int, path: dict) -> int:
+    """The chosen grid index, moved to larger penalties (smaller index) while the fit on all
+    the rows at it separates events (`partial_likelihood.separated`): the final fit's guard
+    would refuse it. One extra fit, warm-started from the folds' coefficients, where nothing
+    separates."""
+    from relapse_ml.models.partial_likelihood import separated
+
+    while True:
+        try:
+            with np.errstate(over="ignore"):
+                beta = everyone.fit(grid[best], beta0=path.get(best), max_iter=100,
+                                    tol=INNER_TOL)
+            if not separated(Z, beta):
+                return best
+        except ModelError:
+            pass
+        if best == 0:
+            raise ModelError("penalizer 'auto' found no penalty at which the fit on all rows "
+                             "converges (a feature separates events); give a larger numeric "
+                             "penalizer or fewer features.")
+        best -= 1
+
