@@ -31,13 +31,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from benefit_rule_compare import SCENARIOS, cell, load, trial_numbers  # noqa: E402
-
-
-def _mm(v, d=3) -> str:
-    v = [x for x in v if x is not None and np.isfinite(x)]
-    if not v:
-        return "–"
-    return f"{np.mean(v):.{d}f} ({min(v):.{d}f}–{max(v):.{d}f})" if len(v) > 1 else f"{v[0]:.{d}f}"
+from benefit_simulation import mean_range as _mm  # noqa: E402
 
 
 def table(records: dict, outcome: str, offline: dict | None = None) -> tuple[dict, str]:

@@ -29,27 +29,16 @@ def run_individual(scenario: str, n: int, seed: int, n_boot: int, lean: bool = F
     the reported rule; left empty), about a third of the cost at n = 3,000."""
     import warnings
 
-    from benefit_simulation import lean_config
-
     from relapse_ml.benefit import run as R
     from relapse_ml.benefit.arm_stats import holm
-    from relapse_ml.benefit.config import LearnerSpec
     from relapse_ml.benefit.heterogeneity import truth_agreement
-    from relapse_ml.benefit.learners import make_folds
     from relapse_ml.benefit.prediction import widen
     from relapse_ml.benefit.subgroups import configured_levels, interaction_pvalues
     from relapse_ml.models import make_model  # noqa: F401  (fail early if models are broken)
-    from relapse_ml.simulate import simulate_trial
 
     warnings.filterwarnings("ignore")
     start = time.perf_counter()
-    trial = simulate_trial(n=n, seed=seed, scenario=scenario, truth=True)
-    cohort = trial.to_cohort()
-    cfg = lean_config(n_boot=100, interval_boot=n_boot)
-    # one process per trial (the study runs trials one after another)
-    cfg = cfg.model_copy(update={"intervals": cfg.intervals.model_copy(update={"n_jobs": 1})})
-    data = R.benefit_data(cohort, cfg)
-    folds = make_folds(data.arm, data.event, cfg.crossfit.n_folds, cfg.crossfit.seed)
+    trial, cohort, cfg, data, folds = setup_trial(scenario, n, seed, n_boot)
     estimates, _, cache = R.cross_fit_learners(cfg, data, lambda *a: None, folds=folds)
     rep, est, lo, hi, info = R.reported_step(cfg, data, folds, cache, estimates, lambda *a: None)
     # ---- modelling ends here; the truth is read only below ----
@@ -111,25 +100,10 @@ def run_individual(scenario: str, n: int, seed: int, n_boot: int, lean: bool = F
         rec.update(cox_spearman={"relapse": None, "rfs": None}, test_autoc_p=None,
                    min_holm_relapse=None, lean=True, seconds=time.perf_counter() - start)
         return rec
-    cols = list(data.X.columns)
-    cox = LearnerSpec(
-        kind="s",
-        label="cox_careful",
-        model={"name": "cox_cs", "params": {"penalizer": 0.1}},
-        interactions=[c for c in COX_INTERACTIONS if c in cols],
-    )
-    from relapse_ml.errors import ModelError
-
-    try:  # the peer; a fit that fails is recorded as such, not a lost trial
-        cox_est, _, _ = R.cross_fit_learners(cfg, data, lambda *a: None, folds=folds, specs=[cox])
-        rec["cox_spearman"] = {
-            o: truth_agreement(cox_est["cox_careful"].benefit[o],
-                               truth[R.TRUTH_COLUMNS[o]])["spearman"]
-            for o in ("relapse", "rfs")
-        }
-    except ModelError as err:
-        rec["cox_spearman"] = {"relapse": None, "rfs": None}
-        rec["cox_failed"] = str(err)
+    peer = cox_peer(cfg, data, folds, truth)
+    rec["cox_spearman"] = {o: v["spearman"] for o, v in peer["agreement"].items()}
+    if "failed" in peer:
+        rec["cox_failed"] = peer["failed"]
     seq = R.sequential_validation(cfg, data, specs=[cfg.learner(cfg.primary_label)], n_boot=100)
     rec["test_autoc_p"] = seq.get((cfg.primary_label, "relapse"), {}).get("autoc", {}).get("p")
     levels = configured_levels(cohort, data.patient_id, cfg)
@@ -138,6 +112,54 @@ def run_individual(scenario: str, n: int, seed: int, n_boot: int, lean: bool = F
     rec["min_holm_relapse"] = float(np.nanmin(holm(vals))) if np.isfinite(vals).any() else None
     rec["seconds"] = time.perf_counter() - start
     return rec
+
+
+def setup_trial(scenario: str, n: int, seed: int, n_boot: int):
+    """One simulated trial analysed as ``relapse-ml benefit`` does, up to the learners: the
+    trial (with its truth), its cohort, the study's config, the analysis data and the
+    cross-fitting folds."""
+    from benefit_simulation import lean_config
+
+    from relapse_ml.benefit import run as R
+    from relapse_ml.benefit.learners import make_folds
+    from relapse_ml.simulate import simulate_trial
+
+    trial = simulate_trial(n=n, seed=seed, scenario=scenario, truth=True)
+    cohort = trial.to_cohort()
+    cfg = lean_config(n_boot=100, interval_boot=n_boot)
+    # one process per trial (the study runs trials one after another)
+    cfg = cfg.model_copy(update={"intervals": cfg.intervals.model_copy(update={"n_jobs": 1})})
+    data = R.benefit_data(cohort, cfg)
+    folds = make_folds(data.arm, data.event, cfg.crossfit.n_folds, cfg.crossfit.seed)
+    return trial, cohort, cfg, data, folds
+
+
+def cox_peer(cfg, data, folds, truth) -> dict:
+    """The careful statistician's peer: a cross-fitted cause-specific Cox S-learner with arm
+    × MRD, age, adverse cytogenetics and aGVHD (penalizer 0.1), on the trial's own folds.
+    ``{"agreement": {outcome: {"spearman", "rmse"}}}`` with the truth (evaluation only), and
+    ``"failed"`` with the reason where its fit did not converge (values None)."""
+    from relapse_ml.benefit import run as R
+    from relapse_ml.benefit.config import LearnerSpec
+    from relapse_ml.benefit.heterogeneity import truth_agreement
+    from relapse_ml.errors import ModelError
+
+    cox = LearnerSpec(
+        kind="s",
+        label="cox_careful",
+        model={"name": "cox_cs", "params": {"penalizer": 0.1}},
+        interactions=[c for c in COX_INTERACTIONS if c in data.X.columns],
+    )
+    try:  # a fit that fails is recorded as such, not a lost trial
+        est, _, _ = R.cross_fit_learners(cfg, data, lambda *a: None, folds=folds, specs=[cox])
+    except ModelError as err:
+        return {"agreement": {o: {"spearman": None, "rmse": None} for o in R.TRUTH_COLUMNS},
+                "failed": str(err)}
+    agreement = {}
+    for o in ("relapse", "rfs"):
+        a = truth_agreement(est["cox_careful"].benefit[o], truth[R.TRUTH_COLUMNS[o]])
+        agreement[o] = {"spearman": a["spearman"], "rmse": a["rmse"]}
+    return {"agreement": agreement}
 
 
 def ceiling_ratio(X, true) -> float:
@@ -170,10 +192,9 @@ def unwiden(est, lo, hi, sigma2: float, level: float):
 
 
 def _ms(x, d: int = 2) -> str:
-    x = np.asarray([v for v in x if v is not None and np.isfinite(v)], float)
-    if not x.size:
-        return "–"
-    return f"{x.mean():.{d}f} ({x.min():.{d}f}–{x.max():.{d}f})" if x.size > 1 else f"{x[0]:.{d}f}"
+    from benefit_simulation import mean_range
+
+    return mean_range(x, d)
 
 
 def summarize_individual(records: list[dict]) -> tuple[dict, str]:

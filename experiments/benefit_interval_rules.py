@@ -26,8 +26,9 @@ ORDER = ("null", "uniform", "mrd_driven", "harm_subgroup", "cytogenetics_driven"
 
 
 def _mm(v) -> str:
-    v = np.asarray(v, float)
-    return f"{v.mean():.3f} ({v.min():.2f}–{v.max():.2f})"
+    from benefit_simulation import mean_range
+
+    return mean_range(v, 3, 2)
 
 
 def cells(records: list[dict]) -> dict:

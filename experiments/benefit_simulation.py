@@ -213,6 +213,17 @@ def lean_config(n_boot: int = 200, interval_boot: int = 0):
     )
 
 
+def mean_range(v, d: int = 2, d_range: int | None = None) -> str:
+    """``mean (min–max)`` of the finite values of ``v`` (the mean to ``d`` digits, the range to
+    ``d_range``, default ``d``); one value alone; "–" when there is none. The studies' one
+    formatter of a quantity over trials."""
+    x = np.asarray([a for a in v if a is not None and np.isfinite(a)], float)
+    if not x.size:
+        return "–"
+    r = d if d_range is None else d_range
+    return f"{x.mean():.{d}f} ({x.min():.{r}f}–{x.max():.{r}f})" if x.size > 1 else f"{x[0]:.{d}f}"
+
+
 def done_keys(path: Path, fields=("study", "n", "seed")) -> set[tuple]:
     """The ``fields`` of each trial already in the JSON-lines file ``path``."""
     keys = set()
