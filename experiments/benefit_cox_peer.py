@@ -67,8 +67,8 @@ def paired(records: list[dict], peers: dict) -> tuple[dict, str]:
     cells: dict = {}
     for r in records:
         p = peers.get((r["scenario"], r["n"], r["seed"]))
-        if p is None or "failed" in p:
-            continue
+        if p is None or "failed" in p or r["scenario"] == "null":
+            continue  # the null's benefit is 0 for everyone: no ranking, no ratio to compare
         for o in OUTCOMES:
             rep, avg = r["reported"][o], r["reported"][o]["trial_average.truth_rmse"]
             c = cells.setdefault((r["scenario"], r["n"], o), {k: [] for k in (
