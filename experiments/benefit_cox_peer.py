@@ -61,14 +61,24 @@ def run_peer(scenario: str, n: int, seed: int) -> dict:
 def paired(records: list[dict], peers: dict) -> tuple[dict, str]:
     """Per scenario × n × outcome: ρ and RMSE ratio of the reported estimate and of the peer
     over the same trials, the mean paired difference of ρ with its SE, and the count of
-    trials the reported estimate ranks better."""
+    trials the reported estimate ranks better; under the null, each one's excess over the
+    trial average's RMSE."""
     from benefit_individual import _ms
 
     cells: dict = {}
+    nulls: dict = {}
     for r in records:
         p = peers.get((r["scenario"], r["n"], r["seed"]))
-        if p is None or "failed" in p or r["scenario"] == "null":
-            continue  # the null's benefit is 0 for everyone: no ranking, no ratio to compare
+        if p is None or "failed" in p:
+            continue
+        if r["scenario"] == "null":  # benefit 0 for everyone: no ranking; the target is the
+            for o in OUTCOMES:       # excess over the average's RMSE (≤ 0.005)
+                rep, avg = r["reported"][o], r["reported"][o]["trial_average.truth_rmse"]
+                c = nulls.setdefault((r["n"], o), {"seed": [], "reported": [], "cox": []})
+                c["seed"].append(r["seed"])
+                c["reported"].append(rep["reported.truth_rmse"] - avg)
+                c["cox"].append(p["agreement"][o]["rmse"] - avg)
+            continue
         for o in OUTCOMES:
             rep, avg = r["reported"][o], r["reported"][o]["trial_average.truth_rmse"]
             c = cells.setdefault((r["scenario"], r["n"], o), {k: [] for k in (
@@ -106,6 +116,23 @@ def paired(records: list[dict], peers: dict) -> tuple[dict, str]:
             f"| {sc} | {n:,} | {o} | {len(c['seed'])} ({seeds}) | {_ms(rr)} | {_ms(rc)} | "
             f"{dd.mean():+.2f} ± {se:.2f} | {ahead}/{len(c['seed'])} | "
             f"{_ms(c['ratio_reported'], 3)} | {_ms(c['ratio_cox'], 3)} |"
+        )
+    lines += [
+        "",
+        "Null (no benefit for anyone): RMSE minus the trial average's, worst over trials (trials "
+        "above the target's 0.005).",
+        "",
+        "| n | outcome | trials (seeds) | reported: worst excess (> 0.005) | "
+        "careful Cox: worst excess (> 0.005) | careful Cox: mean excess |",
+        "|---|---|---|---|---|---|",
+    ]
+    for (n, o), c in sorted(nulls.items()):
+        rep, cox = np.array(c["reported"]), np.array(c["cox"])
+        out[f"null/{n}/{o}"] = c
+        lines.append(
+            f"| {n:,} | {o} | {len(rep)} ({min(c['seed'])}–{max(c['seed'])}) | "
+            f"{rep.max():+.4f} ({int(np.sum(rep > 0.005))}) | "
+            f"{cox.max():+.4f} ({int(np.sum(cox > 0.005))}) | {cox.mean():+.4f} |"
         )
     failed = sum("failed" in p for p in peers.values())
     lines += ["", f"The peer's fit did not converge in {failed} trial(s) (left out).", ""]
