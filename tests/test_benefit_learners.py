@@ -231,3 +231,29 @@ def test_refit_of_a_shrunk_s_learner_chooses_its_scale_on_its_own_rows(null_tria
                       d.X.iloc[:50], d.tau, tr, 5, 0)
     assert len(seen) == 1 and seen[0][0] == half.sum()
     assert set(seen[0][1]) == {"relapse", "rfs"} and set(seen[0][1].values()) <= {0, 0.5, 1}
+
+
+def test_a_shrunk_refit_judges_its_scale_by_the_configured_nuisance(null_trial, monkeypatch):
+    # the cross-fitted analysis scores the scales against DR scores from the config's
+    # heterogeneity.nuisance; the refits of the bootstrap and of the sequential test must use
+    # the same nuisance, not the learner's own model, when the two differ
+    from relapse_ml.benefit import refit
+    from relapse_ml.benefit.learner_specs import small_xgb
+
+    _, d = null_trial
+    tr = BenefitConfig().treatment
+    models = []
+    real = refit.fold_fits
+
+    def spy(spec, *a, **k):
+        models.append((spec.kind, spec.model.name))
+        return real(spec, *a, **k)
+
+    monkeypatch.setattr(refit, "fold_fits", spy)
+    spec = LearnerSpec(kind="s", model=FG, interactions="key", shrink=[0, 1])
+    args = (d.X, d.time, d.event, d.arm, d.X.iloc[:20], d.tau, tr, 3, 0)
+    refit.fit_predict(spec, *args, nuisance=small_xgb())
+    assert ("t", "xgb_cs") in models and ("t", "fine_gray") not in models
+    models.clear()
+    refit.fit_predict(spec, *args)  # none given: the learner's own model, as before
+    assert ("t", "fine_gray") in models and ("t", "xgb_cs") not in models

@@ -177,6 +177,7 @@ def sequential_validation(
                     cfg.treatment,
                     cfg.crossfit.n_folds,
                     seed + k,
+                    nuisance=cfg.heterogeneity.nuisance,
                 )
             except ModelError:
                 continue  # too few events in the early folds: that fold is left out

@@ -163,13 +163,15 @@ def bootstrap_intervals(
     n_boot: int,
     level: float,
     seed: int,
+    nuisance=None,
 ) -> tuple[dict, dict, int]:
     """Percentile intervals of each patient's estimated benefit over bootstrap refits.
 
     Patients are resampled with replacement within each arm (so both arms keep their
     size); the whole learner is refitted on each resample and predicts every patient.
     Replicates whose fit fails (e.g. no relapse in one arm) are skipped and counted.
-    Returns ``(lower, upper, n_ok)``.
+    nuisance: the config's ``heterogeneity.nuisance`` (a shrunk S-learner's scale choice,
+    `refit.fit_predict`). Returns ``(lower, upper, n_ok)``.
     """
     rng = np.random.default_rng(np.random.SeedSequence([seed, 7919]))
     arm = np.asarray(arm)
@@ -189,6 +191,7 @@ def bootstrap_intervals(
                 n_folds,
                 seed + b + 1,
                 groups=rows,
+                nuisance=nuisance,
             )
         except ModelError:
             continue

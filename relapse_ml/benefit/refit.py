@@ -63,17 +63,20 @@ def fit_predict(
     n_folds: int,
     seed: int,
     groups=None,
+    nuisance=None,
 ) -> dict[str, np.ndarray]:
     """Fit a learner on all rows given and predict the benefit at ``X_new`` (for bootstraps
     and the sequential heterogeneity test).
 
     The DR learner cross-fits its nuisance internally (folds by ``groups``, so a patient
     drawn twice stays in one fold); a shrunk S-learner chooses its interaction scale on
-    these rows (`_fit_predict_shrunk`).
+    these rows (`_fit_predict_shrunk`), judged by DR scores from ``nuisance`` (the config's
+    ``heterogeneity.nuisance``, as in the cross-fitted analysis; None: the learner's own model).
     """
     folds = make_folds(arm, event, n_folds, seed, groups)
     if spec.shrink is not None:
-        return _fit_predict_shrunk(spec, X, time, event, arm, X_new, tau, treatment, folds)
+        return _fit_predict_shrunk(spec, X, time, event, arm, X_new, tau, treatment, folds,
+                                   nuisance or spec.model)
     fits = FoldFits(arm_risk_factory(spec, tau, list(X.columns)), X, time, event, arm, folds)
     if spec.kind not in ("dr", "r"):
         model = fits.make().fit(X, time, event, np.asarray(arm))
@@ -83,16 +86,16 @@ def fit_predict(
     return {o: models[o].predict(X_new) for o in OUTCOMES}
 
 
-def _fit_predict_shrunk(spec, X, time, event, arm, X_new, tau, treatment, folds):
+def _fit_predict_shrunk(spec, X, time, event, arm, X_new, tau, treatment, folds, nuisance):
     """A shrunk S-learner fitted on these rows only: its interaction scale per outcome chosen
     by the cross-fitted yardstick on them (`tuned.full_sample_scale`, the nuisance a
-    T-learner on the learner's own model), then refitted on all of them at that scale. Only
+    T-learner on the ``nuisance`` model), then refitted on all of them at that scale. Only
     that choice is made here: the per-fold choices of `tuned.cross_fit_shrunk`, which give
     cross-fitted estimates, are not needed for a refit."""
     cache: dict = {}
     on = (X, time, event, arm, folds, tau)
-    nuisance = fold_fits(LearnerSpec(kind="t", model=spec.model, interactions=[]), *on, cache)
-    scale = full_sample_scale(shrunk_fits(spec, *on, cache), nuisance, tau, treatment)
+    t_fits = fold_fits(LearnerSpec(kind="t", model=nuisance, interactions=[]), *on, cache)
+    scale = full_sample_scale(shrunk_fits(spec, *on, cache), t_fits, tau, treatment)
     risk = {}
     for s in set(scale.values()):
         model = arm_risk_factory(spec, tau, list(X.columns), s)()

@@ -247,6 +247,7 @@ def _run_benefit(
                 cfg.intervals.n_boot,
                 cfg.intervals.level,
                 cfg.crossfit.seed,
+                nuisance=cfg.heterogeneity.nuisance,
             )
             estimates[label].lower, estimates[label].upper = lo, hi
             width = {o: float(np.nanmedian(hi[o] - lo[o])) for o in OUTCOMES}
