@@ -150,14 +150,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     records = trials(args.tags, args.scenarios)
     path = RESULTS / f"benefit_cox_peer_{args.stem}.jsonl"
-    peers = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                p = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by an interrupted write
-            peers[(p["scenario"], p["n"], p["seed"])] = p
+    from benefit_simulation import read_records
+
+    peers = read_records(path, ("scenario", "n", "seed"))
     todo = [r for r in records if (r["scenario"], r["n"], r["seed"]) not in peers]
     if not args.summarize:
         print(f"{len(todo)} trials to fit ({len(records) - len(todo)} done)", flush=True)

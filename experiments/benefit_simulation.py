@@ -224,17 +224,23 @@ def mean_range(v, d: int = 2, d_range: int | None = None) -> str:
     return f"{x.mean():.{d}f} ({x.min():.{r}f}–{x.max():.{r}f})" if x.size > 1 else f"{x[0]:.{d}f}"
 
 
-def done_keys(path: Path, fields=("study", "n", "seed")) -> set[tuple]:
-    """The ``fields`` of each trial already in the JSON-lines file ``path``."""
-    keys = set()
+def read_records(path: Path, fields=("study", "n", "seed")) -> dict[tuple, dict]:
+    """Each trial already in the JSON-lines file ``path``, by its ``fields`` (the last record
+    of a key wins)."""
+    records = {}
     if path.exists():
         for line in path.read_text().splitlines():
             try:
                 r = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut by an interrupted write
-            keys.add(tuple(r[f] for f in fields))
-    return keys
+            records[tuple(r[f] for f in fields)] = r
+    return records
+
+
+def done_keys(path: Path, fields=("study", "n", "seed")) -> set[tuple]:
+    """The ``fields`` of each trial already in the JSON-lines file ``path``."""
+    return set(read_records(path, fields))
 
 
 def _worker_init() -> None:
