@@ -23,23 +23,24 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benefit_simulation import mean_range, read_records  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 OUTCOMES = ("relapse", "rfs")
+KEY = ("scenario", "n", "seed")
 
 
 def trials(tags, scenarios) -> list[dict]:
-    """The recorded trials of ``tags`` (the first record of each scenario, n, seed)."""
-    seen, out = set(), []
+    """The recorded trials of ``tags`` (a trial recorded under two tags: the first tag's)."""
+    out: dict = {}
     for tag in tags:
-        path = RESULTS / f"benefit_individual_{tag}.jsonl"
-        for line in path.read_text().splitlines():
-            r = json.loads(line)
-            key = (r["scenario"], r["n"], r["seed"])
-            if key not in seen and (not scenarios or r["scenario"] in scenarios):
-                seen.add(key)
-                out.append(r)
-    return out
+        recs = read_records(RESULTS / f"benefit_individual_{tag}.jsonl", KEY)
+        for key, r in recs.items():
+            if not scenarios or r["scenario"] in scenarios:
+                out.setdefault(key, r)
+    return list(out.values())
 
 
 def run_peer(scenario: str, n: int, seed: int) -> dict:
@@ -63,8 +64,6 @@ def paired(records: list[dict], peers: dict) -> tuple[dict, str]:
     over the same trials, the mean paired difference of ρ with its SE, and the count of
     trials the reported estimate ranks better; under the null, each one's excess over the
     trial average's RMSE."""
-    from benefit_individual import _ms
-
     cells: dict = {}
     nulls: dict = {}
     for r in records:
@@ -113,9 +112,9 @@ def paired(records: list[dict], peers: dict) -> tuple[dict, str]:
                                 "delta_rho_se": se, "ahead": ahead}
         seeds = f"{min(c['seed'])}–{max(c['seed'])}"
         lines.append(
-            f"| {sc} | {n:,} | {o} | {len(c['seed'])} ({seeds}) | {_ms(rr)} | {_ms(rc)} | "
+            f"| {sc} | {n:,} | {o} | {len(c['seed'])} ({seeds}) | {mean_range(rr)} | {mean_range(rc)} | "
             f"{dd.mean():+.2f} ± {se:.2f} | {ahead}/{len(c['seed'])} | "
-            f"{_ms(c['ratio_reported'], 3)} | {_ms(c['ratio_cox'], 3)} |"
+            f"{mean_range(c['ratio_reported'], 3)} | {mean_range(c['ratio_cox'], 3)} |"
         )
     lines += [
         "",
@@ -140,7 +139,6 @@ def paired(records: list[dict], peers: dict) -> tuple[dict, str]:
 
 
 def main(argv=None) -> int:
-    sys.path.insert(0, str(HERE))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tags", nargs="+", required=True,
                     help="benefit_individual_TAG.jsonl files whose trials to pair with")
@@ -150,9 +148,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     records = trials(args.tags, args.scenarios)
     path = RESULTS / f"benefit_cox_peer_{args.stem}.jsonl"
-    from benefit_simulation import read_records
-
-    peers = read_records(path, ("scenario", "n", "seed"))
+    peers = read_records(path, KEY)
     todo = [r for r in records if (r["scenario"], r["n"], r["seed"]) not in peers]
     if not args.summarize:
         print(f"{len(todo)} trials to fit ({len(records) - len(todo)} done)", flush=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from benefit_simulation import mean_range
 
 SCENARIOS = ("null", "uniform", "mrd_driven", "harm_subgroup", "cytogenetics_driven")
 SIZES = (346, 1000, 3000)
@@ -191,12 +192,6 @@ def unwiden(est, lo, hi, sigma2: float, level: float):
     )
 
 
-def _ms(x, d: int = 2) -> str:
-    from benefit_simulation import mean_range
-
-    return mean_range(x, d)
-
-
 def summarize_individual(records: list[dict]) -> tuple[dict, str]:
     """Per scenario and size: mean (min–max over trials) of each quantity; a markdown table."""
     recs = [r for r in records if r.get("study") == "individual"]
@@ -266,13 +261,13 @@ def summarize_individual(records: list[dict]) -> tuple[dict, str]:
             out[f"{sc}/{n}"] = cell
             k = len(rs)
             lines.append(
-                f"| {sc} | {n:,} | {k} ({len(rb)}) | {_ms(cell['rmse_ratio'])} | "
-                f"{_ms(cell['ceiling'])} | "
-                f"{_ms(cell['rmse_reported'], 3)} | {_ms(cell['rmse_average'], 3)} | "
-                f"{_ms(cell['coverage'])} | {_ms(cell['coverage_estimate_only'])} | "
-                f"{_ms(cell['median_width'], 3)} | {_ms(cell['coverage_rfs'])} | "
-                f"{_ms(cell['spearman'])} | {_ms(cell['spearman_average_0'])} | "
-                f"{_ms(cell['cox_spearman'])} | "
+                f"| {sc} | {n:,} | {k} ({len(rb)}) | {mean_range(cell['rmse_ratio'])} | "
+                f"{mean_range(cell['ceiling'])} | "
+                f"{mean_range(cell['rmse_reported'], 3)} | {mean_range(cell['rmse_average'], 3)} | "
+                f"{mean_range(cell['coverage'])} | {mean_range(cell['coverage_estimate_only'])} | "
+                f"{mean_range(cell['median_width'], 3)} | {mean_range(cell['coverage_rfs'])} | "
+                f"{mean_range(cell['spearman'])} | {mean_range(cell['spearman_average_0'])} | "
+                f"{mean_range(cell['cox_spearman'])} | "
                 f"{sum(x == 'constant' for x in cell['kinds'])}/{k} | "
                 f"{sum(cell['yardstick_picks_best'])}/{k} | {sum(cell['test_positive'])}/{k} | "
                 f"{sum(cell['holm_positive'])}/{k} |"

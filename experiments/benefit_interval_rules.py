@@ -20,15 +20,10 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from benefit_simulation import mean_range
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ORDER = ("null", "uniform", "mrd_driven", "harm_subgroup", "cytogenetics_driven")
-
-
-def _mm(v) -> str:
-    from benefit_simulation import mean_range
-
-    return mean_range(v, 3, 2)
 
 
 def cells(records: list[dict]) -> dict:
@@ -66,7 +61,7 @@ def table(records: list[dict]) -> str:
         c = by[(sc, n, o)]
         lines.append(
             f"| {sc} | {n:,} | {o} | {len(c['seed'])} ({min(c['seed'])}–{max(c['seed'])}) | "
-            f"{_mm(c['stop22'])} | {_mm(c['shipped'])} | {np.mean(c['beyond']):.4f} | "
+            f"{mean_range(c['stop22'], 3, 2)} | {mean_range(c['shipped'], 3, 2)} | {np.mean(c['beyond']):.4f} | "
             f"{np.median(c['width']):.2f} |"
         )
     return "\n".join(lines) + "\n"

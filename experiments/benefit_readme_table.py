@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from benefit_simulation import mean_range
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCENARIOS = ("null", "uniform", "mrd_driven", "harm_subgroup", "cytogenetics_driven")
@@ -32,12 +33,6 @@ def _load(name: str) -> dict:
 def _mean(v) -> str:
     v = [x for x in v if x is not None and np.isfinite(x)]
     return f"{np.mean(v):.2f}" if v else "–"
-
-
-def _spread(v, d: int = 2) -> str:
-    from benefit_simulation import mean_range
-
-    return mean_range(v, d)
 
 
 def table(new: dict, old: dict, ceilings: dict, peers: dict) -> str:
@@ -62,7 +57,7 @@ def table(new: dict, old: dict, ceilings: dict, peers: dict) -> str:
             for cell, mark in ((pipe, ""), (old.get(f"{sc}/{n}"), "†")):
                 if cell is not None:
                     t = cell["coverage_trials"]
-                    cov = f"{_spread(t)} [{len(t)}]{mark}"
+                    cov = f"{mean_range(t)} [{len(t)}]{mark}"
                     width = f"{np.median(cell['width']):.2f}{mark}"
                     break
             ceiling = "–" if null else _mean(ceilings.get(f"{sc}/{n}", {}).get("ceiling", []))
@@ -72,7 +67,7 @@ def table(new: dict, old: dict, ceilings: dict, peers: dict) -> str:
                 k = len(peer["seed"])
                 cox = (f"{_mean(peer['rho_cox'])} ({peer['delta_rho']:+.2f} ± "
                        f"{peer['delta_rho_se']:.2f}; {k})")
-                cox_ratio = _spread(peer["ratio_cox"], 3)
+                cox_ratio = mean_range(peer["ratio_cox"], 3)
             rows.append(f"| {sc} | {n:,} | {len(seeds)} ({min(seeds)}–{max(seeds)}) | {ratio} | "
                         f"{nx} | {rho} | {cov} | {width} | {ceiling} | {cox} | {cox_ratio} |")
     return "\n".join(rows) + "\n"

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from relapse_ml.errors import ModelError
+from relapse_ml.models.partial_likelihood import separated
 
 AUTO = "auto"  # the penalty of the best cross-validated partial likelihood (glmnet lambda.min)
 AUTO_1SE = "auto_1se"  # the largest within one standard error of it (glmnet lambda.1se)
@@ -96,7 +97,7 @@ def choose_penalizer(Z, time, event, cause: int = 1, *, cause_specific: bool = T
     of it, the SE from the spread of the folds' contributions, as glmnet's).
     """
     from relapse_ml.evaluation.crossval import fold_labels
-    from relapse_ml.models.partial_likelihood import SubdistributionProblem, separated
+    from relapse_ml.models.partial_likelihood import SubdistributionProblem
 
     Z = np.asarray(Z, dtype=float)
     time = np.asarray(time, dtype=float)
@@ -184,8 +185,6 @@ def _not_separated(everyone, Z, grid, best: int, path: dict) -> int:
     the rows at it separates events (`partial_likelihood.separated`): the final fit's guard
     would refuse it. One extra fit, warm-started from the folds' coefficients, where nothing
     separates."""
-    from relapse_ml.models.partial_likelihood import separated
-
     while True:
         try:
             with np.errstate(over="ignore"):
@@ -200,4 +199,3 @@ def _not_separated(everyone, Z, grid, best: int, path: dict) -> int:
                              "converges (a feature separates events); give a larger numeric "
                              "penalizer or fewer features.")
         best -= 1
-
