@@ -303,20 +303,27 @@ def posterior_sites(params, h, sweeps=8, tol=1e-6, sites=None):
             m[r] += Vz * ((dv - dt * mj) / denom)[:, None]
             tau[r, j], nu[r, j] = t_new, v_new
             change[r] = np.maximum(change[r], np.maximum(np.abs(dt * s), np.abs(new_m - mj)))
-        m, V = _moments(h, tau, nu, P0, prior)  # refresh (round-off of rank-one steps)
+        # refresh (round-off of rank-one steps) the rows that moved in this sweep; the
+        # others' sites are unchanged since their last refresh, so their moments are too
+        moved = np.flatnonzero(active)
+        m[moved], V[moved] = _moments(h, tau, nu, P0, prior, moved)
         active &= change >= tol
         if not active.any():
             break
     return m, V, (tau, nu)
 
 
-def _moments(h: History, tau, nu, P0, mu):
+def _moments(h: History, tau, nu, P0, mu, rows=None):
     """Posterior mean and covariance from the sites: precision P0 + sum_j tau_j z_j z_j'.
 
-    ``mu``: the prior mean, one (p,) for all rows or each row's (n, p)."""
-    n, p = len(h), P0.shape[0]
-    onehot = (h.marker[:, None] == np.arange(p // 2)[None, :]).astype(float)  # (J, K)
+    ``mu``: the prior mean, one (p,) for all rows or each row's (n, p); ``rows``: only
+    these rows (an index array; default all)."""
     t, obs = h.t, h.observed
+    if rows is not None:
+        t, obs, tau, nu = t[rows], obs[rows], tau[rows], nu[rows]
+        mu = mu if mu.ndim == 1 else mu[rows]
+    n, p = len(t), P0.shape[0]
+    onehot = (h.marker[:, None] == np.arange(p // 2)[None, :]).astype(float)  # (J, K)
     tau, nu = np.where(obs, tau, 0.0), np.where(obs, nu, 0.0)
     level, slope = np.arange(0, p, 2), np.arange(1, p, 2)
     Lam = np.repeat(P0[None, :, :], n, axis=0)
