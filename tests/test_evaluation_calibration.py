@@ -101,27 +101,6 @@ def test_calibration_glm_is_the_quasi_likelihood_maximum():
     assert got["slope"] == pytest.approx(best.x[1], abs=1e-4)
 
 
-
-def test_calibration_glm_from_a_warm_start_reaches_the_same_maximum():
-    """The bootstrap starts each replicate's GLMs at the full sample's solution: same values
-    as from the default start, for a near start, a far one (step-halving) and NaNs."""
-    from relapse_ml.evaluation.calibration import calibration_glms
-
-    x, t, e, p = _fixed_sample(4, n=800)
-    z = cloglog(_rescale(p, 1.4, 0.2))
-    theta = pseudo_observations(t, e, TAU)
-    counts = np.random.default_rng(0).poisson(1.0, z.size).astype(float)
-    keep = counts > 0
-    cold = calibration_glms(theta[keep], z[keep], counts[keep])
-    full = calibration_glms(theta, z)
-    far = {"slope": 6.0, "intercept": -4.0, "intercept_in_the_large": 3.0}
-    nan = dict.fromkeys(full, np.nan)
-    assert cold["slope"] != pytest.approx(full["slope"], abs=1e-4)  # a different sample
-    for start in (full, far, nan):
-        warm = calibration_glms(theta[keep], z[keep], counts[keep], start=start)
-        for name, value in cold.items():
-            assert warm[name] == pytest.approx(value, rel=1e-9, abs=1e-9)
-
 def test_local_linear_smooth_reproduces_lines_and_weighted_least_squares():
     rng = np.random.default_rng(0)
     x = rng.normal(size=200)

@@ -110,44 +110,31 @@ def calibration_slope_intercept(
     return calibration_glms(theta, cloglog(risk), weight)
 
 
-def calibration_glms(theta, x, weight=None, start=None) -> dict[str, float]:
+def calibration_glms(theta, x, weight=None) -> dict[str, float]:
     """Slope, intercept and intercept-in-the-large of pseudo-observations ``theta`` on the
-    cloglog predictions ``x`` (see `calibration_slope_intercept`).
-
-    start: a result of this function on similar data (a bootstrap replicate's full sample)
-    to start the Fisher scoring from; its finite values replace the default start. The
-    iterations run to the same convergence criterion, so only their number changes (about
-    half as many from the full sample's solution; the values agree to rounding, tested).
-    """
-    start = start or {}
+    cloglog predictions ``x`` (see `calibration_slope_intercept`)."""
     if np.ptp(x) == 0:
         slope, intercept = np.nan, np.nan
     else:
         intercept, slope = _cloglog_glm(theta, np.c_[np.ones_like(x), x], np.zeros_like(x),
-                                        weight=weight,
-                                        start=(start.get("intercept"), start.get("slope")))
-    (large,) = _cloglog_glm(theta, np.ones((x.size, 1)), x, weight=weight,
-                            start=(start.get("intercept_in_the_large"),))
+                                        weight=weight)
+    (large,) = _cloglog_glm(theta, np.ones((x.size, 1)), x, weight=weight)
     return {"slope": slope, "intercept": intercept, "intercept_in_the_large": large}
 
 
 def _cloglog_glm(y, design, offset, max_iter: int = 100, tol: float = 1e-10,
-                 weight=None, start=None) -> np.ndarray:
+                 weight=None) -> np.ndarray:
     """Quasi-binomial GLM with cloglog link, μ = 1 − exp(−exp(offset + Xβ)).
 
     Fisher scoring with step-halving on the quasi-log-likelihood Σ y log μ + (1 − y)
     log(1 − μ) (plain IRLS diverges from wide-ranging predictions); starts at β = 0
-    (slope 1 when there are two columns: perfect calibration), or at the finite entries of
-    ``start`` (one per column; None or NaN keep the default).
+    (slope 1 when there are two columns: perfect calibration).
     weight: frequency weight of each row (default 1).
     """
     w = 1.0 if weight is None else np.asarray(weight, dtype=float)
     beta = np.zeros(design.shape[1])
     if design.shape[1] == 2:
         beta[1] = 1.0
-    for j, b in enumerate(start or ()):
-        if b is not None and np.isfinite(b):
-            beta[j] = b
     ee, mu = _cloglog_mean(offset + design @ beta)
     value = _quasi_loglik(y, mu, w)
     for _ in range(max_iter):

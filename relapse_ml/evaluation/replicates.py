@@ -12,8 +12,6 @@ on its rows (`crossval`).
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
 from relapse_ml.evaluation._inputs import check_outcome, check_prediction, check_times
@@ -81,18 +79,6 @@ class PooledReplicates:
         self.by_x = np.argsort(self.x, kind="stable")
         self.smoother = BlockSmoother(self.x[self.by_x])
         self.n_cases_tau = (t <= self.tau) & (e == cause)
-        self._start: dict[str, float] | None = None  # `_glm_start`
-        self._lock = threading.Lock()
-
-    def _glm_start(self) -> dict[str, float]:
-        """The calibration GLMs on every row once (counts of 1): where each replicate's
-        Fisher scoring starts (the same start in every thread, so results do not depend on
-        the order in which batches run)."""
-        with self._lock:
-            if self._start is None:
-                theta = self.loo.pseudo(np.ones(self.t.size))
-                self._start = calibration_glms(theta, self.x)
-        return self._start
 
     def metrics(self, counts) -> dict[str, float] | None:
         """The scalar metrics with row i counted ``counts[i]`` times (None: evaluate the
@@ -136,8 +122,7 @@ class PooledReplicates:
         for r, c in enumerate(C):
             theta = self.loo.pseudo(c)
             keep = c > 0
-            slope = calibration_glms(theta[keep], self.x[keep], c[keep],
-                                     start=self._glm_start())
+            slope = calibration_glms(theta[keep], self.x[keep], c[keep])
             o = self.by_x
             errors = calibration_errors_sorted(self.risk[o], self.x[o], theta[o], c[o],
                                                span=self.span, n_grid=self.n_grid,
