@@ -33,7 +33,7 @@ def run_individual(scenario: str, n: int, seed: int, n_boot: int, lean: bool = F
     from relapse_ml.benefit import run as R
     from relapse_ml.benefit.arm_stats import holm
     from relapse_ml.benefit.heterogeneity import truth_agreement
-    from relapse_ml.benefit.prediction import widen
+    from relapse_ml.benefit.prediction import control_risk, shaped_variance, widen
     from relapse_ml.benefit.subgroups import configured_levels, interaction_pvalues
     from relapse_ml.models import make_model  # noqa: F401  (fail early if models are broken)
 
@@ -42,6 +42,7 @@ def run_individual(scenario: str, n: int, seed: int, n_boot: int, lean: bool = F
     trial, cohort, cfg, data, folds = setup_trial(scenario, n, seed, n_boot)
     estimates, _, cache = R.cross_fit_learners(cfg, data, lambda *a: None, folds=folds)
     rep, est, lo, hi, info = R.reported_step(cfg, data, folds, cache, estimates, lambda *a: None)
+    shape_risk = control_risk(rep.risk_model, data.X) if rep.risk_model is not None else {}
     # ---- modelling ends here; the truth is read only below ----
     truth = R.align_truth(trial.truth, data.patient_id)
     rows = R.reported_truth_rows(est, lo, hi, data, truth)
@@ -64,10 +65,18 @@ def run_individual(scenario: str, n: int, seed: int, n_boot: int, lean: bool = F
         true = truth[R.TRUTH_COLUMNS[o]].to_numpy(float)
         if o in unexplained:  # the estimate's own interval (before the widening), compared
             u = unexplained[o]
-            lo0, hi0 = unwiden(est[o], lo[o], hi[o], u["sigma2"], cfg.intervals.level)
+            s2_i = shaped_variance(u["sigma2"], rep.interval_shape.get(o),
+                                   shape_risk.get(o))  # each patient's σ² (intervals.shape)
+            lo0, hi0 = unwiden(est[o], lo[o], hi[o], s2_i, cfg.intervals.level)
             rec["reported"][o]["coverage_estimate_only"] = float(
                 np.mean((lo0 <= true) & (true <= hi0))
             )
+            # the same σ_u² for every patient (intervals.shape constant), paired
+            lo2, hi2 = widen(est[o], lo0, hi0, u["sigma2"], cfg.intervals.level)
+            rec["reported"][o]["coverage_constant_shape"] = float(
+                np.mean((lo2 <= true) & (true <= hi2))
+            )
+            rec["reported"][o]["median_width_constant_shape"] = float(np.median(hi2 - lo2))
             # the stop-22 rule, V = max(V_path, best D_L), on the same trial (paired)
             s2 = max(0.0, max(u["v_path"], u["explained_best"]) - u["explained_reported"])
             lo1, hi1 = widen(est[o], lo0, hi0, s2, cfg.intervals.level)
@@ -181,11 +190,12 @@ def ceiling_ratio(X, true) -> float:
     return float(np.sqrt(np.mean((pred - true) ** 2)) / average) if average > 0 else float("nan")
 
 
-def unwiden(est, lo, hi, sigma2: float, level: float):
-    """The bootstrap interval before `prediction.widen` (its inverse)."""
+def unwiden(est, lo, hi, sigma2, level: float):
+    """The bootstrap interval before `prediction.widen` (its inverse); ``sigma2`` one σ² or
+    one per patient."""
     from scipy import stats
 
-    extra = (stats.norm.ppf(0.5 + level / 2) ** 2) * max(sigma2, 0.0)
+    extra = (stats.norm.ppf(0.5 + level / 2) ** 2) * np.maximum(np.asarray(sigma2, float), 0.0)
     return (
         est - np.sqrt(np.maximum((est - lo) ** 2 - extra, 0.0)),
         est + np.sqrt(np.maximum((hi - est) ** 2 - extra, 0.0)),
@@ -208,7 +218,9 @@ def summarize_individual(records: list[dict]) -> tuple[dict, str]:
         "best; RMSE columns in risk units. Coverage: share of patients whose true "
         "benefit lies in their 95% interval (the prediction interval of `benefit.prediction`; "
         "'estimate only': the bootstrap interval of the estimate before widening; width: "
-        "median width in risk units; rfs: relapse or death). The last two columns count trials in which the "
+        "median width in risk units; rfs: relapse or death; 'constant shape': the same trial's "
+        "interval had every patient been widened by the same σ_u², `intervals.shape: "
+        "constant`). Two columns count trials in which the "
         "pre-specified heterogeneity test / any Holm-corrected subgroup was significant at 5% "
         "(false positives under the null). Trials: all (with per-patient intervals: the "
         "interval columns are over these only; the others ran without the bootstrap, "
@@ -218,8 +230,8 @@ def summarize_individual(records: list[dict]) -> tuple[dict, str]:
         "| scenario | n | trials | RMSE ratio | ceiling | RMSE reported | RMSE average | coverage | "
         "coverage, estimate only | width | coverage rfs | "
         "ρ reported | ρ reported, average = 0 | ρ careful Cox | reported = average | yardstick picks truly best | "
-        "AUTOC test p<0.05 | any Holm subgroup p<0.05 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "AUTOC test p<0.05 | any Holm subgroup p<0.05 | coverage, constant shape |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for sc in SCENARIOS:
         for n in SIZES:
@@ -239,6 +251,7 @@ def summarize_individual(records: list[dict]) -> tuple[dict, str]:
                 "rmse_average": [x.get("trial_average.truth_rmse") for x in g],
                 "coverage": [x.get("reported.truth_coverage") for x in gb],
                 "coverage_estimate_only": [x.get("coverage_estimate_only") for x in gb],
+                "coverage_constant_shape": [x.get("coverage_constant_shape") for x in gb],
                 "median_width": [x.get("median_width") for x in gb],
                 "coverage_rfs": [r["reported"]["rfs"].get("reported.truth_coverage") for r in rb],
                 "spearman": [x.get("reported.truth_spearman") for x in g],
@@ -270,7 +283,8 @@ def summarize_individual(records: list[dict]) -> tuple[dict, str]:
                 f"{mean_range(cell['cox_spearman'])} | "
                 f"{sum(x == 'constant' for x in cell['kinds'])}/{k} | "
                 f"{sum(cell['yardstick_picks_best'])}/{k} | {sum(cell['test_positive'])}/{k} | "
-                f"{sum(cell['holm_positive'])}/{k} |"
+                f"{sum(cell['holm_positive'])}/{k} | "
+                f"{mean_range(cell['coverage_constant_shape'])} |"
             )
     boots = sorted({r["n_boot"] for r in recs})
     lines += ["", f"Bootstrap replicates per trial: {boots}; {len(recs)} trials in all "

@@ -21,8 +21,8 @@ from relapse_ml.benefit.learners import make_folds
 from relapse_ml.benefit.refit import fit_full
 from relapse_ml.benefit.reported import Choice, Reported
 from relapse_ml.data import read_cohort
+from relapse_ml.scoring.benefit_model import FORMAT_VERSION, load_benefit
 from relapse_ml.scoring.benefit_model import Reported as LeanReported
-from relapse_ml.scoring.benefit_model import load_benefit
 from relapse_ml.scoring.export import export_predictor
 from relapse_ml.scoring.patient import record_from_cohort
 from relapse_ml.scoring.schema import validate
@@ -282,7 +282,8 @@ def test_bad_export_gives_one_line_and_exit_2(setup, run, tmp_path, case):
         "bundle": "not a benefit export manifest",
         "tampered": "does not match its SHA-256",
         "empty": "not a benefit export (no manifest.json)",
-        "future": "format version 4 is not supported by this relapse-ml (it reads version 1, 2, 3)",
+        "future": f"format version {FORMAT_VERSION + 1} is not supported by this relapse-ml "
+        "(it reads version 1, 2, 3, 4)",
     }[case]
     if case == "bundle":
         export = setup["bundle"]
@@ -293,7 +294,7 @@ def test_bad_export_gives_one_line_and_exit_2(setup, run, tmp_path, case):
     elif case == "empty":
         export.mkdir()
     elif case == "future":
-        _with_manifest_version(run["path"], export, 4)
+        _with_manifest_version(run["path"], export, FORMAT_VERSION + 1)
     res = run_relapse_ml(
         "score",
         "--patient",
@@ -424,15 +425,54 @@ def _with_manifest_version(src, dst, version: int):
     return dst
 
 
-def test_exports_are_version_3_and_a_version_1_export_still_loads(run, tmp_path):
-    """Version 2 may carry a stack's offset, version 3 a trajectory learner's chimerism limit
-    (a reader of an older version only refuses them); a version-1 export, which has neither,
-    is still read."""
+def test_risk_shaped_widening_follows_each_patients_baseline_risk(setup, run):
+    """``intervals.shape`` default: relapse's σ_u² is spread as r²/mean(r²) (r the baseline
+    risk under control of the exported S-learner without interactions), relapse or death's
+    is the same for everyone; the new patient's widening is recomputed here by hand from the
+    benefit-side (pandas) model."""
+    import dataclasses
+    from statistics import NormalDist
+
+    bm = load_benefit(run["path"])
+    assert bm.shape["relapse"]["shape"] == "risk" and "rfs" not in bm.shape
+    data = setup["data"]
+    r_all = run["rep"].risk_model.model.predict(data.X)["relapse"][:, 0]
+    assert bm.shape["relapse"]["mean_r2"] == pytest.approx(np.mean(r_all**2), rel=1e-12)
+    X = data.X[bm.feature_columns].to_numpy(float)[:40]
+    est = bm.predict(X)
+    (lo, hi), (lo0, hi0) = bm.interval(X), dataclasses.replace(bm, unexplained={}).interval(X)
+    z2 = NormalDist().inv_cdf(0.975) ** 2
+    for o, shape in (("relapse", r_all[:40] ** 2 / np.mean(r_all**2)), ("rfs", 1.0)):
+        want = z2 * bm.unexplained[o] * shape
+        np.testing.assert_allclose((hi[o] - est[o]) ** 2 - (hi0[o] - est[o]) ** 2, want,
+                                   rtol=1e-6, atol=1e-12)
+        np.testing.assert_allclose((est[o] - lo[o]) ** 2 - (est[o] - lo0[o]) ** 2, want,
+                                   rtol=1e-6, atol=1e-12)
+    assert np.ptp(r_all) > 0.05  # the shape is not constant on this trial
+    assert run["info"]["unexplained"]["relapse"]["shape"] == "risk"
+
+
+def test_one_word_shape_sets_both_outcomes_and_constant_needs_no_risk_model(setup):
+    cfg = BenefitConfig.model_validate({**SMALL, "intervals": {"shape": "constant"}})
+    assert cfg.intervals.shape == {"relapse": "constant", "rfs": "constant"}
+    from relapse_ml.benefit.prediction import patient_variances
+
+    parts = {o: {"sigma2": 0.01} for o in OUTCOMES}
+    var, shape, model = patient_variances(cfg, setup["data"], parts)
+    assert shape == {} and model is None and var == {o: 0.01 for o in OUTCOMES}
+    with pytest.raises(Exception, match="constant' or 'risk"):
+        BenefitConfig.model_validate({**SMALL, "intervals": {"shape": {"relapse": "wide"}}})
+
+
+def test_exports_are_version_4_and_a_version_1_export_still_loads(run, tmp_path):
+    """Version 2 may carry a stack's offset, version 3 a trajectory learner's chimerism limit,
+    version 4 a risk-shaped widening's risk model (a reader of an older version only refuses
+    them); a version-1 export, which has none, is still read."""
     import json
 
     from relapse_ml.scoring.benefit_model import load_benefit
 
-    assert json.loads((run["path"] / "manifest.json").read_text())["format_version"] == 3
+    assert json.loads((run["path"] / "manifest.json").read_text())["format_version"] == 4
     old = load_benefit(_with_manifest_version(run["path"], tmp_path / "v1", 1))
     new = load_benefit(run["path"])
     X = np.zeros((3, len(new.feature_columns)))

@@ -62,6 +62,12 @@ class IntervalConfig(_Strict):
     prediction: widen each interval by the heterogeneity the reported estimate leaves
     unexplained (`benefit.prediction`), so that it aims at the patient's own benefit; False:
     the interval of the estimate only.
+    shape: per outcome, how that unexplained variance σ_u² is spread over patients —
+    ``constant`` (the same for everyone) or ``risk`` (proportional to the square of the
+    patient's baseline risk under control, σ_u² r²/mean r², the mean over the analysed
+    patients: a multiplicative latent burden). One word sets both outcomes. Default: ``risk``
+    for relapse, ``constant`` for relapse or death — the rule chosen before its trials and
+    measured in ``experiments/benefit_interval_shape.py`` (docs/benefit.md).
     """
 
     n_boot: int = Field(50, ge=0, le=2000)
@@ -71,6 +77,18 @@ class IntervalConfig(_Strict):
     learners: list[str] | None = None
     n_jobs: int = Field(2, ge=1, le=64)
     prediction: bool = True
+    shape: dict[Literal["relapse", "rfs"], Literal["constant", "risk"]] = Field(
+        default_factory=lambda: {"relapse": "risk", "rfs": "constant"}
+    )
+
+    @field_validator("shape", mode="before")
+    @classmethod
+    def _one_word_both(cls, v):
+        if isinstance(v, str):
+            return {o: v for o in OUTCOMES}
+        if isinstance(v, dict):
+            return {**{"relapse": "risk", "rfs": "constant"}, **v}
+        return v
 
 
 class ReportConfig(_Strict):

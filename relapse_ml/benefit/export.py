@@ -153,14 +153,17 @@ def export_benefit(
 
     interval_info: the interval step's info; when the run widened its intervals to
     prediction intervals of each patient's own benefit (`benefit.prediction`), its
-    ``unexplained`` σ_u² per outcome is exported and a new patient's interval is widened
-    the same way."""
+    ``unexplained`` σ_u² per outcome is exported, with its shape and (``risk`` shape) the
+    baseline-risk model, and a new patient's interval is widened the same way."""
     unexplained = {o: v["sigma2"] for o, v in (interval_info or {}).get("unexplained", {}).items()}
     from relapse_ml.scoring.drivers import background_summary
 
     out = check_export_dir(out)
     files = _Files()
     files.files["reported.json"] = dumps(reported_doc(rep, files, "reported/"))
+    shape = rep.interval_shape if unexplained else {}
+    if any(v["shape"] == "risk" for v in shape.values()):
+        files.files["shape/risk.json"] = dumps(learner_doc(rep.risk_model, files, "shape/"))
     for i, r in enumerate(replicates, start=1):
         files.files[f"bootstrap/{i:03d}.json"] = dumps(
             reported_doc(r, files, f"bootstrap/{i:03d}/")
@@ -184,6 +187,7 @@ def export_benefit(
         "tau": float(data.tau),
         "level": float(cfg.intervals.level),
         "unexplained_variance": {o: float(v) for o, v in unexplained.items()},
+        "interval_shape": shape,
         "choices": choices,
         "background": _no_nan(background_summary(data.X)),
         "info": _no_nan(info or {}),

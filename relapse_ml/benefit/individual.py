@@ -39,17 +39,20 @@ def reported_intervals(cfg: BenefitConfig, data, rep, est: dict, progress=None, 
     to prediction intervals of each patient's own benefit by the heterogeneity the
     reported estimate leaves unexplained (`prediction`; ``intervals.prediction``).
     Returns ``(lower, upper, info)``."""
-    from relapse_ml.benefit.prediction import unexplained_variance, widen
+    from relapse_ml.benefit.prediction import patient_variances, unexplained_variance, widen
 
     lo, hi, info = bootstrap_reported(cfg, data, est, progress, rep.chosen_learners, keep)
     if not cfg.intervals.prediction or info["n_ok"] < 2:
         return lo, hi, info
     risk_labels = [s.display for s in cfg.learners if follows_risk(s)]  # + the constant, always
     parts = unexplained_variance(rep, rep.targets, data, risk_labels)
+    variances, rep.interval_shape, rep.risk_model = patient_variances(cfg, data, parts)
+    for o in OUTCOMES:
+        parts[o]["shape"] = rep.interval_shape.get(o, {}).get("shape", "constant")
     info["unexplained"] = parts
     info["estimate_median_width"] = info.get("median_width")
     for o in OUTCOMES:
-        lo[o], hi[o] = widen(est[o], lo[o], hi[o], parts[o]["sigma2"], cfg.intervals.level)
+        lo[o], hi[o] = widen(est[o], lo[o], hi[o], variances[o], cfg.intervals.level)
     info["median_width"] = {o: float(np.median(hi[o] - lo[o])) for o in OUTCOMES}
     return lo, hi, info
 

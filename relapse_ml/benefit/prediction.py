@@ -34,6 +34,15 @@ heterogeneity left unexplained by the reported estimate:
   it. Without effect modification B ≈ 0 and V̂ is the PATH bound as before; the rule is
   never narrower than max(V_path, max_L D_L).
 
+Shape (``intervals.shape``, per outcome): ``constant`` gives every patient σ_u²; ``risk``
+gives patient i σ_u² r_i² / mean(r²), r_i his baseline risk under control from the
+S-learner without arm interactions on the heterogeneity nuisance model (arm a covariate;
+`baseline_risk_model`, fitted on all analysed patients, exported for ``score``) and the mean
+over the analysed patients, so the total stays σ_u². Under a multiplicative latent burden a
+patient's unexplained deviation scales with his risk: the constant shape is too wide for
+low-risk patients and too narrow for high-risk ones (measured in
+``experiments/benefit_interval_shape.py``, rule fixed before its trials).
+
 The assumption is stated in ``docs/benefit.md``: without it nothing in data of one outcome
 per patient identifies how much patients with the same recorded features differ.
 Modelling code only: no simulation truth is read here.
@@ -45,7 +54,10 @@ import numpy as np
 
 from relapse_ml.benefit.config import OUTCOMES
 from relapse_ml.benefit.yardstick import tau_risk_losses
-from relapse_ml.scoring.benefit_model import widen  # noqa: F401 (one implementation, numpy-only)
+from relapse_ml.scoring.benefit_model import (  # noqa: F401 (one implementation, numpy-only)
+    shaped_variance,
+    widen,
+)
 
 
 def reported_cross_fitted(rep, outcome: str) -> np.ndarray:
@@ -102,3 +114,35 @@ def unexplained_variance(rep, targets: dict, data, risk_labels=()) -> dict[str, 
             "explained_reported": float(d_rep),
         }
     return out
+
+
+def baseline_risk_model(cfg, data):
+    """The baseline-risk model of the ``risk`` shape (module docstring), fitted on all of
+    ``data``: a `refit.FittedBenefit` whose ``model.predict`` gives risks by arm."""
+    from relapse_ml.benefit.estimation import nuisance_spec
+    from relapse_ml.benefit.learners import arm_risk_factory
+    from relapse_ml.benefit.refit import FittedBenefit
+
+    spec = nuisance_spec(cfg, "s")
+    model = arm_risk_factory(spec, data.tau, list(data.X.columns))()
+    return FittedBenefit(spec, model.fit(data.X, data.time, data.event, np.asarray(data.arm)), "s")
+
+
+def control_risk(risk_model, X) -> dict[str, np.ndarray]:
+    """Each row's risk at the horizon under control, per outcome."""
+    risk = risk_model.model.predict(X)
+    return {o: risk[o][:, 0] for o in OUTCOMES}
+
+
+def patient_variances(cfg, data, parts: dict):
+    """σ_i² per outcome for the analysed patients (``intervals.shape``) and the shape to
+    export: ``(variances, shape, risk_model)``; risk_model None when no outcome uses ``risk``."""
+    wanted = [o for o in OUTCOMES if cfg.intervals.shape[o] == "risk"]
+    model = baseline_risk_model(cfg, data) if wanted else None
+    risk = control_risk(model, data.X) if model is not None else {}
+    variances, shape = {}, {}
+    for o in OUTCOMES:
+        if o in wanted:
+            shape[o] = {"shape": "risk", "mean_r2": float(np.mean(np.clip(risk[o], 0, 1) ** 2))}
+        variances[o] = shaped_variance(parts[o]["sigma2"], shape.get(o), risk.get(o))
+    return variances, shape, model

@@ -320,6 +320,9 @@ class Reported:
     yardstick: pd.DataFrame
     estimates: dict = field(default_factory=dict)  # cross-fitted, by learner
     targets: dict = field(default_factory=dict)  # the yardstick's DR scores, by outcome
+    # the prediction interval's shape (`prediction.patient_variances`), set by the interval step
+    interval_shape: dict = field(default_factory=dict)
+    risk_model: FittedBenefit | None = None
 
     @property
     def chosen_learners(self) -> list[str]:

@@ -163,7 +163,9 @@ def benefit_cmd(
                 print(
                     f"      widened to cover each patient's own benefit by the spread the "
                     f"estimate leaves unexplained: ±{196 * u['sigma2'] ** 0.5:.1f} points "
-                    f"(σ² {u['sigma2']:.4f}: {u['v_path']:.4f}, the most a common relative "
+                    + ("on average, larger for patients at higher baseline risk (in proportion"
+                       " to it) " if u.get("shape") == "risk" else "")
+                    + f"(σ² {u['sigma2']:.4f}: {u['v_path']:.4f}, the most a common relative "
                     f"effect allows, + {u['beyond_path']:.4f} found beyond it by "
                     f"{u['best']} (effect modification), at least {u['explained_best']:.4f};"
                     f" minus {u['explained_reported']:.4f} explained by the estimate; "

@@ -41,8 +41,10 @@ FORMAT = "relapse-ml-benefit"
 # 2: a reported stack may carry an offset per outcome (its shrink and centring); a relapse-ml
 # that reads only version 1 would drop it silently, so it refuses version 2 in one line
 # 3: a learner that is a trajectory model records its chimerism limit (as model bundles 2)
-FORMAT_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)  # version 1 exports have no offset (0)
+# 4: an interval widening shaped by each patient's baseline risk carries the risk model
+# (``shape/risk.json``); a reader of version 3 would widen by the unshaped σ_u² silently
+FORMAT_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)  # version 1 exports have no offset (0)
 OUTCOMES = ("relapse", "rfs")
 CREATE = "`relapse-ml benefit --export-benefit DIR`"
 BOUNDS_THRESHOLD = 1e-7  # scikit-learn's QuantileTransformer
@@ -86,6 +88,10 @@ class SNumbers:
     def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
         r0, r1 = (_risks(self.model, self.design(X, a), self.tau) for a in (0, 1))
         return {o: r0[o] - r1[o] for o in OUTCOMES}
+
+    def control_risk(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """Risk at the horizon under control (the baseline risk of an interval's shape)."""
+        return _risks(self.model, self.design(X, 0), self.tau)
 
 
 class TNumbers:
@@ -231,6 +237,8 @@ class BenefitModel:
     level: float
     background: dict
     unexplained: dict = field(default_factory=dict)  # {outcome: σ_u²}; empty: no widening
+    shape: dict = field(default_factory=dict)  # {outcome: {"shape", "mean_r2"}} (`shaped_variance`)
+    risk_model: SNumbers | None = None  # the baseline risk of a ``risk`` shape
     info: dict = field(default_factory=dict)
     source: dict = field(default_factory=dict)
     super_landmark: bool = False  # for `score.model_features`
@@ -248,25 +256,38 @@ class BenefitModel:
         est = estimate if estimate is not None else self.predict(X)
         draws = [r.predict(X) for r in self.replicates]
         a = (1 - self.level) / 2
+        risk = self.risk_model.control_risk(X) if self.risk_model is not None else {}
         lo, hi = {}, {}
         for o in OUTCOMES:
             arr = np.asarray([d[o] for d in draws])
             lo[o] = np.minimum(np.quantile(arr, a, axis=0), est[o])
             hi[o] = np.maximum(np.quantile(arr, 1 - a, axis=0), est[o])
             if o in self.unexplained:
-                lo[o], hi[o] = widen(est[o], lo[o], hi[o], self.unexplained[o], self.level)
+                s2 = shaped_variance(self.unexplained[o], self.shape.get(o), risk.get(o))
+                lo[o], hi[o] = widen(est[o], lo[o], hi[o], s2, self.level)
         return lo, hi
 
 
-def widen(estimate, lower, upper, sigma2: float, level: float):
+def widen(estimate, lower, upper, sigma2, level: float):
     """Prediction interval (`relapse_ml.benefit.prediction`): each side's half-width h
-    becomes sqrt(h² + (z σ_u)²), z the normal quantile of ``level``."""
+    becomes sqrt(h² + z² σ²), z the normal quantile of ``level``; ``sigma2`` one σ_u² for
+    everyone or one per patient (`shaped_variance`)."""
     z = NormalDist().inv_cdf(0.5 + level / 2)
     est = np.asarray(estimate, float)
-    extra = (z * np.sqrt(max(sigma2, 0.0))) ** 2
+    extra = z**2 * np.maximum(np.asarray(sigma2, float), 0.0)
     lo = est - np.sqrt((est - np.asarray(lower, float)) ** 2 + extra)
     hi = est + np.sqrt((np.asarray(upper, float) - est) ** 2 + extra)
     return lo, hi
+
+
+def shaped_variance(sigma2: float, shape: dict | None, risk: np.ndarray | None):
+    """Each patient's share of the unexplained variance σ_u² (`relapse_ml.benefit.prediction`):
+    σ_u² for everyone without a shape; ``{"shape": "risk", "mean_r2": m}``: σ_u² r²/m, r the
+    patient's baseline risk under control and m the mean of r² over the analysed patients."""
+    if not shape or shape.get("shape", "constant") == "constant":
+        return sigma2
+    r = np.clip(np.asarray(risk, float), 0.0, 1.0)
+    return sigma2 * r**2 / float(shape["mean_r2"])
 
 
 def load_benefit(directory: str | os.PathLike) -> BenefitModel:
@@ -284,6 +305,7 @@ def load_benefit(directory: str | os.PathLike) -> BenefitModel:
         rep = Reported.from_doc(json.loads(files["reported.json"]), files, columns, tau)
         names = sorted(n for n in files if n.startswith("bootstrap/") and n.endswith(".json"))
         reps = [Reported.from_doc(json.loads(files[n]), files, columns, tau) for n in names]
+        shape = meta.get("interval_shape", {})
         return BenefitModel(
             feature_columns=columns,
             features=meta["features"],
@@ -296,6 +318,12 @@ def load_benefit(directory: str | os.PathLike) -> BenefitModel:
             level=float(meta["level"]),
             background=meta["background"],
             unexplained={o: float(v) for o, v in meta.get("unexplained_variance", {}).items()},
+            shape=shape,
+            risk_model=(
+                SNumbers(json.loads(files["shape/risk.json"]), files, columns, tau)
+                if any(v.get("shape") == "risk" for v in shape.values())
+                else None
+            ),
             info=meta.get("info", {}),
             source={"kind": "benefit export", "ref": str(d), "sha256": digest},
         )
