@@ -299,6 +299,8 @@ def write_summary(path) -> str:
     beside it; returns the markdown."""
     import json
 
+    if not path.exists():
+        return f"{path.name}: no trials yet"
     records = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
     summary, md = summarize_individual(records)
     path.with_suffix(".json").write_text(json.dumps(summary, indent=1, default=float))
@@ -343,7 +345,7 @@ def main(argv=None) -> int:
 
     here = Path(__file__).resolve().parent
     sys.path.insert(0, str(here))
-    from benefit_simulation import done_keys
+    from benefit_simulation import done_keys, stop_time
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
@@ -360,11 +362,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     results = here / "results"
     path = results / f"benefit_individual{'_' + args.tag if args.tag else ''}.jsonl"
-    stop = None
-    if args.stop_at:
-        h, m = map(int, args.stop_at.split(":"))
-        now = dt.datetime.now(dt.UTC)
-        stop = now.replace(hour=h, minute=m, second=0, microsecond=0)
+    stop = stop_time(args.stop_at)
     if not args.summarize:
         done = done_keys(path, ("scenario", "n", "seed"))
         tasks = [

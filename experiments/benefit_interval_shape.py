@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benefit_simulation import done_keys, mean_range, read_records  # noqa: E402
+from benefit_simulation import done_keys, mean_range, read_records, stop_time  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 OUT = RESULTS / "benefit_interval_shape.jsonl"
@@ -155,11 +155,7 @@ def main(argv=None) -> int:
         OUT.with_suffix(".md").write_text(text)
         print(text)
         return 0
-    stop = None
-    if args.stop_at:
-        h, m = map(int, args.stop_at.split(":"))
-        now = dt.datetime.now(dt.UTC)
-        stop = now.replace(hour=h, minute=m, second=0, microsecond=0)
+    stop = stop_time(args.stop_at)
     done = done_keys(OUT, KEY)
     for seed in args.seeds:
         for sc in args.scenarios:

@@ -213,6 +213,17 @@ def lean_config(n_boot: int = 200, interval_boot: int = 0):
     )
 
 
+def stop_time(hhmm: str | None):
+    """``--stop-at HH:MM`` (UTC, today) as a datetime; None without one. The studies' one
+    reader of it: a resumable study starts no trial after that time."""
+    import datetime as dt
+
+    if not hhmm:
+        return None
+    h, m = map(int, hhmm.split(":"))
+    return dt.datetime.now(dt.UTC).replace(hour=h, minute=m, second=0, microsecond=0)
+
+
 def mean_range(v, d: int = 2, d_range: int | None = None) -> str:
     """``mean (min–max)`` of the finite values of ``v`` (the mean to ``d`` digits, the range to
     ``d_range``, default ``d``); one value alone; "–" when there is none. The studies' one

@@ -122,7 +122,6 @@ def run_dumps(sizes, scenarios, seeds, stop=None, stack_only_from: int = 1000,
 
 def main(argv=None) -> int:
     import argparse
-    import datetime as dt
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("step", choices=("dump", "evaluate"))
@@ -140,11 +139,10 @@ def main(argv=None) -> int:
                     help="evaluate: the benefit judged (relapse, or relapse-or-death: rfs)")
     args = ap.parse_args(argv)
     if args.step == "dump":
-        stop = None
-        if args.stop_at:
-            h, m = map(int, args.stop_at.split(":"))
-            stop = dt.datetime.now(dt.UTC).replace(hour=h, minute=m, second=0, microsecond=0)
-        run_dumps(args.sizes, args.scenarios, args.seeds, stop, args.stack_only_from,
+        from benefit_simulation import stop_time
+
+        run_dumps(args.sizes, args.scenarios, args.seeds, stop_time(args.stop_at),
+                  args.stack_only_from,
                   args.dumps)
         return 0
     from benefit_stack_rules import evaluate_all, peer_rho
