@@ -43,6 +43,7 @@ sys.path.insert(0, str(HERE))
 import benchmark_trajectory as bt  # noqa: E402
 import benchmark_visits as bv  # noqa: E402
 from benchmark_pipelines import pipeline_config  # noqa: E402
+from benchmark_visits_render import mean_sd as _ms  # noqa: E402
 from jm_simulator import simulate_jm  # noqa: E402
 
 RESULTS = HERE / "results"
@@ -211,12 +212,6 @@ def _append(out: Path, row: dict, rows: list) -> None:
     with out.open("a") as fh:
         fh.write(json.dumps(row) + "\n")
     rows.append(row)
-
-
-def _ms(v, fmt: str) -> str:
-    v = pd.Series(v, dtype=float)
-    sd = v.std(ddof=1) if len(v) > 1 else float("nan")
-    return f"{v.mean():{fmt}} ± {sd:{fmt.lstrip('+')}}"
 
 
 def render(rows: list[dict]) -> str:

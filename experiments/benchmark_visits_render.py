@@ -13,13 +13,16 @@ def landmark_rows(ev: pd.DataFrame, models) -> list[str]:
             s = g[g["model"] == m]
             if s.empty:
                 continue
-            lines.append(f"| {L:g} | {m} | {_ms(s.c_index, '.3f')} | {_ms(s.ipa, '+.3f')} | "
-                         f"{_ms(s.cal_slope_truth, '.2f')} | {_ms(s.mean_diff_truth, '+.3f')} | "
-                         f"{_ms(s.rmse_truth, '.3f')} | {len(s)} |")
+            lines.append(f"| {L:g} | {m} | {mean_sd(s.c_index, '.3f')} | {mean_sd(s.ipa, '+.3f')} | "
+                         f"{mean_sd(s.cal_slope_truth, '.2f')} | {mean_sd(s.mean_diff_truth, '+.3f')} | "
+                         f"{mean_sd(s.rmse_truth, '.3f')} | {len(s)} |")
     return lines
 
 
-def _ms(s: pd.Series, fmt: str) -> str:
+def mean_sd(v, fmt: str) -> str:
+    """``mean ± SD`` of the values (SD nan for one value; "—" when all are missing): the
+    benchmarks' one formatter of a quantity over seeds."""
+    s = pd.Series(v, dtype=float)
     if s.isna().all():
         return "—"
     sd = s.std(ddof=1) if len(s) > 1 else float("nan")
@@ -62,8 +65,8 @@ def render(rows: list[dict], order, variants) -> str:
                   "|---|---|---|---|---|---|---|---|"]
         for (m, nb), g in trn.groupby(["model", "n_boot"]):
             lines.append(f"| {m} (n_boot {nb}) | {int(g.rows.mean())} | {', '.join(sorted(set(g.final_model)))} | "
-                         f"{_ms(g.train_wall_s, '.0f')} | {_ms(g.train_cpu_s, '.0f')} | "
-                         f"{_ms(g.cv_cpu_s, '.0f')} | {g.load_avg_1min.mean():.1f} | {len(g)} |")
+                         f"{mean_sd(g.train_wall_s, '.0f')} | {mean_sd(g.train_cpu_s, '.0f')} | "
+                         f"{mean_sd(g.cv_cpu_s, '.0f')} | {g.load_avg_1min.mean():.1f} | {len(g)} |")
     return "\n".join(lines) + "\n"
 
 
