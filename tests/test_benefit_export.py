@@ -425,31 +425,137 @@ def _with_manifest_version(src, dst, version: int):
     return dst
 
 
-def test_risk_shaped_widening_follows_each_patients_baseline_risk(setup, run):
+def _rewritten(src, dst, edit_meta, drop=(), version=None):
+    """A copy of the export at ``src`` with benefit.json edited, files dropped, re-manifested."""
+    from relapse_ml.scoring.benefit_model import FORMAT
+    from relapse_ml.scoring.bundle import MANIFEST, write_bundle
+
+    files = {str(f.relative_to(src)): f.read_bytes() for f in src.rglob("*") if f.is_file()}
+    files.pop(MANIFEST)
+    for name in drop:
+        files.pop(name)
+    meta = json.loads(files["benefit.json"])
+    edit_meta(meta)
+    files["benefit.json"] = json.dumps(meta).encode()
+    return write_bundle(files, dst, fmt=FORMAT, version=version or FORMAT_VERSION)
+
+
+def _extra_variance(bm, X):
+    """z² σ_i² per outcome as the export applies it: squared half-widths after − before."""
+    import dataclasses
+
+    est = bm.predict(X)
+    (lo, hi), (lo0, hi0) = bm.interval(X), dataclasses.replace(bm, unexplained={}).interval(X)
+    up = {o: (hi[o] - est[o]) ** 2 - (hi0[o] - est[o]) ** 2 for o in OUTCOMES}
+    down = {o: (est[o] - lo[o]) ** 2 - (est[o] - lo0[o]) ** 2 for o in OUTCOMES}
+    return up, down
+
+
+def test_risk_shaped_widening_follows_each_patients_baseline_risk(setup, run, tmp_path):
     """``intervals.shape`` default: relapse's σ_u² is spread as r²/mean(r²) (r the baseline
     risk under control of the exported S-learner without interactions), relapse or death's
     is the same for everyone; the new patient's widening is recomputed here by hand from the
-    benefit-side (pandas) model."""
-    import dataclasses
+    benefit-side (pandas) model — and, edited into the export, relapse or death's too."""
     from statistics import NormalDist
 
     bm = load_benefit(run["path"])
     assert bm.shape["relapse"]["shape"] == "risk" and "rfs" not in bm.shape
+    assert bm.unexplained["relapse"] > 0 and bm.unexplained["rfs"] > 0  # something to shape
     data = setup["data"]
-    r_all = run["rep"].risk_model.model.predict(data.X)["relapse"][:, 0]
-    assert bm.shape["relapse"]["mean_r2"] == pytest.approx(np.mean(r_all**2), rel=1e-12)
+    r_all = run["rep"].risk_model.model.predict(data.X)
+    r_all = {"relapse": r_all["relapse"][:, 0], "rfs": r_all["rfs"][:, 0]}
+    assert bm.shape["relapse"]["mean_r2"] == pytest.approx(np.mean(r_all["relapse"] ** 2),
+                                                            rel=1e-12)
+    assert np.ptp(r_all["relapse"]) > 0.05  # the shape is not constant on this trial
     X = data.X[bm.feature_columns].to_numpy(float)[:40]
-    est = bm.predict(X)
-    (lo, hi), (lo0, hi0) = bm.interval(X), dataclasses.replace(bm, unexplained={}).interval(X)
     z2 = NormalDist().inv_cdf(0.975) ** 2
-    for o, shape in (("relapse", r_all[:40] ** 2 / np.mean(r_all**2)), ("rfs", 1.0)):
-        want = z2 * bm.unexplained[o] * shape
-        np.testing.assert_allclose((hi[o] - est[o]) ** 2 - (hi0[o] - est[o]) ** 2, want,
-                                   rtol=1e-6, atol=1e-12)
-        np.testing.assert_allclose((est[o] - lo[o]) ** 2 - (est[o] - lo0[o]) ** 2, want,
-                                   rtol=1e-6, atol=1e-12)
-    assert np.ptp(r_all) > 0.05  # the shape is not constant on this trial
+
+    def by_hand(o, shaped):
+        r = r_all[o]
+        return z2 * bm.unexplained[o] * (r[:40] ** 2 / np.mean(r**2) if shaped else 1.0)
+
+    up, down = _extra_variance(bm, X)
+    for o, shaped in (("relapse", True), ("rfs", False)):
+        np.testing.assert_allclose(up[o], by_hand(o, shaped), rtol=1e-6, atol=1e-12)
+        np.testing.assert_allclose(down[o], by_hand(o, shaped), rtol=1e-6, atol=1e-12)
+    assert np.ptp(up["relapse"]) > 0.1 * up["relapse"].mean()  # not one width for everyone
     assert run["info"]["unexplained"]["relapse"]["shape"] == "risk"
+
+    def rfs_risk(meta):
+        meta["interval_shape"]["rfs"] = {"shape": "risk", "mean_r2": float(np.mean(r_all["rfs"] ** 2))}
+
+    both = load_benefit(_rewritten(run["path"], tmp_path / "both", rfs_risk))
+    up, down = _extra_variance(both, X)
+    np.testing.assert_allclose(up["rfs"], by_hand("rfs", True), rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(down["rfs"], by_hand("rfs", True), rtol=1e-6, atol=1e-12)
+
+
+def test_a_run_with_both_outcomes_risk_shaped_is_reproduced_by_its_export(setup, run, tmp_path):
+    """`prediction.patient_variances` with ``shape: risk`` for both outcomes, applied to the
+    run's own bootstrap intervals, must be what the export gives the run's patients
+    (`export_benefit` refuses to write otherwise)."""
+    import dataclasses
+
+    from relapse_ml.benefit.prediction import patient_variances, widen
+
+    cfg = BenefitConfig.model_validate({**SMALL, "intervals": {**SMALL["intervals"],
+                                                                "shape": "risk"}})
+    data, info = setup["data"], run["info"]
+    variances, shape, model = patient_variances(cfg, data, info["unexplained"])
+    assert set(shape) == {"relapse", "rfs"} and model is not None
+    bm = load_benefit(run["path"])
+    X = data.X[bm.feature_columns].to_numpy(float)
+    est = bm.predict(X)
+    lo0, hi0 = dataclasses.replace(bm, unexplained={}).interval(X)
+    lo, hi = {}, {}
+    for o in OUTCOMES:
+        lo[o], hi[o] = widen(est[o], lo0[o], hi0[o], variances[o], cfg.intervals.level)
+    rep = dataclasses.replace(run["rep"], interval_shape=shape, risk_model=model)
+    path = export_benefit(tmp_path / "both", cfg, data, rep, run["keep"], est, lo, hi,
+                          interval_info=info)
+    assert load_benefit(path).shape.keys() == {"relapse", "rfs"}
+    lo["rfs"][0] = np.nan  # a missing interval on one side only is a difference, not a pass
+    with pytest.raises(Exception, match="does not reproduce"):
+        export_benefit(tmp_path / "bad", cfg, data, rep, run["keep"], est, lo, hi,
+                       interval_info=info)
+    assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("shape", [{"relapse": "risk"}, {"relapse": {"shape": "risk"}},
+                                   {"relapse": {"shape": "risk", "mean_r2": 0.0}},
+                                   {"relapse": {"shape": "wide"}}])
+def test_a_malformed_interval_shape_is_one_line_and_exit_2(setup, run, tmp_path, shape):
+    def edit(meta):
+        meta["interval_shape"] = shape
+
+    path = _rewritten(run["path"], tmp_path / "x", edit)
+    res = run_relapse_ml("score", "--patient", setup["patient"], "--model", setup["bundle"],
+                         "--benefit", path, cwd=setup["root"])
+    assert res.returncode == 2 and res.stdout == ""
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "not in the expected format" in lines[0], res.stderr
+
+
+def test_an_export_before_version_4_widens_everyone_alike(setup, run, tmp_path):
+    """A version-3 export has no shape and no risk model: one σ_u² for every patient."""
+    from relapse_ml.scoring.benefit_model import widen
+
+    def unshaped(meta):
+        del meta["interval_shape"]
+
+    old = load_benefit(_rewritten(run["path"], tmp_path / "v3", unshaped,
+                                  drop=["shape/risk.json"], version=3))
+    assert old.shape == {} and old.risk_model is None
+    X = setup["data"].X[old.feature_columns].to_numpy(float)[:30]
+    import dataclasses
+
+    est = old.predict(X)
+    lo0, hi0 = dataclasses.replace(old, unexplained={}).interval(X)
+    lo, hi = old.interval(X)
+    for o in OUTCOMES:
+        want = widen(est[o], lo0[o], hi0[o], old.unexplained[o], old.level)
+        np.testing.assert_allclose(lo[o], want[0], atol=1e-12)
+        np.testing.assert_allclose(hi[o], want[1], atol=1e-12)
 
 
 def test_one_word_shape_sets_both_outcomes_and_constant_needs_no_risk_model(setup):

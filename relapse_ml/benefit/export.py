@@ -209,18 +209,25 @@ def check_export(path, data, estimate, lower, upper) -> float:
     bm = load_benefit(path)
     X = data.X[bm.feature_columns].to_numpy(float)
     est = bm.predict(X)
-    worst = max(float(np.max(np.abs(est[o] - estimate[o]))) for o in OUTCOMES)
+    pairs = [(est[o], estimate[o]) for o in OUTCOMES]
     iv = bm.interval(X, est)
     if iv is not None:
-        for o in OUTCOMES:
-            worst = max(worst, float(np.max(np.abs(iv[0][o] - lower[o]))))
-            worst = max(worst, float(np.max(np.abs(iv[1][o] - upper[o]))))
+        pairs += [(iv[k][o], want[o]) for k, want in ((0, lower), (1, upper)) for o in OUTCOMES]
+    worst = max(_difference(np.asarray(a, float), np.asarray(b, float)) for a, b in pairs)
     if not worst <= EXPORT_TOLERANCE:
         raise ModelError(
             f"the benefit export does not reproduce the run's estimates (max difference "
             f"{worst:.2g} > {EXPORT_TOLERANCE:g}); nothing written — please report this"
         )
     return worst
+
+
+def _difference(a: np.ndarray, b: np.ndarray) -> float:
+    """Largest |a − b|; inf where one side is missing (NaN) and the other not."""
+    if not np.array_equal(np.isnan(a), np.isnan(b)):
+        return np.inf
+    both = ~np.isnan(a)
+    return float(np.max(np.abs(a[both] - b[both]), initial=0.0))
 
 
 def _no_nan(obj):

@@ -142,7 +142,8 @@ def patient_variances(cfg, data, parts: dict):
     risk = control_risk(model, data.X) if model is not None else {}
     variances, shape = {}, {}
     for o in OUTCOMES:
-        if o in wanted:
-            shape[o] = {"shape": "risk", "mean_r2": float(np.mean(np.clip(risk[o], 0, 1) ** 2))}
+        mean_r2 = float(np.mean(np.clip(risk[o], 0, 1) ** 2)) if o in wanted else np.nan
+        if np.isfinite(mean_r2) and mean_r2 > 0:  # else (no risk, a NaN risk): constant
+            shape[o] = {"shape": "risk", "mean_r2": mean_r2}
         variances[o] = shaped_variance(parts[o]["sigma2"], shape.get(o), risk.get(o))
-    return variances, shape, model
+    return variances, shape, model if shape else None

@@ -160,16 +160,19 @@ def benefit_cmd(
             )
             u = info.get("unexplained", {}).get(o)
             if u:
+                from statistics import NormalDist
+
+                z = NormalDist().inv_cdf(0.5 + info["level"] / 2)
                 print(
                     f"      widened to cover each patient's own benefit by the spread the "
-                    f"estimate leaves unexplained: ±{196 * u['sigma2'] ** 0.5:.1f} points "
-                    + ("on average, larger for patients at higher baseline risk (in proportion"
-                       " to it) " if u.get("shape") == "risk" else "")
-                    + f"(σ² {u['sigma2']:.4f}: {u['v_path']:.4f}, the most a common relative "
-                    f"effect allows, + {u['beyond_path']:.4f} found beyond it by "
-                    f"{u['best']} (effect modification), at least {u['explained_best']:.4f};"
-                    f" minus {u['explained_reported']:.4f} explained by the estimate; "
-                    "docs/benefit.md)"
+                    f"estimate leaves unexplained: ±{100 * z * u['sigma2'] ** 0.5:.1f} points"
+                    + (" (root-mean-square over patients; each patient's in proportion to his "
+                       "baseline risk)" if u.get("shape") == "risk" else "")
+                    + f"; σ² {u['sigma2']:.4f} = max({u['v_path']:.4f}, the most a common "
+                    f"relative effect allows, + {u['beyond_path']:.4f} of effect modification "
+                    f"found beyond it by {u['best']}; {u['explained_best']:.4f}, the most a "
+                    f"learner explains) − {u['explained_reported']:.4f} explained by the "
+                    "estimate (docs/benefit.md)"
                 )
         if truth:
             r, a = m.loc[("reported", o)], m.loc[("trial_average", o)]

@@ -290,6 +290,21 @@ def shaped_variance(sigma2: float, shape: dict | None, risk: np.ndarray | None):
     return sigma2 * r**2 / float(shape["mean_r2"])
 
 
+def _checked_shape(shape: dict) -> dict:
+    """An export's ``interval_shape``: per outcome ``constant``, or ``risk`` with a finite,
+    positive ``mean_r2`` (ValueError otherwise, which `load_benefit` reports in one line)."""
+    out = {}
+    for o, v in shape.items():
+        if o not in OUTCOMES or v.get("shape") not in ("constant", "risk"):
+            raise ValueError(f"interval_shape {o!r}: {v!r}")
+        if v["shape"] == "risk":
+            m = float(v["mean_r2"])
+            if not (np.isfinite(m) and m > 0):
+                raise ValueError(f"interval_shape {o!r}: mean_r2 {m!r}")
+            out[o] = {"shape": "risk", "mean_r2": m}
+    return out
+
+
 def load_benefit(directory: str | os.PathLike) -> BenefitModel:
     """Verify (manifest checksums) and load a benefit export; `BundleError` (exit 2) if not."""
     d = Path(directory)
@@ -305,7 +320,7 @@ def load_benefit(directory: str | os.PathLike) -> BenefitModel:
         rep = Reported.from_doc(json.loads(files["reported.json"]), files, columns, tau)
         names = sorted(n for n in files if n.startswith("bootstrap/") and n.endswith(".json"))
         reps = [Reported.from_doc(json.loads(files[n]), files, columns, tau) for n in names]
-        shape = meta.get("interval_shape", {})
+        shape = _checked_shape(meta.get("interval_shape", {}))
         return BenefitModel(
             feature_columns=columns,
             features=meta["features"],
@@ -327,7 +342,7 @@ def load_benefit(directory: str | os.PathLike) -> BenefitModel:
             info=meta.get("info", {}),
             source={"kind": "benefit export", "ref": str(d), "sha256": digest},
         )
-    except (KeyError, TypeError, ValueError, IndexError, ModelError) as err:
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, ModelError) as err:
         raise BundleError(
             f"{d}: the benefit export's contents are not in the expected format "
             f"({type(err).__name__}: {err}); create it again with {CREATE}"
