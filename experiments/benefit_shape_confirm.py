@@ -22,7 +22,9 @@ from benefit_simulation import mean_range
 RESULTS = Path(__file__).resolve().parent / "results"
 TAGS = ("riskshape_small", "riskshape_3000")
 SCENARIOS = ("null", "uniform", "mrd_driven", "harm_subgroup", "cytogenetics_driven")
-TARGET = {346: (0.90, 1.0), 1000: (0.93, 0.99), 3000: (0.93, 0.99)}
+# the targets of the pre-stated rule (ffd59b7): the issue's, at 346 and 3,000 and the null.
+# 1,000 has none there (the issue's "93–97% in every scenario and size" is reported beside it)
+TARGET = {346: (0.90, 1.0), 3000: (0.93, 0.99)}
 
 
 def load(tags=TAGS) -> list[dict]:
@@ -34,8 +36,13 @@ def load(tags=TAGS) -> list[dict]:
     return recs
 
 
-def in_target(value: float, n: int, scenario: str) -> bool:
-    lo, hi = (0.93, 1.0) if scenario == "null" else TARGET[n]
+def in_target(value: float, n: int, scenario: str) -> bool | None:
+    """Inside the pre-stated target; None where the rule set none."""
+    if scenario == "null":
+        return value >= 0.93
+    if n not in TARGET:
+        return None
+    lo, hi = TARGET[n]
     return lo <= value <= hi
 
 
@@ -46,9 +53,10 @@ def table(recs: list[dict]) -> str:
         "Share of patients whose true benefit lies in their 95% interval, mean (min–max) over "
         "trials, and median width. 'risk' is the shipped relapse interval (σ_u² × r²/mean r²); "
         "'constant' the same trial's interval with one σ_u² for everyone (the rule before, paired). "
-        "Relapse or death is shipped with the constant shape. Target (relapse): 0.93–0.99 at "
-        "1,000 and 3,000, ≥ 0.90 at 346, null ≥ 0.93. 'decision': the pre-stated rule — "
-        "'keep' unless risk misses the target where constant meets it.",
+        "Relapse or death is shipped with the constant shape. Target (relapse, the issue's): "
+        "0.93–0.99 at 3,000, ≥ 0.90 at 346, null ≥ 0.93; none was stated for 1,000 (the issue "
+        "asks 0.93–0.97 of every size in its text). 'decision': the pre-stated rule — 'keep' "
+        "unless risk misses the target where constant meets it.",
         "",
         "| scenario | n | trials (seeds) | relapse, risk | relapse, constant | width risk / "
         "constant | relapse or death | decision |",
@@ -66,9 +74,13 @@ def table(recs: list[dict]) -> str:
             rfs = [r["reported"]["rfs"]["reported.truth_coverage"] for r in rs]
             w = (np.median([x["median_width"] for x in rel]),
                  np.median([x["median_width_constant_shape"] for x in rel]))
-            miss = not in_target(float(np.mean(risk)), n, sc)
-            revert = miss and in_target(float(np.mean(const)), n, sc)
-            decision = "revert" if revert else ("keep (both miss)" if miss else "keep")
+            ok = in_target(float(np.mean(risk)), n, sc)
+            if ok is None:
+                decision = "no pre-stated target"
+            elif ok:
+                decision = "keep"
+            else:
+                decision = "revert" if in_target(float(np.mean(const)), n, sc) else "keep (both miss)"
             seeds = f"{rs[0]['seed']}–{rs[-1]['seed']}" if len(rs) > 1 else str(rs[0]["seed"])
             lines.append(
                 f"| {sc} | {n:,} | {len(rs)} ({seeds}) | {mean_range(risk, 3)} | "
