@@ -62,15 +62,6 @@ def shapes(risk: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def widen_each(est, lo0, hi0, sigma2: np.ndarray, level: float):
-    """`prediction.widen` with a per-patient σ_i²."""
-    from statistics import NormalDist
-
-    z = NormalDist().inv_cdf(0.5 + level / 2)
-    extra = z**2 * np.maximum(sigma2, 0.0)
-    return (est - np.sqrt((est - lo0) ** 2 + extra), est + np.sqrt((hi0 - est) ** 2 + extra))
-
-
 def run_trial(scenario: str, n: int, seed: int, n_boot: int) -> dict:
     import warnings
 
@@ -78,6 +69,7 @@ def run_trial(scenario: str, n: int, seed: int, n_boot: int) -> dict:
 
     from relapse_ml.benefit import run as R
     from relapse_ml.benefit.estimation import baseline_risk
+    from relapse_ml.benefit.prediction import widen
 
     warnings.filterwarnings("ignore")
     start = time.perf_counter()
@@ -98,7 +90,7 @@ def run_trial(scenario: str, n: int, seed: int, n_boot: int) -> dict:
         lo0, hi0 = unwiden(est[o], lo[o], hi[o], u["sigma2"], level)
         rec["coverage"][o], rec["width"][o] = {}, {}
         for rule, mult in shapes(risk[o]).items():
-            a, b = widen_each(est[o], lo0, hi0, u["sigma2"] * mult, level)
+            a, b = widen(est[o], lo0, hi0, u["sigma2"] * mult, level)
             rec["coverage"][o][rule] = float(np.mean((a <= true) & (true <= b)))
             rec["width"][o][rule] = float(np.median(b - a))
         # the shipped rule recomputed must be the shipped interval (a check of the inverse)

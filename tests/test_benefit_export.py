@@ -294,7 +294,7 @@ def test_bad_export_gives_one_line_and_exit_2(setup, run, tmp_path, case):
     elif case == "empty":
         export.mkdir()
     elif case == "future":
-        _with_manifest_version(run["path"], export, FORMAT_VERSION + 1)
+        _rewritten(run["path"], export, lambda meta: None, version=FORMAT_VERSION + 1)
     res = run_relapse_ml(
         "score",
         "--patient",
@@ -412,17 +412,6 @@ def test_a_stacked_estimate_exports_and_reproduces(setup, tmp_path, guard):
         # each replicate re-ran the slope and the centring on its own resample
         o = max(OUTCOMES, key=lambda k: abs(rep.choices[k].offset))
         assert {round(r.choices[o].offset, 12) for r in keep} - {round(rep.choices[o].offset, 12)}
-
-
-def _with_manifest_version(src, dst, version: int):
-    import json
-    import shutil
-
-    shutil.copytree(src, dst)
-    m = json.loads((dst / "manifest.json").read_text())
-    m["format_version"] = version
-    (dst / "manifest.json").write_text(json.dumps(m))
-    return dst
 
 
 def _rewritten(src, dst, edit_meta, drop=(), version=None):
@@ -579,7 +568,7 @@ def test_exports_are_version_4_and_a_version_1_export_still_loads(run, tmp_path)
     from relapse_ml.scoring.benefit_model import load_benefit
 
     assert json.loads((run["path"] / "manifest.json").read_text())["format_version"] == 4
-    old = load_benefit(_with_manifest_version(run["path"], tmp_path / "v1", 1))
+    old = load_benefit(_rewritten(run["path"], tmp_path / "v1", lambda meta: None, version=1))
     new = load_benefit(run["path"])
     X = np.zeros((3, len(new.feature_columns)))
     for o in ("relapse", "rfs"):

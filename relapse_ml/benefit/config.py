@@ -20,6 +20,7 @@ from relapse_ml.config import ModelSpec, _Strict
 # post-randomization exposure: flipping the arm would pair it with an impossible exposure
 FORBIDDEN_FEATURES = ("sorafenib_days", "treatment")
 OUTCOMES = ("relapse", "rfs")  # relapse CIF, and relapse-or-death (1 - relapse-free survival)
+DEFAULT_SHAPE = {"relapse": "risk", "rfs": "constant"}  # `IntervalConfig.shape`
 
 
 class BenefitLandmark(_Strict):
@@ -78,7 +79,7 @@ class IntervalConfig(_Strict):
     n_jobs: int = Field(2, ge=1, le=64)
     prediction: bool = True
     shape: dict[Literal["relapse", "rfs"], Literal["constant", "risk"]] = Field(
-        default_factory=lambda: {"relapse": "risk", "rfs": "constant"}
+        default_factory=lambda: dict(DEFAULT_SHAPE)
     )
 
     @field_validator("shape", mode="before")
@@ -87,7 +88,7 @@ class IntervalConfig(_Strict):
         if isinstance(v, str):
             return {o: v for o in OUTCOMES}
         if isinstance(v, dict):
-            return {**{"relapse": "risk", "rfs": "constant"}, **v}
+            return {**DEFAULT_SHAPE, **v}
         return v
 
 

@@ -161,8 +161,8 @@ def export_benefit(
     out = check_export_dir(out)
     files = _Files()
     files.files["reported.json"] = dumps(reported_doc(rep, files, "reported/"))
-    shape = rep.interval_shape if unexplained else {}
-    if any(v["shape"] == "risk" for v in shape.values()):
+    shape = rep.interval_shape if unexplained else {}  # only risk-shaped outcomes
+    if shape:
         files.files["shape/risk.json"] = dumps(learner_doc(rep.risk_model, files, "shape/"))
     for i, r in enumerate(replicates, start=1):
         files.files[f"bootstrap/{i:03d}.json"] = dumps(

@@ -48,7 +48,7 @@ def reported_intervals(cfg: BenefitConfig, data, rep, est: dict, progress=None, 
     parts = unexplained_variance(rep, rep.targets, data, risk_labels)
     variances, rep.interval_shape, rep.risk_model = patient_variances(cfg, data, parts)
     for o in OUTCOMES:
-        parts[o]["shape"] = rep.interval_shape.get(o, {}).get("shape", "constant")
+        parts[o]["shape"] = "risk" if o in rep.interval_shape else "constant"
     info["unexplained"] = parts
     info["estimate_median_width"] = info.get("median_width")
     for o in OUTCOMES:

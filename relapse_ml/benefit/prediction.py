@@ -136,7 +136,8 @@ def control_risk(risk_model, X) -> dict[str, np.ndarray]:
 
 def patient_variances(cfg, data, parts: dict):
     """σ_i² per outcome for the analysed patients (``intervals.shape``) and the shape to
-    export: ``(variances, shape, risk_model)``; risk_model None when no outcome uses ``risk``."""
+    export: ``(variances, shape, risk_model)``; ``shape`` holds only the risk-shaped outcomes,
+    risk_model is None when there is none."""
     wanted = [o for o in OUTCOMES if cfg.intervals.shape[o] == "risk"]
     model = baseline_risk_model(cfg, data) if wanted else None
     risk = control_risk(model, data.X) if model is not None else {}

@@ -292,7 +292,8 @@ def shaped_variance(sigma2: float, shape: dict | None, risk: np.ndarray | None):
 
 def _checked_shape(shape: dict) -> dict:
     """An export's ``interval_shape``: per outcome ``constant``, or ``risk`` with a finite,
-    positive ``mean_r2`` (ValueError otherwise, which `load_benefit` reports in one line)."""
+    positive ``mean_r2`` (ValueError otherwise, which `load_benefit` reports in one line).
+    Returns the risk-shaped outcomes only."""
     out = {}
     for o, v in shape.items():
         if o not in OUTCOMES or v.get("shape") not in ("constant", "risk"):
@@ -336,7 +337,7 @@ def load_benefit(directory: str | os.PathLike) -> BenefitModel:
             shape=shape,
             risk_model=(
                 SNumbers(json.loads(files["shape/risk.json"]), files, columns, tau)
-                if any(v.get("shape") == "risk" for v in shape.values())
+                if shape
                 else None
             ),
             info=meta.get("info", {}),
