@@ -90,6 +90,8 @@ class EvaluationConfig(_Strict):
     n_splits: int = Field(default_factory=lambda: default("evaluation", "n_splits"), ge=2, le=20)
     n_repeats: int = Field(default_factory=lambda: default("evaluation", "n_repeats"), ge=1, le=50)
     n_boot: int = Field(default_factory=lambda: default("evaluation", "n_boot"), ge=0, le=10000)
+    # whose pooled metrics get bootstrap intervals: the final model's only, or every candidate's
+    intervals: Literal["final", "all"] = _from_defaults("evaluation", "intervals")
     seed: int = _from_defaults("evaluation", "seed")
     times: list[float] | None = _from_defaults("evaluation", "times")  # days from the landmark
     horizons: list[float] = _from_defaults("evaluation", "horizons")

@@ -216,6 +216,9 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
 
     rows, cvs = [], {}
     width = max(16, *(len(spec.display) for spec in cfg.models))
+    # the candidates' bootstrap intervals only with `evaluation.intervals: all`; the final
+    # model's are added once it is chosen (`_final_intervals`)
+    n_boot = cfg.evaluation.n_boot if cfg.evaluation.intervals == "all" else 0
     for spec in cfg.models:
         factory = partial(make_model, spec.name, **model_params(spec, cfg))
         blend = _blend_of_candidates(made[spec.display], cfg, cvs)
@@ -224,7 +227,7 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
             cv = cross_validate(factory, ld.X, ld.time, ld.event, groups=ld.patient_id, times=grid,
                                 tau=tau, n_splits=cfg.evaluation.n_splits,
                                 n_repeats=cfg.evaluation.n_repeats, seed=cfg.evaluation.seed,
-                                n_boot=cfg.evaluation.n_boot, folds=given,
+                                n_boot=n_boot, folds=given,
                                 n_jobs=cfg.evaluation.n_jobs,
                                 extra_times=[H] if save_oof is not None else None,
                                 predicted=blend)
@@ -240,6 +243,10 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
     metrics = pd.DataFrame(rows)
 
     final = cfg.tracking.final_model or _best_model(metrics, cfg)
+    if n_boot != cfg.evaluation.n_boot:
+        metrics = _final_intervals(final, cfg, cvs, ld, metrics)
+        progress(f"  {final}: 95% intervals from {cfg.evaluation.n_boot} bootstrap replicates "
+                 "of patients")
     spec = next(m for m in cfg.models if m.display == final)
     model = make_model(spec.name, **model_params(spec, cfg)).fit(ld.X, ld.time, ld.event,
                                                                  groups=ld.patient_id)
@@ -301,6 +308,23 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
 
         log_training_run(result, cfg, cohort, ld, force=force)
     return result
+
+
+def _final_intervals(final: str, cfg: TrainConfig, cvs: dict, ld, metrics: pd.DataFrame):
+    """The final model's bootstrap intervals from its out-of-fold predictions (the same
+    replicates `cross_validate` would have drawn): ``cvs[final]`` and its rows of ``metrics``
+    updated."""
+    from relapse_ml.evaluation.crossval import with_intervals
+
+    cv = with_intervals(cvs[final], ld.time, ld.event, ld.patient_id,
+                        n_boot=cfg.evaluation.n_boot, seed=cfg.evaluation.seed,
+                        n_jobs=cfg.evaluation.n_jobs)
+    cvs[final] = cv
+    metrics = metrics.copy()
+    mine = metrics["model"] == final
+    for col in ("ci_low", "ci_high"):
+        metrics.loc[mine, col] = metrics.loc[mine, "metric"].map(cv.summary[col]).to_numpy()
+    return metrics
 
 
 def _blend_of_candidates(model, cfg: TrainConfig, cvs: dict):

@@ -56,8 +56,12 @@ def test_training_tracks_a_run_and_registers_a_usable_model(bmt_dir, tmp_path, m
     assert run.data.params["landmark.landmark_day"] == "60"
     assert run.data.tags["relapse_ml.kind"] == "train"
     assert len(run.data.tags["relapse_ml.data_fingerprint"]) == 64
-    assert "cox_plus_pen.c_index_ci_low" in run.data.metrics
-    assert "xgb_cs.c_index_ci_low" in run.data.metrics
+    # bootstrap intervals for the final model only (evaluation.intervals: final, the default)
+    final_key = "cox_plus_pen" if result.final_model == "cox+pen" else "xgb_cs"
+    other_key = "xgb_cs" if final_key == "cox_plus_pen" else "cox_plus_pen"
+    assert f"{final_key}.c_index_ci_low" in run.data.metrics
+    assert f"{other_key}.c_index_ci_low" not in run.data.metrics
+    assert f"{other_key}.c_index" in run.data.metrics
     assert result.model_version == "1"
 
     # artifacts: figures, aggregate tables, the model — and no patient identifier anywhere
@@ -110,6 +114,33 @@ def _features(cohort, result):
 
     ld = landmark_dataset(cohort, 60, 730, features=FAST["features"])
     return ld.X.iloc[:20]
+
+
+def test_final_model_intervals_are_those_every_candidate_would_get(bmt_dir):
+    """`evaluation.intervals: final` bootstraps the chosen model after the choice, from its
+    out-of-fold predictions: the same replicates, so the same interval as with ``all``."""
+    from relapse_ml.train import run_training
+
+    cohort = read_cohort(bmt_dir)
+    runs = {how: run_training(parse_config({**FAST, "evaluation": {**FAST["evaluation"],
+                                                                    "intervals": how}}),
+                              cohort, track=False, progress=lambda *a: None)
+            for how in ("final", "all")}
+    final = runs["final"].final_model
+    assert final == runs["all"].final_model
+    table = {how: r.metrics.set_index(["model", "metric"]) for how, r in runs.items()}
+    np.testing.assert_allclose(table["final"]["pooled"], table["all"]["pooled"], rtol=0, atol=0)
+    scalar = [m for m in table["all"].loc[final].index if m != "mean_gap"]
+    for col in ("ci_low", "ci_high"):
+        got = table["final"].loc[final, col][scalar].to_numpy(float)
+        want = table["all"].loc[final, col][scalar].to_numpy(float)
+        assert np.isfinite(want[scalar.index("c_index")])
+        np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)
+        assert np.isfinite(table["all"].xs("c_index", level="metric")[col]).all()
+        others = table["final"].xs("c_index", level="metric")[col].drop(index=final)
+        assert others.isna().all() and len(others) == 2
+    ci = runs["final"].cv[final].summary.loc["c_index"]
+    assert ci["ci_low"] < ci["pooled"] < ci["ci_high"]
 
 
 def test_super_landmark_training_runs_without_tracking(bmt_dir):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -181,6 +181,30 @@ def cross_validate(
         for r in range(n_repeats)
     ]
 
+    bookkeeping = ("repeat", "fold", "n_train", "n_test", "tau", "n_cases_tau")
+    metric_names = [c for c in folds.columns if c not in bookkeeping]
+    summary = pd.DataFrame(
+        {"mean": folds[metric_names].mean(), "sd": folds[metric_names].std(ddof=1)}
+    )
+    summary["pooled"] = pd.DataFrame([scalar_metrics(p) for p in pooled]).mean()[metric_names]
+    summary["ci_low"] = summary["ci_high"] = np.nan
+    result = CVResult(folds, summary, oof, oof_null, test_fold, grid, tau, pooled, oof_inc, extra)
+    if n_boot > 0:
+        result = with_intervals(result, t, e, groups, n_boot=n_boot, seed=seed, cause=cause,
+                                n_jobs=n_jobs, weighted_bootstrap=weighted_bootstrap)
+    return result
+
+
+def with_intervals(cv: CVResult, time, event, groups=None, *, n_boot: int = 200, seed: int = 0,
+                   cause: int = 1, n_jobs: int = -1, weighted_bootstrap: bool = True) -> CVResult:
+    """``cv`` with the percentile bootstrap intervals of its pooled metrics (``ci_low`` /
+    ``ci_high``; patients resampled, ``groups``): what `cross_validate` with ``n_boot``
+    replicates gives, computed from its out-of-fold predictions afterwards (nothing refitted).
+    Training computes them for the final model only (`evaluation.intervals: final`)."""
+    t, e = check_outcome(time, event, "cv")
+    oof, oof_null, grid, tau = cv.oof_cif, cv.oof_null_cif, cv.times, cv.tau
+    n_repeats, n = oof.shape[:2]
+
     def pooled_one(r: int, index: np.ndarray) -> dict[str, float]:
         """Repeat r's pooled metrics on the rows ``index`` (a bootstrap replicate's)."""
         return scalar_metrics(evaluate(t[index], e[index], t[index], e[index], oof[r, index],
@@ -201,25 +225,17 @@ def cross_validate(
             out.append(pd.DataFrame(values).mean().to_dict())
         return out
 
-    bookkeeping = ("repeat", "fold", "n_train", "n_test", "tau", "n_cases_tau")
-    metric_names = [c for c in folds.columns if c not in bookkeeping]
-    summary = pd.DataFrame(
-        {"mean": folds[metric_names].mean(), "sd": folds[metric_names].std(ddof=1)}
-    )
-    summary["pooled"] = pd.DataFrame([scalar_metrics(p) for p in pooled]).mean()[metric_names]
-    if n_boot > 0 and weighted_bootstrap:
+    if weighted_bootstrap:
         engines = [PooledReplicates(t, e, oof[r], oof_null[r], grid, tau, cause)
                    for r in range(n_repeats)]
         ci = bootstrap_ci_counts(pooled_counts, n, groups=groups, n_boot=n_boot, seed=seed,
                                  n_jobs=n_jobs)
-    elif n_boot > 0:
-        ci = bootstrap_ci(pooled_metrics, np.arange(n), groups=groups, n_boot=n_boot, seed=seed)
-    if n_boot > 0:
-        summary["ci_low"] = ci["ci_low"][metric_names]
-        summary["ci_high"] = ci["ci_high"][metric_names]
     else:
-        summary["ci_low"] = summary["ci_high"] = np.nan
-    return CVResult(folds, summary, oof, oof_null, test_fold, grid, tau, pooled, oof_inc, extra)
+        ci = bootstrap_ci(pooled_metrics, np.arange(n), groups=groups, n_boot=n_boot, seed=seed)
+    summary = cv.summary.copy()
+    summary["ci_low"] = ci["ci_low"].reindex(summary.index)
+    summary["ci_high"] = ci["ci_high"].reindex(summary.index)
+    return replace(cv, summary=summary)
 
 
 def fold_labels(event, groups=None, n_splits: int = 5, n_repeats: int = 1,

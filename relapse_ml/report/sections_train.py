@@ -129,7 +129,8 @@ def model_table(metrics: pd.DataFrame, final: str, tau: float) -> Section:
         + paragraph(
             "C-index: Wolbers' competing-risk concordance; IPA: index of prediction "
             "accuracy, 1 − Brier / Brier of the null model; pooled over folds, interval by "
-            "bootstrap of patients.",
+            "bootstrap of patients (the final model's only, unless the run's configuration "
+            "says evaluation.intervals: all).",
             "note",
         ),
     )
