@@ -43,6 +43,39 @@ def test_an_equal_blend_predicts_the_mean_of_its_members_incidences(data):
     np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-12)
 
 
+def test_members_are_fitted_side_by_side_in_a_final_refit_and_in_turn_inside_a_fold(
+        data, monkeypatch):
+    """From the main thread (train's final refit) the members fit in threads over the cores;
+    inside a worker thread (a cross-validation fold) one after the other. Same models."""
+    import os
+    import threading
+
+    import relapse_ml.models.stack as stack
+
+    X, time, event = data
+    seen: list[str] = []
+
+    def recording(name, **params):
+        seen.append(threading.current_thread().name)
+        return make_member(name, **params)
+
+    monkeypatch.setattr(stack, "make_member", recording)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    main = make_model("stack", members=[COX, XGB], weights="equal")  # checks its members
+    seen.clear()
+    main.fit(X, time, event)
+    in_main = set(seen)
+    box = {"m": make_model("stack", members=[COX, XGB], weights="equal")}
+    seen.clear()
+    worker = threading.Thread(target=lambda: box["m"].fit(X, time, event), name="fold-worker")
+    worker.start()
+    worker.join()
+    assert len(in_main) == 2 and threading.main_thread().name not in in_main  # two threads
+    assert seen == ["fold-worker", "fold-worker"]
+    np.testing.assert_allclose(box["m"].predict_cumulative_incidence(X, TIMES),
+                               main.predict_cumulative_incidence(X, TIMES), rtol=0, atol=1e-12)
+
+
 def test_given_weights_include_the_null_model_and_the_bundle_twin_reproduces_them(data):
     X, time, event = data
     w = {NULL: 0.2, "cox_cs": 0.3, "xgb_cs": 0.5}

@@ -169,11 +169,18 @@ class StackedCompetingRisk(CompetingRiskModel):
         self._fit_members(X, time, event)
 
     def _fit_members(self, X: pd.DataFrame, time: np.ndarray, event: np.ndarray) -> None:
-        """The null model and every member of weight > 1e-6, fitted on all the rows."""
+        """The null model and every member of weight > 1e-6, fitted on all the rows (the
+        members side by side in threads, `_side_by_side`)."""
         groups = getattr(self, "_groups", None)
         self.null_ = make_single_model(NULL).fit(X, time, event)
-        self.members_ = {lab: make_member(name, **params).fit(X, time, event, groups=groups)
-                         for lab, name, params in self.member_specs() if self.weights_[lab] > 1e-6}
+        todo = [(lab, name, params) for lab, name, params in self.member_specs()
+                if self.weights_[lab] > 1e-6]
+
+        def fit(name, params):
+            return make_member(name, **params).fit(X, time, event, groups=groups)
+
+        fitted = _side_by_side(fit, [(name, params) for _, name, params in todo], X)
+        self.members_ = {lab: model for (lab, _, _), model in zip(todo, fitted, strict=True)}
 
     def _predict_f1_f2(self, X: pd.DataFrame, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         parts = [(self.weights_[NULL], self.null_)] + [
@@ -186,6 +193,27 @@ class StackedCompetingRisk(CompetingRiskModel):
                 f1 += w * inc[:, 1]
                 f2 += w * inc[:, 2]
         return f1, f2
+
+
+def _side_by_side(fn, jobs: list[tuple], X: pd.DataFrame) -> list:
+    """``[fn(*job) for job in jobs]``, in threads over the cores when called from the main
+    thread (a final refit) — inside a cross-validation's worker thread, one after the other,
+    as the folds already fill the cores. Each member's fit is deterministic and its own, so
+    the models are the same either way (BLAS on one thread, as in the folds' fits)."""
+    import os
+    import threading
+
+    threads = min(len(jobs), os.cpu_count() or 1)
+    if threads < 2 or threading.current_thread() is not threading.main_thread():
+        return [fn(*job) for job in jobs]
+    from joblib import Parallel, delayed
+    from threadpoolctl import threadpool_limits
+
+    consolidate = getattr(X, "_consolidate_inplace", None)
+    if consolidate is not None:  # pandas may consolidate a frame's blocks on first access
+        consolidate()
+    with threadpool_limits(limits=1, user_api="blas"):
+        return Parallel(n_jobs=threads, prefer="threads")(delayed(fn)(*job) for job in jobs)
 
 
 def _trapezoid_weights(grid: np.ndarray) -> np.ndarray:
