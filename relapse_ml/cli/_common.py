@@ -11,13 +11,16 @@ import typer
 from relapse_ml.errors import RelapseMLError
 
 STATE = {"debug": False}
+_COMMANDS: dict = {}  # the click command built from each typer app, once per process
 
 
 def run(app, argv: list[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     STATE["debug"] = "--debug" in args
     try:
-        rv = app(args=args, prog_name="relapse-ml", standalone_mode=False)
+        if app not in _COMMANDS:  # building it walks every command's signature: ~40 ms
+            _COMMANDS[app] = typer.main.get_command(app)
+        rv = _COMMANDS[app](args=args, prog_name="relapse-ml", standalone_mode=False)
         if isinstance(rv, int) and rv:
             return rv  # e.g. 130 when typer caught Ctrl-C
     except RelapseMLError as err:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +42,7 @@ class CodeMap:
 
 def load_code_map(extra: str | Path | None = None) -> CodeMap:
     """The built-in map, with the lists of ``extra`` (a hospital's YAML) appended."""
-    docs = [_read(DEFAULT_MAP)]
+    docs = [copy.deepcopy(_default_map())]
     if extra is not None:
         docs.append(_read(Path(extra)))
     systems: dict[str, str] = {}
@@ -60,11 +62,18 @@ def load_code_map(extra: str | Path | None = None) -> CodeMap:
     return cm
 
 
+@functools.cache
+def _default_map() -> dict:
+    """The built-in map's YAML, parsed once per process (not to be changed: copy it)."""
+    return _read(DEFAULT_MAP)
+
+
 def _read(path: Path) -> dict:
     import yaml
 
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, when built with it
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
     except FileNotFoundError:
         raise RelapseMLError(f"{path}: FHIR code map not found") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
