@@ -20,6 +20,8 @@ confirmation), seeds from 9100.
 
     python experiments/benefit_jm.py --sizes 346 3000 --trials 10 [--jobs 2]
     python experiments/benefit_jm.py --summarize   # -> results/benefit_jm.md
+    python experiments/benefit_jm.py --explain 3000 9102   # one trial, every learner against
+                                                           # the truth -> results/benefit_jm_explain_*.md
 
 Resumable: each trial is one JSON line in results/benefit_jm.jsonl.
 """
@@ -98,6 +100,51 @@ def run_jm_trial(n: int, seed: int, n_boot: int) -> dict:
     }
 
 
+def explain(n: int, seed: int) -> str:
+    """One trial again (without the interval bootstrap): the reported choice and its reason,
+    and every learner's cross-fitted τ-risk against the average's beside its truth RMSE."""
+    import warnings
+
+    from jm_simulator import simulate_jm
+
+    from relapse_ml.benefit import run as R
+    from relapse_ml.benefit.heterogeneity import truth_agreement
+    from relapse_ml.benefit.learners import make_folds
+
+    warnings.filterwarnings("ignore")
+    trial = simulate_jm(n, seed)
+    cfg = lean_config(n_boot=100, interval_boot=0)
+    data = R.benefit_data(trial.to_cohort(), cfg)
+    folds = make_folds(data.arm, data.event, cfg.crossfit.n_folds, cfg.crossfit.seed)
+    estimates, _, cache = R.cross_fit_learners(cfg, data, lambda *a: None, folds=folds)
+    rep, est, _, _, _ = R.reported_step(cfg, data, folds, cache, estimates, lambda *a: None)
+    # ---- modelling ends here; the truth is read only below ----
+    truth = trial.truth.assign(patient_id=trial.truth["patient_id"].astype(str))
+    true = truth.set_index("patient_id").reindex(
+        np.asarray(data.patient_id).astype(str))["benefit"].to_numpy(float)
+    y = rep.yardstick[rep.yardstick["outcome"] == "relapse"].set_index("learner")
+    lines = [f"## Joint-model trial n = {n:,}, seed {seed}: what the yardstick saw (relapse)", "",
+             f"Reported: {rep.choices['relapse'].reason}", "",
+             "| learner | τ-risk − average's (SE) | z | truth RMSE | Spearman with the truth "
+             "| SD of its estimates |", "|---|---|---|---|---|---|"]
+    items = [*estimates.items(), ("reported", None)]
+    for label, e in items:
+        b = est["relapse"] if e is None else e.benefit["relapse"]
+        a = truth_agreement(b, true)
+        if label in y.index:
+            d, se = y.loc[label, "tau_risk_vs_constant"], y.loc[label, "tau_risk_vs_constant_se"]
+            gap = f"{d:+.4f} ({se:.4f})"
+            z = f"{-d / se:.2f}" if se > 0 else "–"
+        else:
+            gap = z = "–"
+        lines.append(f"| {label} | {gap} | {z} | {a['rmse']:.4f} | {a['spearman']:.2f} | "
+                     f"{np.std(b):.3f} |")
+    lines += ["", f"True benefit: mean {true.mean():.3f}, SD {true.std():.3f}.", ""]
+    text = "\n".join(lines)
+    (RESULTS / f"benefit_jm_explain_{n}_{seed}.md").write_text(text)
+    return text
+
+
 def summarize(path: Path = PATH) -> str:
     records = list(read_records(path).values())
     lines = [
@@ -136,7 +183,11 @@ def main(argv=None) -> int:
     ap.add_argument("--trials", type=int, default=10)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--summarize", action="store_true")
+    ap.add_argument("--explain", type=int, nargs=2, metavar=("N", "SEED"))
     args = ap.parse_args(argv)
+    if args.explain:
+        print(explain(*args.explain))
+        return 0
     if not args.summarize:
         done = done_keys(PATH)
         tasks = [(n, FIRST_SEED + k) for n in args.sizes for k in range(args.trials)
