@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from benefit_simulation import mean_range
+from benefit_simulation import gate_stats, mean_range
 
 SCENARIOS = ("null", "uniform", "mrd_driven", "harm_subgroup", "cytogenetics_driven")
 SIZES = (346, 1000, 3000)
@@ -86,6 +86,7 @@ def run_individual(scenario: str, n: int, seed: int, n_boot: int, lean: bool = F
         rec["reported"][o]["choice"] = rep.choices[o].learner
         rec["reported"][o]["kind"] = rep.choices[o].kind
         rec["reported"][o]["method"] = rep.choices[o].method
+        rec["reported"][o].update(gate_stats(rep.choices[o].reason))  # the stack gate's z
         rec["reported"][o]["no_missing"] = bool(
             np.isfinite(est[o]).all() and np.isfinite(lo[o]).all() and np.isfinite(hi[o]).all()
         )

@@ -41,6 +41,7 @@ from benefit_simulation import (  # noqa: E402
     RESULTS,
     append_trials,
     done_keys,
+    gate_stats,
     lean_config,
     mean_range,
     read_records,
@@ -96,6 +97,7 @@ def run_jm_trial(n: int, seed: int, n_boot: int) -> dict:
         "choice": rep.choices[o].learner, "kind": rep.choices[o].kind,
         "method": rep.choices[o].method,
         "interval_shape": rep.interval_shape.get(o, {}).get("shape", "constant"),
+        **gate_stats(rep.choices[o].reason),  # the stack gate's z (rounded as printed)
         "seconds": time.perf_counter() - start,
     }
 

@@ -213,6 +213,21 @@ def lean_config(n_boot: int = 200, interval_boot: int = 0):
     )
 
 
+def gate_stats(reason: str) -> dict:
+    """The stack gate's numbers as the reported choice's reason gives them (`reported`: "its
+    nested cross-fitted τ-risk ... d (SE se) against the average effect's"): ``gate_d``,
+    ``gate_se`` and ``gate_z`` = −d / se (the gate lets the stack through when z > stack_z);
+    all None when the gate did not run (below ``min_events``, or the stack was the average)."""
+    import re
+
+    m = re.search(r"τ-risk \(weights fitted without each patient's fold\) ([+-]?\d+\.\d+) "
+                  r"\(SE (\d+\.\d+)\)", reason)
+    if not m:
+        return {"gate_d": None, "gate_se": None, "gate_z": None}
+    d, se = float(m.group(1)), float(m.group(2))
+    return {"gate_d": d, "gate_se": se, "gate_z": -d / se if se > 0 else None}
+
+
 def stop_time(hhmm: str | None):
     """``--stop-at HH:MM`` (UTC, today) as a datetime; None without one. The studies' one
     reader of it: a resumable study starts no trial after that time."""
