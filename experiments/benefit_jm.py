@@ -52,21 +52,20 @@ FIRST_SEED = 9100
 N_BOOT = 25
 
 
-def run_jm_trial(n: int, seed: int, n_boot: int) -> dict:
-    """One joint-model trial through the lean benefit pipeline, then its truth."""
+def analysed(n: int, seed: int, interval_boot: int):
+    """One joint-model trial through the lean benefit pipeline (``interval_boot`` interval
+    replicates, one process), then — after the modelling — each analysed patient's true
+    relapse benefit: ``(data, estimates, rep, est, lo, hi, info, true)``."""
     import warnings
 
     from jm_simulator import simulate_jm
 
     from relapse_ml.benefit import run as R
-    from relapse_ml.benefit.arm_stats import incidence_by_arm, outcome_for
-    from relapse_ml.benefit.heterogeneity import truth_agreement
     from relapse_ml.benefit.learners import make_folds
 
     warnings.filterwarnings("ignore")
-    start = time.perf_counter()
     trial = simulate_jm(n, seed)
-    cfg = lean_config(n_boot=100, interval_boot=n_boot)
+    cfg = lean_config(n_boot=100, interval_boot=interval_boot)
     cfg = cfg.model_copy(update={"intervals": cfg.intervals.model_copy(update={"n_jobs": 1})})
     data = R.benefit_data(trial.to_cohort(), cfg)
     folds = make_folds(data.arm, data.event, cfg.crossfit.n_folds, cfg.crossfit.seed)
@@ -76,6 +75,16 @@ def run_jm_trial(n: int, seed: int, n_boot: int) -> dict:
     truth = trial.truth.assign(patient_id=trial.truth["patient_id"].astype(str))
     true = truth.set_index("patient_id").reindex(
         np.asarray(data.patient_id).astype(str))["benefit"].to_numpy(float)
+    return data, estimates, rep, est, lo, hi, info, true
+
+
+def run_jm_trial(n: int, seed: int, n_boot: int) -> dict:
+    """One joint-model trial's record (`analysed`), scored against its truth."""
+    from relapse_ml.benefit.arm_stats import incidence_by_arm, outcome_for
+    from relapse_ml.benefit.heterogeneity import truth_agreement
+
+    start = time.perf_counter()
+    data, _, rep, est, lo, hi, info, true = analysed(n, seed, n_boot)
     o = "relapse"
     avg = incidence_by_arm(data.time, outcome_for(data.event, o), data.arm, data.tau)["diff"]
     base = truth_agreement(np.full(data.n, avg), true)
@@ -105,25 +114,9 @@ def run_jm_trial(n: int, seed: int, n_boot: int) -> dict:
 def explain(n: int, seed: int) -> str:
     """One trial again (without the interval bootstrap): the reported choice and its reason,
     and every learner's cross-fitted τ-risk against the average's beside its truth RMSE."""
-    import warnings
-
-    from jm_simulator import simulate_jm
-
-    from relapse_ml.benefit import run as R
     from relapse_ml.benefit.heterogeneity import truth_agreement
-    from relapse_ml.benefit.learners import make_folds
 
-    warnings.filterwarnings("ignore")
-    trial = simulate_jm(n, seed)
-    cfg = lean_config(n_boot=100, interval_boot=0)
-    data = R.benefit_data(trial.to_cohort(), cfg)
-    folds = make_folds(data.arm, data.event, cfg.crossfit.n_folds, cfg.crossfit.seed)
-    estimates, _, cache = R.cross_fit_learners(cfg, data, lambda *a: None, folds=folds)
-    rep, est, _, _, _ = R.reported_step(cfg, data, folds, cache, estimates, lambda *a: None)
-    # ---- modelling ends here; the truth is read only below ----
-    truth = trial.truth.assign(patient_id=trial.truth["patient_id"].astype(str))
-    true = truth.set_index("patient_id").reindex(
-        np.asarray(data.patient_id).astype(str))["benefit"].to_numpy(float)
+    _, estimates, rep, est, _, _, _, true = analysed(n, seed, 0)
     y = rep.yardstick[rep.yardstick["outcome"] == "relapse"].set_index("learner")
     lines = [f"## Joint-model trial n = {n:,}, seed {seed}: what the yardstick saw (relapse)", "",
              f"Reported: {rep.choices['relapse'].reason}", "",
