@@ -149,12 +149,14 @@ def summarize(path: Path = PATH) -> str:
         "were stated before any trial ran. Mean (min–max) over trials.",
         "",
         "| n | trials | RMSE ratio (reported ÷ average) | trials > 1.05 | coverage | median width "
-        "| Spearman | truth SD | reported (relapse) | no missing |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| Spearman | truth SD | average − mean true benefit (SD) | reported (relapse) "
+        "| no missing |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n in sorted({r["n"] for r in records}):
         rs = sorted((r for r in records if r["n"] == n), key=lambda r: r["seed"])
         ratios = [r["rmse_ratio"] for r in rs]
+        gap = [r["average"] - r["true_mean"] for r in rs]  # the trial's average against the truth
         kinds = {}
         for r in rs:
             kinds[r["kind"]] = kinds.get(r["kind"], 0) + 1
@@ -165,6 +167,7 @@ def summarize(path: Path = PATH) -> str:
             f"{np.median([r['median_width'] for r in rs]):.3f} | "
             f"{mean_range([r['spearman'] for r in rs], 2)} | "
             f"{np.mean([r['true_sd'] for r in rs]):.3f} | "
+            f"{np.mean(gap):+.3f} ({np.std(gap):.3f}) | "
             + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
             + f" | {all(r['no_missing'] for r in rs)} |"
         )
