@@ -216,9 +216,10 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
 
     rows, cvs = [], {}
     width = max(16, *(len(spec.display) for spec in cfg.models))
-    # the candidates' bootstrap intervals only with `evaluation.intervals: all`; the final
+    # the candidates' bootstrap intervals only with `evaluation.intervals: all`; else the final
     # model's are added once it is chosen (`_final_intervals`)
-    n_boot = cfg.evaluation.n_boot if cfg.evaluation.intervals == "all" else 0
+    final_only = cfg.evaluation.intervals == "final" and cfg.evaluation.n_boot > 0
+    n_boot = 0 if final_only else cfg.evaluation.n_boot
     for spec in cfg.models:
         factory = partial(make_model, spec.name, **model_params(spec, cfg))
         blend = _blend_of_candidates(made[spec.display], cfg, cvs)
@@ -243,7 +244,7 @@ def run_training(cfg: TrainConfig, cohort: Cohort, *, track: bool = True, progre
     metrics = pd.DataFrame(rows)
 
     final = cfg.tracking.final_model or _best_model(metrics, cfg)
-    if n_boot != cfg.evaluation.n_boot:
+    if final_only:
         metrics = _final_intervals(final, cfg, cvs, ld, metrics)
         progress(f"  {final}: 95% intervals from {cfg.evaluation.n_boot} bootstrap replicates "
                  "of patients")
