@@ -172,21 +172,28 @@ def library(**report):
     """The library's own rule (`reported.choose` + `finish_stack`) with ``ReportConfig(
     **report)`` (default: the shipped defaults), so the offline numbers are the pipeline's."""
     from relapse_ml.benefit.config import ReportConfig
-    from relapse_ml.benefit.reported import choose, finish_stack
 
     cfg = ReportConfig(**report)
 
     def apply(t: Trial):
-        est = {lab: SimpleNamespace(benefit={t.outcome: t.oof[:, i]})
-               for i, lab in enumerate(t.labels)}
-        ch = choose(SPECS, est, {t.outcome: {"phi": t.phi}}, t.outcome, "auto", cfg.alpha,
-                    n_events=t.events, min_events=cfg.min_events, report=cfg, folds=t.folds,
-                    stack_names=STACK)
-        preds = {lab: t.full[:, t.labels.index(lab)] for lab in {*ch.weights, "constant"}}
-        finish_stack(ch, preds, t.average, cfg.centre, "constant")
-        return ch.offset + sum(w * preds[k] for k, w in ch.weights.items())
+        return library_choice(cfg, t)[1]
 
     return apply
+
+
+def library_choice(cfg, t: Trial):
+    """``(choice, estimate)``: `reported.choose` + `finish_stack` under the `ReportConfig`
+    ``cfg`` on one dump, as the pipeline computes them."""
+    from relapse_ml.benefit.reported import choose, finish_stack
+
+    est = {lab: SimpleNamespace(benefit={t.outcome: t.oof[:, i]})
+           for i, lab in enumerate(t.labels)}
+    ch = choose(SPECS, est, {t.outcome: {"phi": t.phi}}, t.outcome, "auto", cfg.alpha,
+                n_events=t.events, min_events=cfg.min_events, report=cfg, folds=t.folds,
+                stack_names=STACK)
+    preds = {lab: t.full[:, t.labels.index(lab)] for lab in {*ch.weights, "constant"}}
+    finish_stack(ch, preds, t.average, cfg.centre, "constant")
+    return ch, ch.offset + sum(w * preds[k] for k, w in ch.weights.items())
 
 
 def gated_damped(z: float, weight):

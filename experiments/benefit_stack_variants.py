@@ -12,6 +12,9 @@ Step 2, ``evaluate`` (seconds): apply each rule of `RULES` to the dumps and writ
 estimate ÷ the RMSE of the trial average (mean, max), the null trials worse than the
 average by more than 0.005, and Spearman's ρ with the truth. The rules never see the truth.
 
+Scenario ``jm``: the joint-model simulator of issue 10 (`jm_simulator.py`; relapse truth only),
+for the stack gate's study (`benefit_gate_rules.py`).
+
 This script is also the rerunnable form of the former scratch pilot on the stack at n = 346
 and on the nested cross-fitted test of the stack against the average (rules ``stack`` and
 ``honest_test`` at n = 346).
@@ -57,7 +60,12 @@ def dump_trial(scenario: str, n: int, seed: int, path: Path, stack_only: bool = 
 
     warnings.filterwarnings("ignore")
     start = time.perf_counter()
-    trial = simulate_trial(n=n, seed=seed, scenario=scenario, truth=True)
+    if scenario == "jm":  # issue 10's joint-model simulator (a common hazard ratio)
+        from jm_simulator import simulate_jm
+
+        trial = simulate_jm(n, seed)
+    else:
+        trial = simulate_trial(n=n, seed=seed, scenario=scenario, truth=True)
     cfg = lean_config(n_boot=100, interval_boot=0)
     data = R.benefit_data(trial.to_cohort(), cfg)
     folds = make_folds(data.arm, data.event, cfg.crossfit.n_folds, cfg.crossfit.seed)
@@ -87,9 +95,15 @@ def dump_trial(scenario: str, n: int, seed: int, path: Path, stack_only: bool = 
     for o in OUTCOMES:
         out[f"full_{o}"] = np.column_stack(full[o])
     # ---- modelling ends here; the truth is stored for the evaluation only ----
-    truth = R.align_truth(trial.truth, data.patient_id)
-    for o in OUTCOMES:
-        out[f"truth_{o}"] = truth[R.TRUTH_COLUMNS[o]].to_numpy(float)
+    if scenario == "jm":  # its truth: the relapse benefit only (rfs: NaN, never scored)
+        ids = np.asarray(data.patient_id).astype(str)
+        t = trial.truth.set_index(trial.truth["patient_id"].astype(str))["benefit"]
+        out["truth_relapse"] = t.reindex(ids).to_numpy(float)
+        out["truth_rfs"] = np.full(len(ids), np.nan)
+    else:
+        truth = R.align_truth(trial.truth, data.patient_id)
+        for o in OUTCOMES:
+            out[f"truth_{o}"] = truth[R.TRUTH_COLUMNS[o]].to_numpy(float)
     assert list(out["labels"]) == [s.display for s in specs]
     tmp = path.with_suffix(".tmp.npz")
     np.savez_compressed(tmp, **out)

@@ -188,3 +188,55 @@ def test_slope_gate_keeps_a_real_but_too_spread_modifier_and_not_noise():
         noise += ch.kind != "constant"
         said += "did not separate patients beyond chance" in ch.reason
     assert noise <= 1 and said >= 25
+
+
+def risk_trial(seed, n=3000, noise=0.3, slope=0.05):
+    """The benefit follows one arm-blind risk learner exactly (truth = 0.1 + its deviation,
+    s_risk = 0.1 + slope·u); s_key is fitted noise. The stack beats the average by far, and
+    the damped s_risk at weight 1 (the floor) is the truth itself."""
+    rng = np.random.default_rng(seed)
+    x, u = rng.normal(size=(2, n))
+    truth = 0.1 + slope * u
+    est = {
+        "constant": np.full(n, 0.1) + rng.normal(scale=0.003, size=n),
+        "risk_path": 0.1 + 0.02 * rng.normal(size=n),
+        "s_key": 0.1 + 0.03 * x + rng.normal(scale=0.01, size=n),
+        "s_risk": truth.copy(),
+    }
+    estimates = {k: SimpleNamespace(benefit={"relapse": v}) for k, v in est.items()}
+    return estimates, {"relapse": {"phi": truth + rng.normal(scale=noise, size=n)}}, np.arange(n) % 5
+
+
+def test_gate_against_the_floor_keeps_the_floor_the_stack_cannot_beat():
+    """``stack_against: floor``: where the damped risk-based estimate already is the truth,
+    the stack passes the test against the average in (nearly) every trial but not the test
+    against the floor, which then reports the floor (method ``damped``)."""
+    floor = dict(damped_learner="s_risk", damped_weight=1.0, stack_floor="damped")
+    vs_avg = vs_floor = 0
+    for seed in range(10):
+        est, tg, folds = risk_trial(seed)
+        vs_avg += choose(est, tg, folds, **floor).method == "stack"
+        ch = choose(est, tg, folds, stack_against="floor", **floor)
+        vs_floor += ch.method == "stack"
+        assert ch.method == "stack" or "did not beat the damped risk-based estimate" in ch.reason
+    assert vs_avg >= 9
+    assert vs_floor <= 1
+
+
+def test_gate_against_the_floor_reports_the_paired_tau_risk_difference():
+    """The d and SE the floor gate prints are the paired τ-risk difference between the
+    nested stack and the floor's out-of-fold values (constant + weight × the damped
+    learner's deviation from its mean), computed here by hand."""
+    est, tg, folds = trial(seed=3, modifier=0.04)
+    cfg = dict(damped_learner="s_risk", damped_weight=0.4, stack_floor="damped",
+               stack_against="floor", stack_z=0.0)
+    ch = choose(est, tg, folds, **cfg)
+    labels = RP.stack_labels(SPECS)
+    B = np.column_stack([est[k].benefit["relapse"] for k in labels])
+    phi = tg["relapse"]["phi"]
+    nested = nested_stack(B, phi, folds)
+    risk = est["s_risk"].benefit["relapse"]
+    base = est["constant"].benefit["relapse"] + 0.4 * (risk - risk.mean())
+    diff = (nested - phi) ** 2 - (base - phi) ** 2
+    d, se = diff.mean(), diff.std(ddof=1) / np.sqrt(len(diff))
+    assert f"{d:+.4f} (SE {se:.4f}) against the damped s_risk's" in ch.reason

@@ -115,7 +115,11 @@ class ReportConfig(_Strict):
     other folds) beats the constant learner's by more than ``stack_z`` (2) standard errors,
     else the damped estimate below (``stack_floor: average``: the average effect); ``slope``:
     if the slope of φ on those nested values exceeds ``stack_z`` robust SE (more power; not
-    adopted: at z 3 it let a null trial through at n = 1,000, docs/benefit.md); ``none``: always. shrink: multiply the stack's deviation from its mean by its
+    adopted: at z 3 it let a null trial through at n = 1,000, docs/benefit.md); ``none``: always.
+    stack_against: what the nested test compares the stack with — ``average`` (the constant
+    learner) or ``floor`` (what would be reported instead: the damped risk-based estimate
+    below, out of fold, when ``stack_floor: damped``), so that a stack is reported only where
+    it beats the estimate it replaces (``experiments/benefit_gate_rules.py``). shrink: multiply the stack's deviation from its mean by its
     cross-fitted calibration slope clipped to [0, 1]. centre ``average``: move the stack's
     mean to the trial's average effect (the constant learner); ``stack``: keep its own.
     few_events (``auto`` below ``min_events``): ``damped`` (default) — the trial's average
@@ -142,6 +146,7 @@ class ReportConfig(_Strict):
     alpha: float = Field(0.05, gt=0, lt=0.5)
     stack_test: Literal["none", "nested", "slope"] = "nested"
     stack_z: float = Field(2.0, ge=0, le=5)
+    stack_against: Literal["average", "floor"] = "average"
     shrink: bool = True
     centre: Literal["average", "stack"] = "average"
     few_events: Literal["select", "damped"] = "damped"

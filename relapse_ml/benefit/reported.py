@@ -192,11 +192,9 @@ def _stack_choice(specs, estimates, phi, outcome, why, stack_names, report, fold
     floor = r.stack_floor == "damped" and r.damped_learner in {s.display for s in specs}
 
     def damped(because: str) -> Choice:
-        grows = (r.damped_events is not None and n_events is not None
-                 and n_events >= r.min_events)
-        weight = n_events / (n_events + r.damped_events) if grows else r.damped_weight
+        grows = _floor_grows(r, n_events)
         return damped_choice(specs, outcome, why + because + ", so (report.stack_floor: "
-                             "damped) ", r.damped_learner, weight,
+                             "damped) ", r.damped_learner, _floor_weight(r, n_events),
                              (n_events, r.damped_events) if grows else None)
 
     labels = stack_labels(specs, stack_names)
@@ -211,11 +209,22 @@ def _stack_choice(specs, estimates, phi, outcome, why, stack_names, report, fold
     test = ""
     if r.stack_test != "none" and list(weights) != [const]:
         if r.stack_test == "nested":
-            d, se = stack_gain(nested, estimates[const].benefit[outcome], phi)
+            base = estimates[const].benefit[outcome]
+            against = "the average effect's"
+            if r.stack_against == "floor" and floor:
+                w = _floor_weight(r, n_events)
+                risk = estimates[r.damped_learner].benefit[outcome]
+                base = base + w * (risk - risk.mean())
+                against = (f"the damped {r.damped_learner}'s (weight {w:.2g}; what is reported "
+                           "without the stack)")
+            d, se = stack_gain(nested, base, phi)
             z = -(d / se) if se > 0 else 0.0
             test = (f"its nested cross-fitted τ-risk (weights fitted without each patient's "
-                    f"fold) {d:+.4f} (SE {se:.4f}) against the average effect's")
-            verdict = "the stack did not beat the trial's average effect by more than {:g} SE"
+                    f"fold) {d:+.4f} (SE {se:.4f}) against {against}")
+            verdict = ("the stack did not beat the trial's average effect by more than {:g} SE"
+                       if against.startswith("the average") else
+                       "the stack did not beat the damped risk-based estimate by more than "
+                       "{:g} SE")
         else:
             beta, se = slope_test(nested, phi)
             z = beta / se if se > 0 else 0.0
@@ -243,6 +252,18 @@ def _stack_choice(specs, estimates, phi, outcome, why, stack_names, report, fold
     if r.centre == "average":
         reason += "; centred on the trial's average effect"
     return Choice(outcome, "stack", weights, reason, _stack_kind(specs, weights), slope=slope)
+
+
+def _floor_grows(r: ReportConfig, n_events) -> bool:
+    """Whether the damped floor's weight grows with the events (E / (E + damped_events))."""
+    return r.damped_events is not None and n_events is not None and n_events >= r.min_events
+
+
+def _floor_weight(r: ReportConfig, n_events) -> float:
+    """The damped floor's weight: E / (E + damped_events) from min_events on, else fixed."""
+    if _floor_grows(r, n_events):
+        return n_events / (n_events + r.damped_events)
+    return r.damped_weight
 
 
 def damped_choice(specs, outcome: str, why: str, learner: str, weight: float,
