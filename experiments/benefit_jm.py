@@ -175,6 +175,37 @@ def summarize(path: Path = PATH) -> str:
     return "\n".join(lines) + "\n"
 
 
+def averages(n: int, seeds, out: Path) -> str:
+    """The trial's average (Aalen–Johansen, the pipeline's analysed patients) against the mean
+    true benefit over ``seeds`` at size ``n``, no modelling; written to ``out`` (markdown):
+    is the average biased at this size, or was the study's offset chance?"""
+    import warnings
+
+    from jm_simulator import simulate_jm
+
+    from relapse_ml.benefit import run as R
+    from relapse_ml.benefit.arm_stats import incidence_by_arm, outcome_for
+
+    warnings.filterwarnings("ignore")
+    cfg = lean_config(n_boot=100, interval_boot=0)
+    diffs = []
+    for seed in seeds:
+        trial = simulate_jm(n, seed)
+        data = R.benefit_data(trial.to_cohort(), cfg)
+        avg = incidence_by_arm(data.time, outcome_for(data.event, "relapse"), data.arm,
+                               data.tau)["diff"]
+        t = trial.truth.set_index(trial.truth["patient_id"].astype(str))["benefit"]
+        true = t.reindex(np.asarray(data.patient_id).astype(str)).to_numpy(float)
+        diffs.append(avg - float(np.mean(true)))
+    d = np.array(diffs)
+    text = (f"## The trial's average against the mean true benefit, joint model, n = {n:,}\n\n"
+            f"Seeds {min(seeds)}-{max(seeds)} ({len(d)} trials; `benefit_jm.py --averages`): "
+            f"mean {d.mean():+.4f}, SD {d.std(ddof=1):.4f}, SE of the mean "
+            f"{d.std(ddof=1) / np.sqrt(len(d)):.4f}; positive in {int((d > 0).sum())}.\n")
+    out.write_text(text)
+    return text
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[346, 3000])
@@ -182,7 +213,14 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--summarize", action="store_true")
     ap.add_argument("--explain", type=int, nargs=2, metavar=("N", "SEED"))
+    ap.add_argument("--averages", type=int, nargs=3, metavar=("N", "FIRST", "LAST"),
+                    help="only the trial's average vs the mean true benefit, seeds FIRST-LAST")
     args = ap.parse_args(argv)
+    if args.averages:
+        n, first, last = args.averages
+        print(averages(n, range(first, last + 1),
+                       RESULTS / f"benefit_jm_averages_{n}_{first}_{last}.md"))
+        return 0
     if args.explain:
         print(explain(*args.explain))
         return 0

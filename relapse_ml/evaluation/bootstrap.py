@@ -72,8 +72,9 @@ def bootstrap_ci_counts(
         (joblib; -1: every core). The point estimate is ``metric_fn`` on counts of 1.
     """
     inverse, n_groups = _group_index(groups, n_rows)
-    from joblib import Parallel, delayed
     from threadpoolctl import threadpool_limits
+
+    from relapse_ml.parallel import in_threads, n_threads
 
     def run(chunk):
         counts = np.stack([np.bincount(d, minlength=n_groups)[inverse] for d in chunk])
@@ -84,7 +85,7 @@ def bootstrap_ci_counts(
     with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
         warnings.simplefilter("ignore", EvaluationWarning)
         estimate = _as_dict(metric_fn(np.ones((1, n_rows)))[0])
-        results = Parallel(n_jobs=n_jobs, prefer="threads")(delayed(run)(c) for c in chunks)
+        results = in_threads(run, [(c,) for c in chunks], n_threads(n_jobs), blas_one=True)
     return _summary(estimate, [r for chunk in results for r in chunk], level)
 
 

@@ -19,6 +19,7 @@ from relapse_ml.evaluation.times import (
     default_eval_times,
     times_inside,
 )
+from relapse_ml.parallel import in_threads, n_threads
 
 
 @dataclass
@@ -135,18 +136,13 @@ def cross_validate(
         both = model.predict_cumulative_incidence(X_test, np.r_[grid, extra])
         return both[:, cause, : grid.size], both[:, :, grid.size :]
 
-    # the folds' fits in threads (the fits release the GIL in their numeric work); the
-    # evaluation below stays in this thread (it records its warnings per fold)
-    from joblib import Parallel, delayed
-    from threadpoolctl import threadpool_limits
-
-    threads = min(n_jobs_folds(n_jobs), len(splits))
+    # the folds' fits in threads; the evaluation below stays in this thread (it records its
+    # warnings per fold)
     if predicted is not None:
         fitted = _given_predictions(predicted, splits, oof.shape, oof_inc)
     else:
-        with threadpool_limits(limits=1 if threads > 1 else None, user_api="blas"):
-            fitted = Parallel(n_jobs=threads, prefer="threads")(
-                delayed(fit_predict)(train, test) for _, _, train, test in splits)
+        fitted = in_threads(fit_predict, [(train, test) for _, _, train, test in splits],
+                            n_threads(n_jobs))
     rows = []
     n_warned = 0
     for (r, k, train, test), (pred, inc) in zip(splits, fitted, strict=True):
@@ -267,13 +263,6 @@ def fold_labels(event, groups=None, n_splits: int = 5, n_repeats: int = 1,
             fold[test] = k
         labels[r] = fold[patient]
     return labels
-
-
-def n_jobs_folds(n_jobs: int) -> int:
-    """Threads for the folds' fits: ``n_jobs`` (-1: every core)."""
-    import os
-
-    return max(1, os.cpu_count() or 1) if n_jobs < 0 else max(1, n_jobs)
 
 
 def _takes_groups(model) -> bool:

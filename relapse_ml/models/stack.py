@@ -200,20 +200,13 @@ def _side_by_side(fn, jobs: list[tuple], X: pd.DataFrame) -> list:
     thread (a final refit) — inside a cross-validation's worker thread, one after the other,
     as the folds already fill the cores. Each member's fit is deterministic and its own, so
     the models are the same either way (BLAS on one thread, as in the folds' fits)."""
-    import os
-    import threading
+    from relapse_ml.parallel import cores, in_main_thread, in_threads
 
-    threads = min(len(jobs), os.cpu_count() or 1)
-    if threads < 2 or threading.current_thread() is not threading.main_thread():
-        return [fn(*job) for job in jobs]
-    from joblib import Parallel, delayed
-    from threadpoolctl import threadpool_limits
-
+    threads = min(len(jobs), cores()) if in_main_thread() else 1
     consolidate = getattr(X, "_consolidate_inplace", None)
-    if consolidate is not None:  # pandas may consolidate a frame's blocks on first access
+    if threads > 1 and consolidate is not None:  # pandas may consolidate blocks on access
         consolidate()
-    with threadpool_limits(limits=1, user_api="blas"):
-        return Parallel(n_jobs=threads, prefer="threads")(delayed(fn)(*job) for job in jobs)
+    return in_threads(fn, jobs, threads)
 
 
 def _trapezoid_weights(grid: np.ndarray) -> np.ndarray:
