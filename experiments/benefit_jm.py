@@ -213,6 +213,10 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--summarize", action="store_true")
     ap.add_argument("--explain", type=int, nargs=2, metavar=("N", "SEED"))
+    ap.add_argument("--tag", default="",
+                    help="write results/benefit_jm_TAG.{jsonl,md} (e.g. a rerun after a "
+                         "default changed), not the first study's file")
+    ap.add_argument("--first-seed", type=int, default=FIRST_SEED)
     ap.add_argument("--averages", type=int, nargs=3, metavar=("N", "FIRST", "LAST"),
                     help="only the trial's average vs the mean true benefit, seeds FIRST-LAST")
     args = ap.parse_args(argv)
@@ -224,16 +228,18 @@ def main(argv=None) -> int:
     if args.explain:
         print(explain(*args.explain))
         return 0
+    stem = f"benefit_jm_{args.tag}" if args.tag else "benefit_jm"
+    path = RESULTS / f"{stem}.jsonl"
     if not args.summarize:
-        done = done_keys(PATH)
-        tasks = [(n, FIRST_SEED + k) for n in args.sizes for k in range(args.trials)
-                 if ("jm", n, FIRST_SEED + k) not in done]
-        append_trials(run_jm_trial, tasks, N_BOOT, args.jobs, PATH, len(done), every=1)
-    if not PATH.exists():
-        print(f"no trials in {PATH} yet")
+        done = done_keys(path)
+        tasks = [(n, args.first_seed + k) for n in args.sizes for k in range(args.trials)
+                 if ("jm", n, args.first_seed + k) not in done]
+        append_trials(run_jm_trial, tasks, N_BOOT, args.jobs, path, len(done), every=1)
+    if not path.exists():
+        print(f"no trials in {path} yet")
         return 0
-    text = summarize()
-    (RESULTS / "benefit_jm.md").write_text(text)
+    text = summarize(path)
+    (RESULTS / f"{stem}.md").write_text(text)
     print(text)
     return 0
 

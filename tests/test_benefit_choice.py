@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from relapse_ml.benefit import reported as RP
+from relapse_ml.benefit.choice import stack_kind
 from relapse_ml.benefit.learner_specs import FinalStage, LearnerSpec
 
 SPECS = [
@@ -66,9 +67,9 @@ def test_stack_leaves_out_t_boosted_and_shrunk_learners_unless_named():
 
 
 def test_a_stack_is_described_by_what_its_members_can_express():
-    assert RP._stack_kind(SPECS, {"constant": 1.0}) == "constant"
-    assert RP._stack_kind(SPECS, {"constant": 0.4, "risk_path": 0.3, "s_risk": 0.3}) == "risk"
-    assert RP._stack_kind(SPECS, {"constant": 0.9, "s_key": 0.1}) == "individual"
+    assert stack_kind(SPECS, {"constant": 1.0}) == "constant"
+    assert stack_kind(SPECS, {"constant": 0.4, "risk_path": 0.3, "s_risk": 0.3}) == "risk"
+    assert stack_kind(SPECS, {"constant": 0.9, "s_key": 0.1}) == "individual"
 
 
 def test_outcome_events_count_events_of_the_outcome_by_the_horizon():

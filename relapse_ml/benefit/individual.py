@@ -8,9 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from relapse_ml.benefit.choice import follows_risk
 from relapse_ml.benefit.config import OUTCOMES, BenefitConfig
 from relapse_ml.benefit.intervals import bootstrap_reported
-from relapse_ml.benefit.reported import follows_risk, selection_procedure
+from relapse_ml.benefit.reported import selection_procedure
 
 
 def reported_step(cfg: BenefitConfig, data, folds, cache, estimates, progress=print, keep=None):

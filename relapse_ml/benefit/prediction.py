@@ -88,7 +88,7 @@ def unexplained_variance(rep, targets: dict, data, risk_labels=()) -> dict[str, 
     risk_labels: the learners whose benefit follows baseline risk alone
     (`reported.follows_risk`; the constant always counts).
     """
-    from relapse_ml.benefit.reported import CONSTANT
+    from relapse_ml.benefit.choice import CONSTANT
 
     out = {}
     const = next(lab for lab, e in rep.estimates.items() if e.kind == CONSTANT.kind)

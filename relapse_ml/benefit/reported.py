@@ -17,7 +17,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from relapse_ml.benefit.config import OUTCOMES, BenefitConfig, LearnerSpec, ReportConfig
+from relapse_ml.benefit.choice import (
+    Choice,
+    candidate_specs,
+    constant_label,
+    outcome_events,
+    stack_kind,
+    stack_labels,
+)
+from relapse_ml.benefit.config import OUTCOMES, BenefitConfig, ReportConfig
 from relapse_ml.benefit.refit import FittedBenefit, fit_constant, fit_full
 from relapse_ml.benefit.stacking import (
     benefit_slope,
@@ -27,68 +35,6 @@ from relapse_ml.benefit.stacking import (
     stack_weights,
 )
 from relapse_ml.benefit.yardstick import paired, tau_risk_losses
-
-CONSTANT = LearnerSpec(kind="constant", label="constant")
-
-
-def candidate_specs(cfg: BenefitConfig) -> list[LearnerSpec]:
-    """The learners the reported estimate chooses among: ``report.candidates`` (default all),
-    plus a constant learner when none is configured."""
-    names = cfg.report.candidates
-    specs = [s for s in cfg.learners if names is None or s.display in names]
-    if not any(s.kind == "constant" for s in specs):
-        specs = [CONSTANT, *specs]
-    return specs
-
-
-def constant_label(specs) -> str:
-    return next(s.display for s in specs if s.kind == "constant")
-
-
-@dataclass
-class Choice:
-    """The reported estimate of one outcome: ``offset`` + Σ ``weights`` × learner (one
-    learner at weight 1 for ``select``), the rule and the reason in words.
-
-    A stack is first chosen with convex weights; `finish_stack` then shrinks its deviation
-    from its mean by ``slope`` and moves its mean to the trial's average (``report.centre``),
-    which scales the weights by ``slope`` and sets ``offset``."""
-
-    outcome: str
-    method: str
-    weights: dict[str, float]
-    reason: str
-    kind: str  # "constant", "risk" (PATH) or "individual"
-    offset: float = 0.0
-    slope: float = 1.0
-
-    @property
-    def learner(self) -> str:
-        """The chosen learner's label; ``stack`` for a stack of several."""
-        return "stack" if len(self.weights) > 1 else next(iter(self.weights))
-
-
-def stack_labels(specs, names=None) -> list[str]:
-    """The learners a stack combines: ``names`` (the constant always among them), else every
-    candidate but T-learners, learners with a boosted final stage and S-learners with a tuned
-    shrinkage (`config.ReportConfig`)."""
-    if names is not None:
-        return [s.display for s in specs if s.display in names or s.kind == "constant"]
-    return [
-        s.display
-        for s in specs
-        if s.kind != "t"
-        and not (s.kind in ("r", "dr") and s.final.name != "ridge")
-        and s.shrink is None
-    ]
-
-
-def outcome_events(time, event, tau: float, outcome: str) -> int:
-    """Events of ``outcome`` by the horizon: the information a choice rests on."""
-    from relapse_ml.benefit.pseudo import OUTCOME_CAUSES
-
-    hit = np.isin(np.asarray(event), OUTCOME_CAUSES[outcome]) & (np.asarray(time) <= tau)
-    return int(hit.sum())
 
 
 def choose(
@@ -161,7 +107,7 @@ def choose(
             f"{best} has the lowest cross-fitted τ-risk, {d:+.4f} (SE {se:.4f}) below the "
             f"average effect's (one-sided p < {level})"
         )
-        return Choice(outcome, method, {best: 1.0}, reason, _stack_kind(specs, {best: 1.0}))
+        return Choice(outcome, method, {best: 1.0}, reason, stack_kind(specs, {best: 1.0}))
     risk = [lab for lab, k in kinds.items() if k == "risk"]
     if risk and beats_constant(risk[0])[0]:
         _, d2, se2 = beats_constant(risk[0])
@@ -251,7 +197,7 @@ def _stack_choice(specs, estimates, phi, outcome, why, stack_names, report, fold
         reason += f"; deviation from its mean × {slope:.2f} (cross-fitted calibration slope)"
     if r.centre == "average":
         reason += "; centred on the trial's average effect"
-    return Choice(outcome, "stack", weights, reason, _stack_kind(specs, weights), slope=slope)
+    return Choice(outcome, "stack", weights, reason, stack_kind(specs, weights), slope=slope)
 
 
 def _floor_grows(r: ReportConfig, n_events) -> bool:
@@ -291,7 +237,7 @@ def damped_choice(specs, outcome: str, why: str, learner: str, weight: float,
         f"mean ({how})"
     )
     return Choice(outcome, "damped", {learner: 1.0}, reason,
-                  _stack_kind(specs, {learner: 1.0}), slope=weight)
+                  stack_kind(specs, {learner: 1.0}), slope=weight)
 
 
 def finish_stack(ch: Choice, preds: dict, average: float, centre: str, const: str) -> None:
@@ -310,26 +256,6 @@ def finish_stack(ch: Choice, preds: dict, average: float, centre: str, const: st
         return
     ch.weights = {k: ch.slope * w for k, w in ch.weights.items()}
     ch.offset = target - ch.slope * mean
-
-
-def _stack_kind(specs, weights: dict) -> str:
-    """What a choice can express (a stack, or one selected learner as a stack of one):
-    ``constant`` when it is the constant alone, ``risk`` when every member's
-    benefit follows baseline risk (the constant, PATH, an S-learner without arm
-    interactions), else ``individual``."""
-    by = {s.display: s for s in specs}
-    members = [by[lab] for lab in weights]
-    if all(m.kind == "constant" for m in members):
-        return "constant"
-    if all(follows_risk(m) for m in members):
-        return "risk"
-    return "individual"
-
-
-def follows_risk(spec: LearnerSpec) -> bool:
-    """Whether a learner's benefit follows baseline risk alone: the constant, PATH, an
-    S-learner without arm interactions (one relative effect for everyone)."""
-    return spec.kind in ("constant", "risk") or (spec.kind == "s" and spec.interactions == [])
 
 
 @dataclass
