@@ -112,15 +112,18 @@ class ReportConfig(_Strict):
     The guards of a stack (`benefit.stacking`; docs/benefit.md, measured in
     ``experiments/benefit_stack_variants.py``): stack_test ``nested`` (default): the stack
     is reported only if its nested cross-fitted τ-risk (weights for each fold fitted on the
-    other folds) beats the constant learner's by more than ``stack_z`` (2) standard errors,
-    else the damped estimate below (``stack_floor: average``: the average effect); ``slope``:
+    other folds) beats that of the estimate it would replace (``stack_against``) by more than
+    ``stack_z`` (2) standard errors, else the damped estimate below (``stack_floor: average``:
+    the average effect); ``slope``:
     if the slope of φ on those nested values exceeds ``stack_z`` robust SE (more power; not
     adopted: at z 3 it let a null trial through at n = 1,000, docs/benefit.md); ``none``: always.
-    stack_against: what the nested test compares the stack with — ``average`` (the constant
-    learner) or ``floor`` (what would be reported instead: the damped risk-based estimate
-    below, out of fold, when ``stack_floor: damped``), so that a stack is reported only where
-    it beats the estimate it replaces (``experiments/benefit_gate_rules.py``). shrink: multiply the stack's deviation from its mean by its
-    cross-fitted calibration slope clipped to [0, 1]. centre ``average``: move the stack's
+    stack_against: what the nested test compares the stack with — ``floor`` (default since
+    stop 28: what would be reported instead, the damped risk-based estimate below, out of
+    fold, when ``stack_floor: damped``; else the average) or ``average`` (the constant
+    learner; the rule before). Against the average a stack that ranks nothing could pass where
+    the risk-based floor was better than both (`experiments/benefit_gate_rules.py`).
+    shrink: multiply the stack's deviation from its mean by its cross-fitted calibration
+    slope clipped to [0, 1]. centre ``average``: move the stack's
     mean to the trial's average effect (the constant learner); ``stack``: keep its own.
     few_events (``auto`` below ``min_events``): ``damped`` (default) — the trial's average
     plus ``damped_weight`` × the deviation of ``damped_learner``'s estimate from its own mean
@@ -146,7 +149,7 @@ class ReportConfig(_Strict):
     alpha: float = Field(0.05, gt=0, lt=0.5)
     stack_test: Literal["none", "nested", "slope"] = "nested"
     stack_z: float = Field(2.0, ge=0, le=5)
-    stack_against: Literal["average", "floor"] = "average"
+    stack_against: Literal["average", "floor"] = "floor"
     shrink: bool = True
     centre: Literal["average", "stack"] = "average"
     few_events: Literal["select", "damped"] = "damped"
