@@ -58,6 +58,27 @@ RULES = {
 HETEROGENEOUS = ("jm", "cytogenetics_driven", "uniform", "mrd_driven", "harm_subgroup")
 
 
+def gate_z(t) -> dict:
+    """The gate's z for one dump: the nested stack against the average and against the floor
+    (constant + E/(E+360) × s_fg_risk's deviation, out of fold), and the floor against the
+    average (positive: better)."""
+    from relapse_ml.benefit.config import ReportConfig
+    from relapse_ml.benefit.stacking import stack_gain
+
+    r = ReportConfig()
+    const = t.oof[:, t.const]
+    risk = t.oof[:, t.labels.index(r.damped_learner)]
+    w = t.events / (t.events + r.damped_events) if t.events >= r.min_events else r.damped_weight
+    floor = const + w * (risk - risk.mean())
+
+    def z(values, base):
+        d, se = stack_gain(values, base, t.phi)
+        return -d / se if se > 0 else 0.0
+
+    return {"z_vs_average": z(t.nested, const), "z_vs_floor": z(t.nested, floor),
+            "floor_vs_average": z(floor, const), "floor_weight": w}
+
+
 def evaluate(dumps: Path = DUMPS, outcome: str = "relapse") -> list[dict]:
     """Every rule on every dump: ratio, excess, ρ and whether the stack was reported."""
     from relapse_ml.benefit.config import ReportConfig
@@ -67,7 +88,7 @@ def evaluate(dumps: Path = DUMPS, outcome: str = "relapse") -> list[dict]:
     for sc, n, seed, t in load_trials(dumps, outcome):
         if not np.isfinite(t.truth).all():
             continue
-        rec = {"scenario": sc, "n": n, "seed": seed, "events": t.events}
+        rec = {"scenario": sc, "n": n, "seed": seed, "events": t.events, **gate_z(t)}
         for name, cfg in cfgs.items():
             ch, est = library_choice(cfg, t)
             rec[name] = {**score_trial(t, est), "stack": ch.method == "stack"}
@@ -134,7 +155,22 @@ def decide(cells: dict) -> tuple[str, list[str]]:
                            f"ratio {pc:.3f} is more than 0.02 above A's {pc_a:.3f}: A stays"]
 
 
-def render(cells: dict, decision: tuple[str, list[str]]) -> str:
+def changed(rows: list[dict], a: str = "A: average, z>2 (shipped)",
+            d: str = "D: floor, z>2") -> list[str]:
+    """Markdown lines: the trials whose estimate differs between rules ``a`` and ``d``."""
+    out = ["", f"Trials whose estimate differs between {a} and {d} (z of the nested stack "
+           "against the average and against the floor; the floor against the average):", "",
+           "| scenario | n | seed | z vs average | z vs floor | floor vs average | "
+           f"ratio {a[:1]} | ratio {d[:1]} |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if abs(r[a]["rmse"] - r[d]["rmse"]) > 1e-12:
+            out.append(f"| {r['scenario']} | {r['n']:,} | {r['seed']} | {r['z_vs_average']:.2f} "
+                       f"| {r['z_vs_floor']:.2f} | {r['floor_vs_average']:+.2f} "
+                       f"| {r[a]['ratio']:.3f} | {r[d]['ratio']:.3f} |")
+    return out
+
+
+def render(cells: dict, decision: tuple[str, list[str]], rows: list[dict] = ()) -> str:
     lines = [
         "## The stack gate on trials with known truth (`benefit_gate_rules.py`, relapse)",
         "",
@@ -156,6 +192,8 @@ def render(cells: dict, decision: tuple[str, list[str]]) -> str:
             f"| {null} | {v['rho']:.2f} | {v['stack']} |")
     lines += ["", "Decision (the rule stated in the script before evaluation):", ""]
     lines += [f"- {w}" for w in decision[1]]
+    if rows:
+        lines += changed(rows)
     return "\n".join(lines) + "\n"
 
 
@@ -164,7 +202,7 @@ def main() -> int:
     out = HERE / "results"
     (out / "benefit_gate_rules.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     cells = cell_table(rows)
-    md = render(cells, decide(cells))
+    md = render(cells, decide(cells), rows)
     (out / "benefit_gate_rules.md").write_text(md)
     print(md)
     return 0
