@@ -63,13 +63,12 @@ def gate_z(t) -> dict:
     (constant + E/(E+360) × s_fg_risk's deviation, out of fold), and the floor against the
     average (positive: better)."""
     from relapse_ml.benefit.config import ReportConfig
+    from relapse_ml.benefit.reported import floor_values
     from relapse_ml.benefit.stacking import stack_gain
 
     r = ReportConfig()
     const = t.oof[:, t.const]
-    risk = t.oof[:, t.labels.index(r.damped_learner)]
-    w = t.events / (t.events + r.damped_events) if t.events >= r.min_events else r.damped_weight
-    floor = const + w * (risk - risk.mean())
+    floor, w = floor_values(r, const, t.oof[:, t.labels.index(r.damped_learner)], t.events)
 
     def z(values, base):
         d, se = stack_gain(values, base, t.phi)

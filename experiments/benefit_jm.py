@@ -72,10 +72,7 @@ def analysed(n: int, seed: int, interval_boot: int):
     estimates, _, cache = R.cross_fit_learners(cfg, data, lambda *a: None, folds=folds)
     rep, est, lo, hi, info = R.reported_step(cfg, data, folds, cache, estimates, lambda *a: None)
     # ---- modelling ends here; the truth is read only below ----
-    truth = trial.truth.assign(patient_id=trial.truth["patient_id"].astype(str))
-    true = truth.set_index("patient_id").reindex(
-        np.asarray(data.patient_id).astype(str))["benefit"].to_numpy(float)
-    return data, estimates, rep, est, lo, hi, info, true
+    return data, estimates, rep, est, lo, hi, info, trial.true_benefit(data.patient_id)
 
 
 def run_jm_trial(n: int, seed: int, n_boot: int) -> dict:
@@ -194,9 +191,7 @@ def averages(n: int, seeds, out: Path) -> str:
         data = R.benefit_data(trial.to_cohort(), cfg)
         avg = incidence_by_arm(data.time, outcome_for(data.event, "relapse"), data.arm,
                                data.tau)["diff"]
-        t = trial.truth.set_index(trial.truth["patient_id"].astype(str))["benefit"]
-        true = t.reindex(np.asarray(data.patient_id).astype(str)).to_numpy(float)
-        diffs.append(avg - float(np.mean(true)))
+        diffs.append(avg - float(np.mean(trial.true_benefit(data.patient_id))))
     d = np.array(diffs)
     text = (f"## The trial's average against the mean true benefit, joint model, n = {n:,}\n\n"
             f"Seeds {min(seeds)}-{max(seeds)} ({len(d)} trials; `benefit_jm.py --averages`): "

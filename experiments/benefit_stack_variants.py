@@ -96,10 +96,8 @@ def dump_trial(scenario: str, n: int, seed: int, path: Path, stack_only: bool = 
         out[f"full_{o}"] = np.column_stack(full[o])
     # ---- modelling ends here; the truth is stored for the evaluation only ----
     if scenario == "jm":  # its truth: the relapse benefit only (rfs: NaN, never scored)
-        ids = np.asarray(data.patient_id).astype(str)
-        t = trial.truth.set_index(trial.truth["patient_id"].astype(str))["benefit"]
-        out["truth_relapse"] = t.reindex(ids).to_numpy(float)
-        out["truth_rfs"] = np.full(len(ids), np.nan)
+        out["truth_relapse"] = trial.true_benefit(data.patient_id)
+        out["truth_rfs"] = np.full(data.n, np.nan)
     else:
         truth = R.align_truth(trial.truth, data.patient_id)
         for o in OUTCOMES:

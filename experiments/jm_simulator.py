@@ -206,6 +206,13 @@ class JMTrial(SimulatedTrial):
 
     latent: pd.DataFrame = field(default_factory=pd.DataFrame)
 
+    def true_benefit(self, patient_id) -> np.ndarray:
+        """Each listed patient's true relapse benefit at the landmark (``truth``'s ``benefit``:
+        control − sorafenib risk), in the order of ``patient_id``; NaN where absent.
+        Evaluation only."""
+        t = self.truth.set_index(self.truth["patient_id"].astype(str))["benefit"]
+        return t.reindex(np.asarray(patient_id).astype(str)).to_numpy(float)
+
     @property
     def source(self) -> str:
         m = self.meta

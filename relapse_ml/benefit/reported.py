@@ -140,7 +140,7 @@ def _stack_choice(specs, estimates, phi, outcome, why, stack_names, report, fold
     def damped(because: str) -> Choice:
         grows = _floor_grows(r, n_events)
         return damped_choice(specs, outcome, why + because + ", so (report.stack_floor: "
-                             "damped) ", r.damped_learner, _floor_weight(r, n_events),
+                             "damped) ", r.damped_learner, floor_weight(r, n_events),
                              (n_events, r.damped_events) if grows else None)
 
     labels = stack_labels(specs, stack_names)
@@ -156,21 +156,20 @@ def _stack_choice(specs, estimates, phi, outcome, why, stack_names, report, fold
     if r.stack_test != "none" and list(weights) != [const]:
         if r.stack_test == "nested":
             base = estimates[const].benefit[outcome]
-            against = "the average effect's"
             if r.stack_against == "floor" and floor:
-                w = _floor_weight(r, n_events)
-                risk = estimates[r.damped_learner].benefit[outcome]
-                base = base + w * (risk - risk.mean())
-                against = (f"the damped {r.damped_learner}'s (weight {w:.2g}; what is reported "
-                           "without the stack)")
+                base, fw = floor_values(r, base, estimates[r.damped_learner].benefit[outcome],
+                                        n_events)
+                against = (f"the damped {r.damped_learner}'s (weight {fw:.2g}; what is "
+                           "reported without the stack)")
+                verdict = ("the stack did not beat the damped risk-based estimate by more than "
+                           "{:g} SE")
+            else:
+                against = "the average effect's"
+                verdict = "the stack did not beat the trial's average effect by more than {:g} SE"
             d, se = stack_gain(nested, base, phi)
             z = -(d / se) if se > 0 else 0.0
             test = (f"its nested cross-fitted τ-risk (weights fitted without each patient's "
                     f"fold) {d:+.4f} (SE {se:.4f}) against {against}")
-            verdict = ("the stack did not beat the trial's average effect by more than {:g} SE"
-                       if against.startswith("the average") else
-                       "the stack did not beat the damped risk-based estimate by more than "
-                       "{:g} SE")
         else:
             beta, se = slope_test(nested, phi)
             z = beta / se if se > 0 else 0.0
@@ -205,11 +204,19 @@ def _floor_grows(r: ReportConfig, n_events) -> bool:
     return r.damped_events is not None and n_events is not None and n_events >= r.min_events
 
 
-def _floor_weight(r: ReportConfig, n_events) -> float:
+def floor_weight(r: ReportConfig, n_events) -> float:
     """The damped floor's weight: E / (E + damped_events) from min_events on, else fixed."""
     if _floor_grows(r, n_events):
         return n_events / (n_events + r.damped_events)
     return r.damped_weight
+
+
+def floor_values(r: ReportConfig, constant, risk, n_events) -> tuple[np.ndarray, float]:
+    """``(values, weight)``: the damped floor on given estimates (out of fold for the gate):
+    the constant learner's values + weight × the damped learner's deviation from its mean."""
+    w = floor_weight(r, n_events)
+    risk = np.asarray(risk, float)
+    return np.asarray(constant, float) + w * (risk - risk.mean()), w
 
 
 def damped_choice(specs, outcome: str, why: str, learner: str, weight: float,
