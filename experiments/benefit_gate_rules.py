@@ -154,6 +154,18 @@ def decide(cells: dict) -> tuple[str, list[str]]:
                            f"ratio {pc:.3f} is more than 0.02 above A's {pc_a:.3f}: A stays"]
 
 
+def largest_z(rows: list[dict]) -> list[str]:
+    """Markdown lines: per cell, the largest gate z over its trials against the average and
+    against the floor (how close the closest trial came to passing)."""
+    out = ["", "Largest z of the nested stack over each cell's trials:", "",
+           "| scenario | n | trials | against the average | against the floor |", "|---|---|---|---|---|"]
+    for sc, n in sorted({(r["scenario"], r["n"]) for r in rows}, key=lambda k: (k[1], k[0])):
+        at = [r for r in rows if (r["scenario"], r["n"]) == (sc, n)]
+        out.append(f"| {sc} | {n:,} | {len(at)} | {max(r['z_vs_average'] for r in at):.2f} "
+                   f"| {max(r['z_vs_floor'] for r in at):.2f} |")
+    return out
+
+
 def changed(rows: list[dict], a: str = "A: average, z>2 (shipped)",
             d: str = "D: floor, z>2") -> list[str]:
     """Markdown lines: the trials whose estimate differs between rules ``a`` and ``d``."""
@@ -192,7 +204,7 @@ def render(cells: dict, decision: tuple[str, list[str]], rows: list[dict] = ()) 
     lines += ["", "Decision (the rule stated in the script before evaluation):", ""]
     lines += [f"- {w}" for w in decision[1]]
     if rows:
-        lines += changed(rows)
+        lines += largest_z(rows) + changed(rows)
     return "\n".join(lines) + "\n"
 
 
