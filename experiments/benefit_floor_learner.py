@@ -170,7 +170,9 @@ def table(recs, outcome: str) -> list[str]:
     for sc, n in sorted(c, key=lambda k: (k[1], ORDER.index(k[0]))):
         v = c[(sc, n)]
         k = len(v[SHIPPED])
-        if sc == "null":
+        if not np.isfinite(v[SHIPPED][0]["ratio"]):
+            cell = ["– (no truth for this outcome)"] * len(names)
+        elif sc == "null":
             cell = [f"worst excess {max(s['excess'] for s in v[nm]):+.4f}" for nm in names]
         else:
             cell = [f"{np.mean([s['ratio'] for s in v[nm]]):.3f} "
