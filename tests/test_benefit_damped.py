@@ -131,7 +131,8 @@ def test_above_min_events_the_damped_weight_grows_with_the_events(monkeypatch):
     folds = np.arange(500) % 5
     monkeypatch.setattr(RP, "stack_gain", lambda *a: (0.0, 1.0))  # no gain: the gate fails
     rep = ReportConfig(damped_learner="s_key")
-    for events, weight in ((250, 250 / 610), (800, 800 / 1160)):
+    k = rep.damped_events  # 180 by default since stop 29
+    for events, weight in ((250, 250 / (250 + k)), (800, 800 / (800 + k))):
         ch = RP.choose(SPECS, estimates, targets, "relapse", "auto", 0.05, n_events=events,
                        min_events=200, folds=folds, report=rep)
         assert ch.method == "damped" and ch.weights == {"s_key": 1.0}

@@ -9,7 +9,7 @@ from scipy.stats import spearmanr
 
 from relapse_ml.errors import RelapseMLError
 from relapse_ml.simulate import simulate_trial
-from tests.test_simulate import _states_at_randomization, brute_aalen_johansen, landmark_outcome
+from tests._helpers_simulate import _states_at_randomization, brute_aalen_johansen, landmark_outcome
 
 H = 365
 
