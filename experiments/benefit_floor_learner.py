@@ -184,14 +184,17 @@ def table(recs, outcome: str) -> list[str]:
 
 
 # the pipeline check of the decision: stop 28's records of D beside the new default's, same
-# seeds (mrd_driven: stop 26's risk-shape records, which reported the damped floor in every
-# trial, as D does on these seeds; added to the check after the rule was written, as a
-# cell where a narrower interval could leave the 0.93-0.99 window)
+# seeds (mrd_driven, uniform, harm_subgroup: stop 26's risk-shape records, added to the check
+# after the rule was written — mrd_driven as a cell where a narrower interval could leave the
+# 0.93-0.99 window; those records ran the gate against the average, stop 28's against the floor)
 CONFIRM = (
     ("jm", "benefit_jm_floor.jsonl", "benefit_jm_floor180.jsonl"),
     ("cytogenetics_driven", "benefit_individual_gate_floor.jsonl",
      "benefit_individual_floor180.jsonl"),
     ("mrd_driven", "benefit_individual_riskshape_3000.jsonl",
+     "benefit_individual_floor180.jsonl"),
+    ("uniform", "benefit_individual_riskshape_3000.jsonl", "benefit_individual_floor180.jsonl"),
+    ("harm_subgroup", "benefit_individual_riskshape_3000.jsonl",
      "benefit_individual_floor180.jsonl"),
 )
 
