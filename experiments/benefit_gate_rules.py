@@ -45,15 +45,18 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from benefit_stack_rules import library_choice, load_trials, score_trial  # noqa: E402
+from benefit_stack_rules import config_records  # noqa: E402
 
 DUMPS = HERE / "results" / "gate_dumps"
+# the floor as it was when this study ran (stop 28); the default moved to 180 in stop 29
+# (`benefit_floor_learner.py`), so it is pinned here for the study to reproduce
+FLOOR = {"damped_events": 360.0}
 RULES = {
-    "A: average, z>2 (shipped)": {"stack_z": 2.0, "stack_against": "average"},
-    "B: average, z>2.5": {"stack_z": 2.5, "stack_against": "average"},
-    "C: average, z>3": {"stack_z": 3.0, "stack_against": "average"},
-    "D: floor, z>2": {"stack_z": 2.0, "stack_against": "floor"},
-    "E: floor, z>2.5": {"stack_z": 2.5, "stack_against": "floor"},
+    "A: average, z>2 (shipped)": {**FLOOR, "stack_z": 2.0, "stack_against": "average"},
+    "B: average, z>2.5": {**FLOOR, "stack_z": 2.5, "stack_against": "average"},
+    "C: average, z>3": {**FLOOR, "stack_z": 3.0, "stack_against": "average"},
+    "D: floor, z>2": {**FLOOR, "stack_z": 2.0, "stack_against": "floor"},
+    "E: floor, z>2.5": {**FLOOR, "stack_z": 2.5, "stack_against": "floor"},
 }
 HETEROGENEOUS = ("jm", "cytogenetics_driven", "uniform", "mrd_driven", "harm_subgroup")
 
@@ -66,7 +69,7 @@ def gate_z(t) -> dict:
     from relapse_ml.benefit.reported import floor_values
     from relapse_ml.benefit.stacking import stack_gain
 
-    r = ReportConfig()
+    r = ReportConfig(**FLOOR)
     const = t.oof[:, t.const]
     floor, w = floor_values(r, const, t.oof[:, t.labels.index(r.damped_learner)], t.events)
 
@@ -79,20 +82,8 @@ def gate_z(t) -> dict:
 
 
 def evaluate(dumps: Path = DUMPS, outcome: str = "relapse") -> list[dict]:
-    """Every rule on every dump: ratio, excess, ρ and whether the stack was reported."""
-    from relapse_ml.benefit.config import ReportConfig
-
-    cfgs = {name: ReportConfig(**kw) for name, kw in RULES.items()}
-    rows = []
-    for sc, n, seed, t in load_trials(dumps, outcome):
-        if not np.isfinite(t.truth).all():
-            continue
-        rec = {"scenario": sc, "n": n, "seed": seed, "events": t.events, **gate_z(t)}
-        for name, cfg in cfgs.items():
-            ch, est = library_choice(cfg, t)
-            rec[name] = {**score_trial(t, est), "stack": ch.method == "stack"}
-        rows.append(rec)
-    return rows
+    """Every rule on every dump: ratio, excess, ρ, whether the stack was reported, the gate's z."""
+    return config_records(dumps, outcome, RULES, extra=gate_z)
 
 
 def cell_table(rows: list[dict]) -> dict:

@@ -266,6 +266,26 @@ RULES = {
 }
 
 
+def config_records(dumps: Path, outcome: str, rules: dict, extra=None) -> list[dict]:
+    """Every rule (name -> `ReportConfig` keyword arguments, applied by `library_choice`) on
+    every dump whose truth for ``outcome`` is known: the rule's score (`score_trial`) and
+    whether it reported the stack; ``extra(t)`` adds per-trial fields (e.g. the gate's z)."""
+    from relapse_ml.benefit.config import ReportConfig
+
+    cfgs = {name: ReportConfig(**kw) for name, kw in rules.items()}
+    rows = []
+    for sc, n, seed, t in load_trials(dumps, outcome):
+        if not np.isfinite(t.truth).all():
+            continue
+        rec = {"scenario": sc, "n": n, "seed": seed, "events": t.events,
+               **(extra(t) if extra else {})}
+        for name, cfg in cfgs.items():
+            ch, est = library_choice(cfg, t)
+            rec[name] = {**score_trial(t, est), "stack": ch.method == "stack"}
+        rows.append(rec)
+    return rows
+
+
 def score_trial(t: Trial, est) -> dict:
     """Evaluation only: the estimate against the truth, beside the trial's average."""
     from scipy import stats
