@@ -73,13 +73,16 @@ def log_survival_to(h1: np.ndarray, h2: np.ndarray, dt: float, L: float) -> np.n
 
 
 def bayes_data(trial: jm.JMTrial, L: float, patient_ids, P: jm.JMParams | None = None,
-               K: int = 2000, seed: int = 0, survival: bool = True):
+               K: int = 2000, seed: int = 0, survival: bool = True, summaries: bool = False):
     """Posterior expected risk in (L, L + horizon] given the data on or before L, and the
     posterior mean of b; plus each patient's effective sample size. ``survival``: the
     posterior also conditions on the patient being event-free at L (every landmark patient
     is; a course that would likely have relapsed by L is less likely) — the Bayes-optimal
     prediction from the data at L. ``survival=False`` conditions on the markers, covariates
-    and aGVHD only (the ceiling as first reported, before stop 21)."""
+    and aGVHD only (the ceiling as first reported, before stop 21). ``summaries``: also
+    return the exact posterior mean and SD of the latent log10 MRD at L (``post_level``,
+    ``post_level_sd``) and of its slope per year (``post_slope``, ``post_slope_sd``), a
+    frame in ``patient_ids`` order."""
     P = P or jm.JMParams()
     H = float(trial.meta["horizon_days"])
     pts = trial.patients.set_index("patient_id")
@@ -90,7 +93,7 @@ def bayes_data(trial: jm.JMTrial, L: float, patient_ids, P: jm.JMParams | None =
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((K, 4))
     n_cells = int(np.ceil((L + H) / P.dt)) + 1
-    risk, b_mean, ess = [], [], []
+    risk, b_mean, ess, summ = [], [], [], []
     for pid in patient_ids:
         row = pts.loc[[pid]].reset_index()
         base = row.loc[row.index.repeat(K)].reset_index(drop=True)
@@ -118,7 +121,16 @@ def bayes_data(trial: jm.JMTrial, L: float, patient_ids, P: jm.JMParams | None =
         r = jm.relapse_cif(h1, h2, P.dt, L, L + H)
         risk.append(float(w @ r))
         b_mean.append(float(w @ b))
-    return np.array(risk), np.array(b_mean), np.array(ess)
+        if summaries:
+            level = a + b * L / 365.0
+            ml, mb = float(w @ level), float(w @ b)
+            summ.append((ml, np.sqrt(max(float(w @ (level - ml) ** 2), 0.0)),
+                         mb, np.sqrt(max(float(w @ (b - mb) ** 2), 0.0))))
+    out = np.array(risk), np.array(b_mean), np.array(ess)
+    if summaries:
+        cols = ["post_level", "post_level_sd", "post_slope", "post_slope_sd"]
+        return (*out, pd.DataFrame(summ, columns=cols))
+    return out
 
 
 def slope_diagnostics(tr, te, b_true: np.ndarray, b_bayes: np.ndarray) -> dict:
