@@ -13,9 +13,25 @@ from pathlib import Path
 from relapse_ml.errors import RelapseMLError
 
 
+def check_output_file(path: str | os.PathLike, suffixes: tuple[str, ...] = ()) -> Path:
+    """Refuse an output file path that cannot be written: an existing directory, a parent
+    that is a file, or (when ``suffixes`` are given) another extension. Commands call it
+    before their work starts, so a bad path costs nothing; `atomic_write_bytes` calls it
+    again."""
+    path = Path(path)
+    if path.is_dir():
+        raise RelapseMLError(f"{path}: is a directory; give a file name for this output")
+    _check_parents(path)
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise RelapseMLError(
+            f"{path}: allowed file types: {', '.join(suffixes)} (got {path.suffix or 'none'})"
+        )
+    return path
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write a file via a temporary sibling and rename, so no half-written file is left."""
-    path = Path(path)
+    path = check_output_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -52,9 +68,27 @@ def json_safe(x):
     return x
 
 
-def check_output_dir(out: str | os.PathLike, overwrite: bool) -> Path:
-    """Refuse an existing non-empty directory (or a file) unless ``overwrite``."""
+def _check_parents(path: Path) -> None:
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise RelapseMLError(f"{path}: {parent} is a file, not a directory")
+            return
+
+
+def check_writable_dir(out: str | os.PathLike) -> Path:
+    """Refuse a directory path that is a file or lies under one (the directory may exist:
+    files are added to it)."""
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RelapseMLError(f"{out}: is a file, not a directory; choose a directory path")
+    _check_parents(out)
+    return out
+
+
+def check_output_dir(out: str | os.PathLike, overwrite: bool) -> Path:
+    """Refuse an existing non-empty directory unless ``overwrite``, and a file always."""
+    out = check_writable_dir(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise RelapseMLError(
             f"{out}: exists and is not empty; choose another directory or add --overwrite"

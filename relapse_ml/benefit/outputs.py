@@ -184,12 +184,16 @@ def save_patients(
 ) -> dict[str, str]:
     """Write the patient-level estimates (and per-patient SHAP explanations) where asked."""
     from relapse_ml.benefit import explain as E
-    from relapse_ml.utils import atomic_write_text
+    from relapse_ml.utils import atomic_write_bytes, atomic_write_text
 
     path.parent.mkdir(parents=True, exist_ok=True)
     table = result.patient_estimates
-    if path.suffix == ".parquet":
-        table.to_parquet(path, index=False)
+    if path.suffix.lower() == ".parquet":
+        import io
+
+        buf = io.BytesIO()
+        table.to_parquet(buf, index=False)
+        atomic_write_bytes(path, buf.getvalue())
     else:
         atomic_write_text(path, table.to_csv(index=False))
     saved = {"patient_estimates": str(path)}

@@ -76,7 +76,12 @@ def benefit_cmd(
     τ-risk yardstick, one reported estimate (the average effect when the data cannot tell
     patients apart) with bootstrap intervals, SHAP, and one MLflow run."""
     from relapse_ml.benefit.run import run_benefit
+    from relapse_ml.utils import check_output_file, check_writable_dir
 
+    if save_patient_estimates is not None:  # bad paths are refused before any work
+        check_output_file(save_patient_estimates, (".csv", ".parquet"))
+    if out is not None:
+        check_writable_dir(out)
     cfg, cohort, say = _setup(config, data, as_json)
     result = run_benefit(
         cfg,
@@ -226,7 +231,10 @@ def subgroups_cmd(
     """Pre-specified subgroup analyses (forest plot, interaction tests, Holm and BH) and an
     honest exploratory split."""
     from relapse_ml.benefit.subgroups_run import run_subgroups
+    from relapse_ml.utils import check_writable_dir
 
+    if out is not None:
+        check_writable_dir(out)
     cfg, cohort, say = _setup(config, data, as_json)
     result = run_subgroups(cfg, cohort, track=not no_track, progress=say, out_dir=out)
     if as_json:

@@ -16,13 +16,22 @@ def validate_cmd(directory: Path = DIR_ARG, as_json: bool = JSON_OPT) -> None:
     """Check a cohort against the data contract and print its summary."""
     from relapse_ml.data import read_cohort
     from relapse_ml.data.summary import cohort_summary, format_summary
+    from relapse_ml.errors import DataValidationError
 
-    cohort = read_cohort(directory)
+    try:
+        cohort = read_cohort(directory)
+    except DataValidationError as err:
+        if as_json:  # the verdict on stdout for a program; the errors on stderr as always
+            emit_json({"valid": False, "violations": [
+                {"file": v.table, "row": v.row, "column": v.column,
+                 "value": None if v.value is None else str(v.value), "allowed": v.allowed}
+                for v in err.violations]})
+        raise
     summary = cohort_summary(cohort)
     if as_json:
         emit_json({"valid": True, **summary})
     else:
-        print(f"{directory}: valid (data contract v1)")
+        print(f"{directory}: valid (data contract v2)")
         print(format_summary(summary))
 
 
@@ -35,8 +44,10 @@ def eligibility_cmd(
     """Screen every patient against the trial's inclusion and exclusion criteria."""
     from relapse_ml.data import read_cohort
     from relapse_ml.eligibility import consort_table, screen
-    from relapse_ml.utils import atomic_write_text
+    from relapse_ml.utils import atomic_write_text, check_output_file
 
+    if out is not None:
+        check_output_file(out)
     cohort = read_cohort(directory)
     result = screen(cohort, as_of_day=as_of_day)
     if out is not None:
@@ -89,7 +100,9 @@ def simulate_cmd(
     if fmt not in ("csv", "parquet"):
         raise RelapseMLError(f"--format {fmt!r}: allowed: csv, parquet")
     days = parse_truth_landmarks(truth_landmarks, horizon_days)
-    if out.exists() and any(out.iterdir()) and not overwrite:
+    from relapse_ml.utils import check_writable_dir
+
+    if check_writable_dir(out).exists() and any(out.iterdir()) and not overwrite:
         raise RelapseMLError(f"{out}: directory exists and is not empty; choose another --out or add --overwrite")
     kwargs = {"scenario": scenario, "landmark_day": landmark_day, "horizon_days": horizon_days,
               "truth_landmarks": days}

@@ -51,7 +51,10 @@ def design_cmd(
     from relapse_ml.config import load_config
     from relapse_ml.design.config import DesignConfig
     from relapse_ml.design.runner import run_design
+    from relapse_ml.utils import check_writable_dir
 
+    if out is not None:
+        check_writable_dir(out)
     cfg = load_config(config, DesignConfig)
     with _progress(disable=as_json) as progress:
         try:

@@ -59,6 +59,9 @@ def report_cmd(
         raise RelapseMLError(f"--latest {latest!r}: the kind must be one of {', '.join(KINDS)}")
     if no_data and data is not None:
         raise RelapseMLError("--data and --no-data contradict each other; give one")
+    from relapse_ml.utils import check_output_file
+
+    check_output_file(out)  # before the run is read and the report built
     uri = resolve_tracking_uri(tracking_uri)
     run_id = run if run is not None else latest_run(uri, latest, experiment)
     cohort = None

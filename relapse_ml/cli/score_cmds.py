@@ -87,6 +87,16 @@ def score_cmd(
         raise RelapseMLError("--html and --fhir-out are for one patient (--patient or --fhir)")
     if fhir_map is not None and fhir is None:
         raise RelapseMLError("--fhir-map is for --fhir BUNDLE.json")
+    if out is not None and cohort is None:
+        raise RelapseMLError(
+            "--out is for --cohort DIR (the scores CSV); one patient's answer goes to standard "
+            "output, --html FILE or --fhir-out FILE"
+        )
+    from relapse_ml.utils import check_output_file
+
+    for path in (out, html_out, fhir_out):  # a bad output path is refused before any work
+        if path is not None:
+            check_output_file(path)
     LEAN_IMPORTS["xgboost_without_sklearn"] = True  # this process never needs XGBoost's sklearn API
 
     record = None
@@ -190,7 +200,9 @@ def export_cmd(
     import sys
 
     from relapse_ml.scoring.export import export_model
+    from relapse_ml.utils import check_output_dir
 
+    check_output_dir(out, overwrite)  # a file, or a non-empty directory without --overwrite
     say = (lambda *a: print(*a, file=sys.stderr)) if as_json else print
     path, loaded = export_model(
         model, out, data=data, bootstrap=bootstrap, seed=seed, overwrite=overwrite, progress=say

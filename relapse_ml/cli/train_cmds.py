@@ -128,7 +128,7 @@ def _refuse(result) -> None:
 
 
 def runs_cmd(experiment: str = typer.Option("relapse-ml", "--experiment"),
-             limit: int = typer.Option(20, "--limit"),
+             limit: int = typer.Option(20, "--limit", min=1),
              tracking_uri: str | None = typer.Option(None, "--tracking-uri"),
              as_json: bool = JSON_OPT) -> None:
     """List recent runs with their key metrics."""

@@ -35,7 +35,7 @@ def _read_raw(path: Path) -> TableSource:
             frame = pd.DataFrame()
         except (pd.errors.ParserError, UnicodeDecodeError) as err:
             raise DataValidationError(
-                [Violation(path.name, None, None, None, f"not a readable CSV file ({str(err).splitlines()[0]})")]
+                [Violation(str(path), None, None, None, f"not a readable CSV file ({str(err).splitlines()[0]})")]
             ) from None
         frame.columns = [str(c).strip() for c in frame.columns]
         return TableSource(name, frame, str(path), first_row=2)
@@ -43,7 +43,7 @@ def _read_raw(path: Path) -> TableSource:
         frame = pd.read_parquet(path)
     except Exception as err:  # pyarrow raises many types for a corrupt file
         raise DataValidationError(
-            [Violation(path.name, None, None, None, f"not a readable Parquet file ({type(err).__name__})")]
+            [Violation(str(path), None, None, None, f"not a readable Parquet file ({type(err).__name__})")]
         ) from None
     return TableSource(name, frame.reset_index(drop=True), str(path), first_row=1)
 
@@ -53,33 +53,57 @@ def read_cohort_json(directory: Path) -> dict:
     path = directory / "cohort.json"
     if not path.exists():
         return {}
+    file = str(path)
     try:
         meta = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataValidationError([Violation("cohort.json", err.lineno if hasattr(err, "lineno") else None,
+        raise DataValidationError([Violation(file, err.lineno if hasattr(err, "lineno") else None,
                                              None, None, f"not valid JSON ({err.msg if hasattr(err, 'msg') else err})")]) from None
     if not isinstance(meta, dict):
-        raise DataValidationError([Violation("cohort.json", None, None, None, "must hold one JSON object")])
+        raise DataValidationError([Violation(file, None, None, None, "must hold one JSON object")])
     extras = meta.get("extra_columns", {}) or {}
     problems = []
     if not isinstance(extras, dict):
-        problems.append(Violation("cohort.json", None, "extra_columns", extras,
+        problems.append(Violation(file, None, "extra_columns", extras,
                                   'allowed: an object {"COLUMN": "number" | "string" | "bool"}'))
     else:
         for col, kind in extras.items():
             if kind not in C.EXTRA_COLUMN_TYPES:
-                problems.append(Violation("cohort.json", None, f"extra_columns.{col}", kind,
+                problems.append(Violation(file, None, f"extra_columns.{col}", kind,
                                           "allowed: " + ", ".join(C.EXTRA_COLUMN_TYPES)))
-    problems += check_declarations(meta)
+    problems += check_declarations(meta, file)
+    problems += _near_miss_keys(meta, file)
     imputed = meta.get("imputed_columns", {}) or {}
     if isinstance(imputed, list):
         meta["imputed_columns"] = {str(c): "placeholder" for c in imputed}
     elif not isinstance(imputed, dict):
-        problems.append(Violation("cohort.json", None, "imputed_columns", imputed,
+        problems.append(Violation(file, None, "imputed_columns", imputed,
                                   'allowed: an object {"COLUMN": "reason"} or a list of column names'))
     if problems:
         raise DataValidationError(problems)
     return meta
+
+
+# the cohort.json keys the toolkit reads; any other key is free metadata (description,
+# source, selection, …), but one that looks like a misspelt key the toolkit reads is an
+# error: "randomised": false dropped silently would change how `benefit` treats the arm
+READ_KEYS = ("name", "source", "extra_columns", "imputed_columns", "unknown_columns",
+             "extra_markers", "extra_events", "randomized")
+
+
+def _near_miss_keys(meta: dict, file: str) -> list[Violation]:
+    import difflib
+
+    out = []
+    for key in meta:
+        if key in READ_KEYS:
+            continue
+        close = difflib.get_close_matches(str(key), READ_KEYS, n=1, cutoff=0.8)
+        if close:
+            out.append(Violation(file, None, str(key), None,
+                                 f"unknown key; did you mean '{close[0]}'? (keys read: "
+                                 + ", ".join(READ_KEYS) + ")"))
+    return out
 
 
 def _number(v) -> bool:

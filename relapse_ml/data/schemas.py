@@ -130,7 +130,7 @@ def value_checks(spec: ColumnSpec) -> list[tuple[str, Callable]]:
         codes = list(spec.codes)
         return [("isin", lambda x: x.isin(codes))]
     if spec.kind in ("number", "integer"):
-        checks = []
+        checks = [("finite", lambda x: x.abs() < math.inf)]  # "inf" parses as a number
         if spec.low is not None:
             lo, hi = spec.low, spec.high if spec.high is not None else math.inf
             checks.append(("in_range", lambda x: (x >= lo) & (x <= hi)))

@@ -222,7 +222,8 @@ def _marker_rules(src: TableSource, m: pd.DataFrame, extra_markers: dict) -> lis
         ranges[name] = (float(spec.get("min", 0.0)), float(spec.get("max", float("inf"))))
     for marker, (lo, hi) in ranges.items():
         sel = (m["marker"] == marker) & m["value"].notna()
-        bad = sel & ((m["value"] < lo) | (m["value"] > hi))
+        # a non-finite value is the value column's own violation (one line per cell)
+        bad = sel & np.isfinite(m["value"]) & ((m["value"] < lo) | (m["value"] > hi))
         for idx in m.index[bad.to_numpy(bool)]:
             rng = f"{lo:g}–{hi:g}" if np.isfinite(hi) else f"≥ {lo:g}"
             out.append(Violation(src.file, _row(src, idx), "value", src.frame.at[idx, "value"],

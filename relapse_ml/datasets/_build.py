@@ -10,8 +10,7 @@ import numpy as np
 import pandas as pd
 
 from relapse_ml.data import contract as C
-from relapse_ml.errors import RelapseMLError
-from relapse_ml.utils import atomic_directory
+from relapse_ml.utils import atomic_directory, check_output_dir
 
 EVENT_COLUMNS = ("patient_id", "day", "event", "grade", "detail")
 MEASUREMENT_COLUMNS = ("patient_id", "day", "marker", "value")
@@ -130,17 +129,7 @@ def cohort_tables(patients: pd.DataFrame, events: pd.DataFrame, cohort_json: dic
 
 def check_target(out_dir: str | os.PathLike, overwrite: bool = False) -> Path:
     """Refuse a target that is a file, or a non-empty directory unless ``overwrite``."""
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise RelapseMLError(
-            f"{out}: exists and is not a directory; choose another output directory"
-        )
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise RelapseMLError(
-            f"{out}: directory exists and is not empty; choose another directory, "
-            "remove it, or pass overwrite=True (--overwrite)"
-        )
-    return out
+    return check_output_dir(out_dir, overwrite)
 
 
 def write_tables(tables: dict, out_dir: str | os.PathLike, overwrite: bool = False) -> Path:

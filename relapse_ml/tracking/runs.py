@@ -6,7 +6,29 @@ KEY_METRICS = ("c_index", "c_index_ipcw", "auc_tau", "ibs", "ipa_tau", "calibrat
 
 
 def recent_runs(tracking_uri: str, experiment: str | None = None, limit: int = 20) -> list[dict]:
-    """Most recent first: id, name, status, start, final model and its key metrics."""
+    """Most recent first: id, name, status, start, final model and its key metrics.
+
+    Listing never creates a store: a SQLite URI whose file does not exist has no runs. A
+    store MLflow cannot open is a user error naming the URI."""
+    from pathlib import Path
+
+    if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri[10:]).is_file():
+        return []
+    try:
+        return _recent_runs(tracking_uri, experiment, limit)
+    except Exception as err:  # MLflow's errors for an unknown scheme, a bad server, a bad file
+        from relapse_ml.errors import RelapseMLError
+
+        if type(err).__module__.startswith("mlflow"):
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise RelapseMLError(
+                f"tracking store {tracking_uri} cannot be read ({first[:200]}); "
+                "allowed: a sqlite:///PATH, a file: directory or an http(s):// server"
+            ) from None
+        raise
+
+
+def _recent_runs(tracking_uri: str, experiment: str | None, limit: int) -> list[dict]:
     import mlflow
     from mlflow.tracking import MlflowClient
 
