@@ -133,3 +133,56 @@ def test_runs_lists_without_creating_a_store_and_refuses_bad_options(tmp_path):
     assert res.returncode == 2 and "--limit" in res.stderr and "Traceback" not in res.stderr
     _one_error_line(run_relapse_ml("runs", "--tracking-uri", "bogus://x", cwd=tmp_path),
                     "tracking store bogus://x cannot be read")
+    not_a_db = tmp_path / "notadb.db"
+    not_a_db.write_text("not a database")
+    _one_error_line(run_relapse_ml("runs", "--tracking-uri", f"sqlite:///{not_a_db}",
+                                   cwd=tmp_path), f"sqlite:///{not_a_db} cannot be read")
+
+
+def _fake_benefit_run(n=6, k=3):
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(n, k)), columns=[f"x{j}" for j in range(k)])
+    ids = np.array([f"P{i}" for i in range(n)])
+    sur = SimpleNamespace(values=rng.normal(size=(n, k)), base=0.05,
+                          fitted=rng.normal(size=n), columns=list(X.columns))
+    result = SimpleNamespace(patient_estimates=pd.DataFrame({"patient_id": ids,
+                                                             "benefit_relapse": 0.05}))
+    data = SimpleNamespace(n=n, X=X, patient_id=ids, tau=729.5)
+    cfg = SimpleNamespace(explain=SimpleNamespace(n_patients=2))
+    return result, {"relapse": sur}, cfg, data
+
+
+def test_patient_estimates_are_written_all_or_nothing(tmp_path, monkeypatch):
+    from relapse_ml.benefit import explain as E
+    from relapse_ml.benefit.outputs import save_patients
+
+    result, surrogates, cfg, data = _fake_benefit_run()
+    calls = []
+
+    def failing_waterfall(*args):
+        calls.append(args)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the user stops the run while the figures are drawn
+        args[-1].write_bytes(b"png")
+
+    monkeypatch.setattr(E, "waterfall", failing_waterfall)
+    with pytest.raises(KeyboardInterrupt):
+        save_patients(result, tmp_path / "pe.csv", surrogates, cfg, data)
+    assert list(tmp_path.iterdir()) == []  # neither the table, nor explanations, nor figures
+
+    monkeypatch.setattr(E, "waterfall", lambda *a: a[-1].write_bytes(b"png"))
+    saved = save_patients(result, tmp_path / "pe.csv", surrogates, cfg, data)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pe.csv", "pe_explanations.csv",
+                                                          "pe_waterfalls"]
+    assert saved == {"patient_estimates": str(tmp_path / "pe.csv"),
+                     "explanations": str(tmp_path / "pe_explanations.csv"),
+                     "waterfalls": str(tmp_path / "pe_waterfalls")}
+    assert len(list((tmp_path / "pe_waterfalls").iterdir())) == 2
+    # a rerun replaces the last run's figures instead of mixing with them
+    (tmp_path / "pe_waterfalls" / "stale.png").write_bytes(b"old")
+    save_patients(result, tmp_path / "pe.csv", surrogates, cfg, data)
+    assert "stale.png" not in {p.name for p in (tmp_path / "pe_waterfalls").iterdir()}

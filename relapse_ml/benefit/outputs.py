@@ -182,56 +182,76 @@ def write_tables(result: BenefitResult, out: Path) -> dict[str, Path]:
 def save_patients(
     result: BenefitResult, path: Path, surrogates, cfg: BenefitConfig, data: BenefitData
 ) -> dict[str, str]:
-    """Write the patient-level estimates (and per-patient SHAP explanations) where asked."""
-    from relapse_ml.benefit import explain as E
-    from relapse_ml.utils import atomic_write_bytes, atomic_write_text
+    """Write the patient-level estimates (and per-patient SHAP explanations) where asked.
 
+    All or nothing: the estimates, the explanations and the waterfall figures are written into
+    a temporary sibling directory and moved into place only when all are done, so an
+    interrupted run leaves none of them (a rerun's waterfalls replace the last run's)."""
+    import os
+    import shutil
+    import tempfile
+
+    from relapse_ml.utils import check_output_file
+
+    check_output_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = result.patient_estimates
-    if path.suffix.lower() == ".parquet":
-        import io
+    stage = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        staged = _stage_patient_files(result, path, stage, surrogates, cfg, data)
+        for final, tmp in staged.items():
+            if final.is_dir():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    names = ("patient_estimates", "explanations", "waterfalls")
+    return {k: str(f) for k, f in zip(names, staged, strict=False)}
 
-        buf = io.BytesIO()
-        table.to_parquet(buf, index=False)
-        atomic_write_bytes(path, buf.getvalue())
+
+def _stage_patient_files(result, path: Path, stage: Path, surrogates, cfg, data) -> dict:
+    """Write every patient-level file into ``stage``; {final path: staged path}, in order."""
+    from relapse_ml.benefit import explain as E
+
+    table = result.patient_estimates
+    staged = {path: stage / path.name}
+    if path.suffix.lower() == ".parquet":
+        table.to_parquet(staged[path], index=False)
     else:
-        atomic_write_text(path, table.to_csv(index=False))
-    saved = {"patient_estimates": str(path)}
-    if surrogates:
-        rows = np.arange(data.n)
-        parts = [
-            E.patient_explanations(s.values, s.base, data.X, data.patient_id, rows).assign(
-                outcome=o
-            )
-            for o, s in surrogates.items()
-        ]
-        expl = path.with_name(path.stem + "_explanations.csv")
-        atomic_write_text(expl, pd.concat(parts, ignore_index=True).to_csv(index=False))
-        saved["explanations"] = str(expl)
-        sur = surrogates.get("relapse") or next(iter(surrogates.values()))
-        order = np.argsort(-sur.fitted)
-        picks = list(
-            dict.fromkeys(
-                [
-                    *order[: cfg.explain.n_patients // 2 + 1],
-                    *order[::-1][: cfg.explain.n_patients // 2],
-                ]
-            )
+        staged[path].write_text(table.to_csv(index=False))
+    if not surrogates:
+        return staged
+    rows = np.arange(data.n)
+    parts = [
+        E.patient_explanations(s.values, s.base, data.X, data.patient_id, rows).assign(outcome=o)
+        for o, s in surrogates.items()
+    ]
+    expl = path.with_name(path.stem + "_explanations.csv")
+    staged[expl] = stage / expl.name
+    staged[expl].write_text(pd.concat(parts, ignore_index=True).to_csv(index=False))
+    sur = surrogates.get("relapse") or next(iter(surrogates.values()))
+    order = np.argsort(-sur.fitted)
+    picks = list(
+        dict.fromkeys(
+            [
+                *order[: cfg.explain.n_patients // 2 + 1],
+                *order[::-1][: cfg.explain.n_patients // 2],
+            ]
         )
-        fig_dir = path.with_name(path.stem + "_waterfalls")
-        fig_dir.mkdir(exist_ok=True)
-        for r in picks[: cfg.explain.n_patients]:
-            E.waterfall(
-                100 * sur.values[r],
-                100 * sur.base,
-                data.X.iloc[r].to_numpy(float),
-                sur.columns,
-                f"Patient {data.patient_id[r]}: estimated relapse "
-                f"benefit at {data.tau:g} days (surrogate)",
-                fig_dir / f"{data.patient_id[r]}.png",
-            )
-        saved["waterfalls"] = str(fig_dir)
-    return saved
+    )
+    fig_dir = path.with_name(path.stem + "_waterfalls")
+    staged[fig_dir] = stage / fig_dir.name
+    staged[fig_dir].mkdir()
+    for r in picks[: cfg.explain.n_patients]:
+        E.waterfall(
+            100 * sur.values[r],
+            100 * sur.base,
+            data.X.iloc[r].to_numpy(float),
+            sur.columns,
+            f"Patient {data.patient_id[r]}: estimated relapse "
+            f"benefit at {data.tau:g} days (surrogate)",
+            staged[fig_dir] / f"{data.patient_id[r]}.png",
+        )
+    return staged
 
 
 def _tracking_start(cfg: BenefitConfig, cohort, kind: str, tau: float):

@@ -10,16 +10,20 @@ def recent_runs(tracking_uri: str, experiment: str | None = None, limit: int = 2
 
     Listing never creates a store: a SQLite URI whose file does not exist has no runs. A
     store MLflow cannot open is a user error naming the URI."""
+    import os
     from pathlib import Path
 
     if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri[10:]).is_file():
         return []
+    # a server that does not answer: a few seconds, not MLflow's minutes of retries
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
     try:
         return _recent_runs(tracking_uri, experiment, limit)
-    except Exception as err:  # MLflow's errors for an unknown scheme, a bad server, a bad file
+    except Exception as err:  # an unknown scheme, a file that is not a database, no server
         from relapse_ml.errors import RelapseMLError
 
-        if type(err).__module__.startswith("mlflow"):
+        if type(err).__module__.split(".")[0] in ("mlflow", "sqlalchemy", "requests", "urllib3"):
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise RelapseMLError(
                 f"tracking store {tracking_uri} cannot be read ({first[:200]}); "
