@@ -57,6 +57,8 @@ def test_validate_json_reports_the_violations_on_stdout(tmp_path):
     (v,) = doc["violations"]
     assert v["file"].endswith("patients.csv") and v["row"] == 3 and v["column"] == "age"
     assert "0–100" in v["allowed"] and "Traceback" not in res.stderr
+    res = run_relapse_ml("validate", tmp_path / "nope", "--json")
+    assert res.returncode == 2 and json.loads(res.stdout)["valid"] is False
 
 
 def test_cohort_json_misspelt_key_is_refused_free_metadata_is_kept(tmp_path):
@@ -66,8 +68,11 @@ def test_cohort_json_misspelt_key_is_refused_free_metadata_is_kept(tmp_path):
     (d / "cohort.json").write_text(json.dumps({"name": "x", "randomised": False}))
     _one_error_line(run_relapse_ml("validate", d), str(d / "cohort.json"), "'randomised'",
                     "did you mean 'randomized'")
-    (d / "cohort.json").write_text(json.dumps({"name": "x", "description": "free text",
-                                               "randomized": False}))
+    (d / "cohort.json").write_text(json.dumps({"name": "x", "randomization": "1:1"}))
+    _one_error_line(run_relapse_ml("validate", d), "'randomization'", "did you mean 'randomized'")
+    free = {"name": "x", "description": "free text", "sources": ["a"], "known_columns": [],
+            "imputed_event_fields": {}, "selection": {}, "randomized": False}
+    (d / "cohort.json").write_text(json.dumps(free))  # free metadata, as the importers write
     assert read_cohort(d).randomized is False
     (d / "cohort.json").write_text('{"name": "x",')
     _one_error_line(run_relapse_ml("validate", d), str(d / "cohort.json"), "not valid JSON")
@@ -137,6 +142,22 @@ def test_runs_lists_without_creating_a_store_and_refuses_bad_options(tmp_path):
     not_a_db.write_text("not a database")
     _one_error_line(run_relapse_ml("runs", "--tracking-uri", f"sqlite:///{not_a_db}",
                                    cwd=tmp_path), f"sqlite:///{not_a_db} cannot be read")
+    import sqlite3
+
+    empty, other = tmp_path / "empty.db", tmp_path / "other.db"
+    empty.touch()
+    con = sqlite3.connect(other)
+    con.execute("CREATE TABLE t (x)")
+    con.commit()
+    con.close()
+    for db in (empty, other):  # MLflow would create its tables in them: refused, unchanged
+        before = db.read_bytes()
+        _one_error_line(run_relapse_ml("runs", "--tracking-uri", f"sqlite:///{db}",
+                                       cwd=tmp_path), "not an MLflow tracking database")
+        assert db.read_bytes() == before
+    res = run_relapse_ml("runs", "--tracking-uri", f"file:{tmp_path / 'fs' / 'mlruns'}",
+                         cwd=tmp_path)
+    assert res.returncode == 0 and not (tmp_path / "fs").exists()
 
 
 def _fake_benefit_run(n=6, k=3):
@@ -186,3 +207,24 @@ def test_patient_estimates_are_written_all_or_nothing(tmp_path, monkeypatch):
     (tmp_path / "pe_waterfalls" / "stale.png").write_bytes(b"old")
     save_patients(result, tmp_path / "pe.csv", surrogates, cfg, data)
     assert "stale.png" not in {p.name for p in (tmp_path / "pe_waterfalls").iterdir()}
+
+
+def test_patient_estimate_siblings_are_never_deleted_or_followed(tmp_path):
+    from relapse_ml.benefit.outputs import save_patients
+
+    result, surrogates, cfg, data = _fake_benefit_run()
+    (tmp_path / "pe_explanations.csv").mkdir()
+    (tmp_path / "pe_explanations.csv" / "user.txt").write_text("keep")
+    with pytest.raises(RelapseMLError, match="is a directory"):
+        save_patients(result, tmp_path / "pe.csv", surrogates, cfg, data)
+    assert (tmp_path / "pe_explanations.csv" / "user.txt").read_text() == "keep"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "pe2_waterfalls").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(RelapseMLError, match="not a directory of figures"):
+        save_patients(result, tmp_path / "pe2.csv", surrogates, cfg, data)
+    assert not (tmp_path / "pe2.csv").exists() and elsewhere.is_dir()
+    # the CLI refuses the same before any work
+    _one_error_line(run_relapse_ml("benefit", "--no-track", "--data", tmp_path / "none",
+                                   "--save-patient-estimates", tmp_path / "pe.csv",
+                                   cwd=tmp_path), "pe_explanations.csv: is a directory")

@@ -191,21 +191,42 @@ def save_patients(
     import shutil
     import tempfile
 
-    from relapse_ml.utils import check_output_file
-
-    check_output_file(path)
+    check_patient_paths(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
         staged = _stage_patient_files(result, path, stage, surrogates, cfg, data)
         for final, tmp in staged.items():
-            if final.is_dir():
+            if final.is_dir():  # only the waterfalls' own directory (check_patient_paths)
                 shutil.rmtree(final)
             os.replace(tmp, final)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     names = ("patient_estimates", "explanations", "waterfalls")
     return {k: str(f) for k, f in zip(names, staged, strict=False)}
+
+
+def patient_paths(path: Path) -> tuple[Path, Path, Path]:
+    """The estimates FILE and its siblings FILE_explanations.csv and FILE_waterfalls/."""
+    path = Path(path)
+    return (path, path.with_name(path.stem + "_explanations.csv"),
+            path.with_name(path.stem + "_waterfalls"))
+
+
+def check_patient_paths(path: Path) -> None:
+    """Refuse, before any work, paths `save_patients` could not write without harm: the
+    table must be a .csv or .parquet file path, the explanations a file path, and the
+    waterfalls either absent or a real directory (it is replaced; a link or a file there is
+    refused rather than followed or deleted)."""
+    from relapse_ml.errors import RelapseMLError
+    from relapse_ml.utils import check_output_file
+
+    table, expl, figs = patient_paths(path)
+    check_output_file(table, (".csv", ".parquet"))
+    check_output_file(expl)
+    if figs.is_symlink() or (figs.exists() and not figs.is_dir()):
+        raise RelapseMLError(f"{figs}: exists and is not a directory of figures; move it away "
+                             "(--save-patient-estimates writes its waterfall figures there)")
 
 
 def _stage_patient_files(result, path: Path, stage: Path, surrogates, cfg, data) -> dict:
@@ -225,7 +246,7 @@ def _stage_patient_files(result, path: Path, stage: Path, surrogates, cfg, data)
         E.patient_explanations(s.values, s.base, data.X, data.patient_id, rows).assign(outcome=o)
         for o, s in surrogates.items()
     ]
-    expl = path.with_name(path.stem + "_explanations.csv")
+    _, expl, fig_dir = patient_paths(path)
     staged[expl] = stage / expl.name
     staged[expl].write_text(pd.concat(parts, ignore_index=True).to_csv(index=False))
     sur = surrogates.get("relapse") or next(iter(surrogates.values()))
@@ -238,7 +259,6 @@ def _stage_patient_files(result, path: Path, stage: Path, surrogates, cfg, data)
             ]
         )
     )
-    fig_dir = path.with_name(path.stem + "_waterfalls")
     staged[fig_dir] = stage / fig_dir.name
     staged[fig_dir].mkdir()
     for r in picks[: cfg.explain.n_patients]:

@@ -75,11 +75,12 @@ def benefit_cmd(
     """Estimate each patient's benefit from sorafenib: cross-fitted learners judged by the
     τ-risk yardstick, one reported estimate (the average effect when the data cannot tell
     patients apart) with bootstrap intervals, SHAP, and one MLflow run."""
+    from relapse_ml.benefit.outputs import check_patient_paths
     from relapse_ml.benefit.run import run_benefit
-    from relapse_ml.utils import check_output_file, check_writable_dir
+    from relapse_ml.utils import check_writable_dir
 
     if save_patient_estimates is not None:  # bad paths are refused before any work
-        check_output_file(save_patient_estimates, (".csv", ".parquet"))
+        check_patient_paths(save_patient_estimates)
     if out is not None:
         check_writable_dir(out)
     cfg, cohort, say = _setup(config, data, as_json)

@@ -16,16 +16,16 @@ def validate_cmd(directory: Path = DIR_ARG, as_json: bool = JSON_OPT) -> None:
     """Check a cohort against the data contract and print its summary."""
     from relapse_ml.data import read_cohort
     from relapse_ml.data.summary import cohort_summary, format_summary
-    from relapse_ml.errors import DataValidationError
+    from relapse_ml.errors import RelapseMLError
 
     try:
         cohort = read_cohort(directory)
-    except DataValidationError as err:
+    except RelapseMLError as err:
         if as_json:  # the verdict on stdout for a program; the errors on stderr as always
-            emit_json({"valid": False, "violations": [
+            emit_json({"valid": False, "error": str(err).splitlines()[0], "violations": [
                 {"file": v.table, "row": v.row, "column": v.column,
                  "value": None if v.value is None else str(v.value), "allowed": v.allowed}
-                for v in err.violations]})
+                for v in getattr(err, "violations", [])]})
         raise
     summary = cohort_summary(cohort)
     if as_json:

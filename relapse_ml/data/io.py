@@ -84,25 +84,32 @@ def read_cohort_json(directory: Path) -> dict:
     return meta
 
 
-# the cohort.json keys the toolkit reads; any other key is free metadata (description,
-# source, selection, …), but one that looks like a misspelt key the toolkit reads is an
-# error: "randomised": false dropped silently would change how `benefit` treats the arm
-READ_KEYS = ("name", "source", "extra_columns", "imputed_columns", "unknown_columns",
-             "extra_markers", "extra_events", "randomized")
+# the cohort.json keys that change what the toolkit does; any other key is free metadata
+# (name, source, description, selection, …), but one that looks like a misspelling of these
+# is an error: "randomised": false dropped silently would change how `benefit` treats the arm
+READ_KEYS = ("extra_columns", "imputed_columns", "unknown_columns", "extra_markers",
+             "extra_events", "randomized")
 
 
 def _near_miss_keys(meta: dict, file: str) -> list[Violation]:
+    """Keys close to a key of `READ_KEYS`: the same first four letters and a difflib ratio of
+    at least 0.8 (extra_colums, unknown_column), or any other spelling of "random…"
+    (randomised, randomization, Randomized)."""
     import difflib
 
     out = []
     for key in meta:
+        k = str(key).lower()
         if key in READ_KEYS:
             continue
-        close = difflib.get_close_matches(str(key), READ_KEYS, n=1, cutoff=0.8)
+        close = [r for r in READ_KEYS
+                 if k[:4] == r[:4] and difflib.SequenceMatcher(None, k, r).ratio() >= 0.8]
+        if k.startswith("random"):
+            close = ["randomized"]
         if close:
             out.append(Violation(file, None, str(key), None,
-                                 f"unknown key; did you mean '{close[0]}'? (keys read: "
-                                 + ", ".join(READ_KEYS) + ")"))
+                                 f"unknown key; did you mean '{close[0]}'? (keys that change "
+                                 "what the toolkit does: " + ", ".join(READ_KEYS) + ")"))
     return out
 
 

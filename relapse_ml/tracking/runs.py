@@ -8,28 +8,81 @@ KEY_METRICS = ("c_index", "c_index_ipcw", "auc_tau", "ibs", "ipa_tau", "calibrat
 def recent_runs(tracking_uri: str, experiment: str | None = None, limit: int = 20) -> list[dict]:
     """Most recent first: id, name, status, start, final model and its key metrics.
 
-    Listing never creates a store: a SQLite URI whose file does not exist has no runs. A
-    store MLflow cannot open is a user error naming the URI."""
-    import os
-    from pathlib import Path
+    Listing never creates or changes a store: a local store that does not exist has no runs,
+    and a SQLite file is read only when it already holds MLflow's tables. A store that cannot
+    be read is a user error naming the URI."""
+    from relapse_ml.errors import RelapseMLError
 
-    if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri[10:]).is_file():
+    if not _local_store_exists(tracking_uri):
         return []
-    # a server that does not answer: a few seconds, not MLflow's minutes of retries
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
     try:
-        return _recent_runs(tracking_uri, experiment, limit)
-    except Exception as err:  # an unknown scheme, a file that is not a database, no server
-        from relapse_ml.errors import RelapseMLError
-
+        with _quick_http(tracking_uri):
+            return _recent_runs(tracking_uri, experiment, limit)
+    except Exception as err:  # an unknown scheme, a server that does not answer
         if type(err).__module__.split(".")[0] in ("mlflow", "sqlalchemy", "requests", "urllib3"):
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise RelapseMLError(
-                f"tracking store {tracking_uri} cannot be read ({first[:200]}); "
-                "allowed: a sqlite:///PATH, a file: directory or an http(s):// server"
-            ) from None
+            raise RelapseMLError(f"tracking store {tracking_uri} cannot be read ({first})") from None
         raise
+
+
+def _local_store_exists(uri: str) -> bool:
+    """False for a SQLite file or file-store directory that does not exist; a SQLite file
+    without MLflow's tables (another database, an empty file) is a user error, checked
+    read-only (MLflow would create its tables in it)."""
+    import sqlite3
+    from pathlib import Path
+    from urllib.parse import urlparse
+
+    from relapse_ml.errors import RelapseMLError
+
+    if uri.startswith("sqlite:///"):
+        db = Path(uri[len("sqlite:///"):])
+        if not db.is_file():
+            return False
+        try:
+            con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+            try:
+                tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+            finally:
+                con.close()
+        except sqlite3.Error as err:
+            raise RelapseMLError(f"tracking store {uri} cannot be read ({err})") from None
+        if not {"experiments", "runs"} <= tables:
+            raise RelapseMLError(f"tracking store {uri}: not an MLflow tracking database "
+                                 "(no experiments or runs tables); give the store `train` wrote to")
+        return True
+    if uri.startswith("file:") or "://" not in uri:
+        return Path(urlparse(uri).path if uri.startswith("file:") else uri).exists()
+    return True
+
+
+class _quick_http:
+    """For an http(s) store only, and only while listing: no retries and a 15-s timeout,
+    unless the user set MLflow's variables (a silent server answers in seconds, not after
+    minutes of retries); the environment is restored afterwards."""
+
+    NAMES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
+
+    def __init__(self, uri: str):
+        self.active = uri.startswith(("http://", "https://"))
+        self.set: list[str] = []
+
+    def __enter__(self):
+        import os
+
+        if self.active:
+            for k, v in self.NAMES.items():
+                if k not in os.environ:
+                    os.environ[k] = v
+                    self.set.append(k)
+        return self
+
+    def __exit__(self, *exc):
+        import os
+
+        for k in self.set:
+            os.environ.pop(k, None)
+        return False
 
 
 def _recent_runs(tracking_uri: str, experiment: str | None, limit: int) -> list[dict]:
