@@ -40,11 +40,11 @@ def run(app, argv: list[str] | None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as err:
-        if _is_usage_error(err):  # unknown option, missing argument, bad value
-            print(f"error: {err.format_message()}", file=sys.stderr)
+        if _is_usage_error(err):  # unknown option, missing argument, bad value: one line
             ctx = getattr(err, "ctx", None)
-            if ctx is not None:
-                print(f"(see: {ctx.command_path} --help)", file=sys.stderr)
+            see = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+            message = " ".join(str(err.format_message()).split())
+            print(f"error: {message}{see}", file=sys.stderr)
             return 2
         # anything else is an internal failure: a bug, not a user error
         if STATE["debug"]:
