@@ -89,7 +89,7 @@ def check_writable_dir(out: str | os.PathLike) -> Path:
 def check_output_dir(out: str | os.PathLike, overwrite: bool) -> Path:
     """Refuse an existing non-empty directory unless ``overwrite``, and a file always."""
     out = check_writable_dir(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+    if out.exists() and any(out.iterdir()) and not overwrite:
         raise RelapseMLError(
             f"{out}: exists and is not empty; choose another directory or add --overwrite"
         )
@@ -118,3 +118,18 @@ def atomic_directory(out: str | os.PathLike, overwrite: bool = False) -> Iterato
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def open_sqlite_readonly(uri: str):
+    """The file of a ``sqlite:///PATH`` tracking URI, opened read-only (MLflow, given the
+    URI, would create its tables in a missing or foreign file); None when the file does not
+    exist; a user error naming the URI when it cannot be opened."""
+    import sqlite3
+
+    db = Path(uri[len("sqlite:///"):])
+    if not db.is_file():
+        return None
+    try:
+        return sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+    except sqlite3.Error as err:
+        raise RelapseMLError(f"tracking store {uri} cannot be opened ({err})") from None

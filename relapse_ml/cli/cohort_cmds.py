@@ -100,10 +100,9 @@ def simulate_cmd(
     if fmt not in ("csv", "parquet"):
         raise RelapseMLError(f"--format {fmt!r}: allowed: csv, parquet")
     days = parse_truth_landmarks(truth_landmarks, horizon_days)
-    from relapse_ml.utils import check_writable_dir
+    from relapse_ml.utils import check_output_dir
 
-    if check_writable_dir(out).exists() and any(out.iterdir()) and not overwrite:
-        raise RelapseMLError(f"{out}: directory exists and is not empty; choose another --out or add --overwrite")
+    check_output_dir(out, overwrite)
     kwargs = {"scenario": scenario, "landmark_day": landmark_day, "horizon_days": horizon_days,
               "truth_landmarks": days}
     if n <= chunk_size:

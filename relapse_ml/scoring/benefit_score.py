@@ -20,8 +20,9 @@ from relapse_ml.scoring import drivers as D
 OUTCOME_WORDS = {"relapse": "relapse", "rfs": "relapse or death"}
 AVERAGE_WORDS = "no evidence that this patient's benefit differs from the average"
 PREDICTION_MODEL_NOTE = (
-    "the prediction model's two-arm difference, not a validated individual benefit; give --benefit DIR (`relapse-ml benefit --export-benefit "
-    "DIR`) for the benefit analysis' reported estimate"
+    "the prediction model's two-arm difference, not a validated individual benefit; give "
+    "--benefit DIR (`relapse-ml benefit --export-benefit DIR`) for the benefit analysis' "
+    "reported estimate"
 )
 
 

@@ -90,14 +90,12 @@ def _not_found(ref: str, uri: str, why: str) -> RelapseMLError:
 
 
 def _resolve_sqlite(ref: str, parsed, uri: str) -> RegistryVersion:
+    from relapse_ml.utils import open_sqlite_readonly
+
     kind, name, value = parsed
-    db = Path(uri[len("sqlite:///") :])
-    if not db.is_file():
+    con = open_sqlite_readonly(uri)
+    if con is None:
         raise _not_found(ref, uri, "no tracking database there")
-    try:
-        con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
-    except sqlite3.Error as err:
-        raise RelapseMLError(f"tracking store {uri} cannot be opened ({err})") from None
     try:
         live = "status = 'READY' AND current_stage != 'Deleted_Internal'"
         if kind == "alias":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 KEY_METRICS = ("c_index", "c_index_ipcw", "auc_tau", "ibs", "ipa_tau", "calibration_slope")
 
 
@@ -34,19 +36,18 @@ def _local_store_exists(uri: str) -> bool:
     from urllib.parse import urlparse
 
     from relapse_ml.errors import RelapseMLError
+    from relapse_ml.utils import open_sqlite_readonly
 
     if uri.startswith("sqlite:///"):
-        db = Path(uri[len("sqlite:///"):])
-        if not db.is_file():
+        con = open_sqlite_readonly(uri)
+        if con is None:
             return False
         try:
-            con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
-            try:
-                tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
-            finally:
-                con.close()
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
         except sqlite3.Error as err:
             raise RelapseMLError(f"tracking store {uri} cannot be read ({err})") from None
+        finally:
+            con.close()
         if not {"experiments", "runs"} <= tables:
             raise RelapseMLError(f"tracking store {uri}: not an MLflow tracking database "
                                  "(no experiments or runs tables); give the store `train` wrote to")
@@ -56,33 +57,22 @@ def _local_store_exists(uri: str) -> bool:
     return True
 
 
-class _quick_http:
+@contextmanager
+def _quick_http(uri: str):
     """For an http(s) store only, and only while listing: no retries and a 15-s timeout,
     unless the user set MLflow's variables (a silent server answers in seconds, not after
     minutes of retries); the environment is restored afterwards."""
+    import os
 
-    NAMES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
-
-    def __init__(self, uri: str):
-        self.active = uri.startswith(("http://", "https://"))
-        self.set: list[str] = []
-
-    def __enter__(self):
-        import os
-
-        if self.active:
-            for k, v in self.NAMES.items():
-                if k not in os.environ:
-                    os.environ[k] = v
-                    self.set.append(k)
-        return self
-
-    def __exit__(self, *exc):
-        import os
-
-        for k in self.set:
+    quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
+    added = ([k for k in quick if k not in os.environ]
+             if uri.startswith(("http://", "https://")) else [])
+    os.environ.update({k: quick[k] for k in added})
+    try:
+        yield
+    finally:
+        for k in added:
             os.environ.pop(k, None)
-        return False
 
 
 def _recent_runs(tracking_uri: str, experiment: str | None, limit: int) -> list[dict]:
